@@ -1,0 +1,70 @@
+"""One root exception; every failure a user can see is a ReconcilerError."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+class ReconcilerError(Exception):
+    """Root of every error the reconciler reports to a user (never a traceback)."""
+
+
+@dataclass(frozen=True)
+class Problem:
+    """One problem in one input file, with the line it is on (1-based; 0 when unknown)."""
+
+    file: str
+    line: int
+    message: str
+    subject: str = ""
+    severity: str = "error"
+
+    def __str__(self) -> str:
+        where = f"{self.file}, line {self.line}" if self.line else self.file
+        return f"{where}: {self.message}"
+
+
+class LoadError(ReconcilerError):
+    """Invalid input files; carries every problem found, not only the first."""
+
+    def __init__(self, problems: list[Problem]) -> None:
+        self.problems = problems
+        count = len(problems)
+        super().__init__(f"{count} problem{'s' if count != 1 else ''} in the input files")
+
+
+class SettingsError(ReconcilerError):
+    """reconciler.yaml is invalid or names an unknown environment."""
+
+
+class LedgerError(ReconcilerError):
+    """The ledger is unreadable, of an unknown version, or locked by another apply."""
+
+
+class LockHeld(LedgerError):
+    """Another apply holds the ledger's lock."""
+
+
+class PlanError(ReconcilerError):
+    """The desired state cannot be planned against the ledger (e.g. a record's file is gone)."""
+
+
+class UnsafePlan(PlanError):
+    """The plan deactivates more than the safety fraction allows without --force."""
+
+
+class StalePlan(ReconcilerError):
+    """A saved plan no longer matches the ledger it was made against."""
+
+
+class RedoxError(ReconcilerError):
+    """Redox (or the network on the way to it) refused or failed a request."""
+
+    def __init__(self, message: str, *, status: int | None = None, retryable: bool = False) -> None:
+        super().__init__(message)
+        self.status = status
+        self.retryable = retryable
+
+
+class AuthError(RedoxError):
+    """Credentials are missing or were refused."""

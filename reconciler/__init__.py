@@ -1,0 +1,1 @@
+"""redox-reconciler: Carequality organization and provider records as YAML, made real in Redox."""

@@ -1,0 +1,13 @@
+"""The record kinds the reconciler manages, in the order their folders are read."""
+
+from __future__ import annotations
+
+from reconciler.kinds.organization import OrganizationKind
+from reconciler.model import Kind
+
+KINDS: dict[str, Kind] = {kind.name: kind for kind in (OrganizationKind(),)}
+
+
+def kind_of(name: str) -> Kind:
+    """The Kind called `name`."""
+    return KINDS[name]

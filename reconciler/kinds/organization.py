@@ -1,0 +1,298 @@
+"""Carequality organization records (SPEC 1.1): the YAML model and its Redox wire form."""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar, Literal
+
+from pydantic import Field, model_validator
+
+from reconciler.errors import Problem
+from reconciler.model import (
+    Desired,
+    Email,
+    Environment,
+    Key,
+    Kind,
+    Loaded,
+    Name,
+    Oid,
+    Phone,
+    Wire,
+    make_key,
+    meta,
+    us_address_problems,
+)
+
+ORGANIZATION = "organization"
+ORG_TYPES = ("Implementer", "Connection")
+
+
+class Identifier(Wire):
+    id: str
+    id_type: str | None = None
+
+
+class Coding(Wire):
+    system: str | None = None
+    value: str | None = None
+
+
+class OrgType(Wire):
+    system: str | None = None
+    value: Literal["Implementer", "Connection"]
+
+
+class PhoneNumber(Wire):
+    home: Phone | None = None
+    work: Phone | None = None
+    mobile: Phone | None = None
+
+
+class Contact(Wire):
+    purpose: str | None = None
+    name: str | None = None
+    email_addresses: list[Email] = Field(default_factory=list)
+    phone_number: PhoneNumber | None = None
+
+
+class Address(Wire):
+    street_address: str | None = None
+    city: str | None = None
+    state: str | None = None
+    zip: str | None = None
+    county: str | None = None
+    country: str | None = None
+
+    @model_validator(mode="after")
+    def _usps(self) -> Address:
+        problems = us_address_problems(self.state, self.zip, self.country)
+        if problems:
+            raise ValueError("; ".join(problems))
+        return self
+
+
+class EndpointIdentifier(Wire):
+    type: str | None = None
+    system: str | None = None
+    value: str | None = None
+
+
+class EndpointAttributes(Wire):
+    transaction: str | None = None
+    actor: Coding | None = None
+    version: Coding | None = None
+    use_cases: list[Coding] = Field(default_factory=list)
+    purpose_of_use: list[Coding] = Field(default_factory=list)
+    roles: list[Coding] = Field(default_factory=list)
+
+
+class Endpoint(Wire):
+    identifiers: list[EndpointIdentifier] = Field(default_factory=list)
+    connection_type: Coding | None = None
+    name: str | None = None
+    address: str | None = None
+    mime_type: str | None = None
+    attributes: EndpointAttributes | None = None
+
+
+class Organization(Wire):
+    """One organization file."""
+
+    oid: Oid
+    name: Name
+    part_of: Oid
+    aliases: list[str] = Field(default_factory=list)
+    active: bool = True
+    type: Literal["Implementer", "Connection"] | OrgType | None = None
+    directory: str | None = None
+    destination_id: str | dict[str, str | None] | None = None
+    identifiers: list[Identifier] = Field(default_factory=list)
+    contacts: list[Contact] = Field(default_factory=list)
+    address: Address | None = None
+    endpoints: list[Endpoint] = Field(default_factory=list)
+
+    @property
+    def type_value(self) -> str | None:
+        return self.type.value if isinstance(self.type, OrgType) else self.type
+
+    @model_validator(mode="after")
+    def _implementer_contact(self) -> Organization:
+        if self.type_value == "Implementer" and not self.contacts:
+            raise ValueError(
+                "an Implementer needs at least one contact (a Carequality rule): add contacts:"
+            )
+        return self
+
+
+class OrganizationKind(Kind):
+    """Organizations: files in orgs/, sent as Organization.New / Organization.Update."""
+
+    name: ClassVar[str] = ORGANIZATION
+    folder: ClassVar[str] = "orgs"
+    model: ClassVar[type[Wire]] = Organization
+    data_model: ClassVar[str] = "Organization"
+
+    def identity(self, data: dict[str, Any]) -> str | None:
+        oid = data.get("oid")
+        return oid if isinstance(oid, str) else None
+
+    def desired(self, loaded: Loaded, env: Environment) -> Desired:
+        org = loaded.record
+        assert isinstance(org, Organization)
+        fields = org.model_fields_set
+        item: dict[str, Any] = {"Name": org.name}
+        destination = _destination_for(org.destination_id, env.name)
+        if destination is not _UNSET:
+            item["DestinationID"] = destination
+        if "aliases" in fields:
+            item["Aliases"] = list(org.aliases)
+        item["Active"] = org.active
+        item["Identifiers"] = [{"ID": org.oid, "IDType": "OID"}] + [
+            i.wire() for i in org.identifiers
+        ]
+        if isinstance(org.type, OrgType):
+            item["Type"] = org.type.wire()
+        elif org.type is not None:
+            item["Type"] = {"Value": org.type}
+        item["PartOf"] = {"Identifier": {"Value": org.part_of}}
+        for key in ("contacts", "endpoints"):
+            if key in fields:
+                item[key.capitalize()] = [part.wire() for part in getattr(org, key)]
+        if org.address is not None:
+            item["Address"] = org.address.wire()
+        parent = make_key(ORGANIZATION, org.part_of)
+        managed_parent = org.part_of not in env.gateway_oids | env.external_parents
+        return Desired(
+            kind=ORGANIZATION,
+            identity=org.oid,
+            envelope={"Directory": org.directory or env.directory},
+            payload=item,
+            active=org.active,
+            file=loaded.file,
+            depends_on=(parent,) if managed_parent else (),
+        )
+
+    def check_all(self, loaded: list[Loaded], env: Environment, known: set[Key]) -> list[Problem]:
+        problems: list[Problem] = []
+        by_oid: dict[str, Loaded] = {}
+        for item in loaded:
+            oid = item.text("oid")
+            if oid is None:
+                continue
+            first = by_oid.setdefault(oid, item)
+            if first is not item:
+                problems.append(
+                    _problem(
+                        item,
+                        "oid",
+                        f"OID {oid} is already used by {first.file} (line {first.line('oid')}): "
+                        "every record needs its own OID",
+                    )
+                )
+        roots = env.gateway_oids | env.external_parents
+        for item in loaded:
+            oid, part_of = item.text("oid"), item.text("part_of")
+            if part_of is None:
+                continue
+            parent = by_oid.get(part_of)
+            if part_of == oid:
+                problems.append(_problem(item, "part_of", "a record cannot be part of itself"))
+            elif parent is None and part_of not in roots:
+                problems.append(
+                    _problem(
+                        item,
+                        "part_of",
+                        f"part_of {part_of} is neither the Redox gateway "
+                        f"({', '.join(sorted(env.gateway_oids))}), a record in orgs/, nor listed "
+                        "under external_parents in reconciler.yaml",
+                    )
+                )
+            elif parent is not None and _active(item) and not _active(parent):
+                problems.append(
+                    _problem(
+                        item,
+                        "active",
+                        f"this record is active but its parent {part_of} ({parent.file}) is "
+                        "inactive: deactivate this record too (active: false) or reactivate "
+                        "the parent",
+                    )
+                )
+        problems.extend(_cycles(by_oid))
+        return problems
+
+    def parent_keys(self, payload: dict[str, Any]) -> tuple[Key, ...]:
+        value = payload.get("PartOf", {}).get("Identifier", {}).get("Value")
+        return (make_key(ORGANIZATION, value),) if isinstance(value, str) else ()
+
+    def is_active(self, payload: dict[str, Any]) -> bool:
+        return bool(payload.get("Active", True))
+
+    def with_active(self, payload: dict[str, Any], active: bool) -> dict[str, Any]:
+        return {**payload, "Active": active}
+
+    def request(
+        self,
+        action: str,
+        envelope: dict[str, Any],
+        payload: dict[str, Any],
+        *,
+        destination: str,
+        source_id: str | None,
+    ) -> dict[str, Any]:
+        # Deactivate and reactivate are Updates that carry the whole record (Redox has no patch).
+        event, verb = ("New", "Create") if action == "create" else ("Update", "Update")
+        return {
+            "Meta": meta(self.data_model, event, destination, source_id),
+            **envelope,
+            "Action": verb,
+            "Organizations": [payload],
+        }
+
+    def destination(self, env: Environment) -> str | None:
+        return env.organization_destination
+
+
+_UNSET: Any = object()
+
+
+def _destination_for(value: str | dict[str, str | None] | None, env: str) -> Any:
+    """DestinationID for `env`: a plain value applies everywhere; a mapping names environments."""
+    if isinstance(value, dict):
+        return value.get(env, _UNSET)
+    return value
+
+
+def _active(item: Loaded) -> bool:
+    return item.data.get("active", True) is not False
+
+
+def _problem(item: Loaded, key: str, message: str) -> Problem:
+    return Problem(item.file, item.line(key), message, subject=item.text("oid") or "")
+
+
+def _cycles(by_oid: dict[str, Loaded]) -> list[Problem]:
+    """One problem per part_of cycle, reported on each of its records' part_of lines."""
+    problems: list[Problem] = []
+    state: dict[str, int] = {}  # 1 = on the current path, 2 = done
+    for start in sorted(by_oid):
+        path: list[str] = []
+        oid: str | None = start
+        while oid is not None and oid in by_oid and state.get(oid) is None:
+            state[oid] = 1
+            path.append(oid)
+            oid = by_oid[oid].text("part_of")
+        if oid is not None and state.get(oid) == 1:
+            cycle = path[path.index(oid) :]
+            chain = " -> ".join([*cycle, oid])
+            for member in cycle:
+                problems.append(
+                    _problem(
+                        by_oid[member],
+                        "part_of",
+                        f"part_of makes a cycle ({chain}): the top record must be part of the "
+                        "Redox gateway or an external parent",
+                    )
+                )
+        for done in path:
+            state[done] = 2
+    return problems

@@ -1,0 +1,103 @@
+"""Files -> validated records: every problem of every file, each with file and line."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from pydantic import ValidationError
+
+from reconciler import yamlfile
+from reconciler.errors import LoadError, Problem
+from reconciler.kinds import KINDS
+from reconciler.model import Desired, Environment, Key, Kind, Loaded, digest, make_key
+from reconciler.validation import problems_from
+
+SUFFIXES = (".yaml", ".yml")
+
+
+def record_files(repo: Path, kind: Kind) -> list[Path]:
+    """The record files of one kind, sorted; hidden files and folders are skipped."""
+    folder = repo / kind.folder
+    if not folder.is_dir():
+        return []
+    return sorted(
+        path
+        for path in folder.rglob("*")
+        if path.suffix in SUFFIXES
+        and path.is_file()
+        and not any(part.startswith(".") for part in path.relative_to(folder).parts)
+    )
+
+
+def load_file(path: Path, shown: str, kind: Kind) -> tuple[Loaded | None, list[Problem]]:
+    """One record file validated against its kind's model, and its problems."""
+    try:
+        data, node = yamlfile.read(path, shown)
+    except yamlfile.YamlProblem as exc:
+        return None, [yamlfile.problem(shown, exc)]
+    except OSError as exc:
+        return None, [Problem(shown, 0, f"cannot be read: {exc.strerror}")]
+    if data is None:
+        return None, [Problem(shown, 1, f"the file is empty: a {kind.name} file holds one record")]
+    if not isinstance(data, dict):
+        what = "a list" if isinstance(data, list) else f"the value {data!r}"
+        return None, [
+            Problem(
+                shown,
+                1,
+                f"the file holds {what}, not a record: write one mapping of keys per file",
+            )
+        ]
+    lines = yamlfile.top_level_lines(node)
+    try:
+        record = kind.model.model_validate(data)
+    except ValidationError as exc:
+        subject = kind.identity(data) or ""
+        problems = problems_from(exc, shown, node, model=kind.model, subject=subject)
+        return Loaded(kind=kind.name, data=data, record=None, file=shown, lines=lines), problems
+    return Loaded(kind=kind.name, data=data, record=record, file=shown, lines=lines), []
+
+
+@dataclass(frozen=True)
+class Records:
+    """Every valid record of a repository, and the warnings found on the way."""
+
+    items: list[Loaded]
+    warnings: list[Problem]
+
+
+def load_records(repo: Path, env: Environment) -> Records:
+    """Every record of every kind in `repo`, or LoadError with every problem found."""
+    problems: list[Problem] = []
+    loaded: dict[str, list[Loaded]] = {}
+    for kind in KINDS.values():
+        found = loaded.setdefault(kind.name, [])
+        for path in record_files(repo, kind):
+            item, found_problems = load_file(path, path.relative_to(repo).as_posix(), kind)
+            if item is not None:
+                found.append(item)
+            problems.extend(found_problems)
+    known: set[Key] = {
+        make_key(item.kind, identity)
+        for items in loaded.values()
+        for item in items
+        if (identity := KINDS[item.kind].identity(item.data)) is not None
+    }
+    for name, items in loaded.items():
+        problems.extend(KINDS[name].check_all(items, env, known))
+    problems.sort(key=lambda p: (p.file, p.line, p.message))
+    if any(p.severity == "error" for p in problems):
+        raise LoadError(problems)
+    return Records([item for items in loaded.values() for item in items], problems)
+
+
+def desired_state(loaded: list[Loaded], env: Environment) -> dict[Key, Desired]:
+    """The wire form of every record for `env`, keyed like the ledger."""
+    desired = (KINDS[item.kind].desired(item, env) for item in loaded if item.record is not None)
+    return {d.key: d for d in desired}
+
+
+def desired_digest(desired: dict[Key, Desired]) -> str:
+    """A digest of the whole desired state: equal for equal wire forms, whatever the files."""
+    return digest({key: [d.envelope, d.payload] for key, d in sorted(desired.items())})

@@ -1,0 +1,243 @@
+"""What every record kind shares: the frozen base model, the snake_case <-> Redox name rule,
+the field validators, and the Kind interface that the pipeline drives."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+from dataclasses import dataclass
+from typing import Annotated, Any, ClassVar
+
+from pydantic import AfterValidator, BaseModel, ConfigDict, StringConstraints
+
+from reconciler.errors import Problem
+
+# Words that Redox spells in capitals inside its PascalCase field names.
+_ACRONYMS = {"id": "ID", "zip": "ZIP", "dob": "DOB", "mime": "MIME", "oid": "OID", "npi": "NPI"}
+
+
+def wire_name(snake: str) -> str:
+    """Redox's field name for a snake_case key: `id_type` -> `IDType`, `zip` -> `ZIP`."""
+    return "".join(_ACRONYMS.get(part, part.capitalize()) for part in snake.split("_"))
+
+
+class Wire(BaseModel):
+    """A frozen part of a record whose keys are Redox field names in snake_case."""
+
+    model_config = ConfigDict(
+        frozen=True,
+        extra="forbid",
+        strict=True,
+        alias_generator=wire_name,
+        validate_by_name=True,
+        validate_by_alias=False,
+        serialize_by_alias=True,
+    )
+
+    def wire(self) -> dict[str, Any]:
+        """The Redox JSON of this part: Redox names, omitted keys left out."""
+        return self.model_dump(mode="json", exclude_unset=True)
+
+
+def canonical_json(value: Any) -> str:
+    """The one text of a JSON value: equal values give equal text whatever their key order."""
+    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+
+
+def digest(value: Any) -> str:
+    """sha256 of the canonical JSON of `value`."""
+    return hashlib.sha256(canonical_json(value).encode()).hexdigest()
+
+
+# --- field rules shared by the kinds -------------------------------------------------------
+
+_OID = re.compile(r"^(0|[1-9][0-9]*)(\.(0|[1-9][0-9]*))+$")
+_PHONE = re.compile(r"^\+[0-9]{8,15}$")
+_EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+
+
+def check_oid(value: str) -> str:
+    """Carequality OID syntax: digits and dots, >= 2 arcs, first arc 0-2, second 0-39 under 0/1."""
+    if not _OID.match(value):
+        raise ValueError(
+            f"{value!r} is not an OID: use digits and dots with at least two arcs and no "
+            "leading zeros, e.g. 2.16.840.1.113883.3.6147.458.12345"
+        )
+    arcs = value.split(".")
+    if int(arcs[0]) > 2:
+        raise ValueError(f"{value!r} is not an OID: the first arc must be 0, 1 or 2")
+    if int(arcs[0]) < 2 and int(arcs[1]) > 39:
+        raise ValueError(f"{value!r} is not an OID: under arc {arcs[0]} the second arc is 0 to 39")
+    return value
+
+
+def check_phone(value: str) -> str:
+    """E.164: a plus sign and 8 to 15 digits."""
+    if not _PHONE.match(value):
+        raise ValueError(f"{value!r} is not an E.164 phone number: write it as +16085551234")
+    return value
+
+
+def check_email(value: str) -> str:
+    """A plausible email address (one @, a dot in the domain, no spaces)."""
+    if not _EMAIL.match(value):
+        raise ValueError(f"{value!r} is not an email address")
+    return value
+
+
+def check_name(value: str) -> str:
+    """1 to 200 characters, no control characters."""
+    if _CONTROL.search(value):
+        raise ValueError("must not contain control characters (tabs, newlines)")
+    return value
+
+
+Oid = Annotated[str, AfterValidator(check_oid)]
+Phone = Annotated[str, AfterValidator(check_phone)]
+Email = Annotated[str, AfterValidator(check_email)]
+Name = Annotated[str, StringConstraints(min_length=1, max_length=200), AfterValidator(check_name)]
+
+_USPS = (
+    "AL AK AZ AR CA CO CT DE DC FL GA HI ID IL IN IA KS KY LA ME MD MA MI MN MS MO MT NE NV NH "
+    "NJ NM NY NC ND OH OK OR PA RI SC SD TN TX UT VT VA WA WV WI WY AS GU MP PR VI UM FM MH PW "
+    "AA AE AP"
+)
+USPS_STATES = frozenset(_USPS.split())
+_ZIP = re.compile(r"^[0-9]{5}(-[0-9]{4})?$")
+
+
+def us_address_problems(state: str | None, zip_code: str | None, country: str | None) -> list[str]:
+    """USPS rules that apply when the country is the USA: (field, message) pairs as 'field: msg'."""
+    if (country or "").strip().upper() not in {"USA", "US"}:
+        return []
+    problems = []
+    if state is not None and state not in USPS_STATES:
+        problems.append(f"state: {state!r} is not a two-letter USPS state code (e.g. WI)")
+    if zip_code is not None and not _ZIP.match(zip_code):
+        problems.append(f"zip: {zip_code!r} is not a US ZIP code: use 5 digits or 5+4 (53704-1234)")
+    return problems
+
+
+# --- the kind interface ---------------------------------------------------------------------
+
+Key = str  # "<kind>:<identity>", the ledger's key for a record
+
+
+def make_key(kind: str, identity: str) -> Key:
+    """The ledger key of a record."""
+    return f"{kind}:{identity}"
+
+
+@dataclass(frozen=True)
+class Environment:
+    """What a kind needs to know of the target environment to build its wire form."""
+
+    name: str
+    organization_destination: str | None
+    provider_destination: str | None
+    directory: str
+    gateway_oids: frozenset[str]
+    external_parents: frozenset[str]
+
+
+@dataclass(frozen=True)
+class Loaded:
+    """One record file that holds a mapping, valid (`record`) or not (`record` is None: its raw
+    `data` still takes part in the checks across records, so all problems show at once)."""
+
+    kind: str
+    data: dict[str, Any]
+    record: Wire | None
+    file: str
+    lines: dict[str, int]  # top-level key -> line, for problems found across records
+
+    def text(self, key: str) -> str | None:
+        """A top-level value of the raw file when it is text, else None."""
+        value = self.data.get(key)
+        return value if isinstance(value, str) else None
+
+    def line(self, key: str) -> int:
+        return self.lines.get(key, 1)
+
+
+@dataclass(frozen=True)
+class Desired:
+    """A record as it must be in one environment: its exact wire payload and dependencies."""
+
+    kind: str
+    identity: str
+    envelope: dict[str, Any]  # request fields beside the record itself, e.g. {"Directory": ...}
+    payload: dict[str, Any]  # the record exactly as sent (one Organizations[]/Providers[] item)
+    active: bool
+    file: str
+    depends_on: tuple[Key, ...]  # records that must exist (and be active) first
+
+    @property
+    def key(self) -> Key:
+        return make_key(self.kind, self.identity)
+
+
+class Kind:
+    """One kind of record (organization, provider): its model, files and wire mapping."""
+
+    name: ClassVar[str]
+    folder: ClassVar[str]
+    model: ClassVar[type[Wire]]
+    data_model: ClassVar[str]  # Redox Meta.DataModel
+
+    def identity(self, data: dict[str, Any]) -> str | None:
+        """The identity in a file's raw data (None when it has none): never changes, names the
+        record in the ledger and the directory."""
+        raise NotImplementedError
+
+    def desired(self, loaded: Loaded, env: Environment) -> Desired:
+        """The record's wire payload for `env`."""
+        raise NotImplementedError
+
+    def check_all(self, loaded: list[Loaded], env: Environment, known: set[Key]) -> list[Problem]:
+        """Rules that span records (uniqueness, references, hierarchy)."""
+        raise NotImplementedError
+
+    def parent_keys(self, payload: dict[str, Any]) -> tuple[Key, ...]:
+        """Keys of the records this payload hangs under (for ordering deactivations)."""
+        raise NotImplementedError
+
+    def is_active(self, payload: dict[str, Any]) -> bool:
+        """Whether a payload describes an active record."""
+        raise NotImplementedError
+
+    def with_active(self, payload: dict[str, Any], active: bool) -> dict[str, Any]:
+        """The same payload with its active flag set."""
+        raise NotImplementedError
+
+    def request(
+        self,
+        action: str,
+        envelope: dict[str, Any],
+        payload: dict[str, Any],
+        *,
+        destination: str,
+        source_id: str | None,
+    ) -> dict[str, Any]:
+        """The whole Redox request body that carries out `action` on this payload."""
+        raise NotImplementedError
+
+    def destination(self, env: Environment) -> str | None:
+        """The Meta.Destinations ID of this kind's requests in `env`."""
+        raise NotImplementedError
+
+
+def meta(
+    data_model: str, event_type: str, destination: str, source_id: str | None
+) -> dict[str, Any]:
+    """The Meta block a sender sets."""
+    block: dict[str, Any] = {
+        "DataModel": data_model,
+        "EventType": event_type,
+        "Destinations": [{"ID": destination}],
+    }
+    if source_id:
+        block["Source"] = {"ID": source_id}
+    return block

@@ -1,0 +1,241 @@
+"""Text, markdown and JSON renderings of plans and problems, and GitHub annotations. Pure."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+from reconciler.errors import Problem
+from reconciler.plan import PLAN_FORMAT, Action, Change, FieldChange, Plan, summary
+
+MARKDOWN_LIMIT = 60_000
+_SYMBOL = {Action.CREATE: "+", Action.UPDATE: "~", Action.DEACTIVATE: "-", Action.REACTIVATE: "^"}
+_COLOR = {
+    Action.CREATE: "32",
+    Action.UPDATE: "33",
+    Action.DEACTIVATE: "31",
+    Action.REACTIVATE: "36",
+}
+_EMOJI = {
+    Action.CREATE: "🟢 create",
+    Action.UPDATE: "🟡 update",
+    Action.DEACTIVATE: "🔴 deactivate",
+    Action.REACTIVATE: "🔵 reactivate",
+}
+
+
+def _value(value: Any) -> str:
+    return json.dumps(value, ensure_ascii=False, sort_keys=True)
+
+
+def _leaves(value: Any, prefix: str = "") -> Iterable[tuple[str, Any]]:
+    """Every scalar of a payload with its path, for showing a create in full."""
+    if isinstance(value, dict) and value:
+        for key in value:
+            yield from _leaves(value[key], f"{prefix}.{key}" if prefix else key)
+    elif isinstance(value, list) and value:
+        for index, item in enumerate(value):
+            yield from _leaves(item, f"{prefix}[{index}]")
+    else:
+        yield prefix, value
+
+
+def _field_line(f: FieldChange) -> str:
+    if f.added:
+        return f"{f.path}: (none) -> {_value(f.after)}"
+    if f.removed:
+        return f"{f.path}: {_value(f.before)} -> (removed)"
+    return f"{f.path}: {_value(f.before)} -> {_value(f.after)}"
+
+
+def _detail_lines(change: Change) -> list[str]:
+    if change.action == Action.CREATE:
+        shown = {**change.envelope, **change.after}
+        return [f"{path}: {_value(value)}" for path, value in _leaves(shown)]
+    return [_field_line(f) for f in change.fields]
+
+
+def _headline(change: Change) -> str:
+    where = f"  ({change.source})" if change.source else ""
+    return f"{change.action.value} {change.kind} {change.identity}  {change.name}{where}"
+
+
+def render_text(plan: Plan, *, color: bool = False) -> str:
+    """The plan for a terminal or a log; ends with the summary line."""
+
+    def paint(code: str, text: str) -> str:
+        return f"\x1b[{code}m{text}\x1b[0m" if color else text
+
+    lines = [f"Environment {plan.environment} (ledger serial {plan.serial})"]
+    if plan.refreshed:
+        lines.append("Planned against the directory's records (--refresh).")
+    lines.append("")
+    if plan.empty:
+        lines.append("No changes: the directory matches the files.")
+    for change in plan.changes:
+        code = _COLOR[change.action]
+        lines.append(paint(code, f"  {_SYMBOL[change.action]} {_headline(change)}"))
+        lines.extend(f"      {line}" for line in _detail_lines(change))
+    for warning in plan.warnings:
+        lines.append(paint("33", f"Warning: {warning}"))
+    if plan.unsafe:
+        lines.append("")
+        lines.append(paint("31", f"Unsafe: {plan.unsafe}"))
+    lines.append("")
+    lines.append(paint("1", summary(plan)))
+    return "\n".join(lines) + "\n"
+
+
+def _md_cell(text: str) -> str:
+    return text.replace("|", "\\|").replace("\n", " ")
+
+
+def render_markdown(
+    plan: Plan, *, limit: int = MARKDOWN_LIMIT, full_plan_at: str | None = None
+) -> str:
+    """The plan for a pull-request comment; beyond `limit` characters, a summary and a pointer."""
+    head = [f"### reconciler plan: `{plan.environment}`", ""]
+    if plan.unsafe:
+        head += [f"> [!CAUTION]\n> {plan.unsafe}", ""]
+    head += [f"**{summary(plan)}**", ""]
+    if plan.empty:
+        return "\n".join([*head, "No changes: the directory matches the files.", ""])
+    table = ["| action | record | name | file | fields |", "|---|---|---|---|---|"]
+    for change in plan.changes:
+        fields = ", ".join(f"`{f.path}`" for f in change.fields[:6])
+        if len(change.fields) > 6:
+            fields += f" and {len(change.fields) - 6} more"
+        table.append(
+            f"| {_EMOJI[change.action]} | `{change.identity}` | {_md_cell(change.name)} | "
+            f"`{change.source or ''}` | {_md_cell(fields)} |"
+        )
+    details = ["", "<details><summary>Field changes</summary>", "", "```diff"]
+    for change in plan.changes:
+        details.append(f"{_SYMBOL[change.action]} {_headline(change)}")
+        details.extend(f"    {line}" for line in _detail_lines(change))
+    details += ["```", "", "</details>", ""]
+    full = "\n".join([*head, *table, *details])
+    if len(full) <= limit:
+        return full
+    return _markdown_summary(plan, head, table, limit, full_plan_at)
+
+
+def _markdown_summary(
+    plan: Plan, head: list[str], table: list[str], limit: int, full_plan_at: str | None
+) -> str:
+    where = full_plan_at or f"`reconciler plan --env {plan.environment}`"
+    note = (
+        f"\n_The full plan ({len(plan.changes)} changes) is too long for a comment: see {where}._\n"
+    )
+    text = "\n".join(head)
+    budget = limit - len(text) - len(note) - 200
+    kept: list[str] = []
+    used = 0
+    for row in table:
+        if used + len(row) + 1 > budget:
+            break
+        kept.append(row)
+        used += len(row) + 1
+    shown = max(len(kept) - 2, 0)
+    tail = f"\n_Showing the first {shown} of {len(plan.changes)} changes._\n"
+    return text + "\n".join(kept) + "\n" + tail + note
+
+
+def plan_document(plan: Plan) -> dict[str, Any]:
+    """The plan as a JSON document: `plan --format json` and `plan --out` write exactly this."""
+    return {
+        "format_version": PLAN_FORMAT,
+        "environment": plan.environment,
+        "lineage": plan.lineage,
+        "serial": plan.serial,
+        "desired_digest": plan.desired_digest,
+        "refreshed": plan.refreshed,
+        "unsafe": plan.unsafe,
+        "summary": {action.value: count for action, count in plan.counts().items()},
+        "changes": [
+            {
+                "action": c.action.value,
+                "kind": c.kind,
+                "identity": c.identity,
+                "key": c.key,
+                "name": c.name,
+                "source": c.source,
+                "depends_on": list(c.depends_on),
+                "envelope": c.envelope,
+                "before": c.before,
+                "after": c.after,
+                "fields": [
+                    {
+                        "path": f.path,
+                        "before": f.before,
+                        "after": f.after,
+                        "added": f.added,
+                        "removed": f.removed,
+                    }
+                    for f in c.fields
+                ],
+            }
+            for c in plan.changes
+        ],
+    }
+
+
+def render_json(plan: Plan) -> str:
+    """Stable JSON of the plan (sorted keys, two-space indent, final newline)."""
+    return json.dumps(plan_document(plan), sort_keys=True, indent=2, ensure_ascii=False) + "\n"
+
+
+def render_problems(problems: Sequence[Problem]) -> str:
+    """`file:line: error: message` lines and a closing count, for a terminal."""
+    lines = [
+        f"{p.file}:{p.line}: {p.severity}: {p.message}" if p.line else f"{p.file}: {p.message}"
+        for p in problems
+    ]
+    errors = sum(1 for p in problems if p.severity == "error")
+    files = len({p.file for p in problems if p.severity == "error"})
+    if errors:
+        lines.append(
+            f"{errors} problem{'s' if errors != 1 else ''} in {files} "
+            f"file{'s' if files != 1 else ''}: nothing was planned or applied."
+        )
+    return "\n".join(lines) + "\n"
+
+
+def _escape_data(text: str) -> str:
+    return text.replace("%", "%25").replace("\r", "%0D").replace("\n", "%0A")
+
+
+def _escape_property(text: str) -> str:
+    return _escape_data(text).replace(":", "%3A").replace(",", "%2C")
+
+
+def render_github(problems: Sequence[Problem]) -> str:
+    """GitHub workflow commands: `::error file=…,line=…,title=…::message`, one per problem."""
+    lines = []
+    for p in problems:
+        props = [f"file={_escape_property(p.file)}"]
+        if p.line:
+            props.append(f"line={p.line}")
+        title = "reconciler " + ("validation error" if p.severity == "error" else "warning")
+        props.append(f"title={_escape_property(title)}")
+        lines.append(f"::{p.severity} {','.join(props)}::{_escape_data(p.message)}")
+    return "\n".join(lines) + ("\n" if lines else "")
+
+
+def problems_document(problems: Sequence[Problem], records: int) -> dict[str, Any]:
+    """`validate --format json`."""
+    return {
+        "valid": not any(p.severity == "error" for p in problems),
+        "records": records,
+        "problems": [
+            {
+                "file": p.file,
+                "line": p.line,
+                "severity": p.severity,
+                "message": p.message,
+                "subject": p.subject,
+            }
+            for p in problems
+        ],
+    }

@@ -1,0 +1,153 @@
+"""Read one YAML file into plain values, keeping the node tree so problems get line numbers.
+
+Only plain mappings, lists and scalars are accepted: a tag such as `!!python/object`, a
+duplicate key or a merge key is a problem, never executed or silently resolved.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from reconciler.errors import Problem
+
+try:  # libyaml's parser is several times faster; the pure-Python one gives the same nodes
+    _Loader: Any = yaml.CSafeLoader
+except AttributeError:  # pragma: no cover - depends on how PyYAML was built
+    _Loader = yaml.SafeLoader
+
+_SCALARS = yaml.constructor.SafeConstructor()
+_TAG = "tag:yaml.org,2002:"
+
+
+class YamlProblem(Exception):
+    """A file that is not a plain YAML document; carries the line and the message."""
+
+    def __init__(self, line: int, message: str) -> None:
+        super().__init__(message)
+        self.line = line
+        self.message = message
+
+
+def read(path: Path, shown: str) -> tuple[Any, yaml.Node | None]:
+    """Plain values and the node tree of one file; YamlProblem (with a line) when unreadable."""
+    raw = path.read_bytes()
+    try:
+        text = raw.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        line = raw[: exc.start].count(b"\n") + 1
+        raise YamlProblem(
+            line, f"is not UTF-8 (byte 0x{raw[exc.start]:02x}): save {shown} as UTF-8"
+        ) from None
+    return parse(text)
+
+
+def parse(text: str) -> tuple[Any, yaml.Node | None]:
+    """Plain values and the node tree of a YAML text."""
+    try:
+        node = yaml.compose(text, Loader=_Loader)
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark or exc.context_mark
+        line = mark.line + 1 if mark else 1
+        what = exc.problem or exc.context or "cannot be parsed"
+        if "expected a single document" in str(exc):
+            what = "holds more than one YAML document (---): keep one record per file"
+        raise YamlProblem(line, f"is not valid YAML: {what}") from None
+    except yaml.YAMLError as exc:
+        raise YamlProblem(1, f"is not valid YAML: {exc}") from None
+    if node is None:
+        return None, None
+    return _value(node), node
+
+
+def _value(node: yaml.Node) -> Any:
+    if isinstance(node, yaml.ScalarNode):
+        return _scalar(node)
+    if isinstance(node, yaml.SequenceNode):
+        if node.tag != _TAG + "seq":
+            raise _tag_problem(node)
+        return [_value(item) for item in node.value]
+    if isinstance(node, yaml.MappingNode):
+        if node.tag != _TAG + "map":
+            raise _tag_problem(node)
+        result: dict[str, Any] = {}
+        first_line: dict[str, int] = {}
+        for key_node, value_node in node.value:
+            line = key_node.start_mark.line + 1
+            if key_node.tag == _TAG + "merge":
+                raise YamlProblem(line, "uses a merge key (<<): write the keys out in full")
+            key = _value(key_node)
+            if not isinstance(key, str):
+                raise YamlProblem(line, f"has the key {key!r}: keys must be plain names")
+            if key in first_line:
+                raise YamlProblem(
+                    line,
+                    f"has the key {key!r} twice (lines {first_line[key]} and {line}): keep one",
+                )
+            first_line[key] = line
+            result[key] = _value(value_node)
+        return result
+    raise _tag_problem(node)  # pragma: no cover - compose yields only the three node types
+
+
+def _scalar(node: yaml.ScalarNode) -> Any:
+    tag = node.tag
+    if tag == _TAG + "str":
+        return node.value
+    if tag == _TAG + "null":
+        return None
+    if tag == _TAG + "bool":
+        return _SCALARS.construct_yaml_bool(node)
+    if tag == _TAG + "int":
+        return _SCALARS.construct_yaml_int(node)
+    if tag == _TAG + "float":
+        return _SCALARS.construct_yaml_float(node)
+    if tag == _TAG + "timestamp":
+        return node.value  # dates stay text: the wire carries ISO 8601 strings
+    raise _tag_problem(node)
+
+
+def _tag_problem(node: yaml.Node) -> YamlProblem:
+    return YamlProblem(
+        node.start_mark.line + 1,
+        f"uses the YAML tag {node.tag.replace(_TAG, '!!')}: records hold only plain mappings, "
+        "lists and scalars; remove the tag",
+    )
+
+
+def line_of(node: yaml.Node | None, loc: Sequence[int | str], *, key: bool = False) -> int:
+    """The line of the value at `loc` (or of its key, with key=True); the nearest found parent's
+    line when the path goes further than the file (a missing key)."""
+    if node is None:
+        return 1
+    line = node.start_mark.line + 1
+    for step in loc:
+        if isinstance(node, yaml.MappingNode):
+            match = next(((k, v) for k, v in node.value if k.value == step), None)
+            if match is None:
+                return line
+            line = (match[0] if key else match[1]).start_mark.line + 1
+            node = match[1]
+        elif isinstance(node, yaml.SequenceNode) and isinstance(step, int):
+            if step >= len(node.value):
+                return line
+            node = node.value[step]
+            line = node.start_mark.line + 1
+        else:
+            return line
+    return line
+
+
+def top_level_lines(node: yaml.Node | None) -> dict[str, int]:
+    """Top-level key -> line of its key, kept with each record for problems across records."""
+    if not isinstance(node, yaml.MappingNode):
+        return {}
+    return {str(k.value): k.start_mark.line + 1 for k, _ in node.value}
+
+
+def problem(file: str, exc: YamlProblem) -> Problem:
+    """A YamlProblem as a Problem of `file`."""
+    return Problem(file, exc.line, f"the file {exc.message}")

@@ -117,7 +117,8 @@ class Ledger:
 
     @classmethod
     def new(cls, environment: str) -> Ledger:
-        return cls(environment=environment, lineage=str(uuid.uuid4()))
+        # No lineage until first saved, so a plan made before the first apply is not stale.
+        return cls(environment=environment, lineage="")
 
     def active_count(self) -> int:
         return sum(1 for e in self.records.values() if e.status == "active")
@@ -190,7 +191,7 @@ def load(path: Path, environment: str) -> Ledger:
 
 def save(path: Path, ledger: Ledger) -> Ledger:
     """Write `ledger` with serial + 1, atomically: a reader sees the old file or the new one."""
-    saved = replace(ledger, serial=ledger.serial + 1)
+    saved = replace(ledger, serial=ledger.serial + 1, lineage=ledger.lineage or str(uuid.uuid4()))
     atomic_write(path, saved.to_json())
     return saved
 

@@ -72,3 +72,4 @@ class Workspace:
         )
         warnings = tuple(str(w) for w in self.records.warnings)
         return replace(plan, warnings=warnings)
+

@@ -141,9 +141,10 @@ class OrganizationKind(Kind):
         assert isinstance(org, Organization)
         fields = org.model_fields_set
         item: dict[str, Any] = {"Name": org.name}
-        destination = _destination_for(org.destination_id, env.name)
-        if destination is not _UNSET:
-            item["DestinationID"] = destination
+        if "destination_id" in fields:
+            destination = _destination_for(org.destination_id, env.name)
+            if destination is not _UNSET:
+                item["DestinationID"] = destination
         if "aliases" in fields:
             item["Aliases"] = list(org.aliases)
         item["Active"] = org.active

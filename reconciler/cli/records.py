@@ -1,20 +1,18 @@
-"""The `reconciler` command: the only module that prints, reads the environment or exits."""
+"""validate, plan, show, schema: the commands that read files and the ledger, and never Redox."""
 
 from __future__ import annotations
 
-import functools
+import asyncio
 import json
-import logging
 import os
-import sys
-from collections.abc import Callable
 from pathlib import Path
-from typing import Any, TypeVar
 
 import click
 
 from reconciler import ledger as ledgers
-from reconciler.errors import LoadError, ReconcilerError, SettingsError
+from reconciler.cli.apply import refreshed_plan
+from reconciler.cli.base import color, common
+from reconciler.errors import LoadError
 from reconciler.kinds import KINDS
 from reconciler.render import (
     problems_document,
@@ -24,89 +22,10 @@ from reconciler.render import (
     render_problems,
     render_text,
 )
-from reconciler.settings import SANDBOX
 from reconciler.workspace import Workspace
 
-F = TypeVar("F", bound=Callable[..., Any])
-log = logging.getLogger("reconciler")
 
-
-class ReconcilerGroup(click.Group):
-    """Maps every failure to one paragraph on stderr and exit 1 (2 is kept for "changes")."""
-
-    def main(self, *args: Any, **kwargs: Any) -> Any:
-        kwargs["standalone_mode"] = False
-        try:
-            code = super().main(*args, **kwargs)
-        except LoadError as exc:
-            click.echo(render_problems(exc.problems), err=True, nl=False)
-            code = 1
-        except ReconcilerError as exc:
-            click.echo(f"Error: {exc}", err=True)
-            code = 1
-        except click.exceptions.Abort:
-            click.echo("Aborted: nothing was applied.", err=True)
-            code = 1
-        except click.ClickException as exc:
-            exc.show()
-            code = 1
-        except KeyboardInterrupt:
-            click.echo("Interrupted.", err=True)
-            code = 130
-        sys.exit(code if isinstance(code, int) else 0)
-
-
-def common(func: F) -> F:
-    """`--env` and `--repo` after the subcommand as well as before it."""
-
-    @click.option("--env", "env_name", default=None, help="Environment (default: sandbox).")
-    @click.option(
-        "--repo",
-        type=click.Path(file_okay=False, path_type=Path),
-        default=None,
-        help="Repository (default: the current directory).",
-    )
-    @click.pass_context
-    @functools.wraps(func)
-    def wrapper(
-        ctx: click.Context, env_name: str | None, repo: Path | None, *args: Any, **kwargs: Any
-    ) -> Any:
-        parent = ctx.find_object(dict) or {}
-        workspace = Workspace(
-            repo=(repo or parent.get("repo") or Path.cwd()).resolve(),
-            env_name=env_name or parent.get("env") or os.environ.get("REDOX_ENV") or SANDBOX,
-        )
-        return ctx.invoke(func, workspace, *args, **kwargs)
-
-    return wrapper  # type: ignore[return-value]
-
-
-@click.group(cls=ReconcilerGroup, context_settings={"help_option_names": ["-h", "--help"]})
-@click.option(
-    "--env", "env_name", default=None, help="Environment (default: $REDOX_ENV or sandbox)."
-)
-@click.option("--repo", type=click.Path(file_okay=False, path_type=Path), default=None)
-@click.option("-v", "--verbose", is_flag=True, help="Log every request and decision to stderr.")
-@click.version_option(package_name="redox-reconciler")
-@click.pass_context
-def cli(ctx: click.Context, env_name: str | None, repo: Path | None, verbose: bool) -> None:
-    """Keep Carequality organization and provider records as YAML in git, and make the Redox
-    directory match them."""
-    logging.basicConfig(
-        level=logging.DEBUG if verbose else logging.INFO,
-        format="%(message)s",
-        stream=sys.stderr,
-    )
-    for noisy in ("httpx", "httpcore"):
-        logging.getLogger(noisy).setLevel(logging.WARNING)
-    ctx.obj = {"env": env_name, "repo": repo}
-
-
-def _color() -> bool:
-    return sys.stdout.isatty() and "NO_COLOR" not in os.environ
-
-
-@cli.command()
+@click.command()
 @click.option("--format", "fmt", type=click.Choice(["text", "github", "json"]), default="text")
 @common
 def validate(ws: Workspace, fmt: str) -> int:
@@ -128,7 +47,7 @@ def validate(ws: Workspace, fmt: str) -> int:
     return 1 if errors else 0
 
 
-@cli.command()
+@click.command()
 @click.option("--format", "fmt", type=click.Choice(["text", "json", "markdown"]), default="text")
 @click.option("--out", type=click.Path(dir_okay=False, path_type=Path), help="Save the plan.")
 @click.option("--detailed-exitcode", is_flag=True, help="Exit 2 when there are changes.")
@@ -146,7 +65,7 @@ def plan(
     full_plan_at: str | None,
 ) -> int:
     """Show what must change for the directory to match the files. Writes nothing but --out."""
-    the_plan = ws.plan(refreshed=refresh) if not refresh else _refreshed_plan(ws)
+    the_plan = asyncio.run(refreshed_plan(ws, dict(os.environ))) if refresh else ws.plan()
     if out is not None:
         ledgers.atomic_write(out, render_json(the_plan))
     if fmt == "json":
@@ -154,7 +73,7 @@ def plan(
     elif fmt == "markdown":
         click.echo(render_markdown(the_plan, full_plan_at=full_plan_at))
     else:
-        click.echo(render_text(the_plan, color=_color()), nl=False)
+        click.echo(render_text(the_plan, color=color()), nl=False)
     if the_plan.unsafe and not force:
         click.echo(f"Error: {the_plan.unsafe}", err=True)
         return 1
@@ -165,11 +84,7 @@ def plan(
     return 2 if detailed_exitcode and not the_plan.empty else 0
 
 
-def _refreshed_plan(ws: Workspace) -> Any:
-    raise SettingsError("--refresh needs the directory client, which is not wired yet")
-
-
-@cli.command()
+@click.command()
 @click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text")
 @common
 def show(ws: Workspace, fmt: str) -> int:
@@ -195,7 +110,7 @@ def show(ws: Workspace, fmt: str) -> int:
     return 0
 
 
-@cli.command()
+@click.command()
 @click.option("--kind", type=click.Choice(sorted(KINDS)), default="organization")
 def schema(kind: str) -> int:
     """Print the JSON Schema of a record file, for editors."""
@@ -208,8 +123,3 @@ def schema(kind: str) -> int:
     }
     click.echo(json.dumps(document, indent=2, sort_keys=True))
     return 0
-
-
-def main() -> None:
-    """Console-script entry point."""
-    cli()

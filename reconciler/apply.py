@@ -1,0 +1,276 @@
+"""Run a Plan through a Redox client, recording an intent before each call and the ledger after.
+
+Crash safety: before a call its intent is durable in the ledger; after a success the record is.
+A run that dies between the two leaves the intent, and the next apply resolves it by querying
+the directory (`resolve_intents`), so a call that landed is not repeated and one that did not
+is not skipped.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Literal
+
+from reconciler import directory
+from reconciler.directory import RedoxApi
+from reconciler.errors import RedoxError
+from reconciler.kinds import kind_of
+from reconciler.ledger import Intent, Ledger, make_entry, now, save
+from reconciler.model import Environment, Key
+from reconciler.plan import Action, Change, Plan
+
+log = logging.getLogger(__name__)
+
+Status = Literal["applied", "adopted", "failed", "skipped", "resolved", "dropped"]
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """What happened to one change (or one intent left by an earlier run)."""
+
+    key: Key
+    action: str
+    status: Status
+    message: str = ""
+
+
+@dataclass
+class Result:
+    """Every outcome of an apply, in the order they happened, and the final ledger."""
+
+    outcomes: list[Outcome] = field(default_factory=list)
+    ledger: Ledger | None = None
+
+    def count(self, status: Status) -> int:
+        return sum(1 for o in self.outcomes if o.status == status)
+
+    @property
+    def ok(self) -> bool:
+        return not any(o.status in {"failed", "skipped"} for o in self.outcomes)
+
+    def summary(self) -> str:
+        done = self.count("applied") + self.count("adopted")
+        return (
+            f"Apply complete: {done} applied ({self.count('adopted')} already in the directory), "
+            f"{self.count('failed')} failed, {self.count('skipped')} skipped."
+        )
+
+
+Progress = Callable[[Outcome], None]
+
+
+class LedgerWriter:
+    """The ledger in memory and on disk. Changes made while a write is running go into the
+    next write together (group commit), so concurrent calls do not each pay a full write."""
+
+    def __init__(self, path: Path, ledger: Ledger) -> None:
+        self.path = path
+        self.state = ledger
+        self._changes = 0
+        self._durable = 0
+        self._lock = asyncio.Lock()
+
+    def update(self, change: Callable[[Ledger], Ledger]) -> None:
+        self.state = change(self.state)
+        self._changes += 1
+
+    async def durable(self) -> None:
+        """Return once every change made before this call is on disk."""
+        wanted = self._changes
+        async with self._lock:
+            if self._durable >= wanted:
+                return
+            covered, snapshot = self._changes, self.state
+            saved = await asyncio.to_thread(save, self.path, snapshot)
+            self.state = replace(self.state, serial=saved.serial, lineage=saved.lineage)
+            self._durable = covered
+
+
+@dataclass
+class Applier:
+    """Everything one apply needs; `run` carries out a plan."""
+
+    api: RedoxApi
+    writer: LedgerWriter
+    env: Environment
+    source_id: str | None = None
+    commit: str | None = None
+    concurrency: int = 8
+    progress: Progress = lambda outcome: None
+    result: Result = field(default_factory=Result)
+
+    def _report(self, outcome: Outcome) -> None:
+        self.result.outcomes.append(outcome)
+        self.progress(outcome)
+
+    async def resolve_intents(self) -> None:
+        """Settle the calls an interrupted apply left without a known outcome."""
+        pending = dict(self.writer.state.intents)
+        if not pending:
+            return
+        log.info("resolving %d call(s) left by an interrupted apply", len(pending))
+        gate = asyncio.Semaphore(self.concurrency)
+
+        async def settle(key: Key, intent: Intent) -> None:
+            async with gate:
+                found = await directory.fetch(
+                    self.api,
+                    kind=intent.kind,
+                    identity=intent.identity,
+                    envelope=intent.envelope,
+                    env=self.env,
+                    source_id=self.source_id,
+                )
+            kind = kind_of(intent.kind)
+            if found is not None and directory.matches(intent.kind, intent.payload, found):
+                payload, note = intent.payload, "the call had landed"
+            elif found is not None and key not in self.writer.state.records:
+                # Created, but not as intended: record what is there so the plan updates it.
+                payload = directory.observed(intent.kind, found, intent.payload)
+                note = "the record exists but differs: it will be updated"
+            else:
+                self.writer.update(lambda ledger: ledger.without_intent(key))
+                self._report(Outcome(key, intent.action, "dropped", "the call had not landed"))
+                return
+            entry = make_entry(
+                kind=intent.kind,
+                identity=intent.identity,
+                envelope=intent.envelope,
+                payload=payload,
+                active=kind.is_active(payload),
+                source=intent.source,
+                commit=self.commit,
+            )
+            self.writer.update(lambda ledger: ledger.with_entry(key, entry))
+            self._report(Outcome(key, intent.action, "resolved", note))
+
+        await asyncio.gather(*(settle(k, i) for k, i in sorted(pending.items())))
+        await self.writer.durable()
+
+    async def run(self, plan: Plan) -> Result:
+        """Apply every change, parents first; a failure skips only the changes that need it."""
+        finished: dict[Key, asyncio.Future[bool]] = {
+            c.key: asyncio.get_running_loop().create_future() for c in plan.changes
+        }
+        gate = asyncio.Semaphore(self.concurrency)
+
+        async def one(change: Change) -> None:
+            ok = False
+            try:
+                needed = [finished[k] for k in change.depends_on if k in finished]
+                results = [await f for f in needed]
+                if not all(results):
+                    self._report(
+                        Outcome(
+                            change.key,
+                            change.action.value,
+                            "skipped",
+                            "a record it depends on failed",
+                        )
+                    )
+                    return
+                async with gate:
+                    ok = await self._apply(change)
+            finally:
+                finished[change.key].set_result(ok)
+
+        await asyncio.gather(*(one(c) for c in plan.changes))
+        await self.writer.durable()
+        self.result.ledger = self.writer.state
+        return self.result
+
+    async def _apply(self, change: Change) -> bool:
+        kind = kind_of(change.kind)
+        destination = kind.destination(self.env)
+        if not destination:
+            self._report(
+                Outcome(
+                    change.key,
+                    change.action.value,
+                    "failed",
+                    f"environment {self.env.name} has no {change.kind}_destination",
+                )
+            )
+            return False
+        intent = Intent(
+            kind=change.kind,
+            identity=change.identity,
+            action=change.action.value,
+            envelope=change.envelope,
+            payload=change.after,
+            source=change.source,
+            started_at=now(),
+        )
+        self.writer.update(lambda ledger: ledger.with_intent(change.key, intent))
+        await self.writer.durable()
+        body = kind.request(
+            change.action.value,
+            change.envelope,
+            change.after,
+            destination=destination,
+            source_id=self.source_id,
+        )
+        status: Status = "applied"
+        note = ""
+        try:
+            await self.api.send(body)
+        except RedoxError as exc:
+            if change.action == Action.CREATE and "already exists" in str(exc):
+                try:
+                    status, note = await self._resolve_existing(change, destination)
+                except RedoxError as again:
+                    return self._failed(change, again)
+            else:
+                return self._failed(change, exc)
+        self._record(change)
+        await self.writer.durable()
+        self._report(Outcome(change.key, change.action.value, status, note))
+        return True
+
+    async def _resolve_existing(self, change: Change, destination: str) -> tuple[Status, str]:
+        """A Create answered "already exists": look, then adopt it or bring it up to date."""
+        found = await directory.fetch(
+            self.api,
+            kind=change.kind,
+            identity=change.identity,
+            envelope=change.envelope,
+            env=self.env,
+            source_id=self.source_id,
+        )
+        if found is not None and directory.matches(change.kind, change.after, found):
+            return "adopted", "already in the directory as planned"
+        kind = kind_of(change.kind)
+        update = kind.request(
+            Action.UPDATE.value,
+            change.envelope,
+            change.after,
+            destination=destination,
+            source_id=self.source_id,
+        )
+        await self.api.send(update)
+        return "applied", "already existed with other values: sent an Update"
+
+    def _record(self, change: Change) -> None:
+        entry = make_entry(
+            kind=change.kind,
+            identity=change.identity,
+            envelope=change.envelope,
+            payload=change.after,
+            active=kind_of(change.kind).is_active(change.after),
+            source=change.source,
+            commit=self.commit,
+        )
+        self.writer.update(lambda ledger: ledger.with_entry(change.key, entry))
+
+    def _failed(self, change: Change, exc: RedoxError) -> bool:
+        if not exc.retryable:
+            # Redox answered: the call did not land, so nothing is left to resolve.
+            self.writer.update(lambda ledger: ledger.without_intent(change.key))
+        self._report(Outcome(change.key, change.action.value, "failed", str(exc)))
+        return False
+
+

@@ -1,0 +1,77 @@
+"""What every command shares: error mapping, --env/--repo, colour."""
+
+from __future__ import annotations
+
+import functools
+import logging
+import os
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, TypeVar
+
+import click
+
+from reconciler.errors import LoadError, ReconcilerError
+from reconciler.render import (
+    render_problems,
+)
+from reconciler.settings import SANDBOX
+from reconciler.workspace import Workspace
+
+F = TypeVar("F", bound=Callable[..., Any])
+log = logging.getLogger("reconciler")
+
+
+class ReconcilerGroup(click.Group):
+    """Maps every failure to one paragraph on stderr and exit 1 (2 is kept for "changes")."""
+
+    def main(self, *args: Any, **kwargs: Any) -> Any:
+        kwargs["standalone_mode"] = False
+        try:
+            code = super().main(*args, **kwargs)
+        except LoadError as exc:
+            click.echo(render_problems(exc.problems), err=True, nl=False)
+            code = 1
+        except ReconcilerError as exc:
+            click.echo(f"Error: {exc}", err=True)
+            code = 1
+        except click.exceptions.Abort:
+            click.echo("Aborted: nothing was applied.", err=True)
+            code = 1
+        except click.ClickException as exc:
+            exc.show()
+            code = 1
+        except KeyboardInterrupt:
+            click.echo("Interrupted.", err=True)
+            code = 130
+        sys.exit(code if isinstance(code, int) else 0)
+
+
+def common(func: F) -> F:
+    """`--env` and `--repo` after the subcommand as well as before it."""
+
+    @click.option("--env", "env_name", default=None, help="Environment (default: sandbox).")
+    @click.option(
+        "--repo",
+        type=click.Path(file_okay=False, path_type=Path),
+        default=None,
+        help="Repository (default: the current directory).",
+    )
+    @click.pass_context
+    @functools.wraps(func)
+    def wrapper(
+        ctx: click.Context, env_name: str | None, repo: Path | None, *args: Any, **kwargs: Any
+    ) -> Any:
+        parent = ctx.find_object(dict) or {}
+        workspace = Workspace(
+            repo=(repo or parent.get("repo") or Path.cwd()).resolve(),
+            env_name=env_name or parent.get("env") or os.environ.get("REDOX_ENV") or SANDBOX,
+        )
+        return ctx.invoke(func, workspace, *args, **kwargs)
+
+    return wrapper  # type: ignore[return-value]
+
+
+def color() -> bool:
+    return sys.stdout.isatty() and "NO_COLOR" not in os.environ

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 from reconciler.kinds.organization import OrganizationKind
+from reconciler.kinds.provider import ProviderKind
 from reconciler.model import Kind
 
-KINDS: dict[str, Kind] = {kind.name: kind for kind in (OrganizationKind(),)}
+KINDS: dict[str, Kind] = {kind.name: kind for kind in (OrganizationKind(), ProviderKind())}
 
 
 def kind_of(name: str) -> Kind:

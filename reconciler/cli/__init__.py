@@ -12,6 +12,7 @@ import click
 from reconciler.cli.apply import apply
 from reconciler.cli.base import ReconcilerGroup
 from reconciler.cli.records import plan, schema, show, validate
+from reconciler.cli.sandbox import sandbox
 
 
 @click.group(cls=ReconcilerGroup, context_settings={"help_option_names": ["-h", "--help"]})
@@ -35,7 +36,7 @@ def cli(ctx: click.Context, env_name: str | None, repo: Path | None, verbose: bo
     ctx.obj = {"env": env_name, "repo": repo}
 
 
-for command in (validate, plan, apply, show, schema):
+for command in (validate, plan, apply, show, schema, sandbox):
     cli.add_command(command)
 
 

@@ -22,6 +22,26 @@ def wire_name(snake: str) -> str:
     return "".join(_ACRONYMS.get(part, part.capitalize()) for part in snake.split("_"))
 
 
+_WIRE_WORD = re.compile(r"(?:ID|ZIP|DOB|MIME|OID|NPI)(?=[A-Z]|$)|[A-Z][a-z0-9]*")
+
+
+def snake_name(wire: str) -> str:
+    """The YAML key of a Redox field name: `IDType` -> `id_type`; inverse of wire_name."""
+    snake = "_".join(word.lower() for word in _WIRE_WORD.findall(wire))
+    if wire_name(snake) != wire:
+        raise ValueError(f"no snake_case key maps to the Redox field {wire!r}")
+    return snake
+
+
+def from_wire(value: Any) -> Any:
+    """A Redox JSON value with every key in snake_case (the YAML form)."""
+    if isinstance(value, dict):
+        return {snake_name(k): from_wire(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [from_wire(v) for v in value]
+    return value
+
+
 class Wire(BaseModel):
     """A frozen part of a record whose keys are Redox field names in snake_case."""
 

@@ -6,6 +6,7 @@ import json
 from collections.abc import Iterable, Sequence
 from typing import Any
 
+from reconciler.drift import Drift
 from reconciler.errors import Problem
 from reconciler.plan import PLAN_FORMAT, Action, Change, FieldChange, Plan, summary
 
@@ -237,5 +238,74 @@ def problems_document(problems: Sequence[Problem], records: int) -> dict[str, An
                 "subject": p.subject,
             }
             for p in problems
+        ],
+    }
+
+
+_FINDING_TEXT = {
+    "missing": "missing from the directory",
+    "deactivated": "deactivated in the directory",
+    "reactivated": "active in the directory but inactive in the ledger",
+    "different": "different in the directory",
+}
+DRIFT_NOTE = (
+    "Compared: the fields a directory query returns. Not compared: an organization's "
+    "Endpoints and DestinationID (a query never returns them)."
+)
+
+
+def drift_summary(drifts: Sequence[Drift], checked: int) -> str:
+    """`Drift: N of M records differ from the directory.`"""
+    if not drifts:
+        return f"No drift: all {checked} ledgered records match the directory."
+    return f"Drift: {len(drifts)} of {checked} records differ from the directory."
+
+
+def render_drift_text(drifts: Sequence[Drift], checked: int, environment: str) -> str:
+    """Drift for a terminal or a log."""
+    lines = [f"Environment {environment}: {DRIFT_NOTE}", ""]
+    for d in drifts:
+        where = f"  ({d.source})" if d.source else ""
+        lines.append(f"  ! {d.kind} {d.identity}: {_FINDING_TEXT[d.finding.value]}{where}")
+        lines.extend(f"      {_field_line(f)}" for f in d.fields)
+    if drifts:
+        lines += ["", "Repair it with `reconciler apply --refresh` (or plan --refresh to review)."]
+    lines.append(drift_summary(drifts, checked))
+    return "\n".join(lines) + "\n"
+
+
+def render_drift_markdown(drifts: Sequence[Drift], checked: int, environment: str) -> str:
+    """Drift for a job summary or an issue."""
+    lines = [f"### reconciler drift: `{environment}`", "", f"**{drift_summary(drifts, checked)}**"]
+    if drifts:
+        lines += ["", "| record | finding | file | fields |", "|---|---|---|---|"]
+        for d in drifts:
+            fields = ", ".join(f"`{f.path}`" for f in d.fields)
+            lines.append(
+                f"| `{d.identity}` | {_FINDING_TEXT[d.finding.value]} | `{d.source or ''}` | "
+                f"{_md_cell(fields)} |"
+            )
+    lines += ["", f"_{DRIFT_NOTE}_", ""]
+    return "\n".join(lines)
+
+
+def drift_document(drifts: Sequence[Drift], checked: int, environment: str) -> dict[str, Any]:
+    """`drift --format json`."""
+    return {
+        "environment": environment,
+        "checked": checked,
+        "not_compared": {"organization": ["Endpoints", "DestinationID"]},
+        "drift": [
+            {
+                "key": d.key,
+                "kind": d.kind,
+                "identity": d.identity,
+                "finding": d.finding.value,
+                "source": d.source,
+                "fields": [
+                    {"path": f.path, "ledger": f.before, "directory": f.after} for f in d.fields
+                ],
+            }
+            for d in drifts
         ],
     }

@@ -18,8 +18,10 @@ from reconciler.model import (
     Oid,
     Phone,
     Wire,
+    from_wire,
     make_key,
     meta,
+    snake_name,
     us_address_problems,
 )
 
@@ -220,6 +222,33 @@ class OrganizationKind(Kind):
                 )
         problems.extend(_cycles(by_oid))
         return problems
+
+    def to_yaml(self, payload: dict[str, Any], envelope: dict[str, Any]) -> dict[str, Any]:
+        """The YAML form of a directory record: the inverse of `desired` (for import)."""
+        ids = [i for i in payload.get("Identifiers") or [] if isinstance(i, dict)]
+        oid = next(str(i["ID"]) for i in ids if i.get("IDType") == "OID")
+        doc: dict[str, Any] = {"oid": oid, "name": payload.get("Name", "")}
+        if payload.get("Aliases"):
+            doc["aliases"] = list(payload["Aliases"])
+        doc["active"] = bool(payload.get("Active", True))
+        kind = payload.get("Type") or {}
+        if set(kind) == {"Value"}:
+            doc["type"] = kind["Value"]
+        elif kind:
+            doc["type"] = from_wire(kind)
+        doc["part_of"] = (payload.get("PartOf") or {}).get("Identifier", {}).get("Value")
+        directory = envelope.get("Directory")
+        if directory and directory != "Carequality":
+            doc["directory"] = directory
+        if "DestinationID" in payload:
+            doc["destination_id"] = payload["DestinationID"]
+        others = [i for i in ids if not (i.get("IDType") == "OID" and str(i.get("ID")) == oid)]
+        if others:
+            doc["identifiers"] = from_wire(others)
+        for key in ("Contacts", "Address", "Endpoints"):
+            if payload.get(key):
+                doc[snake_name(key)] = from_wire(payload[key])
+        return doc
 
     def parent_keys(self, payload: dict[str, Any]) -> tuple[Key, ...]:
         value = payload.get("PartOf", {}).get("Identifier", {}).get("Value")

@@ -264,6 +264,8 @@ def test_every_problem_is_reported_with_its_line(make_repo: Repo) -> None:
         ("identifiers:\n  - {id_type: NPI}\n", 2, "missing required key 'id'"),
         ('identifiers:\n  - {id: "123456789", id_type: NPI}\n', 2, "must be exactly 10 digits"),
         ("identifiers:\n  - {id: 1245319599, id_type: NPI}\n", 2, "put it in quotes"),
+        ('identifiers:\n  - {id: "1234567893\\n", id_type: NPI}\n', 2, "exactly 10 digits"),
+        (MINIMAL + '  dob: "1963-01-06\\n"\n', 6, "is not an ISO 8601 date"),
         (MINIMAL + "  nick_name: D\n", 6, "unknown key 'nick_name'"),
         (MINIMAL + "is_active: true\n", 6, "did you mean 'active'?"),
         (MINIMAL + "roles:\n  - availability:\n      - days: monday\n", 8, "expected a list"),

@@ -1,0 +1,505 @@
+"""The Redox Data Model API client: JWT client-credential auth, retries, rate limit, paging."""
+
+from __future__ import annotations
+
+import asyncio
+import email.utils
+import ipaddress
+import logging
+import random
+import time
+import uuid
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx
+import jwt
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import ec, rsa
+
+from reconciler.errors import AuthError, RedoxError
+
+logger = logging.getLogger(__name__)
+
+TOKEN_PATH = "/v2/auth/token"
+ENDPOINT_PATH = "/endpoint"
+CLIENT_ASSERTION_TYPE = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"
+# Redox accepts assertions valid for at most five minutes.
+ASSERTION_LIFETIME = 300
+RETRYABLE_STATUSES = frozenset({429, 502, 503, 504})
+_IN_PROCESS_TRANSPORTS = (httpx.ASGITransport, httpx.MockTransport)
+
+_ENV_CLIENT_ID = "REDOX_CLIENT_ID"
+_ENV_KEY_ID = "REDOX_KEY_ID"
+_ENV_KEY = "REDOX_PRIVATE_KEY"
+_ENV_KEY_FILE = "REDOX_PRIVATE_KEY_FILE"
+
+
+@dataclass(frozen=True, repr=False)
+class Credentials:
+    """A Redox OAuth API key: client ID, key ID (the JWT `kid`) and the PEM private key."""
+
+    client_id: str
+    key_id: str
+    private_key: str
+
+    def __repr__(self) -> str:
+        # The private key must never reach a log line or a traceback.
+        return (
+            f"Credentials(client_id={self.client_id!r}, key_id={self.key_id!r}, "
+            "private_key=<hidden>)"
+        )
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str]) -> Credentials | None:
+        """Read REDOX_CLIENT_ID, REDOX_KEY_ID, REDOX_PRIVATE_KEY(_FILE); None when none is set."""
+        names = (_ENV_CLIENT_ID, _ENV_KEY_ID, _ENV_KEY, _ENV_KEY_FILE)
+        # Presence is judged on stripped text; the PEM itself is kept byte for byte.
+        values = {name: env.get(name, "").strip() for name in names}
+        if not any(values.values()):
+            return None
+        if values[_ENV_KEY] and values[_ENV_KEY_FILE]:
+            raise AuthError(
+                f"Both {_ENV_KEY} and {_ENV_KEY_FILE} are set; set only one of them so that it is "
+                "clear which private key signs the Redox client assertion."
+            )
+        missing = [name for name in (_ENV_CLIENT_ID, _ENV_KEY_ID) if not values[name]]
+        if not values[_ENV_KEY] and not values[_ENV_KEY_FILE]:
+            missing.append(f"{_ENV_KEY} (or {_ENV_KEY_FILE})")
+        if missing:
+            raise AuthError(
+                f"Redox credentials are incomplete: {', '.join(missing)} "
+                f"{'is' if len(missing) == 1 else 'are'} not set. Set {_ENV_CLIENT_ID}, "
+                f"{_ENV_KEY_ID} (the key's kid) and {_ENV_KEY} (PEM text) or {_ENV_KEY_FILE} "
+                "(a path), or unset all of them to run without credentials."
+            )
+        if values[_ENV_KEY_FILE]:
+            path = Path(values[_ENV_KEY_FILE]).expanduser()
+            try:
+                pem = path.read_text(encoding="utf-8")
+            except (OSError, UnicodeDecodeError) as exc:
+                raise AuthError(
+                    f"{_ENV_KEY_FILE} names {path}, which cannot be read "
+                    f"({type(exc).__name__}: {getattr(exc, 'strerror', None) or 'not text'}). "
+                    "Point it at the PEM file of the Redox API key's private key."
+                ) from None
+            source = _ENV_KEY_FILE
+        else:
+            # CI secrets often carry a PEM with its newlines escaped.
+            pem = env[_ENV_KEY]
+            if "\n" not in pem and "\\n" in pem:
+                pem = pem.replace("\\n", "\n")
+            source = _ENV_KEY
+        credentials = cls(values[_ENV_CLIENT_ID], values[_ENV_KEY_ID], pem)
+        _signing_key(credentials, source=source)
+        return credentials
+
+
+def _signing_key(credentials: Credentials, *, source: str = "the private key") -> tuple[Any, str]:
+    """The loaded private key and its JWT algorithm (RS384 for RSA, ES384 for EC)."""
+    try:
+        key = serialization.load_pem_private_key(credentials.private_key.encode(), password=None)
+    except (ValueError, TypeError) as exc:
+        # Never echo the key text: say only what kind of problem it is.
+        reason = "it is encrypted" if "encrypted" in str(exc).lower() else "it is not PEM"
+        raise AuthError(
+            f"{source} cannot be used to sign the Redox client assertion: {reason}. "
+            "Provide the unencrypted PEM private key (RSA or EC) of the Redox API key."
+        ) from None
+    if isinstance(key, rsa.RSAPrivateKey):
+        return key, "RS384"
+    if isinstance(key, ec.EllipticCurvePrivateKey):
+        return key, "ES384"
+    raise AuthError(
+        f"{source} is a {type(key).__name__}; Redox accepts RSA (RS384) or EC (ES384) keys only."
+    )
+
+
+def _is_loopback(host: str) -> bool:
+    if host.lower() == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
+
+
+def _check_base_url(base_url: str, http: httpx.AsyncClient) -> str:
+    try:
+        url = httpx.URL(base_url)
+    except httpx.InvalidURL as exc:
+        raise RedoxError(f"The Redox base URL {base_url!r} is not a URL: {exc}") from None
+    if url.scheme == "https":
+        return base_url.rstrip("/")
+    # An in-process transport (the sandbox app, a test double) sends nothing over a network.
+    in_process = isinstance(getattr(http, "_transport", None), _IN_PROCESS_TRANSPORTS)
+    if url.scheme == "http" and (_is_loopback(url.host) or in_process):
+        return base_url.rstrip("/")
+    if url.scheme == "http":
+        raise RedoxError(
+            f"Refusing plain http:// for {url.host}: tokens and records would cross the network "
+            "unencrypted. Use https://, or http:// only for a loopback address "
+            "(127.0.0.1, ::1, localhost) such as `reconciler sandbox serve`."
+        )
+    raise RedoxError(f"The Redox base URL must start with https:// (got {base_url!r}).")
+
+
+@dataclass
+class _Token:
+    value: str
+    expires_at: float
+    lifetime: float
+
+
+class _RateLimiter:
+    """A token bucket of burst 1: reserves evenly spaced send slots, first come first served."""
+
+    def __init__(
+        self,
+        rate: float,
+        *,
+        sleep: Callable[[float], Awaitable[None]],
+        clock: Callable[[], float],
+    ) -> None:
+        # 5% headroom: requests that leave exactly 1/rate apart can arrive closer together
+        # after network jitter, and a server counting a sliding window would then see rate+1.
+        self._interval = 1.05 / rate
+        self._sleep = sleep
+        self._clock = clock
+        self._next = float("-inf")
+
+    async def acquire(self) -> None:
+        now = self._clock()
+        # Reserving without an await in between keeps the reservation atomic in asyncio.
+        slot = max(now, self._next)
+        self._next = slot + self._interval
+        if slot > now:
+            await self._sleep(slot - now)
+
+
+def _error_texts(payload: Any) -> list[str]:
+    if not isinstance(payload, dict):
+        return []
+    meta = payload.get("Meta")
+    errors = meta.get("Errors") if isinstance(meta, dict) else None
+    if not errors or not isinstance(errors, list):
+        return []
+    return [str(e.get("Text", e)) if isinstance(e, dict) else str(e) for e in errors]
+
+
+def _excerpt(text: str, limit: int = 200) -> str:
+    flat = " ".join(text.split())
+    return flat if len(flat) <= limit else flat[:limit] + "..."
+
+
+def _retry_after(response: httpx.Response) -> float | None:
+    raw = response.headers.get("Retry-After")
+    if raw is None:
+        return None
+    try:
+        return max(0.0, float(raw))
+    except ValueError:
+        pass
+    try:
+        when = email.utils.parsedate_to_datetime(raw)
+    except (TypeError, ValueError):
+        return None
+    return max(0.0, when.timestamp() - time.time())
+
+
+def _event(body: Mapping[str, Any]) -> str:
+    meta = body.get("Meta")
+    if not isinstance(meta, dict):
+        return "request"
+    return f"{meta.get('DataModel', '?')}.{meta.get('EventType', '?')}"
+
+
+class RedoxClient:
+    """An async client of the Redox Data Model API (`/endpoint`) and its token endpoint."""
+
+    def __init__(
+        self,
+        *,
+        base_url: str,
+        http: httpx.AsyncClient,
+        credentials: Credentials | None,
+        rate_limit: float = 25.0,
+        concurrency: int = 8,
+        timeout: float = 60.0,
+        max_attempts: int = 8,
+        backoff_base: float = 0.5,
+        backoff_cap: float = 30.0,
+        sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        if rate_limit <= 0 or concurrency < 1 or max_attempts < 1 or timeout <= 0:
+            raise ValueError("rate_limit, timeout > 0 and concurrency, max_attempts >= 1 required")
+        self._base_url = _check_base_url(base_url, http)
+        self._token_url = self._base_url + TOKEN_PATH
+        self._endpoint_url = self._base_url + ENDPOINT_PATH
+        self._http = http
+        self._credentials = credentials
+        self._signing = _signing_key(credentials) if credentials is not None else None
+        self._timeout = timeout
+        self._max_attempts = max_attempts
+        self._backoff_base = backoff_base
+        self._backoff_cap = backoff_cap
+        self._sleep = sleep
+        self._clock = clock
+        self._limiter = _RateLimiter(rate_limit, sleep=sleep, clock=clock)
+        self._in_flight = asyncio.Semaphore(concurrency)
+        self._token_lock = asyncio.Lock()
+        self._token: _Token | None = None
+        self._random = random.Random()
+
+    async def __aenter__(self) -> RedoxClient:
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        await self.aclose()
+
+    async def aclose(self) -> None:
+        """Close the underlying HTTP client."""
+        await self._http.aclose()
+
+    # -- auth -------------------------------------------------------------------------------
+
+    def _assertion(self) -> str:
+        assert self._credentials is not None
+        assert self._signing is not None
+        key, alg = self._signing
+        now = int(time.time())
+        claims = {
+            "iss": self._credentials.client_id,
+            "sub": self._credentials.client_id,
+            "aud": self._token_url,
+            "iat": now,
+            "exp": now + ASSERTION_LIFETIME,
+            "jti": str(uuid.uuid4()),
+        }
+        headers = {"kid": self._credentials.key_id, "typ": "JWT"}
+        return jwt.encode(claims, key, algorithm=alg, headers=headers)
+
+    def _fresh(self, token: _Token) -> bool:
+        margin = min(30.0, 0.1 * token.lifetime)
+        return token.expires_at - self._clock() >= margin
+
+    async def _access_token(self, *, stale: str | None = None) -> str | None:
+        """A valid access token; a new one when the cached one is near expiry or is `stale`."""
+        if self._credentials is None:
+            return None
+        token = self._token
+        if token is not None and token.value != stale and self._fresh(token):
+            return token.value
+        # One refresh at a time: callers that queued behind it reuse its token.
+        async with self._token_lock:
+            token = self._token
+            if token is None or token.value == stale or not self._fresh(token):
+                token = await self._fetch_token()
+                self._token = token
+            return token.value
+
+    async def _fetch_token(self) -> _Token:
+        cause = ""
+        for attempt in range(1, self._max_attempts + 1):
+            retry_after: float | None = None
+            # A fresh assertion per attempt: its jti must never be replayed.
+            form = {
+                "grant_type": "client_credentials",
+                "client_assertion_type": CLIENT_ASSERTION_TYPE,
+                "client_assertion": self._assertion(),
+            }
+            try:
+                response = await self._http.post(self._token_url, data=form, timeout=self._timeout)
+            except (httpx.TimeoutException, httpx.TransportError) as exc:
+                cause = f"{type(exc).__name__} on the token request"
+                logger.debug("token request: %s (attempt %d)", type(exc).__name__, attempt)
+            else:
+                logger.debug("token request: HTTP %d (attempt %d)", response.status_code, attempt)
+                if response.status_code not in RETRYABLE_STATUSES:
+                    return self._read_token(response)
+                cause = f"HTTP {response.status_code} on the token request"
+                retry_after = _retry_after(response)
+            if attempt < self._max_attempts:
+                await self._backoff(attempt, retry_after)
+        raise AuthError(
+            f"Could not get a Redox access token after {self._max_attempts} attempts: {cause}.",
+            retryable=True,
+        )
+
+    def _read_token(self, response: httpx.Response) -> _Token:
+        try:
+            payload = response.json()
+        except ValueError:
+            payload = None
+        if response.is_success and isinstance(payload, dict) and payload.get("access_token"):
+            lifetime = float(payload.get("expires_in") or ASSERTION_LIFETIME)
+            return _Token(str(payload["access_token"]), self._clock() + lifetime, lifetime)
+        texts = _error_texts(payload)
+        if not texts and isinstance(payload, dict):
+            texts = [
+                str(payload[k])
+                for k in ("error_description", "message", "error")
+                if payload.get(k) and (k != "error" or "error_description" not in payload)
+            ]
+        if not texts:
+            texts = [_excerpt(response.text) or "no explanation given"]
+        raise AuthError(
+            f"Redox refused the client credentials (HTTP {response.status_code}): "
+            f"{'; '.join(texts)}",
+            status=response.status_code,
+        )
+
+    # -- requests ---------------------------------------------------------------------------
+
+    async def _backoff(self, attempt: int, retry_after: float | None) -> None:
+        # Full jitter spreads retries of many callers; Retry-After is a floor, never shortened.
+        delay = self._random.uniform(
+            0, min(self._backoff_cap, self._backoff_base * 2 ** (attempt - 1))
+        )
+        if retry_after is not None:
+            delay = max(retry_after, delay)
+        await self._sleep(delay)
+
+    async def send(self, body: dict[str, Any]) -> dict[str, Any]:
+        """POST one Data Model request to /endpoint; the reply, or RedoxError."""
+        event = _event(body)
+        attempt = 0
+        reauthenticated = False
+        stale: str | None = None
+        cause = ""
+        last_status: int | None = None
+        while True:
+            attempt += 1
+            token = await self._access_token(stale=stale)
+            headers = {"Authorization": f"Bearer {token}"} if token is not None else {}
+            retry_after: float | None = None
+            try:
+                async with self._in_flight:
+                    await self._limiter.acquire()
+                    response = await self._http.post(
+                        self._endpoint_url, json=body, headers=headers, timeout=self._timeout
+                    )
+            except (httpx.TimeoutException, httpx.TransportError) as exc:
+                cause = f"{type(exc).__name__} ({_excerpt(str(exc), 120) or 'no detail'})"
+                last_status = None
+                logger.debug("%s: %s (attempt %d)", event, type(exc).__name__, attempt)
+            else:
+                status = response.status_code
+                logger.debug("%s: HTTP %d (attempt %d)", event, status, attempt)
+                if status == 401 and token is not None and not reauthenticated:
+                    # The token may have expired early or been revoked: one fresh token, once.
+                    reauthenticated = True
+                    stale = token
+                    attempt -= 1
+                    continue
+                if status not in RETRYABLE_STATUSES:
+                    return self._read_reply(event, response)
+                texts = _error_texts(_json_or_none(response))
+                cause = f"HTTP {status}" + (f": {'; '.join(texts)}" if texts else "")
+                last_status = status
+                retry_after = _retry_after(response)
+            if attempt >= self._max_attempts:
+                raise RedoxError(
+                    f"{event} failed after {attempt} attempts; last cause: {cause}.",
+                    status=last_status,
+                    retryable=True,
+                )
+            await self._backoff(attempt, retry_after)
+
+    def _read_reply(self, event: str, response: httpx.Response) -> dict[str, Any]:
+        status = response.status_code
+        payload = _json_or_none(response)
+        if not isinstance(payload, dict):
+            raise RedoxError(
+                f"{event}: Redox answered HTTP {status} with a body that is not a JSON object: "
+                f"{_excerpt(response.text) or '(empty)'}",
+                status=status,
+            )
+        texts = _error_texts(payload)
+        error_class = AuthError if status == 401 else RedoxError
+        if texts:
+            raise error_class(
+                f"{event} refused by Redox (HTTP {status}): {'; '.join(texts)}", status=status
+            )
+        if status >= 400:
+            # A failure status without Meta.Errors is still a failure, never a silent success.
+            raise error_class(
+                f"{event} refused by Redox (HTTP {status}): {_excerpt(response.text)}",
+                status=status,
+            )
+        return payload
+
+    # -- queries ----------------------------------------------------------------------------
+
+    @staticmethod
+    def _meta(
+        data_model: str, event_type: str, destination: str, source_id: str | None
+    ) -> dict[str, Any]:
+        meta: dict[str, Any] = {
+            "DataModel": data_model,
+            "EventType": event_type,
+            "Destinations": [{"ID": destination}],
+        }
+        if source_id:
+            meta["Source"] = {"ID": source_id}
+        return meta
+
+    async def query_organizations(
+        self,
+        *,
+        directory: str,
+        destination: str,
+        source_id: str | None,
+        oid: str | None = None,
+        name: str | None = None,
+        state: str | None = None,
+        page_size: int = 100,
+    ) -> list[dict[str, Any]]:
+        """Every organization matching the filters, fetched page by page."""
+        if page_size < 1:
+            raise ValueError("page_size must be at least 1")
+        found: list[dict[str, Any]] = []
+        index = 0
+        while True:
+            body: dict[str, Any] = {
+                "Meta": self._meta("Organization", "Query", destination, source_id),
+                "Directory": directory,
+            }
+            if oid is not None:
+                body["Identifier"] = {"ID": oid, "IDType": "OID"}
+            if name is not None:
+                body["NameSearch"] = {"SearchType": "Contains", "Value": name}
+            if state is not None:
+                body["State"] = state
+            body["Index"] = str(index)
+            body["Limit"] = str(page_size)
+            reply = await self.send(body)
+            page = reply.get("Organizations") or []
+            found.extend(page)
+            index += len(page)
+            paging = reply.get("Paging") or {}
+            count = paging.get("Count") if isinstance(paging, dict) else None
+            if len(page) < page_size or (isinstance(count, int | float) and index >= count):
+                return found
+
+    async def query_providers(
+        self, *, destination: str, source_id: str | None, identifier: dict[str, str]
+    ) -> list[dict[str, Any]]:
+        """The providers that carry `identifier` ({"ID": ..., "IDType": ...})."""
+        body: dict[str, Any] = {
+            "Meta": self._meta("Provider", "ProviderQuery", destination, source_id),
+            "Provider": {"Identifiers": [dict(identifier)]},
+        }
+        reply = await self.send(body)
+        providers = reply.get("Providers") or []
+        return list(providers)
+
+
+def _json_or_none(response: httpx.Response) -> Any:
+    try:
+        return response.json()
+    except ValueError:
+        return None

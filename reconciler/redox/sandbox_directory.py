@@ -1,0 +1,350 @@
+"""The sandbox's directory: organizations and providers in memory, Redox's rules for changing
+and querying them, and the append-only journal that makes every change durable."""
+
+from __future__ import annotations
+
+import copy
+import json
+import logging
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+logger = logging.getLogger(__name__)
+
+JOURNAL_NAME = "directory.jsonl"
+REQUEST_LOG_NAME = "requests.jsonl"
+
+# Journal kinds. Only a "*.create" counts as a creation (what Organization.New/Provider.New did).
+ORG_CREATE = "organization.create"
+ORG_UPDATE = "organization.update"
+ORG_PUT = "organization.put"
+PROVIDER_CREATE = "provider.create"
+PROVIDER_UPDATE = "provider.update"
+PROVIDER_KINDS = frozenset({PROVIDER_CREATE, PROVIDER_UPDATE})
+ORG_KINDS = frozenset({ORG_CREATE, ORG_UPDATE, ORG_PUT})
+
+PARSE_FAILED = "Failed to parse request body as XML resource."
+MANAGING_ORG = "Redox Health System"
+ORG_TYPES = frozenset({"Implementer", "Connection"})
+
+
+class Refusal(Exception):
+    """A request Redox would refuse: its HTTP status and its Meta.Errors[].Text."""
+
+    def __init__(self, status: int, text: str) -> None:
+        super().__init__(text)
+        self.status = status
+        self.text = text
+
+
+@dataclass
+class Handled:
+    """What an accepted event yields: reply fields beside Meta, and what the Meta says."""
+
+    fields: dict[str, Any] = field(default_factory=dict)
+    detail: str | None = None
+    event_type: str | None = None
+
+
+def organization_oid(record: Any) -> str | None:
+    """The OID of an Organizations[] item: its Identifiers[] entry with IDType "OID"."""
+    if not isinstance(record, dict):
+        return None
+    for identifier in record.get("Identifiers") or []:
+        if isinstance(identifier, dict) and identifier.get("IDType") == "OID":
+            value = identifier.get("ID")
+            if isinstance(value, str) and value:
+                return value
+    return None
+
+
+def provider_identity(record: Any) -> str | None:
+    """The identity of a Providers[] item: its NPI, else its first identifier's ID."""
+    if not isinstance(record, dict):
+        return None
+    identifiers = [i for i in record.get("Identifiers") or [] if isinstance(i, dict)]
+    for identifier in identifiers:
+        if identifier.get("IDType") == "NPI" and isinstance(identifier.get("ID"), str):
+            return str(identifier["ID"])
+    if identifiers and isinstance(identifiers[0].get("ID"), str) and identifiers[0]["ID"]:
+        return str(identifiers[0]["ID"])
+    return None
+
+
+class Directory:
+    """Organizations by OID and providers by identity; every change journalled before it is told."""
+
+    def __init__(self, data_dir: Path | None = None) -> None:
+        self.organizations: dict[str, dict[str, Any]] = {}
+        self.providers: dict[str, dict[str, Any]] = {}
+        self.creations: dict[str, int] = {}
+        self._journal = data_dir / JOURNAL_NAME if data_dir is not None else None
+        self._request_log = data_dir / REQUEST_LOG_NAME if data_dir is not None else None
+        if data_dir is not None:
+            data_dir.mkdir(parents=True, exist_ok=True)
+            self._replay()
+
+    def _replay(self) -> None:
+        assert self._journal is not None
+        if not self._journal.exists():
+            return
+        data = self._journal.read_bytes()
+        # Everything after the last newline is a write torn by a crash: it was never
+        # acknowledged, so dropping it is correct, and it must go before anything is appended.
+        end = data.rfind(b"\n") + 1
+        if end < len(data):
+            logger.warning("sandbox journal %s: dropping a torn last line", self._journal)
+            with self._journal.open("r+b") as handle:
+                handle.truncate(end)
+                handle.flush()
+                os.fsync(handle.fileno())
+        for number, line in enumerate(data[:end].splitlines(), start=1):
+            if not line.strip():
+                continue
+            try:
+                entry = json.loads(line)
+                self._apply(str(entry["kind"]), str(entry["identity"]), entry["record"])
+            except (ValueError, KeyError, TypeError):
+                logger.warning(
+                    "sandbox journal %s: skipping unreadable line %d", self._journal, number
+                )
+
+    def _apply(self, kind: str, identity: str, record: dict[str, Any]) -> None:
+        if kind in ORG_KINDS:
+            self.organizations[identity] = record
+        elif kind in PROVIDER_KINDS:
+            self.providers[identity] = record
+        else:
+            raise KeyError(kind)
+        if kind in (ORG_CREATE, PROVIDER_CREATE):
+            self.creations[identity] = self.creations.get(identity, 0) + 1
+
+    def commit(self, kind: str, identity: str, record: dict[str, Any]) -> None:
+        """Make one change durable (journal, fsync), then visible."""
+        record = copy.deepcopy(record)
+        if self._journal is not None:
+            line = json.dumps(
+                {"kind": kind, "identity": identity, "record": record}, sort_keys=True
+            )
+            # Opened per write: O(1) whatever the directory size, and no handle outlives a
+            # Sandbox that is dropped without a lifespan shutdown.
+            with self._journal.open("a", encoding="utf-8") as handle:
+                handle.write(line + "\n")
+                handle.flush()
+                os.fsync(handle.fileno())
+        self._apply(kind, identity, record)
+
+    def log_request(self, entry: dict[str, Any]) -> None:
+        """Append one entry to requests.jsonl, flushed for readers in other processes."""
+        if self._request_log is None:
+            return
+        with self._request_log.open("a", encoding="utf-8") as handle:
+            handle.write(json.dumps(entry, sort_keys=True, default=str) + "\n")
+            handle.flush()
+
+    # -- events -----------------------------------------------------------------------------
+
+    def organization_event(self, event_type: str, body: dict[str, Any]) -> Handled:
+        """Apply one Organization event, as Redox and the Carequality directory would."""
+        if event_type == "Delete" or body.get("Action") == "Delete":
+            raise Refusal(
+                403, "Deletion is not supported: deactivate the record (Active: false) instead."
+            )
+        if event_type not in ("New", "Update", "Query"):
+            raise Refusal(403, f"Event type Organization.{event_type} is not supported.")
+        if not isinstance(body.get("Directory"), str) or not body["Directory"]:
+            raise Refusal(400, "Directory is required.")
+        if event_type == "Query":
+            return self._organization_query(body)
+        records = body.get("Organizations")
+        if not isinstance(records, list) or not records:
+            raise Refusal(400, "Organizations must be a non-empty array.")
+        oids = [_checked_organization(record) for record in records]
+        # Every record is checked before any is stored: a request lands whole or not at all.
+        if event_type == "New":
+            if body.get("Action", "Create") != "Create":
+                raise Refusal(400, "Action must be Create for Organization.New.")
+            for oid in oids:
+                if oid in self.organizations:
+                    raise Refusal(403, f"{oid} already exists.")
+            for oid, record in zip(oids, records, strict=True):
+                self.commit(ORG_CREATE, oid, record)
+            return Handled(detail="New organization was added successfully.")
+        if body.get("Action") != "Update":
+            raise Refusal(400, "Action must be Update for Organization.Update.")
+        for oid in oids:
+            if oid not in self.organizations:
+                raise Refusal(403, f"id: {oid} is not valid.")
+        for oid, record in zip(oids, records, strict=True):
+            self.commit(ORG_UPDATE, oid, record)
+        detail = f"Organization with id:{oids[0]} has been updated successfully."
+        return Handled(detail=detail)
+
+    def _organization_query(self, body: dict[str, Any]) -> Handled:
+        try:
+            index = int(body.get("Index") or 0)
+            limit = int(body.get("Limit") or 20)
+        except (TypeError, ValueError):
+            raise Refusal(400, "Index and Limit must be whole numbers.") from None
+        if index < 0 or limit < 1:
+            raise Refusal(400, "Index must be 0 or more and Limit 1 or more.")
+        matches = self.query_organizations(body)
+        # A query never shows where a record's traffic goes: no Endpoints, no DestinationID.
+        hidden = ("Endpoints", "DestinationID")
+        page = [
+            {k: copy.deepcopy(v) for k, v in record.items() if k not in hidden}
+            | {"ManagingOrg": MANAGING_ORG}
+            for record in matches[index : index + limit]
+        ]
+        fields = {
+            "Directory": body["Directory"],
+            "Organizations": page,
+            "Paging": {"Count": len(matches), "Index": index},
+        }
+        return Handled(fields=fields, event_type="QueryResponse")
+
+    def provider_event(self, event_type: str, body: dict[str, Any]) -> Handled:
+        """Apply one Provider event (New, Update, Deactivate, Activate, ProviderQuery)."""
+        if event_type == "ProviderQuery":
+            query = body.get("Provider")
+            if not isinstance(query, dict):
+                # Accept the Providers[] form as well as the schema's single Provider object.
+                listed = body.get("Providers")
+                query = listed[0] if isinstance(listed, list) and listed else {}
+            identifiers = [i for i in query.get("Identifiers") or [] if isinstance(i, dict)]
+            found = copy.deepcopy(self.query_providers(identifiers))
+            return Handled(fields={"Providers": found}, event_type="ProviderQueryResponse")
+        if event_type not in ("New", "Update", "Deactivate", "Activate"):
+            raise Refusal(403, f"Event type Provider.{event_type} is not supported.")
+        records = body.get("Providers")
+        if not isinstance(records, list) or not records:
+            raise Refusal(400, "Providers must be a non-empty array.")
+        identities = []
+        for record in records:
+            identity = provider_identity(record)
+            if identity is None:
+                raise Refusal(400, "Providers[].Identifiers[] with an ID is required.")
+            if event_type in ("New", "Update") and not isinstance(record.get("IsActive"), bool):
+                raise Refusal(400, "Providers[].IsActive is required on New and Update.")
+            identities.append(identity)
+        for identity in identities:
+            if event_type == "New" and identity in self.providers:
+                raise Refusal(403, f"{identity} already exists.")
+            if event_type != "New" and identity not in self.providers:
+                raise Refusal(403, f"id: {identity} is not valid.")
+        for identity, record in zip(identities, records, strict=True):
+            if event_type == "New":
+                self.commit(PROVIDER_CREATE, identity, record)
+            elif event_type == "Update":
+                self.commit(PROVIDER_UPDATE, identity, record)
+            else:
+                # Activate/Deactivate flip IsActive only; the rest of the record stays.
+                changed = self.providers[identity] | {"IsActive": event_type == "Activate"}
+                self.commit(PROVIDER_UPDATE, identity, changed)
+        first = identities[0]
+        details = {
+            "New": "New provider was added successfully.",
+            "Update": f"Provider with id:{first} has been updated successfully.",
+            "Deactivate": f"Provider with id:{first} has been deactivated successfully.",
+            "Activate": f"Provider with id:{first} has been activated successfully.",
+        }
+        return Handled(detail=details[event_type])
+
+    # -- queries ----------------------------------------------------------------------------
+
+    def query_organizations(self, query: dict[str, Any]) -> list[dict[str, Any]]:
+        """Stored organizations matching an Organization.Query body, sorted by OID."""
+        identifier = query.get("Identifier") or {}
+        wanted_id = identifier.get("ID") if isinstance(identifier, dict) else None
+        wanted_type = identifier.get("IDType") if isinstance(identifier, dict) else None
+        if wanted_id and wanted_type in (None, "OID"):
+            # The common case (refresh, drift, import) is a lookup, not a scan of 10k records.
+            record = self.organizations.get(str(wanted_id))
+            candidates = [(str(wanted_id), record)] if record is not None else []
+        else:
+            candidates = sorted(self.organizations.items())
+        name_search = query.get("NameSearch") or {}
+        needle = name_search.get("Value") if isinstance(name_search, dict) else None
+        search_type = (name_search.get("SearchType") or "Contains") if needle else None
+        state = query.get("State")
+        active = _as_bool(query.get("Active"))
+        matches = []
+        for _, record in candidates:
+            if (
+                wanted_id
+                and wanted_type not in (None, "OID")
+                and not _has_identifier(record, str(wanted_id), str(wanted_type))
+            ):
+                continue
+            if needle and not _name_matches(str(record.get("Name", "")), str(needle), search_type):
+                continue
+            address = record.get("Address") or {}
+            if state and str(address.get("State", "")).upper() != str(state).upper():
+                continue
+            if active is not None and bool(record.get("Active")) is not active:
+                continue
+            matches.append(record)
+        return matches
+
+    def query_providers(self, identifiers: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        """Stored providers carrying any of `identifiers` (all providers when none), by identity."""
+        found = []
+        for _, record in sorted(self.providers.items()):
+            if not identifiers or any(
+                _has_identifier(record, str(i.get("ID")), i.get("IDType")) for i in identifiers
+            ):
+                found.append(record)
+        return found
+
+
+def _checked_organization(record: Any) -> str:
+    """The OID of a New/Update record, refused the way Redox refuses an incomplete one."""
+    if not isinstance(record, dict):
+        raise Refusal(400, "Organizations[] items must be objects.")
+    if not isinstance(record.get("Name"), str) or not record["Name"]:
+        raise Refusal(400, "Organizations[].Name is required.")
+    if not isinstance(record.get("Active"), bool):
+        raise Refusal(400, "Organizations[].Active is required.")
+    oid = organization_oid(record)
+    kind = record.get("Type")
+    type_value = kind.get("Value") if isinstance(kind, dict) else None
+    contacts = record.get("Contacts")
+    endpoints = record.get("Endpoints") or []
+    # Redox reports all of these with one text: the directory's FHIR conversion fails.
+    if (
+        oid is None
+        or type_value not in ORG_TYPES
+        or (type_value == "Implementer" and not (isinstance(contacts, list) and contacts))
+        or not isinstance(endpoints, list)
+        or not all(isinstance(e, dict) and e.get("Name") for e in endpoints)
+    ):
+        raise Refusal(403, PARSE_FAILED)
+    return oid
+
+
+def _has_identifier(record: dict[str, Any], wanted_id: str, wanted_type: Any) -> bool:
+    for identifier in record.get("Identifiers") or []:
+        if not isinstance(identifier, dict) or identifier.get("ID") != wanted_id:
+            continue
+        if wanted_type is None or identifier.get("IDType") == wanted_type:
+            return True
+    return False
+
+
+def _name_matches(name: str, needle: str, search_type: str | None) -> bool:
+    name, needle = name.casefold(), needle.casefold()
+    if search_type == "Exact":
+        return name == needle
+    if search_type in ("StartsWith", "BeginsWith"):
+        return name.startswith(needle)
+    return needle in name
+
+
+def _as_bool(value: Any) -> bool | None:
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, str) and value.lower() in ("true", "false"):
+        return value.lower() == "true"
+    return None

@@ -9,7 +9,8 @@ from contextlib import asynccontextmanager
 import httpx
 
 from reconciler.errors import AuthError
-from reconciler.redox.client import Credentials, RedoxClient
+from reconciler.redox.auth import Credentials
+from reconciler.redox.client import RedoxClient
 from reconciler.redox.sandbox import Sandbox
 from reconciler.settings import (
     DEVELOPMENT_ORG_DESTINATION,

@@ -207,17 +207,19 @@ class Applier:
         )
         self.writer.update(lambda ledger: ledger.with_intent(change.key, intent))
         await self.writer.durable()
-        body = kind.request(
+        bodies = kind.requests(
             change.action.value,
             change.envelope,
             change.after,
+            before=change.before,
             destination=destination,
             source_id=self.source_id,
         )
         status: Status = "applied"
         note = ""
         try:
-            await self.api.send(body)
+            for body in bodies:
+                await self.api.send(body)
         except RedoxError as exc:
             if change.action == Action.CREATE and "already exists" in str(exc):
                 try:
@@ -272,5 +274,3 @@ class Applier:
             self.writer.update(lambda ledger: ledger.without_intent(change.key))
         self._report(Outcome(change.key, change.action.value, "failed", str(exc)))
         return False
-
-

@@ -80,7 +80,7 @@ _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 
 def check_oid(value: str) -> str:
     """Carequality OID syntax: digits and dots, >= 2 arcs, first arc 0-2, second 0-39 under 0/1."""
-    if not _OID.match(value):
+    if not _OID.fullmatch(value):
         raise ValueError(
             f"{value!r} is not an OID: use digits and dots with at least two arcs and no "
             "leading zeros, e.g. 2.16.840.1.113883.3.6147.458.12345"
@@ -95,14 +95,14 @@ def check_oid(value: str) -> str:
 
 def check_phone(value: str) -> str:
     """E.164: a plus sign and 8 to 15 digits."""
-    if not _PHONE.match(value):
+    if not _PHONE.fullmatch(value):
         raise ValueError(f"{value!r} is not an E.164 phone number: write it as +16085551234")
     return value
 
 
 def check_email(value: str) -> str:
     """A plausible email address (one @, a dot in the domain, no spaces)."""
-    if not _EMAIL.match(value):
+    if not _EMAIL.fullmatch(value):
         raise ValueError(f"{value!r} is not an email address")
     return value
 
@@ -135,7 +135,7 @@ def us_address_problems(state: str | None, zip_code: str | None, country: str | 
     problems = []
     if state is not None and state not in USPS_STATES:
         problems.append(f"state: {state!r} is not a two-letter USPS state code (e.g. WI)")
-    if zip_code is not None and not _ZIP.match(zip_code):
+    if zip_code is not None and not _ZIP.fullmatch(zip_code):
         problems.append(f"zip: {zip_code!r} is not a US ZIP code: use 5 digits or 5+4 (53704-1234)")
     return problems
 
@@ -143,6 +143,16 @@ def us_address_problems(state: str | None, zip_code: str | None, country: str | 
 # --- the kind interface ---------------------------------------------------------------------
 
 Key = str  # "<kind>:<identity>", the ledger's key for a record
+
+
+def display_name(payload: dict[str, Any], identity: str) -> str:
+    """A human name for a record: an organization's Name, a provider's first and last name."""
+    name = payload.get("Name")
+    if isinstance(name, str):
+        return name
+    demo = payload.get("Demographics") or {}
+    parts = [demo.get("FirstName"), demo.get("LastName")]
+    return " ".join(p for p in parts if isinstance(p, str)) or identity
 
 
 def make_key(kind: str, identity: str) -> Key:
@@ -243,6 +253,21 @@ class Kind:
     ) -> dict[str, Any]:
         """The whole Redox request body that carries out `action` on this payload."""
         raise NotImplementedError
+
+    def requests(
+        self,
+        action: str,
+        envelope: dict[str, Any],
+        payload: dict[str, Any],
+        *,
+        before: dict[str, Any] | None,
+        destination: str,
+        source_id: str | None,
+    ) -> list[dict[str, Any]]:
+        """Every request body, in order, that takes the record from `before` to `payload`."""
+        return [
+            self.request(action, envelope, payload, destination=destination, source_id=source_id)
+        ]
 
     def destination(self, env: Environment) -> str | None:
         """The Meta.Destinations ID of this kind's requests in `env`."""

@@ -12,7 +12,7 @@ from deepdiff import DeepDiff
 from reconciler.errors import PlanError, UnsafePlan
 from reconciler.kinds import kind_of
 from reconciler.ledger import Entry, Ledger, entry_digest
-from reconciler.model import Desired, Key, make_key
+from reconciler.model import Desired, Key, display_name, make_key
 
 PLAN_FORMAT = 1
 
@@ -61,12 +61,7 @@ class Change:
     @property
     def name(self) -> str:
         """A human name for the record (Organization Name, provider's name)."""
-        name = self.after.get("Name")
-        if isinstance(name, str):
-            return name
-        demo = self.after.get("Demographics") or {}
-        parts = [demo.get("FirstName"), demo.get("LastName")]
-        return " ".join(p for p in parts if isinstance(p, str)) or self.identity
+        return display_name(self.after, self.identity)
 
 
 @dataclass(frozen=True)

@@ -14,6 +14,7 @@ from reconciler.cli.apply import refreshed_plan
 from reconciler.cli.base import color, common
 from reconciler.errors import LoadError
 from reconciler.kinds import KINDS
+from reconciler.model import display_name
 from reconciler.render import (
     problems_document,
     render_github,
@@ -98,7 +99,7 @@ def show(ws: Workspace, fmt: str) -> int:
         f"lineage {current.lineage}"
     )
     for _key, entry in sorted(current.records.items()):
-        name = entry.payload.get("Name") or entry.identity
+        name = display_name(entry.payload, entry.identity)
         click.echo(
             f"  {entry.status:<8} {entry.kind} {entry.identity}  {name}  "
             f"({entry.source or '?'}, applied {entry.applied_at})"

@@ -124,6 +124,31 @@ class ProviderKind(Kind):
             "Providers": [item],
         }
 
+    def requests(
+        self,
+        action: str,
+        envelope: dict[str, Any],
+        payload: dict[str, Any],
+        *,
+        before: dict[str, Any] | None,
+        destination: str,
+        source_id: str | None,
+    ) -> list[dict[str, Any]]:
+        """Deactivate and Activate only flip the flag at Redox: other changes made in the same
+        plan go in an Update, sent while the provider is active."""
+
+        def body(event: str, item: dict[str, Any]) -> dict[str, Any]:
+            return self.request(event, envelope, item, destination=destination, source_id=source_id)
+
+        if action not in {"deactivate", "reactivate"} or before is None:
+            return [body(action, payload)]
+        unchanged = self.with_active(before, True) == self.with_active(payload, True)
+        if unchanged:
+            return [body(action, payload)]
+        if action == "deactivate":
+            return [body("update", self.with_active(payload, True)), body("deactivate", payload)]
+        return [body("reactivate", payload), body("update", payload)]
+
     def destination(self, env: Environment) -> str | None:
         return env.provider_destination
 

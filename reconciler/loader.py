@@ -39,7 +39,10 @@ def load_file(path: Path, shown: str, kind: Kind) -> tuple[Loaded | None, list[P
     except OSError as exc:
         return None, [Problem(shown, 0, f"cannot be read: {exc.strerror}")]
     if data is None:
-        return None, [Problem(shown, 1, f"the file is empty: a {kind.name} file holds one record")]
+        article = "an" if kind.name[0] in "aeiou" else "a"
+        return None, [
+            Problem(shown, 1, f"the file is empty: {article} {kind.name} file holds one record")
+        ]
     if not isinstance(data, dict):
         what = "a list" if isinstance(data, list) else f"the value {data!r}"
         return None, [

@@ -141,7 +141,9 @@ def load_settings(repo: Path) -> Settings:
     try:
         parsed = SettingsFile.model_validate(data)
     except ValidationError as exc:
-        problems: list[Problem] = problems_from(exc, SETTINGS_FILE, node)
+        problems: list[Problem] = sorted(
+            problems_from(exc, SETTINGS_FILE, node, model=SettingsFile), key=lambda p: p.line
+        )
         raise SettingsError(
             f"{SETTINGS_FILE} is invalid:\n" + "\n".join(f"  - {p}" for p in problems)
         ) from None

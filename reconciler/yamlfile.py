@@ -53,6 +53,9 @@ def parse(text: str) -> tuple[Any, yaml.Node | None]:
         mark = exc.problem_mark or exc.context_mark
         line = mark.line + 1 if mark else 1
         what = exc.problem or exc.context or "cannot be parsed"
+        start = exc.context_mark
+        if exc.problem and exc.context and start is not None and mark and start.line != mark.line:
+            what += f" ({exc.context} that starts on line {start.line + 1})"
         if "expected a single document" in str(exc):
             what = "holds more than one YAML document (---): keep one record per file"
         raise YamlProblem(line, f"is not valid YAML: {what}") from None
@@ -139,6 +142,20 @@ def line_of(node: yaml.Node | None, loc: Sequence[int | str], *, key: bool = Fal
         else:
             return line
     return line
+
+
+def node_at(node: yaml.Node | None, loc: Sequence[int | str]) -> yaml.Node | None:
+    """The node of the value at `loc`, or None when the file does not go that far."""
+    for step in loc:
+        if isinstance(node, yaml.MappingNode):
+            node = next((v for k, v in node.value if k.value == step), None)
+        elif (
+            isinstance(node, yaml.SequenceNode) and isinstance(step, int) and step < len(node.value)
+        ):
+            node = node.value[step]
+        else:
+            return None
+    return node
 
 
 def top_level_lines(node: yaml.Node | None) -> dict[str, int]:

@@ -214,7 +214,7 @@ class OrganizationKind(Kind):
                 problems.append(
                     _problem(
                         item,
-                        "active",
+                        "active" if "active" in item.lines else "part_of",
                         f"this record is active but its parent {part_of} ({parent.file}) is "
                         "inactive: deactivate this record too (active: false) or reactivate "
                         "the parent",

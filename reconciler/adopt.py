@@ -69,8 +69,10 @@ async def adopt(
                 return Adoption(
                     key, kind_name, identity, "adopted", envelope, want.payload, want.file
                 )
-            observed = directory.observed(kind_name, found, want.payload)
-            return Adoption(key, kind_name, identity, "differs", envelope, observed, want.file)
+            # What a query cannot return (Endpoints, DestinationID) is taken as the files say,
+            # so the plan updates only what really differs.
+            held = directory.as_held(kind_name, found, want.payload)
+            return Adoption(key, kind_name, identity, "differs", envelope, held, want.file)
         if kind_name != ORGANIZATION:
             return Adoption(key, kind_name, identity, "absent", envelope)
         return _without_file(key, identity, envelope, found, env)
@@ -88,7 +90,12 @@ def _without_file(
     doc = record.model_dump(mode="json", exclude_unset=True, by_alias=False)
     loaded = Loaded(kind=ORGANIZATION, data=doc, record=record, file="", lines={})
     payload = kind.desired(loaded, env).payload
-    return Adoption(key, ORGANIZATION, identity, "adopted", envelope, payload, None, doc)
+    if directory.matches(ORGANIZATION, payload, found):
+        return Adoption(key, ORGANIZATION, identity, "adopted", envelope, payload, None, doc)
+    # The YAML form cannot say everything the directory holds (an OID that is not the first
+    # identifier, say): the ledger keeps what the directory holds, so the plan corrects it.
+    held = directory.as_held(ORGANIZATION, found, payload)
+    return Adoption(key, ORGANIZATION, identity, "differs", envelope, held, None, doc)
 
 
 def record(ledger: Ledger, adoptions: Iterable[Adoption], *, commit: str | None) -> Ledger:

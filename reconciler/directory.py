@@ -99,10 +99,16 @@ def _shape(found: Any, like: Any) -> Any:
     if isinstance(like, dict) and isinstance(found, dict):
         return {k: _shape(found[k], like[k]) for k in like if k in found}
     if isinstance(like, list) and isinstance(found, list):
-        return [
-            _shape(f, like[i]) if i < len(like) else f for i, f in enumerate(found)
-        ]
+        return [_shape(f, like[i]) if i < len(like) else f for i, f in enumerate(found)]
     return found
+
+
+def as_held(kind: str, found: dict[str, Any], like: dict[str, Any]) -> dict[str, Any]:
+    """The payload the directory holds, as far as a query shows it: `observed`, with the fields
+    a query never returns taken from `like` (what was sent, or what the files say)."""
+    seen = observed(kind, found, like)
+    hidden = HIDDEN.get(kind, ())
+    return {k: seen[k] if k in seen else like[k] for k in like if k in seen or k in hidden}
 
 
 def matches(kind: str, payload: dict[str, Any], found: dict[str, Any]) -> bool:

@@ -99,12 +99,7 @@ def refreshed(ledger: Ledger, seen: dict[Key, dict[str, Any] | None]) -> Ledger:
         found = seen.get(key, entry.payload)
         if found is None:
             continue
-        hidden = {
-            k: v
-            for k, v in entry.payload.items()
-            if k not in directory.visible(entry.kind, entry.payload)
-        }
-        payload = {**directory.observed(entry.kind, found, entry.payload), **hidden}
+        payload = directory.as_held(entry.kind, found, entry.payload)
         active = kind_of(entry.kind).is_active(payload)
         records[key] = entry.model_copy(
             update={

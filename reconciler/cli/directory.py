@@ -17,9 +17,8 @@ from reconciler.adopt import Adoption, adopt, file_name, oid_keys, record
 from reconciler.cli.apply import git_commit, session
 from reconciler.cli.base import common
 from reconciler.drift import compare, observe
-from reconciler.errors import PlanError
-from reconciler.kinds import kind_of
-from reconciler.loader import load_file
+from reconciler.errors import LoadError, PlanError
+from reconciler.loader import load_records
 from reconciler.render import drift_document, render_drift_markdown, render_drift_text
 from reconciler.workspace import Workspace
 
@@ -102,7 +101,7 @@ def import_(ws: Workspace, oids: tuple[str, ...], from_files: bool, write_yaml: 
             "ledgered": f"already in the ledger: {a.key}",
         }[a.status]
         click.echo(line)
-        if a.status == "adopted" and a.source is None:
+        if a.status in {"adopted", "differs"} and a.source is None:
             click.echo(f"  no file holds {a.identity}: add one (or rerun with --write-yaml)")
     adopted = sum(1 for a in adoptions if a.status in {"adopted", "differs"})
     click.echo(
@@ -113,25 +112,33 @@ def import_(ws: Workspace, oids: tuple[str, ...], from_files: bool, write_yaml: 
 
 
 def _write_files(ws: Workspace, adoptions: list[Adoption]) -> list[Adoption]:
-    """Write a valid orgs/ file for each adopted record that has none; check each loads."""
+    """Write an orgs/ file for each adopted record that has none. The repository must stay
+    valid with them (a file alone can be valid and still name a parent no file holds): when it
+    does not, the files are removed and nothing is imported."""
     folder = ws.repo / "orgs"
     folder.mkdir(exist_ok=True)
     taken = {p.name for p in folder.iterdir()}
-    written = []
+    written: list[Adoption] = []
+    paths: list[Path] = []
     for a in adoptions:
         if a.yaml is None:
             written.append(a)
             continue
-        path: Path = folder / file_name(str(a.yaml.get("name", "")), taken)
+        path = folder / file_name(str(a.yaml.get("name", "")), taken)
         text = yaml.safe_dump(a.yaml, sort_keys=False, allow_unicode=True, width=100)
         ledgers.atomic_write(path, text)
-        shown = path.relative_to(ws.repo).as_posix()
-        loaded, problems = load_file(path, shown, kind_of(a.kind))
-        if problems or loaded is None:
-            path.unlink()
+        paths.append(path)
+        written.append(replace(a, source=path.relative_to(ws.repo).as_posix()))
+    if paths:
+        try:
+            load_records(ws.repo, ws.target)
+        except LoadError as exc:
+            for path in paths:
+                path.unlink(missing_ok=True)
             raise PlanError(
-                f"the directory's record {a.identity} does not make a valid file: "
-                + "; ".join(str(p) for p in problems)
-            )
-        written.append(replace(a, source=shown))
+                "the directory's records would not make valid files, so nothing was imported:\n"
+                + "".join(f"  {p}\n" for p in exc.problems)
+                + "Where a part_of names a parent that no file holds, import the parent too "
+                "(another --oid) or list it under external_parents in reconciler.yaml."
+            ) from None
     return written

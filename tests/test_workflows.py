@@ -193,6 +193,10 @@ class Origin:
     def show(self, path: str, ref: str = "main") -> str:
         return git(self.bare, "show", f"{ref}:{path}") + "\n"
 
+    def ls(self, folder: str, ref: str = "main") -> list[str]:
+        names = git(self.bare, "ls-tree", "--name-only", f"{ref}:{folder}").split()
+        return [f"{folder}/{name}" for name in names]
+
     def commits(self, ref: str = "main") -> list[dict[str, Any]]:
         """Newest first: sha, author, email, subject, files."""
         log = git(self.bare, "log", "--format=%x00%H%x1f%an%x1f%ae%x1f%s", "--name-only", ref)
@@ -231,14 +235,16 @@ class Origin:
         return git(self.seed, "rev-parse", "HEAD")
 
     def open_pull_request(
-        self, changes: Mapping[str, str | None], title: str
+        self, changes: Mapping[str, str | None], title: str, base: str | None = None
     ) -> tuple[dict[str, Any], str]:
-        """A pull request against main, as GitHub would have it: its event and merge commit."""
+        """A pull request against main, as GitHub would have it: its event and its merge
+        commit onto the tip of main. `base`: the main commit the event names as base (by
+        default the tip), where the branch starts."""
         self.pulls += 1
         number, branch = self.pulls, f"change-{self.pulls}"
         git(self.seed, "fetch", "-q", "origin")
-        base = git(self.seed, "rev-parse", "origin/main")
-        git(self.seed, "checkout", "-q", "-B", branch, "origin/main")
+        base = base or git(self.seed, "rev-parse", "origin/main")
+        git(self.seed, "checkout", "-q", "-B", branch, base)
         self._write(changes)
         git(self.seed, "commit", "-q", "-m", title)
         head = git(self.seed, "rev-parse", "HEAD")
@@ -469,6 +475,17 @@ class World:
             "pusher": {"name": "dana"},
         }
         return self.run("sync.yml", "push", event, sha, "refs/heads/main", before_step)
+
+    def dispatch_sync(self, **inputs: Any) -> RunResult:
+        """The sync run by hand (Actions, Run workflow) on main."""
+        sha = self.origin.head()
+        event = {
+            "ref": "refs/heads/main",
+            "inputs": inputs,
+            "repository": {"full_name": REPOSITORY, "default_branch": "main"},
+            "sender": {"login": "dana"},
+        }
+        return self.run("sync.yml", "workflow_dispatch", event, sha, "refs/heads/main")
 
     def drift(self) -> RunResult:
         sha = self.origin.head()
@@ -719,6 +736,25 @@ def test_plan_that_fails_the_safety_guard_fails_the_check_but_still_comments(
     )
 
 
+def test_the_ledger_check_ignores_ledger_commits_made_on_main_since_the_base(
+    world: World, first_sync: RunResult
+) -> None:
+    # The event names a base from before the sync's ledger commits; the merge is onto today's
+    # main, which has them. Only the pull request's own changes count.
+    before_sync = next(
+        c["sha"] for c in world.origin.commits() if not c["subject"].startswith("ledger")
+    )
+    assert before_sync != world.origin.head()
+    event, merge = world.origin.open_pull_request(
+        {"orgs/janesville-clinic.yaml": NEW_CLINIC}, "Add the Janesville clinic", base=before_sync
+    )
+    number = event["number"]
+    result = world.run("plan.yml", "pull_request", event, merge, f"refs/pull/{number}/merge")
+    job = result.job("plan")
+    assert job.step("ledger").outcome == "success", job.step("ledger").log
+    assert job.result == "success", explain(result)
+
+
 # -- sync.yml --------------------------------------------------------------------------------
 
 
@@ -726,9 +762,8 @@ def test_sync_applies_and_commits_each_ledger_back_to_main(
     world: World, first_sync: RunResult
 ) -> None:
     assert first_sync.conclusion == "success", explain(first_sync)
-    oids = {
-        yaml.safe_load(p.read_text())["oid"] for p in (world.origin.seed / "orgs").glob("*.yaml")
-    }
+    oids = {yaml.safe_load(world.origin.show(path))["oid"] for path in world.origin.ls("orgs")}
+    assert len(oids) == 5 + EXTRA_CLINICS
     assert oids <= set(world.served.organizations())
     commits = world.origin.commits()
     production, development, onboarding = commits[:3]
@@ -780,6 +815,33 @@ def test_sync_leaves_newer_records_to_the_run_of_the_newer_push(
     ]
     record = world.served.organizations()[f"{NORTHWIND}.11"]
     assert record["Name"] == "Northwind Satellite Clinic One"
+
+
+def test_a_mass_deactivation_is_refused_on_push_and_applied_by_hand_with_force(
+    world: World, first_sync: RunResult
+) -> None:
+    changes = {}
+    for number in range(4, 8):
+        path = f"orgs/satellite-clinic-{number}.yaml"
+        changes[path] = world.origin.show(path) + "active: false\n"
+    pushed = world.origin.push(changes, "Close four satellite clinics")
+    refused = world.sync()
+    development = refused.job("development")
+    assert development.result == "failure"
+    assert "safety limit" in development.summary
+    assert "nothing to commit" in development.step("Commit the development ledger").stdout
+    assert "with force" in development.step("Fail when the apply failed").stdout
+    assert refused.job("production").result == "skipped"
+    assert world.origin.head() == pushed
+
+    forced = world.dispatch_sync(force=True)
+    assert forced.conclusion == "success", explain(forced)
+    assert [c["subject"].split(" after")[0] for c in world.origin.commits()[:2]] == [
+        "ledger: production",
+        "ledger: development",
+    ]
+    directory = world.served.organizations()
+    assert [directory[f"{NORTHWIND}.{10 + n}"]["Active"] for n in range(4, 8)] == [False] * 4
 
 
 LAKESIDE_OID = "2.16.840.1.113883.3.6147.458.31337.1"

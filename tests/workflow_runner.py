@@ -432,7 +432,7 @@ class Runner:
             "vars": dict(self.vars),
             "secrets": dict(self.secrets),
             "runner": {"os": "Linux", "temp": str(temp), "arch": "X64"},
-            "inputs": {},
+            "inputs": dict(self.event.get("inputs") or {}),
             "env": {},
             "steps": {},
             "job": {"status": "success"},

@@ -13,6 +13,8 @@ from reconciler.model import Environment
 
 # Fields a query never returns, per kind: a drift check cannot see them.
 HIDDEN = {"organization": ("Endpoints", "DestinationID"), "provider": ()}
+# Fields a query answer adds of its own: never ours to compare.
+ADDED = {"organization": ("ManagingOrg",), "provider": ()}
 
 
 class RedoxApi(Protocol):
@@ -89,9 +91,15 @@ def visible(kind: str, payload: dict[str, Any]) -> dict[str, Any]:
 
 
 def observed(kind: str, found: dict[str, Any], like: dict[str, Any]) -> dict[str, Any]:
-    """The directory's record cut to the shape of `like` (what we send): keys the directory
-    adds are dropped, keys it lacks stay absent, so the two compare field by field."""
+    """The directory's record in the shape of `like` (what we send), so the two compare field
+    by field: keys it lacks stay absent; nested keys it adds are dropped. A top-level field
+    that someone set there and the files never send is kept (unless empty or the directory's
+    own), so drift shows it and a plan shows that the next full-record Update removes it."""
     shaped: dict[str, Any] = _shape(found, visible(kind, like))
+    ignored = set(ADDED.get(kind, ())) | set(HIDDEN.get(kind, ()))
+    for key, value in found.items():
+        if key not in like and key not in ignored and value not in (None, "", [], {}):
+            shaped[key] = value
     return shaped
 
 
@@ -107,8 +115,8 @@ def as_held(kind: str, found: dict[str, Any], like: dict[str, Any]) -> dict[str,
     """The payload the directory holds, as far as a query shows it: `observed`, with the fields
     a query never returns taken from `like` (what was sent, or what the files say)."""
     seen = observed(kind, found, like)
-    hidden = HIDDEN.get(kind, ())
-    return {k: seen[k] if k in seen else like[k] for k in like if k in seen or k in hidden}
+    hidden = {k: like[k] for k in HIDDEN.get(kind, ()) if k in like}
+    return {**seen, **hidden}
 
 
 def matches(kind: str, payload: dict[str, Any], found: dict[str, Any]) -> bool:

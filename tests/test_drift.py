@@ -250,6 +250,20 @@ def test_what_a_query_cannot_return_or_adds_is_not_drift(applied: Path) -> None:
     assert json_of(applied, "plan", "--refresh")["changes"] == []
 
 
+def test_a_field_set_there_that_the_files_never_send_is_drift(applied: Path) -> None:
+    """A full-record Update would silently drop it: drift and the refreshed plan show it."""
+    dubuque = "2.16.840.1.113883.3.6147.458.24601.1.4"
+    behind_the_back(applied, dubuque, lambda record: record.update(Comment="set in the dashboard"))
+    report = json_of(applied, "drift", code=2)
+    by_identity = {d["identity"]: d for d in report["drift"]}
+    assert [f["path"] for f in by_identity[dubuque]["fields"]] == ["Comment"]
+    plan = json_of(applied, "plan", "--refresh")
+    change = next(c for c in plan["changes"] if c["identity"] == dubuque)
+    assert change["action"] == "update"
+    assert fields_of(change) == [("Comment", "set in the dashboard", None)]
+    assert change["fields"][0]["removed"] is True
+
+
 def test_drift_over_many_records_finds_a_change_to_the_last_one(tmp_path: Path) -> None:
     # More records than one page of a listing (the sandbox pages with Index/Limit, 20 by
     # default): the change is on the record the directory lists last.

@@ -129,7 +129,7 @@ def _markdown_summary(
     note = (
         f"\n_The full plan ({len(plan.changes)} changes) is too long for a comment: see {where}._\n"
     )
-    text = "\n".join(head)
+    text = "\n".join(head) + "\n"  # a blank line before the table, as in the full rendering
     budget = limit - len(text) - len(note) - 200
     kept: list[str] = []
     used = 0

@@ -683,6 +683,38 @@ def test_plan_posts_both_plans_in_one_sticky_comment(world: World) -> None:
     assert [c[c.index("--method") + 1] for c in posts] == ["POST", "PATCH"]
 
 
+def test_plans_too_long_for_one_comment_keep_their_headlines(world: World) -> None:
+    # Each plan fits a comment on its own, both together do not.
+    many = {f"orgs/new-clinic-{n}.yaml": clinic(100 + n) for n in range(60)}
+    number, result = world.pull_request(many, "Sixty new clinics")
+    job = result.job("plan")
+    assert job.result == "success", explain(result)
+    [comment] = world.github.comments(number)
+    body = comment["body"]
+    assert len(job.summary) > 65_536 > len(body)
+    assert body.startswith(MARKER)
+    for env in ("development", "production"):
+        assert f"### reconciler plan: `{env}`" in body
+    assert len(re.findall(r"\*\*Plan: \d+ to create", body)) == 2
+    assert f"see the [job summary and log of this check](https://github.com/{REPOSITORY}" in body
+
+
+def test_a_plan_too_long_for_a_comment_is_shortened_and_logged_in_full(world: World) -> None:
+    many = {f"orgs/new-clinic-{n}.yaml": clinic(100 + n) for n in range(90)}
+    number, result = world.pull_request(many, "Ninety new clinics")
+    job = result.job("plan")
+    assert job.result == "success", explain(result)
+    [comment] = world.github.comments(number)
+    body = comment["body"]
+    log = job.step("plan").stdout
+    for env in ("development", "production"):
+        assert f"### reconciler plan: `{env}`" in body
+        # A shortened plan points to the log of the check, which has the full text plan.
+        assert f"::group::Full plan for {env}" in log
+    assert body.count(f"see the log of [this check](https://github.com/{REPOSITORY}") == 2
+    assert len(re.findall(r"^Plan: \d+ to create", log, re.MULTILINE)) == 2
+
+
 def test_plan_fails_the_ledger_check_when_a_pull_request_edits_the_ledger(world: World) -> None:
     number, result = world.pull_request(
         {"ledger/development.json": '{"records": {}}\n'}, "Hand-edit the ledger"

@@ -582,7 +582,9 @@ def test_sync_runs_one_at_a_time_with_production_behind_its_environment() -> Non
 def test_drift_runs_daily_and_on_demand() -> None:
     document = workflow("drift.yml")
     assert set(document["on"]) == {"schedule", "workflow_dispatch"}
-    assert document["jobs"]["drift"]["strategy"]["matrix"]["env"] == ["development", "production"]
+    matrix = document["jobs"]["drift"]["strategy"]["matrix"]["include"]
+    assert [m["env"] for m in matrix] == ["development", "production"]
+    assert [m["environment"] for m in matrix] == ["development", "production"]
 
 
 def actionlint() -> str | None:

@@ -764,6 +764,8 @@ def _matrix(spec: Any) -> list[dict[str, Any]]:
     if isinstance(spec, str):
         raise NotImplementedError("a matrix from an expression is not supported")
     axes = {k: v for k, v in spec.items() if k not in ("include", "exclude")}
+    if not axes:
+        return [dict(extra) for extra in spec.get("include", []) or []] or [{}]
     combos = [dict(zip(axes, values, strict=True)) for values in itertools.product(*axes.values())]
     for extra in spec.get("include", []) or []:
         matched = False

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from typing import Any
 
 from reconciler.drift import Drift
 from reconciler.errors import Problem
+from reconciler.model import iter_pretty_json, pretty_json
 from reconciler.plan import PLAN_FORMAT, Action, Change, FieldChange, Plan, summary
 
 MARKDOWN_LIMIT = 60_000
@@ -139,7 +140,10 @@ def _markdown_summary(
         kept.append(row)
         used += len(row) + 1
     shown = max(len(kept) - 2, 0)
-    tail = f"\n_Showing the first {shown} of {len(plan.changes)} changes._\n"
+    if shown == len(plan.changes):
+        tail = f"\n_All {shown} changes are listed; their field changes are left out._\n"
+    else:
+        tail = f"\n_Showing the first {shown} of {len(plan.changes)} changes._\n"
     return text + "\n".join(kept) + "\n" + tail + note
 
 
@@ -184,7 +188,13 @@ def plan_document(plan: Plan) -> dict[str, Any]:
 
 def render_json(plan: Plan) -> str:
     """Stable JSON of the plan (sorted keys, two-space indent, final newline)."""
-    return json.dumps(plan_document(plan), sort_keys=True, indent=2, ensure_ascii=False) + "\n"
+    return pretty_json(plan_document(plan))
+
+
+def render_json_chunks(plan: Plan) -> Iterator[str]:
+    """`render_json` in pieces (about one per change), to stream a large plan to a file."""
+    yield from iter_pretty_json(plan_document(plan))
+    yield "\n"
 
 
 def render_problems(problems: Sequence[Problem]) -> str:

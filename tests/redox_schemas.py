@@ -33,7 +33,9 @@ def shared_available() -> bool:
 
 def require_shared() -> None:
     if not shared_available():
-        pytest.skip(f"../shared/redox-schemas is not beside the repo ({SCHEMAS}); schema checks need it")
+        pytest.skip(
+            f"../shared/redox-schemas is not beside the repo ({SCHEMAS}); schema checks need it"
+        )
 
 
 @cache
@@ -50,7 +52,7 @@ def schema_errors(body: dict[str, Any]) -> list[str]:
     key = (meta.get("DataModel"), meta.get("EventType"))
     if key not in SCHEMA_FILES:
         return [f"no Redox schema for DataModel/EventType {key}"]
-    validator = _validator(SCHEMA_FILES[key])  # type: ignore[index]
+    validator = _validator(SCHEMA_FILES[key])
     return [
         f"{'/'.join(map(str, e.absolute_path)) or '<root>'}: {e.message}"
         for e in validator.iter_errors(body)

@@ -16,6 +16,7 @@ from reconciler.errors import LoadError
 from reconciler.kinds import KINDS
 from reconciler.model import display_name
 from reconciler.render import (
+    MARKDOWN_LIMIT,
     problems_document,
     render_github,
     render_json,
@@ -55,6 +56,13 @@ def validate(ws: Workspace, fmt: str) -> int:
 @click.option("--refresh", is_flag=True, help="Plan against what the directory really holds.")
 @click.option("--force", is_flag=True, help="Allow more deactivations than the safety limit.")
 @click.option("--full-plan-at", default=None, help="Where a shortened markdown plan points to.")
+@click.option(
+    "--markdown-limit",
+    type=click.IntRange(2_000, MARKDOWN_LIMIT),
+    default=MARKDOWN_LIMIT,
+    show_default=True,
+    help="Most characters of a markdown plan (two plans may share one comment).",
+)
 @common
 def plan(
     ws: Workspace,
@@ -64,6 +72,7 @@ def plan(
     refresh: bool,
     force: bool,
     full_plan_at: str | None,
+    markdown_limit: int,
 ) -> int:
     """Show what must change for the directory to match the files. Writes nothing but --out."""
     the_plan = asyncio.run(refreshed_plan(ws, dict(os.environ))) if refresh else ws.plan()
@@ -72,7 +81,7 @@ def plan(
     if fmt == "json":
         click.echo(render_json(the_plan), nl=False)
     elif fmt == "markdown":
-        click.echo(render_markdown(the_plan, full_plan_at=full_plan_at))
+        click.echo(render_markdown(the_plan, limit=markdown_limit, full_plan_at=full_plan_at))
     else:
         click.echo(render_text(the_plan, color=color()), nl=False)
     if the_plan.unsafe and not force:

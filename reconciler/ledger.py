@@ -24,7 +24,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from reconciler.errors import LedgerError, LockHeld
-from reconciler.model import Key, digest
+from reconciler.model import Key, digest, pretty_json
 
 VERSION = 1
 Status = Literal["active", "inactive"]
@@ -142,7 +142,7 @@ class Ledger:
             "records": {k: e.model_dump() for k, e in self.records.items()},
             "intents": {k: i.model_dump() for k, i in self.intents.items()},
         }
-        return json.dumps(doc, sort_keys=True, indent=2, ensure_ascii=False) + "\n"
+        return pretty_json(doc)
 
 
 def load(path: Path, environment: str) -> Ledger:

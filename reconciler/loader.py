@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -19,15 +20,19 @@ SUFFIXES = (".yaml", ".yml")
 def record_files(repo: Path, kind: Kind) -> list[Path]:
     """The record files of one kind, sorted; hidden files and folders are skipped."""
     folder = repo / kind.folder
-    if not folder.is_dir():
-        return []
-    return sorted(
-        path
-        for path in folder.rglob("*")
-        if path.suffix in SUFFIXES
-        and path.is_file()
-        and not any(part.startswith(".") for part in path.relative_to(folder).parts)
-    )
+    found: list[tuple[tuple[str, ...], Path]] = []
+    # os.walk, not Path.rglob: a repository of 100,000 records is read in a fraction of the time.
+    for parent, folders, files in os.walk(folder):
+        folders[:] = [name for name in folders if not name.startswith(".")]
+        base = Path(parent)
+        parts = base.relative_to(folder).parts
+        found.extend(
+            ((*parts, name), base / name)
+            for name in files
+            if not name.startswith(".") and name.endswith(SUFFIXES)
+        )
+    found.sort(key=lambda pair: pair[0])  # the order of sorted(paths): part by part
+    return [path for _parts, path in found]
 
 
 def load_file(path: Path, shown: str, kind: Kind) -> tuple[Loaded | None, list[Problem]]:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import hashlib
 import json
 import re
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from typing import Annotated, Any, ClassVar
 
@@ -42,6 +43,31 @@ def from_wire(value: Any) -> Any:
     return value
 
 
+_WIRE_NAMES: dict[str, str] = {}
+
+
+def to_wire(value: Any) -> Any:
+    """A YAML value with every key in Redox's spelling; the inverse of from_wire.
+
+    For a value a Wire model validated this equals the model's `wire()`: the models are strict
+    and their validators never change a value, so the checked YAML is the record (and this is
+    many times faster than pydantic's serializer)."""
+    if isinstance(value, dict):
+        names = _WIRE_NAMES
+        wired: dict[str, Any] = {}
+        for key, item in value.items():
+            name = names.get(key)
+            if name is None:
+                name = wire_name(key)
+                if len(names) < 4096:
+                    names[key] = name
+            wired[name] = to_wire(item) if isinstance(item, dict | list) else item
+        return wired
+    if isinstance(value, list):
+        return [to_wire(item) if isinstance(item, dict | list) else item for item in value]
+    return value
+
+
 class Wire(BaseModel):
     """A frozen part of a record whose keys are Redox field names in snake_case."""
 
@@ -68,6 +94,99 @@ def canonical_json(value: Any) -> str:
 def digest(value: Any) -> str:
     """sha256 of the canonical JSON of `value`."""
     return hashlib.sha256(canonical_json(value).encode()).hexdigest()
+
+
+def pretty_json(value: Any) -> str:
+    """`json.dumps(value, sort_keys=True, indent=2, ensure_ascii=False) + "\\n"`, several times
+    faster: the standard library falls back to its pure-Python encoder whenever it indents."""
+    return "".join(iter_pretty_json(value)) + "\n"
+
+
+def iter_pretty_json(value: Any, *, chunk_depth: int = 2) -> Iterator[str]:
+    """The text of `pretty_json` (without the final newline) in pieces, one per value at
+    `chunk_depth` (e.g. one per change of a plan), so a caller can stream a large document."""
+    return _chunks(value, "\n", chunk_depth)
+
+
+def _chunks(value: Any, newline: str, depth: int) -> Iterator[str]:
+    if depth <= 0 or not isinstance(value, dict | list | tuple) or not value:
+        parts: list[str] = []
+        _pretty(value, parts.append, newline)
+        yield "".join(parts)
+        return
+    inner = newline + "  "
+    pairs: Iterable[tuple[str, Any]]
+    if isinstance(value, dict):
+        opening, closing = "{", "}"
+        pairs = ((_encode_key(k) + ": ", value[k]) for k in sorted(value))
+    else:
+        opening, closing = "[", "]"
+        pairs = (("", item) for item in value)
+    separator = opening + inner
+    for prefix, item in pairs:
+        first = True
+        for piece in _chunks(item, inner, depth - 1):
+            yield separator + prefix + piece if first else piece
+            first = False
+        separator = "," + inner
+    yield newline + closing
+
+
+_encode = json.encoder.encode_basestring  # the C implementation when available
+
+
+def _encode_key(key: Any) -> str:
+    if isinstance(key, str):
+        return _encode(key)
+    # json.dumps turns int, float, bool and None keys into strings too.
+    return _encode(json.dumps(key)) if key is None or isinstance(key, bool) else _encode(str(key))
+
+
+def _float(value: float) -> str:
+    if value != value or value in (float("inf"), float("-inf")):
+        return json.dumps(value)  # NaN, Infinity, -Infinity as json writes them
+    return float.__repr__(value)
+
+
+def _pretty(value: Any, out: Callable[[str], None], newline: str) -> None:
+    kind = type(value)
+    if kind is dict or kind is list or kind is tuple or isinstance(value, dict | list | tuple):
+        if not value:
+            out("{}" if isinstance(value, dict) else "[]")
+            return
+        inner = newline + "  "
+        is_dict = isinstance(value, dict)
+        separator = ("{" if is_dict else "[") + inner
+        for key in sorted(value) if is_dict else range(len(value)):
+            item = value[key]
+            prefix = separator + _encode_key(key) + ": " if is_dict else separator
+            separator = "," + inner
+            # Scalars inline: most values are, and one append per value is the cost.
+            leaf = type(item)
+            if leaf is str:
+                out(prefix + _encode(item))
+            elif leaf is bool:
+                out(prefix + ("true" if item else "false"))
+            elif item is None:
+                out(prefix + "null")
+            else:
+                out(prefix)
+                _pretty(item, out, inner)
+        out(newline + ("}" if is_dict else "]"))
+    elif kind is str:
+        out(_encode(value))
+    elif value is None:
+        out("null")
+    elif value is True:
+        out("true")
+    elif value is False:
+        out("false")
+    elif isinstance(value, int):
+        out(int.__repr__(value))
+    elif isinstance(value, float):
+        out(_float(value))
+    else:
+        raise TypeError(f"Object of type {kind.__name__} is not JSON serializable")
 
 
 # --- field rules shared by the kinds -------------------------------------------------------

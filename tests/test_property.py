@@ -3,6 +3,7 @@ creates, planning again finds nothing to do, however the files are written or na
 
 from __future__ import annotations
 
+import json
 import random
 import tempfile
 from pathlib import Path
@@ -13,6 +14,8 @@ from conftest import BASE_OID, GATEWAY, Repo
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from reconciler.kinds.organization import Organization
+from reconciler.model import iter_pretty_json, pretty_json, to_wire, wire_name
 from reconciler.workspace import Workspace
 
 SETTINGS = settings(max_examples=50, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -218,3 +221,31 @@ def test_a_real_edit_is_planned_as_exactly_one_change(
         (change,) = made.plan().changes
         assert change.identity == edited["oid"]
         assert [f.path for f in change.fields] == ["Name"]
+
+
+@SETTINGS
+@given(records=hierarchies())
+def test_the_fast_wire_form_is_the_models_own(records: list[dict[str, Any]]) -> None:
+    """desired() builds the wire form from the checked YAML, not through pydantic's serializer;
+    that is right only while no validator changes a value. This catches one that does."""
+    for record in records:
+        model = Organization.model_validate(record)
+        dumped = model.model_dump(mode="json", exclude_unset=True, by_alias=True)
+        for key in ("identifiers", "contacts", "endpoints", "address", "type"):
+            if key in record:
+                assert to_wire(record[key]) == dumped[wire_name(key)], key
+
+
+JSON = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats() | st.text(),
+    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(), inner, max_size=4),
+    max_leaves=30,
+)
+
+
+@settings(max_examples=200, deadline=None)
+@given(value=JSON)
+def test_pretty_json_is_byte_for_byte_the_standard_librarys(value: Any) -> None:
+    expected = json.dumps(value, sort_keys=True, indent=2, ensure_ascii=False) + "\n"
+    assert pretty_json(value) == expected
+    assert "".join(iter_pretty_json(value)) + "\n" == expected

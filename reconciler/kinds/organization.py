@@ -22,6 +22,7 @@ from reconciler.model import (
     make_key,
     meta,
     snake_name,
+    to_wire,
     us_address_problems,
 )
 
@@ -141,28 +142,29 @@ class OrganizationKind(Kind):
     def desired(self, loaded: Loaded, env: Environment) -> Desired:
         org = loaded.record
         assert isinstance(org, Organization)
-        fields = org.model_fields_set
+        data = loaded.data  # the validated YAML: to_wire(data[k]) is the field's wire()
         item: dict[str, Any] = {"Name": org.name}
-        if "destination_id" in fields:
+        if "destination_id" in data:
             destination = _destination_for(org.destination_id, env.name)
             if destination is not _UNSET:
                 item["DestinationID"] = destination
-        if "aliases" in fields:
+        if "aliases" in data:
             item["Aliases"] = list(org.aliases)
         item["Active"] = org.active
-        item["Identifiers"] = [{"ID": org.oid, "IDType": "OID"}] + [
-            i.wire() for i in org.identifiers
+        item["Identifiers"] = [
+            {"ID": org.oid, "IDType": "OID"},
+            *to_wire(data.get("identifiers", [])),
         ]
         if isinstance(org.type, OrgType):
-            item["Type"] = org.type.wire()
+            item["Type"] = to_wire(data["type"])
         elif org.type is not None:
             item["Type"] = {"Value": org.type}
         item["PartOf"] = {"Identifier": {"Value": org.part_of}}
         for key in ("contacts", "endpoints"):
-            if key in fields:
-                item[key.capitalize()] = [part.wire() for part in getattr(org, key)]
-        if org.address is not None:
-            item["Address"] = org.address.wire()
+            if key in data:
+                item[key.capitalize()] = to_wire(data[key])
+        if data.get("address") is not None:
+            item["Address"] = to_wire(data["address"])
         parent = make_key(ORGANIZATION, org.part_of)
         managed_parent = org.part_of not in env.gateway_oids | env.external_parents
         return Desired(

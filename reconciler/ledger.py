@@ -24,7 +24,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from reconciler.errors import LedgerError, LockHeld
-from reconciler.model import Key, digest, pretty_json
+from reconciler.model import Key, digest, pretty_json, without_gc
 
 VERSION = 1
 Status = Literal["active", "inactive"]
@@ -145,6 +145,7 @@ class Ledger:
         return pretty_json(doc)
 
 
+@without_gc
 def load(path: Path, environment: str) -> Ledger:
     """The ledger at `path`; an empty one (new lineage) when the file does not exist."""
     try:

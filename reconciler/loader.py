@@ -11,7 +11,16 @@ from pydantic import ValidationError
 from reconciler import yamlfile
 from reconciler.errors import LoadError, Problem
 from reconciler.kinds import KINDS
-from reconciler.model import Desired, Environment, Key, Kind, Loaded, digest, make_key
+from reconciler.model import (
+    Desired,
+    Environment,
+    Key,
+    Kind,
+    Loaded,
+    digest,
+    make_key,
+    without_gc,
+)
 from reconciler.validation import problems_from
 
 SUFFIXES = (".yaml", ".yml")
@@ -75,6 +84,7 @@ class Records:
     warnings: list[Problem]
 
 
+@without_gc
 def load_records(repo: Path, env: Environment) -> Records:
     """Every record of every kind in `repo`, or LoadError with every problem found."""
     problems: list[Problem] = []
@@ -100,12 +110,14 @@ def load_records(repo: Path, env: Environment) -> Records:
     return Records([item for items in loaded.values() for item in items], problems)
 
 
+@without_gc
 def desired_state(loaded: list[Loaded], env: Environment) -> dict[Key, Desired]:
     """The wire form of every record for `env`, keyed like the ledger."""
     desired = (KINDS[item.kind].desired(item, env) for item in loaded if item.record is not None)
     return {d.key: d for d in desired}
 
 
+@without_gc
 def desired_digest(desired: dict[Key, Desired]) -> str:
     """A digest of the whole desired state: equal for equal wire forms, whatever the files."""
-    return digest({key: [d.envelope, d.payload] for key, d in sorted(desired.items())})
+    return digest({key: d.wire_digest for key, d in desired.items()})

@@ -3,16 +3,21 @@ the field validators, and the Kind interface that the pipeline drives."""
 
 from __future__ import annotations
 
+import functools
+import gc
 import hashlib
 import json
 import re
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
-from typing import Annotated, Any, ClassVar
+from typing import Annotated, Any, ClassVar, ParamSpec, TypeVar
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, StringConstraints
 
 from reconciler.errors import Problem
+
+P = ParamSpec("P")
+R = TypeVar("R")
 
 # Words that Redox spells in capitals inside its PascalCase field names.
 _ACRONYMS = {"id": "ID", "zip": "ZIP", "dob": "DOB", "mime": "MIME", "oid": "OID", "npi": "NPI"}
@@ -84,6 +89,27 @@ class Wire(BaseModel):
     def wire(self) -> dict[str, Any]:
         """The Redox JSON of this part: Redox names, omitted keys left out."""
         return self.model_dump(mode="json", exclude_unset=True)
+
+
+def without_gc(func: Callable[P, R]) -> Callable[P, R]:
+    """Run `func` with the cyclic garbage collector paused.
+
+    Loading, planning and rendering 100,000 records allocate millions of objects that all stay
+    alive and hold no cycles: the collector would traverse the growing heap again and again
+    and free nothing (a third of the time of a large plan). Reference counting still frees
+    everything as usual; the collector resumes when `func` returns."""
+
+    @functools.wraps(func)
+    def paused(*args: P.args, **kwargs: P.kwargs) -> R:
+        if not gc.isenabled():
+            return func(*args, **kwargs)
+        gc.disable()
+        try:
+            return func(*args, **kwargs)
+        finally:
+            gc.enable()
+
+    return paused
 
 
 def canonical_json(value: Any) -> str:
@@ -159,7 +185,12 @@ def _pretty(value: Any, out: Callable[[str], None], newline: str) -> None:
         separator = ("{" if is_dict else "[") + inner
         for key in sorted(value) if is_dict else range(len(value)):
             item = value[key]
-            prefix = separator + _encode_key(key) + ": " if is_dict else separator
+            if not is_dict:
+                prefix = separator
+            elif type(key) is str:
+                prefix = separator + _encode(key) + ": "
+            else:
+                prefix = separator + _encode_key(key) + ": "
             separator = "," + inner
             # Scalars inline: most values are, and one append per value is the cost.
             leaf = type(item)
@@ -326,6 +357,11 @@ class Desired:
     @property
     def key(self) -> Key:
         return make_key(self.kind, self.identity)
+
+    @functools.cached_property
+    def wire_digest(self) -> str:
+        """The digest of envelope and payload, as a ledger entry of this record carries it."""
+        return digest([self.envelope, self.payload])
 
 
 class Kind:

@@ -11,8 +11,8 @@ from deepdiff import DeepDiff
 
 from reconciler.errors import PlanError, UnsafePlan
 from reconciler.kinds import kind_of
-from reconciler.ledger import Entry, Ledger, entry_digest
-from reconciler.model import Desired, Key, display_name, make_key
+from reconciler.ledger import Entry, Ledger
+from reconciler.model import Desired, Key, display_name, make_key, without_gc
 
 PLAN_FORMAT = 1
 
@@ -112,6 +112,7 @@ def summary(plan: Plan) -> str:
     )
 
 
+@without_gc
 def build_plan(
     desired: Mapping[Key, Desired],
     ledger: Ledger,
@@ -176,7 +177,7 @@ def _change_for(want: Desired, have: Entry | None) -> Change | None:
     fields: tuple[FieldChange, ...] = ()
     if have is None:
         action = Action.CREATE
-    elif have.digest == entry_digest(want.envelope, want.payload):
+    elif have.digest == want.wire_digest:
         return None
     else:
         was_active = have.status == "active"

@@ -8,7 +8,7 @@ from typing import Any
 
 from reconciler.drift import Drift
 from reconciler.errors import Problem
-from reconciler.model import iter_pretty_json, pretty_json
+from reconciler.model import iter_pretty_json, pretty_json, without_gc
 from reconciler.plan import PLAN_FORMAT, Action, Change, FieldChange, Plan, summary
 
 MARKDOWN_LIMIT = 60_000
@@ -186,6 +186,7 @@ def plan_document(plan: Plan) -> dict[str, Any]:
     }
 
 
+@without_gc
 def render_json(plan: Plan) -> str:
     """Stable JSON of the plan (sorted keys, two-space indent, final newline)."""
     return pretty_json(plan_document(plan))

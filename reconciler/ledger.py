@@ -146,26 +146,28 @@ class Ledger:
 
 
 @without_gc
-def load(path: Path, environment: str) -> Ledger:
-    """The ledger at `path`; an empty one (new lineage) when the file does not exist."""
+def load(path: Path, environment: str, *, shown: str | None = None) -> Ledger:
+    """The ledger at `path`; an empty one (no lineage yet) when the file does not exist.
+    Problems name the file as `shown` (e.g. relative to the repository) when given."""
+    name = shown or str(path)
     try:
         raw = path.read_bytes()
     except FileNotFoundError:
         return Ledger.new(environment)
     except OSError as exc:
-        raise LedgerError(f"cannot read the ledger {path}: {exc.strerror}") from None
+        raise LedgerError(f"cannot read the ledger {name}: {exc.strerror}") from None
     try:
         doc = json.loads(raw)
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
         raise LedgerError(
-            f"the ledger {path} is corrupt ({exc}). It is written only by reconciler: restore it "
+            f"the ledger {name} is corrupt ({exc}). It is written only by reconciler: restore it "
             "from git (git checkout -- <file>) rather than editing it"
         ) from None
     if not isinstance(doc, dict) or "version" not in doc:
-        raise LedgerError(f"the ledger {path} is not a reconciler ledger (no version)")
+        raise LedgerError(f"the ledger {name} is not a reconciler ledger (no version)")
     if doc["version"] != VERSION:
         raise LedgerError(
-            f"the ledger {path} has format version {doc['version']!r}; this reconciler reads "
+            f"the ledger {name} has format version {doc['version']!r}; this reconciler reads "
             f"version {VERSION}: upgrade redox-reconciler"
         )
     try:
@@ -174,11 +176,11 @@ def load(path: Path, environment: str) -> Ledger:
         first = exc.errors(include_url=False)[0]
         where = ".".join(str(p) for p in first["loc"])
         raise LedgerError(
-            f"the ledger {path} is corrupt ({where}: {first['msg']}). Restore it from git"
+            f"the ledger {name} is corrupt ({where}: {first['msg']}). Restore it from git"
         ) from None
     if parsed.environment != environment:
         raise LedgerError(
-            f"the ledger {path} belongs to environment {parsed.environment!r}, not "
+            f"the ledger {name} belongs to environment {parsed.environment!r}, not "
             f"{environment!r}: check the ledger paths in reconciler.yaml"
         )
     return Ledger(

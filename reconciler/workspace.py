@@ -56,7 +56,7 @@ class Workspace:
 
     def ledger(self) -> ledgers.Ledger:
         """The ledger as it is on disk now (read again on every call)."""
-        return ledgers.load(self.ledger_path, self.env_name)
+        return ledgers.load(self.ledger_path, self.env_name, shown=self.env.ledger)
 
     def plan(self, ledger: ledgers.Ledger | None = None, *, refreshed: bool = False) -> Plan:
         """A fresh plan of the files against `ledger` (default: the ledger on disk)."""
@@ -72,4 +72,3 @@ class Workspace:
         )
         warnings = tuple(str(w) for w in self.records.warnings)
         return replace(plan, warnings=warnings)
-

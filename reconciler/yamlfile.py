@@ -6,6 +6,7 @@ duplicate key or a merge key is a problem, never executed or silently resolved.
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -66,21 +67,35 @@ def parse(text: str) -> tuple[Any, yaml.Node | None]:
     return _value(node), node
 
 
+_STR, _NULL, _BOOL, _INT, _FLOAT, _TIMESTAMP, _SEQ, _MAP, _MERGE = (
+    _TAG + name
+    for name in ("str", "null", "bool", "int", "float", "timestamp", "seq", "map", "merge")
+)
+_SHARED_UP_TO = 40  # characters: keys and short values that repeat across files
+
+
+def _text(node: yaml.ScalarNode) -> str:
+    # Keys and short values (cities, states, purposes, types) repeat across thousands of files:
+    # one shared copy of each keeps a large repository's memory down.
+    text: str = node.value
+    return sys.intern(text) if len(text) <= _SHARED_UP_TO else text
+
+
 def _value(node: yaml.Node) -> Any:
     if isinstance(node, yaml.ScalarNode):
-        return _scalar(node)
+        return _text(node) if node.tag == _STR else _scalar(node)
     if isinstance(node, yaml.SequenceNode):
-        if node.tag != _TAG + "seq":
+        if node.tag != _SEQ:
             raise _tag_problem(node)
         return [_value(item) for item in node.value]
     if isinstance(node, yaml.MappingNode):
-        if node.tag != _TAG + "map":
+        if node.tag != _MAP:
             raise _tag_problem(node)
         result: dict[str, Any] = {}
         first_line: dict[str, int] = {}
         for key_node, value_node in node.value:
             line = key_node.start_mark.line + 1
-            if key_node.tag == _TAG + "merge":
+            if key_node.tag == _MERGE:
                 raise YamlProblem(line, "uses a merge key (<<): write the keys out in full")
             key = _value(key_node)
             if not isinstance(key, str):
@@ -98,17 +113,17 @@ def _value(node: yaml.Node) -> Any:
 
 def _scalar(node: yaml.ScalarNode) -> Any:
     tag = node.tag
-    if tag == _TAG + "str":
-        return node.value
-    if tag == _TAG + "null":
+    if tag == _STR:
+        return _text(node)
+    if tag == _NULL:
         return None
-    if tag == _TAG + "bool":
+    if tag == _BOOL:
         return _SCALARS.construct_yaml_bool(node)
-    if tag == _TAG + "int":
+    if tag == _INT:
         return _SCALARS.construct_yaml_int(node)
-    if tag == _TAG + "float":
+    if tag == _FLOAT:
         return _SCALARS.construct_yaml_float(node)
-    if tag == _TAG + "timestamp":
+    if tag == _TIMESTAMP:
         return node.value  # dates stay text: the wire carries ISO 8601 strings
     raise _tag_problem(node)
 

@@ -125,6 +125,8 @@ def digest(value: Any) -> str:
 def pretty_json(value: Any) -> str:
     """`json.dumps(value, sort_keys=True, indent=2, ensure_ascii=False) + "\\n"`, several times
     faster: the standard library falls back to its pure-Python encoder whenever it indents."""
+    # Joined from one piece per value two levels down (one per change of a plan), not from
+    # millions of small parts: the list of parts would outweigh the text itself.
     return "".join(iter_pretty_json(value)) + "\n"
 
 

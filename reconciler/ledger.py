@@ -15,7 +15,7 @@ import os
 import socket
 import tempfile
 import uuid
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
@@ -199,13 +199,17 @@ def save(path: Path, ledger: Ledger) -> Ledger:
     return saved
 
 
-def atomic_write(path: Path, text: str) -> None:
-    """Temporary file in the same folder, fsync, rename, fsync the folder."""
+def atomic_write(path: Path, text: str | Iterable[str]) -> None:
+    """Temporary file in the same folder, fsync, rename, fsync the folder. `text` may come in
+    pieces, so a large document is never held whole."""
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
         with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as handle:
-            handle.write(text)
+            if isinstance(text, str):
+                handle.write(text)
+            else:
+                handle.writelines(text)
             handle.flush()
             os.fsync(handle.fileno())
         os.replace(tmp, path)

@@ -292,13 +292,11 @@ def test_errors_are_one_paragraph_never_a_traceback(
     assert message in result.stdout + result.stderr
 
 
-@pytest.mark.xfail(strict=True, reason="cli: --repo accepts a folder that does not exist")
 def test_a_repository_that_does_not_exist_is_an_error(tmp_path: Path, run_cli: Any) -> None:
     result = run_cli("plan", repo=tmp_path / "no-such-folder")
     assert result.exit_code == 1
 
 
-@pytest.mark.xfail(strict=True, reason="cli: an OSError writing --out is not translated")
 def test_a_plan_file_that_cannot_be_written_is_an_error(repo: Any, run_cli: Any) -> None:
     made = repo(example=True)
     made.write("occupied", "a file, not a folder\n")

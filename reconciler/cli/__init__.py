@@ -20,7 +20,7 @@ from reconciler.cli.sandbox import sandbox
 @click.option(
     "--env", "env_name", default=None, help="Environment (default: $REDOX_ENV or sandbox)."
 )
-@click.option("--repo", type=click.Path(file_okay=False, path_type=Path), default=None)
+@click.option("--repo", type=click.Path(exists=True, file_okay=False, path_type=Path), default=None)
 @click.option("-v", "--verbose", is_flag=True, help="Log every request and decision to stderr.")
 @click.version_option(package_name="redox-reconciler")
 @click.pass_context

@@ -42,6 +42,10 @@ class ReconcilerGroup(click.Group):
         except click.ClickException as exc:
             exc.show()
             code = 1
+        except OSError as exc:
+            # A file the user named cannot be read or written: their problem to fix, not a bug.
+            click.echo(f"Error: {exc.strerror or exc}: {exc.filename or ''}", err=True)
+            code = 1
         except KeyboardInterrupt:
             click.echo("Interrupted.", err=True)
             code = 130
@@ -54,7 +58,7 @@ def common(func: F) -> F:
     @click.option("--env", "env_name", default=None, help="Environment (default: sandbox).")
     @click.option(
         "--repo",
-        type=click.Path(file_okay=False, path_type=Path),
+        type=click.Path(exists=True, file_okay=False, path_type=Path),
         default=None,
         help="Repository (default: the current directory).",
     )

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import sys
 from pathlib import Path
 
 import click
@@ -12,14 +13,14 @@ import click
 from reconciler import ledger as ledgers
 from reconciler.cli.apply import refreshed_plan
 from reconciler.cli.base import color, common
-from reconciler.errors import LoadError
+from reconciler.errors import LoadError, ReconcilerError
 from reconciler.kinds import KINDS
 from reconciler.model import display_name
 from reconciler.render import (
     MARKDOWN_LIMIT,
     problems_document,
     render_github,
-    render_json,
+    render_json_chunks,
     render_markdown,
     render_problems,
     render_text,
@@ -77,9 +78,15 @@ def plan(
     """Show what must change for the directory to match the files. Writes nothing but --out."""
     the_plan = asyncio.run(refreshed_plan(ws, dict(os.environ))) if refresh else ws.plan()
     if out is not None:
-        ledgers.atomic_write(out, render_json(the_plan))
+        try:
+            ledgers.atomic_write(out, render_json_chunks(the_plan))
+        except OSError as exc:
+            raise ReconcilerError(
+                f"cannot write the plan to {out}: {exc.strerror or exc}"
+            ) from None
     if fmt == "json":
-        click.echo(render_json(the_plan), nl=False)
+        # Streamed: a 100k-record plan is hundreds of MB of text, never held whole.
+        sys.stdout.writelines(render_json_chunks(the_plan))
     elif fmt == "markdown":
         click.echo(render_markdown(the_plan, limit=markdown_limit, full_plan_at=full_plan_at))
     else:

@@ -1,6 +1,7 @@
 """Run a Plan through a Redox client, recording an intent before each call and the ledger after.
 
-Crash safety: before a call its intent is durable in the ledger; after a success the record is.
+Crash safety: before a call its intent is durable in the ledger; after a success the record is
+written too (calls do not wait for that write: until it lands, the intent stands for the call).
 A run that dies between the two leaves the intent, and the next apply resolves it by querying
 the directory (`resolve_intents`), so a call that landed is not repeated and one that did not
 is not skipped.
@@ -62,6 +63,10 @@ class Result:
 
 Progress = Callable[[Outcome], None]
 
+# Intents are made durable for up to LOOKAHEAD x concurrency changes, so calls find their intent
+# on disk instead of each waiting for a ledger write; a crash leaves at most that many to resolve.
+LOOKAHEAD = 4
+
 
 class LedgerWriter:
     """The ledger in memory and on disk. Changes made while a write is running go into the
@@ -73,6 +78,7 @@ class LedgerWriter:
         self._changes = 0
         self._durable = 0
         self._lock = asyncio.Lock()
+        self._background: set[asyncio.Task[None]] = set()
 
     def update(self, change: Callable[[Ledger], Ledger]) -> None:
         self.state = change(self.state)
@@ -88,6 +94,17 @@ class LedgerWriter:
             saved = await asyncio.to_thread(save, self.path, snapshot)
             self.state = replace(self.state, serial=saved.serial, lineage=saved.lineage)
             self._durable = covered
+
+    def soon(self) -> None:
+        """Start making the changes so far durable, without waiting for it."""
+        task = asyncio.get_running_loop().create_task(self.durable())
+        self._background.add(task)
+        task.add_done_callback(self._background.discard)
+
+    async def flush(self) -> None:
+        """Return once every change is on disk, and every write started by `soon` has ended."""
+        await asyncio.gather(*self._background)
+        await self.durable()
 
 
 @dataclass
@@ -156,6 +173,7 @@ class Applier:
         finished: dict[Key, asyncio.Future[bool]] = {
             c.key: asyncio.get_running_loop().create_future() for c in plan.changes
         }
+        window = asyncio.Semaphore(self.concurrency * LOOKAHEAD)
         gate = asyncio.Semaphore(self.concurrency)
 
         async def one(change: Change) -> None:
@@ -173,17 +191,17 @@ class Applier:
                         )
                     )
                     return
-                async with gate:
-                    ok = await self._apply(change)
+                async with window:
+                    ok = await self._apply(change, gate)
             finally:
                 finished[change.key].set_result(ok)
 
         await asyncio.gather(*(one(c) for c in plan.changes))
-        await self.writer.durable()
+        await self.writer.flush()
         self.result.ledger = self.writer.state
         return self.result
 
-    async def _apply(self, change: Change) -> bool:
+    async def _apply(self, change: Change, gate: asyncio.Semaphore) -> bool:
         kind = kind_of(change.kind)
         destination = kind.destination(self.env)
         if not destination:
@@ -217,19 +235,21 @@ class Applier:
         )
         status: Status = "applied"
         note = ""
-        try:
-            for body in bodies:
-                await self.api.send(body)
-        except RedoxError as exc:
-            if change.action == Action.CREATE and "already exists" in str(exc):
-                try:
-                    status, note = await self._resolve_existing(change, destination)
-                except RedoxError as again:
-                    return self._failed(change, again)
-            else:
-                return self._failed(change, exc)
+        async with gate:
+            try:
+                for body in bodies:
+                    await self.api.send(body)
+            except RedoxError as exc:
+                if change.action == Action.CREATE and "already exists" in str(exc):
+                    try:
+                        status, note = await self._resolve_existing(change, destination)
+                    except RedoxError as again:
+                        return self._failed(change, again)
+                else:
+                    return self._failed(change, exc)
+        # Not awaited: until this write lands, the durable intent stands for the call.
         self._record(change)
-        await self.writer.durable()
+        self.writer.soon()
         self._report(Outcome(change.key, change.action.value, status, note))
         return True
 
@@ -272,5 +292,6 @@ class Applier:
         if not exc.retryable:
             # Redox answered: the call did not land, so nothing is left to resolve.
             self.writer.update(lambda ledger: ledger.without_intent(change.key))
+            self.writer.soon()
         self._report(Outcome(change.key, change.action.value, "failed", str(exc)))
         return False

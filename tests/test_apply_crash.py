@@ -1,0 +1,245 @@
+"""Crash safety: what a crashed apply leaves (an intent: the call may or may not have landed) is
+settled by the next run; and `reconciler apply` SIGKILLed at random instants, then run again.
+
+For the random kills, one `reconciler sandbox serve` (5 ms latency per call) serves every
+trial; each trial applies a fresh 200-record repository (1 parent, 199 children) under its own
+OIDs. After each trial's
+rerun the directory equals the files, no OID was created twice, the ledger holds every record
+and no intent, and a plan is empty.
+"""
+
+from __future__ import annotations
+
+import random
+import signal
+import subprocess
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+from sandbox_server import (
+    ServedSandbox,
+    cli_args,
+    desired_wire,
+    example_repo,
+    generated_repo,
+    ledger_doc,
+    org_yaml,
+    run_cli,
+    served_sandbox,
+    set_key,
+)
+
+from reconciler import ledger as ledgers
+from reconciler.workspace import Workspace
+
+ENV = "development"
+CHILDREN = 199
+TRIALS = 20
+SEED = 20260611
+# Every fourth trial also kills the first rerun: a crash while resolving a crash's intents.
+TWICE_EVERY = 4
+
+
+@dataclass
+class Killed:
+    """What one SIGKILL left behind."""
+
+    finished: bool  # the apply had already exited when the signal was due
+    records: int  # records in the ledger on disk
+    intents: int  # intents in the ledger on disk
+
+
+def _root(trial: int) -> str:
+    return f"2.16.840.1.113883.3.6147.458.{40000 + trial}"
+
+
+def _apply_args(repo: Path) -> list[str]:
+    return cli_args(repo, "apply", "--yes", "--env", ENV)
+
+
+def _run_and_kill(served: ServedSandbox, repo: Path, delay: float) -> Killed:
+    log = repo / "killed-apply.log"
+    with log.open("ab") as out:
+        process = subprocess.Popen(
+            _apply_args(repo),
+            cwd=repo,
+            env=served.environ(),
+            stdin=subprocess.DEVNULL,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+        )
+    try:
+        time.sleep(delay)
+        finished = process.poll() is not None
+        if not finished:
+            process.send_signal(signal.SIGKILL)
+    finally:
+        process.wait()
+    if finished:
+        assert process.returncode == 0, log.read_text()
+    ledger_path = Workspace(repo=repo, env_name=ENV).ledger_path
+    if not ledger_path.exists():
+        return Killed(finished, 0, 0)
+    doc = ledger_doc(repo, ENV)
+    return Killed(finished, len(doc["records"]), len(doc["intents"]))
+
+
+def _assert_settled(served: ServedSandbox, repo: Path, trial: int, since: int) -> None:
+    want = desired_wire(repo, ENV)["organization"]
+    assert len(want) == CHILDREN + 1
+    # No call that landed was repeated: one New per record, whichever run sent it (a repeat
+    # would show as a New refused with "already exists").
+    news: dict[str, list[int]] = {}
+    for entry in served.logged_since(since):
+        if entry["event_type"] == "New":
+            news.setdefault(str(entry["oid"]), []).append(entry["status"])
+    assert news == {oid: [200] for oid in want}, f"trial {trial}: New sent other than once"
+    held = served.organizations()
+    assert {oid: held.get(oid) for oid in want} == want, f"trial {trial}: directory differs"
+    creations = served.creations()
+    twice = {oid: n for oid in want if (n := creations.get(oid, 0)) != 1}
+    assert not twice, f"trial {trial}: OIDs not created exactly once: {twice}"
+    ledger = ledger_doc(repo, ENV)
+    assert set(ledger["records"]) == {f"organization:{oid}" for oid in want}
+    assert ledger["intents"] == {}, f"trial {trial}: intents left {list(ledger['intents'])}"
+    assert Workspace(repo=repo, env_name=ENV).plan().empty
+
+
+def test_apply_killed_at_random_instants_converges_on_the_next_run(tmp_path: Path) -> None:
+    rng = random.Random(SEED)
+    with served_sandbox(tmp_path / "served", latency=0.005) as served:
+        # Trial 0 runs undisturbed: it checks the baseline and measures how long a run lasts.
+        repo = generated_repo(tmp_path / "trial-00", children=CHILDREN, root=_root(0))
+        since = served.log_size()
+        started = time.monotonic()
+        done = run_cli(repo, "apply", "--yes", "--env", ENV, environ=served.environ())
+        expected = time.monotonic() - started
+        assert done.returncode == 0, done.stdout + done.stderr
+        _assert_settled(served, repo, 0, since)
+
+        kills: list[Killed] = []
+        for trial in range(1, TRIALS + 1):
+            repo = generated_repo(
+                tmp_path / f"trial-{trial:02d}", children=CHILDREN, root=_root(trial)
+            )
+            since = served.log_size()
+            kills.append(_run_and_kill(served, repo, rng.uniform(0, expected)))
+            if trial % TWICE_EVERY == 0:
+                kills.append(_run_and_kill(served, repo, rng.uniform(0, expected)))
+            rerun = run_cli(repo, "apply", "--yes", "--env", ENV, environ=served.environ())
+            assert rerun.returncode == 0, f"trial {trial}: {rerun.stdout}{rerun.stderr[-3000:]}"
+            _assert_settled(served, repo, trial, since)
+
+    # The trials must have hit the interesting instants, or they proved nothing.
+    mid_run = [k for k in kills if not k.finished and 0 < k.records < CHILDREN + 1]
+    with_intents = [k for k in kills if not k.finished and k.intents]
+    assert len(mid_run) >= 5, kills
+    assert with_intents, kills
+
+
+# -- an intent left by a crash, settled by the next run -------------------------------------
+
+EXAMPLE_CLINIC = "2.16.840.1.113883.3.6147.458.24601.1.2"
+NEW_CLINIC = "2.16.840.1.113883.3.6147.458.24601.1.9"
+
+
+@pytest.fixture
+def served(tmp_path: Path) -> Iterator[ServedSandbox]:
+    with served_sandbox(tmp_path / "served") as server:
+        yield server
+
+
+@pytest.fixture
+def repo(tmp_path: Path, served: ServedSandbox) -> Path:
+    """The example repository, applied once to the served sandbox."""
+    path = example_repo(tmp_path / "repo")
+    done = run_cli(path, "apply", "--yes", "--env", ENV, environ=served.environ())
+    assert done.returncode == 0, done.stdout + done.stderr
+    return path
+
+
+def leave_intent(repo: Path, identity: str) -> dict[str, Any]:
+    """Leave the ledger as an apply killed right after recording the intent of `identity`'s
+    planned change leaves it; returns the payload that call would have sent."""
+    ws = Workspace(repo=repo, env_name=ENV)
+    change = next(c for c in ws.plan().changes if c.identity == identity)
+    intent = ledgers.Intent(
+        kind=change.kind,
+        identity=change.identity,
+        action=change.action.value,
+        envelope=change.envelope,
+        payload=change.after,
+        source=change.source,
+        started_at=ledgers.now(),
+    )
+    ledgers.save(ws.ledger_path, ws.ledger().with_intent(change.key, intent))
+    return change.after
+
+
+def calls_since(served: ServedSandbox, start: int) -> list[tuple[str, str]]:
+    return [
+        (e["event_type"], e["oid"]) for e in served.requests()[start:] if e["path"] == "/endpoint"
+    ]
+
+
+def rerun(served: ServedSandbox, repo: Path) -> subprocess.CompletedProcess[str]:
+    done = run_cli(repo, "apply", "--yes", "--env", ENV, environ=served.environ())
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "interrupted apply" in done.stderr
+    assert ledger_doc(repo, ENV)["intents"] == {}
+    assert Workspace(repo=repo, env_name=ENV).plan().empty
+    assert served.organizations() == desired_wire(repo, ENV)["organization"]
+    return done
+
+
+def test_an_update_that_landed_before_the_crash_is_not_repeated(
+    served: ServedSandbox, repo: Path
+) -> None:
+    set_key(repo / "orgs" / "rockford-family-medicine.yaml", "city", "Loves Park")
+    landed = leave_intent(repo, EXAMPLE_CLINIC)
+    served.put_organization(landed)  # the call reached the directory; its reply did not return
+    start = len(served.requests())
+
+    rerun(served, repo)
+
+    assert calls_since(served, start) == [("Query", EXAMPLE_CLINIC)]
+
+
+def test_an_update_that_never_left_is_sent(served: ServedSandbox, repo: Path) -> None:
+    set_key(repo / "orgs" / "rockford-family-medicine.yaml", "city", "Loves Park")
+    leave_intent(repo, EXAMPLE_CLINIC)
+    start = len(served.requests())
+
+    rerun(served, repo)
+
+    assert calls_since(served, start) == [("Query", EXAMPLE_CLINIC), ("Update", EXAMPLE_CLINIC)]
+
+
+def test_a_create_that_landed_is_not_repeated_and_one_that_did_not_is_sent(
+    served: ServedSandbox, repo: Path, tmp_path: Path
+) -> None:
+    text = org_yaml(NEW_CLINIC, "Northwind Verona Clinic", part_of=EXAMPLE_CLINIC[:-2])
+    (repo / "orgs" / "verona.yaml").write_text(text, encoding="utf-8")
+    leave_intent(repo, NEW_CLINIC)
+    start = len(served.requests())
+
+    rerun(served, repo)
+
+    assert calls_since(served, start) == [("Query", NEW_CLINIC), ("New", NEW_CLINIC)]
+    assert served.creations()[NEW_CLINIC] == 1
+
+    other = NEW_CLINIC[:-1] + "8"
+    (repo / "orgs" / "sun-prairie.yaml").write_text(
+        org_yaml(other, "Northwind Sun Prairie Clinic", part_of=EXAMPLE_CLINIC[:-2]),
+        encoding="utf-8",
+    )
+    served.put_organization(leave_intent(repo, other))
+    start = len(served.requests())
+
+    rerun(served, repo)
+
+    assert calls_since(served, start) == [("Query", other)]

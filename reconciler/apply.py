@@ -14,7 +14,7 @@ import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 from reconciler import directory
 from reconciler.directory import RedoxApi
@@ -143,12 +143,13 @@ class Applier:
                     source_id=self.source_id,
                 )
             kind = kind_of(intent.kind)
-            if found is not None and directory.matches(intent.kind, intent.payload, found):
+            if found is not None and _proven(intent.kind, intent.payload, found):
                 payload, note = intent.payload, "the call had landed"
             elif found is not None and key not in self.writer.state.records:
-                # Created, but not as intended: record what is there so the plan updates it.
+                # Created, but not provably as intended: record what a query shows (never a
+                # field it cannot show), so the plan sends the full record as an Update.
                 payload = directory.observed(intent.kind, found, intent.payload)
-                note = "the record exists but differs: it will be updated"
+                note = "the record exists but may differ: it will be updated"
             else:
                 self.writer.update(lambda ledger: ledger.without_intent(key))
                 self._report(Outcome(key, intent.action, "dropped", "the call had not landed"))
@@ -263,7 +264,7 @@ class Applier:
             env=self.env,
             source_id=self.source_id,
         )
-        if found is not None and directory.matches(change.kind, change.after, found):
+        if found is not None and _proven(change.kind, change.after, found):
             return "adopted", "already in the directory as planned"
         kind = kind_of(change.kind)
         update = kind.request(
@@ -274,7 +275,7 @@ class Applier:
             source_id=self.source_id,
         )
         await self.api.send(update)
-        return "applied", "already existed with other values: sent an Update"
+        return "applied", "already existed, not provably as planned: sent an Update"
 
     def _record(self, change: Change) -> None:
         entry = make_entry(
@@ -295,3 +296,9 @@ class Applier:
             self.writer.soon()
         self._report(Outcome(change.key, change.action.value, "failed", str(exc)))
         return False
+
+
+def _proven(kind: str, payload: dict[str, Any], found: dict[str, Any]) -> bool:
+    """Whether the directory's record is shown to hold `payload`: every field matches, and no
+    field is one a query never returns (Endpoints, DestinationID), which no match can prove."""
+    return directory.visible(kind, payload) == payload and directory.matches(kind, payload, found)

@@ -484,3 +484,29 @@ def test_a_create_answered_already_exists_is_updated_when_different(
     assert (
         _wire(served, repo, "plan", "--env", "development", "--detailed-exitcode").returncode == 0
     )
+
+
+def test_a_create_answered_already_exists_is_updated_when_a_query_cannot_prove_it_equal(
+    served: ServedSandbox, repo: Path
+) -> None:
+    # Registered elsewhere without the endpoint: a query never shows Endpoints, so what it
+    # shows matches, yet only an Update makes the directory hold the record as the file says.
+    oid = f"{PARENT}.9"
+    endpoint = "endpoints:\n  - name: Northwind XCA\n    address: https://xca.example.org\n"
+    text = org_yaml(oid, "Northwind XCA Gateway", extra=endpoint)
+    (repo / "orgs" / "xca.yaml").write_text(text, encoding="utf-8")
+    elsewhere = {
+        k: v
+        for k, v in desired_wire(repo, "development")["organization"][oid].items()
+        if k != "Endpoints"
+    }
+    served.put_organization(elsewhere)
+
+    done = _wire(served, repo, "apply", "--yes", "--env", "development")
+
+    assert done.returncode == 0, done.stderr
+    assert _calls_about(served, oid) == [("New", 403), ("Query", 200), ("Update", 200)]
+    assert served.organizations()[oid] == desired_wire(repo, "development")["organization"][oid]
+    assert (
+        _wire(served, repo, "plan", "--env", "development", "--detailed-exitcode").returncode == 0
+    )

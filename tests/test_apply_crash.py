@@ -243,3 +243,27 @@ def test_a_create_that_landed_is_not_repeated_and_one_that_did_not_is_sent(
     rerun(served, repo)
 
     assert calls_since(served, start) == [("Query", other)]
+
+
+def test_an_update_of_fields_a_query_cannot_show_is_sent_again(
+    served: ServedSandbox, repo: Path
+) -> None:
+    # Endpoints never come back in a query: a query cannot tell whether this update landed.
+    endpoint = "endpoints:\n  - name: Northwind XCA\n    address: https://xca.example.org/{}\n"
+    (repo / "orgs" / "xca.yaml").write_text(
+        org_yaml(NEW_CLINIC, "Northwind XCA Gateway", extra=endpoint.format("v1")),
+        encoding="utf-8",
+    )
+    assert run_cli(repo, "apply", "--yes", "--env", ENV, environ=served.environ()).returncode == 0
+    (repo / "orgs" / "xca.yaml").write_text(
+        org_yaml(NEW_CLINIC, "Northwind XCA Gateway", extra=endpoint.format("v2")),
+        encoding="utf-8",
+    )
+    leave_intent(repo, NEW_CLINIC)
+    start = len(served.requests())
+
+    rerun(served, repo)
+
+    assert calls_since(served, start) == [("Query", NEW_CLINIC), ("Update", NEW_CLINIC)]
+    held = served.organizations()[NEW_CLINIC]["Endpoints"][0]["Address"]
+    assert held == "https://xca.example.org/v2"

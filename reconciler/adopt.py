@@ -15,7 +15,7 @@ from reconciler.directory import RedoxApi
 from reconciler.kinds import kind_of
 from reconciler.kinds.organization import ORGANIZATION, OrganizationKind
 from reconciler.ledger import Ledger, make_entry
-from reconciler.model import Desired, Environment, Key, Loaded, make_key
+from reconciler.model import Desired, Environment, Key, make_key
 
 Status = Literal["adopted", "differs", "absent", "ledgered"]
 
@@ -88,8 +88,7 @@ def _without_file(
     record = kind.model.model_validate(kind.to_yaml(found, envelope))
     # Re-dumped through the model so the file's keys follow the documented order.
     doc = record.model_dump(mode="json", exclude_unset=True, by_alias=False)
-    loaded = Loaded(kind=ORGANIZATION, data=doc, record=record, file="", lines={})
-    payload = kind.desired(loaded, env).payload
+    payload = kind.desired(record, doc, env, file="").payload
     if directory.matches(ORGANIZATION, payload, found):
         return Adoption(key, ORGANIZATION, identity, "adopted", envelope, payload, None, doc)
     # The YAML form cannot say everything the directory holds (an OID that is not the first

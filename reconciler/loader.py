@@ -44,7 +44,9 @@ def record_files(repo: Path, kind: Kind) -> list[Path]:
     return [path for _parts, path in found]
 
 
-def load_file(path: Path, shown: str, kind: Kind) -> tuple[Loaded | None, list[Problem]]:
+def load_file(
+    path: Path, shown: str, kind: Kind, env: Environment
+) -> tuple[Loaded | None, list[Problem]]:
     """One record file validated against its kind's model, and its problems."""
     try:
         data, node = yamlfile.read(path, shown)
@@ -66,21 +68,26 @@ def load_file(path: Path, shown: str, kind: Kind) -> tuple[Loaded | None, list[P
                 f"the file holds {what}, not a record: write one mapping of keys per file",
             )
         ]
-    lines = yamlfile.top_level_lines(node)
+    # Only what later stages read is kept: the model and the rest of the data are dropped here,
+    # so a large repository holds one wire payload per record, not three copies of it.
+    facts = {key: data[key] for key in kind.cross_keys if key in data}
+    lines = yamlfile.top_level_lines(node, kind.cross_keys)
     try:
         record = kind.model.model_validate(data)
     except ValidationError as exc:
         subject = kind.identity(data) or ""
         problems = problems_from(exc, shown, node, model=kind.model, subject=subject)
-        return Loaded(kind=kind.name, data=data, record=None, file=shown, lines=lines), problems
-    return Loaded(kind=kind.name, data=data, record=record, file=shown, lines=lines), []
+        return Loaded(kind.name, shown, facts, lines, desired=None), problems
+    desired = kind.desired(record, data, env, file=shown)
+    return Loaded(kind.name, shown, facts, lines, desired=desired), []
 
 
 @dataclass(frozen=True)
 class Records:
-    """Every valid record of a repository, and the warnings found on the way."""
+    """Every valid record of a repository in its wire form for one environment, keyed like the
+    ledger, and the warnings found on the way."""
 
-    items: list[Loaded]
+    desired: dict[Key, Desired]
     warnings: list[Problem]
 
 
@@ -92,7 +99,7 @@ def load_records(repo: Path, env: Environment) -> Records:
     for kind in KINDS.values():
         found = loaded.setdefault(kind.name, [])
         for path in record_files(repo, kind):
-            item, found_problems = load_file(path, path.relative_to(repo).as_posix(), kind)
+            item, found_problems = load_file(path, path.relative_to(repo).as_posix(), kind, env)
             if item is not None:
                 found.append(item)
             problems.extend(found_problems)
@@ -100,21 +107,15 @@ def load_records(repo: Path, env: Environment) -> Records:
         make_key(item.kind, identity)
         for items in loaded.values()
         for item in items
-        if (identity := KINDS[item.kind].identity(item.data)) is not None
+        if (identity := KINDS[item.kind].identity(item.facts)) is not None
     }
     for name, items in loaded.items():
         problems.extend(KINDS[name].check_all(items, env, known))
     problems.sort(key=lambda p: (p.file, p.line, p.message))
     if any(p.severity == "error" for p in problems):
         raise LoadError(problems)
-    return Records([item for items in loaded.values() for item in items], problems)
-
-
-@without_gc
-def desired_state(loaded: list[Loaded], env: Environment) -> dict[Key, Desired]:
-    """The wire form of every record for `env`, keyed like the ledger."""
-    desired = (KINDS[item.kind].desired(item, env) for item in loaded if item.record is not None)
-    return {d.key: d for d in desired}
+    desired = (item.desired for items in loaded.values() for item in items if item.desired)
+    return Records({d.key: d for d in desired}, problems)
 
 
 @without_gc

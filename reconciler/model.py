@@ -8,7 +8,7 @@ import gc
 import hashlib
 import json
 import re
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Annotated, Any, ClassVar, ParamSpec, TypeVar
 
@@ -130,14 +130,33 @@ def pretty_json(value: Any) -> str:
     return "".join(iter_pretty_json(value)) + "\n"
 
 
+@dataclass(frozen=True)
+class Streamed:
+    """A list for `iter_pretty_json` whose items are made one at a time, as they are written:
+    `make` applied to each of `source`."""
+
+    source: Sequence[Any]
+    make: Callable[[Any], Any]
+
+    def __len__(self) -> int:
+        return len(self.source)
+
+    def __iter__(self) -> Iterator[Any]:
+        return map(self.make, self.source)
+
+
 def iter_pretty_json(value: Any, *, chunk_depth: int = 2) -> Iterator[str]:
     """The text of `pretty_json` (without the final newline) in pieces, one per value at
-    `chunk_depth` (e.g. one per change of a plan), so a caller can stream a large document."""
+    `chunk_depth` (e.g. one per change of a plan), so a caller can stream a large document.
+    A `Streamed` list within `chunk_depth` is written as a list of its made items, and only one
+    of them is held at a time."""
     return _chunks(value, "\n", chunk_depth)
 
 
 def _chunks(value: Any, newline: str, depth: int) -> Iterator[str]:
-    if depth <= 0 or not isinstance(value, dict | list | tuple) or not value:
+    if isinstance(value, Streamed) and (depth <= 0 or not value):
+        value = list(value)
+    if depth <= 0 or not isinstance(value, dict | list | tuple | Streamed) or not value:
         parts: list[str] = []
         _pretty(value, parts.append, newline)
         yield "".join(parts)
@@ -324,46 +343,79 @@ class Environment:
     external_parents: frozenset[str]
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Loaded:
-    """One record file that holds a mapping, valid (`record`) or not (`record` is None: its raw
-    `data` still takes part in the checks across records, so all problems show at once)."""
+    """One record file that holds a mapping, reduced to what later stages read: its wire form
+    for the environment when valid (`desired`), and for the checks across records the raw
+    top-level values they read and the lines of those keys. An invalid file (`desired` is None)
+    still takes part in those checks, so all problems show at once."""
 
     kind: str
-    data: dict[str, Any]
-    record: Wire | None
     file: str
-    lines: dict[str, int]  # top-level key -> line, for problems found across records
+    facts: dict[str, Any]  # the raw values of the kind's `cross_keys` that the file has
+    lines: dict[str, int]  # cross key -> line of the key
+    desired: Desired | None
 
     def text(self, key: str) -> str | None:
-        """A top-level value of the raw file when it is text, else None."""
-        value = self.data.get(key)
+        """A top-level value of the raw file (one of the kind's cross keys) when it is text."""
+        value = self.facts.get(key)
         return value if isinstance(value, str) else None
 
     def line(self, key: str) -> int:
         return self.lines.get(key, 1)
 
 
-@dataclass(frozen=True)
+def pack(value: Any) -> str:
+    """A JSON value as compact JSON text, its key order kept (`unpack` gives it back).
+
+    A plan of 100,000 records holds every payload: as text each takes about a quarter of the
+    memory of its dicts, lists and strings (as Terraform's plans hold encoded values)."""
+    return json.dumps(value, separators=(",", ":"), ensure_ascii=False)
+
+
+def unpack(text: str) -> Any:
+    """The JSON value that `pack` made `text` of: a fresh copy on each call."""
+    return json.loads(text)
+
+
+@dataclass(frozen=True, slots=True)
 class Desired:
     """A record as it must be in one environment: its exact wire payload and dependencies."""
 
     kind: str
     identity: str
     envelope: dict[str, Any]  # request fields beside the record itself, e.g. {"Directory": ...}
-    payload: dict[str, Any]  # the record exactly as sent (one Organizations[]/Providers[] item)
+    packed_payload: str  # `payload`, packed
     active: bool
     file: str
     depends_on: tuple[Key, ...]  # records that must exist (and be active) first
+    wire_digest: str  # of envelope and payload, as a ledger entry of this record carries it
+
+    @classmethod
+    def of(
+        cls,
+        *,
+        kind: str,
+        identity: str,
+        envelope: dict[str, Any],
+        payload: dict[str, Any],
+        active: bool,
+        file: str,
+        depends_on: tuple[Key, ...],
+    ) -> Desired:
+        """The Desired of a payload: packed, with its digest."""
+        wire_digest = digest([envelope, payload])
+        return cls(kind, identity, envelope, pack(payload), active, file, depends_on, wire_digest)
 
     @property
     def key(self) -> Key:
         return make_key(self.kind, self.identity)
 
-    @functools.cached_property
-    def wire_digest(self) -> str:
-        """The digest of envelope and payload, as a ledger entry of this record carries it."""
-        return digest([self.envelope, self.payload])
+    @property
+    def payload(self) -> dict[str, Any]:
+        """The record exactly as sent (one Organizations[]/Providers[] item)."""
+        payload: dict[str, Any] = unpack(self.packed_payload)
+        return payload
 
 
 class Kind:
@@ -374,13 +426,19 @@ class Kind:
     model: ClassVar[type[Wire]]
     data_model: ClassVar[str]  # Redox Meta.DataModel
 
+    # The top-level keys of a file that `identity` and `check_all` read: all a Loaded keeps of
+    # the raw data once the file is validated.
+    cross_keys: ClassVar[tuple[str, ...]]
+
     def identity(self, data: dict[str, Any]) -> str | None:
-        """The identity in a file's raw data (None when it has none): never changes, names the
-        record in the ledger and the directory."""
+        """The identity in a file's raw data, or in its cross keys' values (None when it has
+        none): never changes, names the record in the ledger and the directory."""
         raise NotImplementedError
 
-    def desired(self, loaded: Loaded, env: Environment) -> Desired:
-        """The record's wire payload for `env`."""
+    def desired(
+        self, record: Wire, data: dict[str, Any], env: Environment, *, file: str
+    ) -> Desired:
+        """The wire payload for `env` of a validated record (`data`: the YAML it was read from)."""
         raise NotImplementedError
 
     def check_all(self, loaded: list[Loaded], env: Environment, known: set[Key]) -> list[Problem]:

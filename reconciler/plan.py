@@ -12,7 +12,7 @@ from deepdiff import DeepDiff
 from reconciler.errors import PlanError, UnsafePlan
 from reconciler.kinds import kind_of
 from reconciler.ledger import Entry, Ledger
-from reconciler.model import Desired, Key, display_name, make_key, without_gc
+from reconciler.model import Desired, Key, display_name, make_key, pack, unpack, without_gc
 
 PLAN_FORMAT = 1
 
@@ -29,7 +29,7 @@ class Action(enum.Enum):
 ACTION_ORDER = {action: index for index, action in enumerate(Action)}
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class FieldChange:
     """One field that differs: its Redox path, and the values before and after."""
 
@@ -40,7 +40,7 @@ class FieldChange:
     removed: bool = False
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True, eq=False)
 class Change:
     """One record's change: the payload before (None for a create) and after."""
 
@@ -49,7 +49,7 @@ class Change:
     action: Action
     envelope: dict[str, Any]
     before: dict[str, Any] | None
-    after: dict[str, Any]
+    packed_after: str  # `after`, packed (model.pack): a plan holds every create's payload
     fields: tuple[FieldChange, ...] = ()
     source: str | None = None
     depends_on: tuple[Key, ...] = ()  # changes that must succeed before this one is sent
@@ -57,6 +57,31 @@ class Change:
     @property
     def key(self) -> Key:
         return make_key(self.kind, self.identity)
+
+    @property
+    def after(self) -> dict[str, Any]:
+        """The payload after the change: a fresh copy on each call."""
+        after: dict[str, Any] = unpack(self.packed_after)
+        return after
+
+    def __eq__(self, other: object) -> bool:
+        # `after` compares as a value, as `before` does: a saved plan packs it with sorted keys.
+        if not isinstance(other, Change):
+            return NotImplemented
+        return self._compared() == other._compared()
+
+    def _compared(self) -> tuple[Any, ...]:
+        return (
+            self.kind,
+            self.identity,
+            self.action,
+            self.envelope,
+            self.before,
+            self.after,
+            self.fields,
+            self.source,
+            self.depends_on,
+        )
 
     @property
     def name(self) -> str:
@@ -144,7 +169,7 @@ def build_plan(
                     action=Action.DEACTIVATE,
                     envelope=entry.envelope,
                     before=entry.payload,
-                    after=after,
+                    packed_after=pack(after),
                     fields=field_changes(entry.payload, after),
                     source=entry.source,
                 )
@@ -195,7 +220,7 @@ def _change_for(want: Desired, have: Entry | None) -> Change | None:
         action=action,
         envelope=want.envelope,
         before=before,
-        after=want.payload,
+        packed_after=want.packed_payload,
         fields=fields,
         source=want.file,
     )
@@ -316,7 +341,7 @@ def plan_from_document(doc: Mapping[str, Any]) -> Plan:
                 action=Action(c["action"]),
                 envelope=c["envelope"],
                 before=c["before"],
-                after=c["after"],
+                packed_after=pack(c["after"]),
                 fields=tuple(FieldChange(**f) for f in c["fields"]),
                 source=c["source"],
                 depends_on=tuple(c["depends_on"]),

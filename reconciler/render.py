@@ -8,7 +8,7 @@ from typing import Any
 
 from reconciler.drift import Drift
 from reconciler.errors import Problem
-from reconciler.model import iter_pretty_json, pretty_json, without_gc
+from reconciler.model import Streamed, display_name, iter_pretty_json, pretty_json, without_gc
 from reconciler.plan import PLAN_FORMAT, Action, Change, FieldChange, Plan, summary
 
 MARKDOWN_LIMIT = 60_000
@@ -149,6 +149,37 @@ def _markdown_summary(
 
 def plan_document(plan: Plan) -> dict[str, Any]:
     """The plan as a JSON document: `plan --format json` and `plan --out` write exactly this."""
+    return _document(plan, [change_document(c) for c in plan.changes])
+
+
+def change_document(change: Change) -> dict[str, Any]:
+    """One item of a plan document's `changes`."""
+    after = change.after  # unpacked once, for the name too
+    return {
+        "action": change.action.value,
+        "kind": change.kind,
+        "identity": change.identity,
+        "key": change.key,
+        "name": display_name(after, change.identity),
+        "source": change.source,
+        "depends_on": list(change.depends_on),
+        "envelope": change.envelope,
+        "before": change.before,
+        "after": after,
+        "fields": [
+            {
+                "path": f.path,
+                "before": f.before,
+                "after": f.after,
+                "added": f.added,
+                "removed": f.removed,
+            }
+            for f in change.fields
+        ],
+    }
+
+
+def _document(plan: Plan, changes: Any) -> dict[str, Any]:
     return {
         "format_version": PLAN_FORMAT,
         "environment": plan.environment,
@@ -158,31 +189,7 @@ def plan_document(plan: Plan) -> dict[str, Any]:
         "refreshed": plan.refreshed,
         "unsafe": plan.unsafe,
         "summary": {action.value: count for action, count in plan.counts().items()},
-        "changes": [
-            {
-                "action": c.action.value,
-                "kind": c.kind,
-                "identity": c.identity,
-                "key": c.key,
-                "name": c.name,
-                "source": c.source,
-                "depends_on": list(c.depends_on),
-                "envelope": c.envelope,
-                "before": c.before,
-                "after": c.after,
-                "fields": [
-                    {
-                        "path": f.path,
-                        "before": f.before,
-                        "after": f.after,
-                        "added": f.added,
-                        "removed": f.removed,
-                    }
-                    for f in c.fields
-                ],
-            }
-            for c in plan.changes
-        ],
+        "changes": changes,
     }
 
 
@@ -193,8 +200,9 @@ def render_json(plan: Plan) -> str:
 
 
 def render_json_chunks(plan: Plan) -> Iterator[str]:
-    """`render_json` in pieces (about one per change), to stream a large plan to a file."""
-    yield from iter_pretty_json(plan_document(plan))
+    """`render_json` in pieces, one per change, each change's document made as it is written:
+    a large plan's document is never held whole."""
+    yield from iter_pretty_json(_document(plan, Streamed(plan.changes, change_document)))
     yield "\n"
 
 

@@ -7,7 +7,7 @@ from functools import cached_property
 from pathlib import Path
 
 from reconciler import ledger as ledgers
-from reconciler.loader import Records, desired_digest, desired_state, load_records
+from reconciler.loader import Records, desired_digest, load_records
 from reconciler.model import Desired, Environment, Key
 from reconciler.plan import Plan, build_plan
 from reconciler.settings import SANDBOX_DIR, EnvironmentSettings, Settings, load_settings
@@ -50,9 +50,9 @@ class Workspace:
     def records(self) -> Records:
         return load_records(self.repo, self.target)
 
-    @cached_property
+    @property
     def desired(self) -> dict[Key, Desired]:
-        return desired_state(self.records.items, self.target)
+        return self.records.desired
 
     def ledger(self) -> ledgers.Ledger:
         """The ledger as it is on disk now (read again on every call)."""

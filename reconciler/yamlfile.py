@@ -7,7 +7,7 @@ duplicate key or a merge key is a problem, never executed or silently resolved.
 from __future__ import annotations
 
 import sys
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -173,11 +173,12 @@ def node_at(node: yaml.Node | None, loc: Sequence[int | str]) -> yaml.Node | Non
     return node
 
 
-def top_level_lines(node: yaml.Node | None) -> dict[str, int]:
-    """Top-level key -> line of its key, kept with each record for problems across records."""
+def top_level_lines(node: yaml.Node | None, keys: Collection[str]) -> dict[str, int]:
+    """Top-level key -> line of its key, for those of `keys` the file has (kept with each
+    record for problems across records)."""
     if not isinstance(node, yaml.MappingNode):
         return {}
-    return {str(k.value): k.start_mark.line + 1 for k, _ in node.value}
+    return {k.value: k.start_mark.line + 1 for k, _ in node.value if k.value in keys}
 
 
 def problem(file: str, exc: YamlProblem) -> Problem:

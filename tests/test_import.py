@@ -232,10 +232,11 @@ def test_import_oid_write_yaml_writes_files_that_validate_and_round_trip(unledge
     stored = sandbox(unledgered).organizations()
     for oid, name in ((first, "lakeside-health-2.yaml"), (second, "lakeside-health-3.yaml")):
         path = unledgered / "orgs" / name
-        loaded, problems = load_file(path, f"orgs/{name}", kind)
+        loaded, problems = load_file(path, f"orgs/{name}", kind, env)
         assert problems == []
         assert loaded is not None
-        payload = kind.desired(loaded, env).payload
+        assert loaded.desired is not None
+        payload = loaded.desired.payload
         assert payload == directory.visible("organization", stored[oid])
     assert "endpoints" not in (unledgered / "orgs" / "lakeside-health-2.yaml").read_text()
     assert_logged_bodies_valid(logged(unledgered))

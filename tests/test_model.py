@@ -11,8 +11,8 @@ from redox_schemas import assert_valid_bodies
 from reconciler.errors import Problem
 from reconciler.kinds import kind_of
 from reconciler.kinds.organization import Organization
-from reconciler.loader import desired_state, load_file
-from reconciler.model import Environment, Loaded, wire_name
+from reconciler.loader import load_file
+from reconciler.model import Environment, wire_name
 
 KIND = kind_of("organization")
 
@@ -31,9 +31,7 @@ def environment(name: str = "sandbox") -> Environment:
 def payload(data: dict[str, Any], env: str = "sandbox") -> dict[str, Any]:
     """The Organizations[] item sent for `data` in environment `env`."""
     record = Organization.model_validate(data)
-    loaded = Loaded(kind="organization", data=data, record=record, file="orgs/x.yaml", lines={})
-    (desired,) = desired_state([loaded], environment(env)).values()
-    return desired.payload
+    return KIND.desired(record, data, environment(env), file="orgs/x.yaml").payload
 
 
 @pytest.fixture
@@ -43,7 +41,7 @@ def problems(repo: Any) -> Any:
 
     def check(content: Any) -> list[Problem]:
         path = made.org("record", content)
-        _loaded, found = load_file(path, "orgs/record.yaml", KIND)
+        _loaded, found = load_file(path, "orgs/record.yaml", KIND, environment())
         return found
 
     return check

@@ -201,7 +201,7 @@ def test_style_order_comments_and_names_never_cause_a_change(
             name = f"{folder}{rng.randrange(10**6)}-{record['oid']}{rng.choice(['.yaml', '.yml'])}"
             made.write(f"orgs/{name}", restyled(record, rng))
         again = Workspace(made.root, "sandbox")
-        assert len(again.records.items) == len(records)
+        assert len(again.records.desired) == len(records)
         assert again.plan().empty
 
 

@@ -13,12 +13,14 @@ from __future__ import annotations
 import json
 import os
 import re
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from reconciler.errors import Problem
+from reconciler.model import pack
 from reconciler.plan import Action, Change, FieldChange, Plan
 from reconciler.render import (
     MARKDOWN_LIMIT,
@@ -26,6 +28,7 @@ from reconciler.render import (
     problems_document,
     render_github,
     render_json,
+    render_json_chunks,
     render_markdown,
     render_problems,
     render_text,
@@ -66,7 +69,7 @@ def small_plan() -> Plan:
                 action=Action.CREATE,
                 envelope=envelope,
                 before=None,
-                after=org_payload(clinic, "Northwind Madison East | Clinic"),
+                packed_after=pack(org_payload(clinic, "Northwind Madison East | Clinic")),
                 source="orgs/madison-east.yaml",
                 depends_on=(),
             ),
@@ -76,7 +79,7 @@ def small_plan() -> Plan:
                 action=Action.UPDATE,
                 envelope=envelope,
                 before=org_payload(f"{PARENT}.2", "Rockford"),
-                after=org_payload(f"{PARENT}.2", "Rockford", city="Loves Park"),
+                packed_after=pack(org_payload(f"{PARENT}.2", "Rockford", city="Loves Park")),
                 fields=(
                     FieldChange("Address.City", before="Rockford", after="Loves Park"),
                     FieldChange("Aliases", after=["RFM"], added=True),
@@ -90,7 +93,7 @@ def small_plan() -> Plan:
                 action=Action.DEACTIVATE,
                 envelope=envelope,
                 before=org_payload(f"{PARENT}.4", "Dubuque"),
-                after=org_payload(f"{PARENT}.4", "Dubuque", active=False),
+                packed_after=pack(org_payload(f"{PARENT}.4", "Dubuque", active=False)),
                 fields=(FieldChange("Active", before=True, after=False),),
                 source="orgs/dubuque.yaml",
             ),
@@ -100,7 +103,7 @@ def small_plan() -> Plan:
                 action=Action.REACTIVATE,
                 envelope=envelope,
                 before=org_payload(f"{PARENT}.3", "Rochester", active=False),
-                after=org_payload(f"{PARENT}.3", "Rochester"),
+                packed_after=pack(org_payload(f"{PARENT}.3", "Rochester")),
                 fields=(FieldChange("Active", before=False, after=True),),
                 source="orgs/rochester.yaml",
             ),
@@ -116,7 +119,7 @@ def big_create_plan(count: int) -> Plan:
             action=Action.CREATE,
             envelope={"Directory": "Carequality"},
             before=None,
-            after=org_payload(f"{PARENT}.{n}", f"Northwind Facility {n}"),
+            packed_after=pack(org_payload(f"{PARENT}.{n}", f"Northwind Facility {n}")),
             source=f"orgs/facility-{n:05d}.yaml",
             depends_on=(f"organization:{PARENT}",),
         )
@@ -225,6 +228,13 @@ def test_json_is_the_plan_document_sorted_with_a_final_newline() -> None:
     assert doc["summary"] == {"create": 1, "update": 1, "deactivate": 1, "reactivate": 1}
 
 
+@pytest.mark.parametrize(
+    "plan", [small_plan(), big_create_plan(3), replace(small_plan(), changes=())]
+)
+def test_streamed_json_is_the_json_byte_for_byte(plan: Plan) -> None:
+    assert "".join(render_json_chunks(plan)) == render_json(plan)
+
+
 def test_json_does_not_depend_on_key_order() -> None:
     plan = small_plan()
     shuffled = tuple(
@@ -234,7 +244,7 @@ def test_json_does_not_depend_on_key_order() -> None:
             action=c.action,
             envelope=c.envelope,
             before=None if c.before is None else dict(reversed(list(c.before.items()))),
-            after=dict(reversed(list(c.after.items()))),
+            packed_after=pack(dict(reversed(list(c.after.items())))),
             fields=c.fields,
             source=c.source,
             depends_on=c.depends_on,

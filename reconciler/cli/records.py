@@ -35,7 +35,7 @@ def validate(ws: Workspace, fmt: str) -> int:
     """Check every record file; report every problem with its file and line."""
     try:
         records = ws.records
-        problems, count = records.warnings, len(records.items)
+        problems, count = records.warnings, len(records.desired)
     except LoadError as exc:
         problems, count = exc.problems, 0
     if fmt == "json":

@@ -134,15 +134,18 @@ class OrganizationKind(Kind):
     folder: ClassVar[str] = "orgs"
     model: ClassVar[type[Wire]] = Organization
     data_model: ClassVar[str] = "Organization"
+    cross_keys: ClassVar[tuple[str, ...]] = ("oid", "part_of", "active")
 
     def identity(self, data: dict[str, Any]) -> str | None:
         oid = data.get("oid")
         return oid if isinstance(oid, str) else None
 
-    def desired(self, loaded: Loaded, env: Environment) -> Desired:
-        org = loaded.record
+    def desired(
+        self, record: Wire, data: dict[str, Any], env: Environment, *, file: str
+    ) -> Desired:
+        org = record
         assert isinstance(org, Organization)
-        data = loaded.data  # the validated YAML: to_wire(data[k]) is the field's wire()
+        # `data` is the validated YAML: to_wire(data[k]) is the field's wire().
         item: dict[str, Any] = {"Name": org.name}
         if "destination_id" in data:
             destination = _destination_for(org.destination_id, env.name)
@@ -167,13 +170,13 @@ class OrganizationKind(Kind):
             item["Address"] = to_wire(data["address"])
         parent = make_key(ORGANIZATION, org.part_of)
         managed_parent = org.part_of not in env.gateway_oids | env.external_parents
-        return Desired(
+        return Desired.of(
             kind=ORGANIZATION,
             identity=org.oid,
             envelope={"Directory": org.directory or env.directory},
             payload=item,
             active=org.active,
-            file=loaded.file,
+            file=file,
             depends_on=(parent,) if managed_parent else (),
         )
 
@@ -295,7 +298,7 @@ def _destination_for(value: str | dict[str, str | None] | None, env: str) -> Any
 
 
 def _active(item: Loaded) -> bool:
-    return item.data.get("active", True) is not False
+    return item.facts.get("active", True) is not False
 
 
 def _problem(item: Loaded, key: str, message: str) -> Problem:

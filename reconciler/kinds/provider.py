@@ -38,23 +38,26 @@ class ProviderKind(Kind):
     folder: ClassVar[str] = "providers"
     model: ClassVar[type[Wire]] = Provider
     data_model: ClassVar[str] = "Provider"
+    cross_keys: ClassVar[tuple[str, ...]] = ("identifiers", "roles")
 
     def identity(self, data: dict[str, Any]) -> str | None:
         return _identity(data.get("identifiers"), key="id", type_key="id_type")
 
-    def desired(self, loaded: Loaded, env: Environment) -> Desired:
-        provider = loaded.record
+    def desired(
+        self, record: Wire, data: dict[str, Any], env: Environment, *, file: str
+    ) -> Desired:
+        provider = record
         assert isinstance(provider, Provider)
         payload = provider.item()
         identity = _identity(payload["Identifiers"], key="ID", type_key="IDType")
         assert identity is not None  # identifiers has at least one entry, each with an id
-        return Desired(
+        return Desired.of(
             kind=PROVIDER,
             identity=identity,
             envelope={},
             payload=payload,
             active=provider.active,
-            file=loaded.file,
+            file=file,
             # Organization keys named by OID; the plan ignores those not managed in orgs/.
             depends_on=self.parent_keys(payload),
         )
@@ -74,7 +77,7 @@ class ProviderKind(Kind):
             )
         by_identity: dict[str, Loaded] = {}
         for item in loaded:
-            identity = self.identity(item.data)
+            identity = self.identity(item.facts)
             if identity is None:
                 continue
             first = by_identity.setdefault(identity, item)
@@ -190,7 +193,7 @@ def _role_oids(data: dict[str, Any], *, wire: bool) -> list[str]:
 
 
 def _npi_warnings(item: Loaded) -> list[Problem]:
-    identifiers = item.data.get("identifiers")
+    identifiers = item.facts.get("identifiers")
     warnings: list[Problem] = []
     for entry in identifiers if isinstance(identifiers, list) else []:
         if not isinstance(entry, dict) or entry.get("id_type") != NPI:
@@ -212,7 +215,7 @@ def _npi_warnings(item: Loaded) -> list[Problem]:
 def _role_organization_problems(item: Loaded, managed: set[str], env: Environment) -> list[Problem]:
     """An OID under a record managed in orgs/ must itself be one (a typo, most likely)."""
     problems: list[Problem] = []
-    for oid in _role_oids(item.data, wire=False):
+    for oid in _role_oids(item.facts, wire=False):
         if oid in managed or oid in env.external_parents:
             continue
         try:
@@ -236,5 +239,5 @@ def _role_organization_problems(item: Loaded, managed: set[str], env: Environmen
 
 
 def _problem(item: Loaded, key: str, message: str, *, severity: str = "error") -> Problem:
-    subject = ProviderKind().identity(item.data) or ""
+    subject = ProviderKind().identity(item.facts) or ""
     return Problem(item.file, item.line(key), message, subject=subject, severity=severity)

@@ -18,7 +18,7 @@ from typing import Any, Literal
 
 from reconciler import directory
 from reconciler.directory import RedoxApi
-from reconciler.errors import RedoxError
+from reconciler.errors import AuthError, RedoxError
 from reconciler.kinds import kind_of
 from reconciler.ledger import Intent, Ledger, make_entry, now, save
 from reconciler.model import Environment, Key
@@ -119,6 +119,8 @@ class Applier:
     concurrency: int = 8
     progress: Progress = lambda outcome: None
     result: Result = field(default_factory=Result)
+    # Set by the first authentication failure: no later call could succeed, so none is sent.
+    refused: AuthError | None = field(default=None, init=False)
 
     def _report(self, outcome: Outcome) -> None:
         self.result.outcomes.append(outcome)
@@ -215,6 +217,8 @@ class Applier:
                 )
             )
             return False
+        if self.refused is not None:
+            return self._not_sent(change)
         intent = Intent(
             kind=change.kind,
             identity=change.identity,
@@ -237,6 +241,9 @@ class Applier:
         status: Status = "applied"
         note = ""
         async with gate:
+            if self.refused is not None:
+                self.writer.update(lambda ledger: ledger.without_intent(change.key))
+                return self._not_sent(change)
             try:
                 for body in bodies:
                     await self.api.send(body)
@@ -290,11 +297,19 @@ class Applier:
         self.writer.update(lambda ledger: ledger.with_entry(change.key, entry))
 
     def _failed(self, change: Change, exc: RedoxError) -> bool:
-        if not exc.retryable:
-            # Redox answered: the call did not land, so nothing is left to resolve.
+        if isinstance(exc, AuthError) and self.refused is None:
+            self.refused = exc
+        if not exc.retryable or isinstance(exc, AuthError):
+            # Redox answered, or was never reached (no token): the call did not land, so
+            # nothing is left to resolve.
             self.writer.update(lambda ledger: ledger.without_intent(change.key))
             self.writer.soon()
         self._report(Outcome(change.key, change.action.value, "failed", str(exc)))
+        return False
+
+    def _not_sent(self, change: Change) -> bool:
+        message = "not sent: authentication failed on an earlier call"
+        self._report(Outcome(change.key, change.action.value, "skipped", message))
         return False
 
 

@@ -510,3 +510,29 @@ def test_a_create_answered_already_exists_is_updated_when_a_query_cannot_prove_i
     assert (
         _wire(served, repo, "plan", "--env", "development", "--detailed-exitcode").returncode == 0
     )
+
+
+def test_refused_credentials_stop_the_run_after_the_first_refusal(
+    served: ServedSandbox, tmp_path: Path
+) -> None:
+    # Twenty records that need no other: only the credential stands between them and Redox.
+    repo = tmp_path / "independent"
+    (repo / "orgs").mkdir(parents=True)
+    for n in range(1, 21):
+        oid = f"2.16.840.1.113883.3.6147.458.4242.{n}"
+        (repo / "orgs" / f"clinic-{n}.yaml").write_text(org_yaml(oid, f"Clinic {n}"))
+    environ = served.environ({"REDOX_KEY_ID": "a-key-redox-does-not-know"})
+
+    done = run_cli(
+        repo, "apply", "--yes", "--env", "development", "--concurrency", "1", environ=environ
+    )
+
+    assert done.returncode == 1
+    assert "0 applied (0 already in the directory), 1 failed, 19 skipped." in done.stdout
+    assert "Redox refused the client credentials (HTTP 401): Public key not found" in done.stdout
+    assert done.stdout.count("not sent: authentication failed on an earlier call") == 19
+    # One refusal is enough: the other nineteen records did not each ask for a token.
+    log = served.requests()
+    assert [(e["path"], e["status"]) for e in log] == [("/v2/auth/token", 401)]
+    assert ledger_doc(repo, "development")["intents"] == {}
+    assert len(planned(repo, "development")) == 20

@@ -263,17 +263,19 @@ def _with_dependencies(
     for its children's deactivations."""
     by_key = {c.key: c for c in changes}
     bringing_up = {Action.CREATE, Action.REACTIVATE}
-    waits: dict[Key, set[Key]] = {c.key: set() for c in changes}
+    waits: dict[Key, set[Key]] = {}  # only the changes that wait for another
     for change in changes:
         for parent in parents.get(change.key, ()):
             other = by_key.get(parent)
             if other is None:
                 continue
             if other.action in bringing_up and change.action != Action.DEACTIVATE:
-                waits[change.key].add(parent)
+                waits.setdefault(change.key, set()).add(parent)
             elif other.action == Action.DEACTIVATE and change.action == Action.DEACTIVATE:
-                waits[parent].add(change.key)
-    return [replace(c, depends_on=tuple(sorted(waits[c.key]))) for c in changes]
+                waits.setdefault(parent, set()).add(change.key)
+    return [
+        replace(c, depends_on=tuple(sorted(waits[c.key]))) if c.key in waits else c for c in changes
+    ]
 
 
 def _order(changes: list[Change], parents: Mapping[Key, tuple[Key, ...]]) -> tuple[Change, ...]:

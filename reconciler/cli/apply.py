@@ -24,7 +24,7 @@ from reconciler.workspace import Workspace
 
 def credentials_from(environ: Mapping[str, str]) -> Any:
     """REDOX_* credentials of the process environment (None when unset)."""
-    from reconciler.redox.client import Credentials
+    from reconciler.redox.auth import Credentials
 
     return Credentials.from_env(environ)
 
@@ -171,7 +171,9 @@ async def _apply(
                 )
             plan = saved
         elif refresh:
-            seen = await observe(api, current, env=ws.target, source_id=source_id)
+            seen = await observe(
+                api, current, env=ws.target, source_id=source_id, concurrency=workers
+            )
             plan = ws.plan(refreshed(current, seen), refreshed=True)
         else:
             plan = ws.plan(current)

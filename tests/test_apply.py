@@ -199,10 +199,9 @@ def test_parents_are_created_before_their_children(repo: Path) -> None:
 
 def test_a_failed_record_skips_its_dependants_only(repo: Path) -> None:
     broken, child = "2.16.840.1.113883.3.6147.458.777", "2.16.840.1.113883.3.6147.458.777.1"
-    # An endpoint without a display name: valid YAML, but Redox refuses the record (403).
-    endpoint = "endpoints:\n  - address: https://example.org/xca\n"
+    # No type: valid for the files (type is optional), but Carequality refuses it (403).
     (repo / "orgs" / "broken.yaml").write_text(
-        org_yaml(broken, "Broken Parent", extra=endpoint), encoding="utf-8"
+        org_yaml(broken, "Broken Parent").replace("type: Implementer\n", ""), encoding="utf-8"
     )
     (repo / "orgs" / "broken-child.yaml").write_text(
         org_yaml(child, "Child Of Broken", part_of=broken), encoding="utf-8"
@@ -228,10 +227,7 @@ def test_a_failed_record_skips_its_dependants_only(repo: Path) -> None:
     assert planned(repo) == [("create", broken), ("create", child)]
 
     # Once the file is fixed, the next apply creates both, parent first.
-    named = "endpoints:\n  - address: https://example.org/xca\n    name: Northwind XCA\n"
-    (repo / "orgs" / "broken.yaml").write_text(
-        org_yaml(broken, "Broken Parent", extra=named), encoding="utf-8"
-    )
+    (repo / "orgs" / "broken.yaml").write_text(org_yaml(broken, "Broken Parent"), encoding="utf-8")
     result = invoke(repo, "apply", "--yes")
     assert result.exit_code == 0, result.output
     assert writes(sandbox_log(repo)[len(log) :]) == [

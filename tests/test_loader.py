@@ -209,7 +209,7 @@ def test_destination_id_mistake_is_one_message(repo: Any, value: Any, message: s
 
 
 def test_redox_spelling_of_a_key_suggests_the_snake_case_one(repo: Any) -> None:
-    made = repo({"a": make_org(endpoints=[{"MIMEType": "text/xml"}])})
+    made = repo({"a": make_org(endpoints=[{"name": "XCA", "MIMEType": "text/xml"}])})
     (found,) = load_problems(made)
     assert found.message == ("unknown key 'MIMEType': did you mean 'mime_type'? (in endpoints[0])")
 

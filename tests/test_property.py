@@ -62,14 +62,13 @@ IDENTIFIER = st.fixed_dictionaries(
     optional={"id_type": st.sampled_from(["FACID", "NPI", "LOCAL"])},
 )
 ENDPOINT = mapping(
-    name=TEXT,
     address=PLAIN,
     mime_type=st.sampled_from(["text/xml", "application/soap+xml"]),
     connection_type=mapping(system=PLAIN, value=PLAIN),
     attributes=mapping(
         transaction=PLAIN, use_cases=st.lists(mapping(system=PLAIN, value=PLAIN), max_size=2)
     ),
-)
+).flatmap(lambda d: TEXT.map(lambda name: {"name": name, **d}))  # Carequality needs a name
 TYPE = st.sampled_from(
     [
         "Implementer",

@@ -661,3 +661,61 @@ def test_query_providers_sends_the_schema_shape() -> None:
     assert body["Meta"]["EventType"] == "ProviderQuery"
     assert body["Provider"] == {"Identifiers": [{"ID": "4356789876", "IDType": "NPI"}]}
     assert_valid_bodies(recorder.bodies)
+
+
+def test_rate_limiter_counts_real_sends_when_a_pause_bunches_them() -> None:
+    """A pause (GC, a ledger write) wakes several spaced callers at once: the window of the
+    last second still holds no more sends than the limit."""
+    from reconciler.redox.client import _RateLimiter
+
+    clock = {"now": 0.0}
+    sent: list[float] = []
+    pauses = iter([0.0, 0.0, 0.0, 0.6, 0.0, 0.0, 0.0, 0.0, 0.6] + [0.0] * 100)
+
+    async def sleep(delay: float) -> None:
+        # Every so often a sleeper wakes late, as under a stop-the-world pause.
+        clock["now"] += delay + next(pauses)
+        await asyncio.sleep(0)
+
+    limiter = _RateLimiter(10.0, sleep=sleep, clock=lambda: clock["now"])
+
+    async def one() -> None:
+        await limiter.acquire()
+        sent.append(clock["now"])
+
+    async def run() -> None:
+        await asyncio.gather(*(one() for _ in range(40)))
+
+    asyncio.run(run())
+    sent.sort()
+    worst = max(sum(1 for t in sent if start <= t < start + 1.0) for start in sent)
+    assert worst <= 10, f"{worst} sends within one second at a limit of 10/s"
+
+
+def test_callers_queued_behind_a_failed_token_refresh_share_its_failure(
+    credentials: Credentials,
+) -> None:
+    """With Redox unreachable, five waiting calls cost one refresh's retries, not five."""
+    token_requests: list[httpx.Request] = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        if request.url.path.endswith("/token"):
+            token_requests.append(request)
+            return httpx.Response(503, json={"error": "unavailable"})
+        raise AssertionError("no /endpoint call may be sent without a token")
+
+    client = make_client(handler, credentials=credentials, max_attempts=2, concurrency=5)
+
+    async def run() -> list[BaseException | dict[str, Any]]:
+        try:
+            return list(
+                await asyncio.gather(
+                    *(client.send(query_body()) for _ in range(5)), return_exceptions=True
+                )
+            )
+        finally:
+            await client.aclose()
+
+    outcomes = asyncio.run(run())
+    assert all(isinstance(o, RedoxError) for o in outcomes), outcomes
+    assert len(token_requests) == 2, "one refresh (max_attempts=2), shared by every caller"

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from typing import Any, ClassVar, Literal
+from typing import Annotated, Any, ClassVar, Literal
 
-from pydantic import Field, model_validator
+from pydantic import Field, StringConstraints, model_validator
 
 from reconciler.errors import Problem
 from reconciler.model import (
@@ -92,7 +92,8 @@ class EndpointAttributes(Wire):
 class Endpoint(Wire):
     identifiers: list[EndpointIdentifier] = Field(default_factory=list)
     connection_type: Coding | None = None
-    name: str | None = None
+    # Carequality refuses an endpoint without a display name ("Failed to parse request body").
+    name: Annotated[str, StringConstraints(min_length=1)]
     address: str | None = None
     mime_type: str | None = None
     attributes: EndpointAttributes | None = None

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import collections
 import email.utils
 import ipaddress
 import logging
@@ -82,6 +83,10 @@ class _RateLimiter:
         self._sleep = sleep
         self._clock = clock
         self._next = float("-inf")
+        # Spacing alone is not enough: a pause (garbage collection, a ledger write) lets the
+        # spaced sends bunch up, so the sends of the last second are counted too.
+        self._per_second = max(1, int(rate / 1.05))
+        self._sent: collections.deque[float] = collections.deque()
 
     async def acquire(self) -> None:
         now = self._clock()
@@ -90,6 +95,15 @@ class _RateLimiter:
         self._next = slot + self._interval
         if slot > now:
             await self._sleep(slot - now)
+        while True:
+            now = self._clock()
+            # A microsecond of slack: float clocks must not spin on a vanishing wait.
+            while self._sent and now - self._sent[0] >= 1.0 - 1e-6:
+                self._sent.popleft()
+            if len(self._sent) < self._per_second:
+                break
+            await self._sleep(1.0 - (now - self._sent[0]))
+        self._sent.append(now)
 
 
 def _error_texts(payload: Any) -> list[str]:
@@ -165,6 +179,8 @@ class RedoxClient:
         self._in_flight = asyncio.Semaphore(concurrency)
         self._token_lock = asyncio.Lock()
         self._token: _Token | None = None
+        self._refreshes = 0
+        self._refresh_failure: RedoxError | None = None
         self._random = random.Random()
 
     async def __aenter__(self) -> RedoxClient:
@@ -206,11 +222,22 @@ class RedoxClient:
         token = self._token
         if token is not None and token.value != stale and self._fresh(token):
             return token.value
-        # One refresh at a time: callers that queued behind it reuse its token.
+        # One refresh at a time: callers that queued behind it reuse its token, or its failure
+        # (each redoing a refresh that just failed would cost the whole retry budget again).
+        waited_from = self._refreshes
         async with self._token_lock:
+            if self._refresh_failure is not None and self._refreshes != waited_from:
+                raise self._refresh_failure
             token = self._token
             if token is None or token.value == stale or not self._fresh(token):
-                token = await self._fetch_token()
+                try:
+                    token = await self._fetch_token()
+                except RedoxError as exc:
+                    self._refresh_failure = exc
+                    raise
+                finally:
+                    self._refreshes += 1  # refreshes finished, failed or not
+                self._refresh_failure = None
                 self._token = token
             return token.value
 

@@ -21,19 +21,35 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError
 
 from reconciler.errors import LedgerError, LockHeld
-from reconciler.model import Key, digest, pretty_json, without_gc
+from reconciler.model import Key, Rendered, digest, pretty_json, rendered, without_gc
 
 VERSION = 1
 Status = Literal["active", "inactive"]
 
 
-class Entry(BaseModel):
-    """One record as last applied."""
-
+class _Frozen(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
+    _text: Rendered | None = PrivateAttr(default=None)
+
+    def __eq__(self, other: object) -> bool:
+        # The rendering cache is not part of what an entry is.
+        return type(other) is type(self) and self.__dict__ == other.__dict__
+
+    __hash__ = None  # type: ignore[assignment]  # payloads are dicts: never hashable
+
+    def rendered(self) -> Rendered:
+        """This entry's JSON as the ledger file holds it, rendered once: every ledger write
+        during an apply would otherwise re-render every entry."""
+        if self._text is None:
+            self._text = rendered(self.model_dump(), depth=2)
+        return self._text
+
+
+class Entry(_Frozen):
+    """One record as last applied."""
 
     kind: str
     identity: str
@@ -46,10 +62,8 @@ class Entry(BaseModel):
     status: Status
 
 
-class Intent(BaseModel):
+class Intent(_Frozen):
     """A call that was started: its outcome is resolved by querying the directory."""
-
-    model_config = ConfigDict(frozen=True, extra="forbid")
 
     kind: str
     identity: str
@@ -139,8 +153,8 @@ class Ledger:
             "environment": self.environment,
             "lineage": self.lineage,
             "serial": self.serial,
-            "records": {k: e.model_dump() for k, e in self.records.items()},
-            "intents": {k: i.model_dump() for k, i in self.intents.items()},
+            "records": {k: e.rendered() for k, e in self.records.items()},
+            "intents": {k: i.rendered() for k, i in self.intents.items()},
         }
         return pretty_json(doc)
 

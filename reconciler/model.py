@@ -153,7 +153,22 @@ def iter_pretty_json(value: Any, *, chunk_depth: int = 2) -> Iterator[str]:
     return _chunks(value, "\n", chunk_depth)
 
 
+class Rendered(str):
+    """JSON text already rendered by `rendered` for the nesting depth it is placed at; the pretty
+    writer copies it as it is (a ledger entry, rendered once, written many times)."""
+
+
+def rendered(value: Any, depth: int) -> Rendered:
+    """`value` as `pretty_json` writes it `depth` levels down (two spaces a level)."""
+    parts: list[str] = []
+    _pretty(value, parts.append, "\n" + "  " * depth)
+    return Rendered("".join(parts))
+
+
 def _chunks(value: Any, newline: str, depth: int) -> Iterator[str]:
+    if isinstance(value, Rendered):
+        yield str(value)
+        return
     if isinstance(value, Streamed) and (depth <= 0 or not value):
         value = list(value)
     if depth <= 0 or not isinstance(value, dict | list | tuple | Streamed) or not value:

@@ -134,8 +134,12 @@ class Sandbox:
         ),
         provider_destinations: frozenset[str] = frozenset({SANDBOX_PROVIDER_DESTINATION}),
         clock: Callable[[], float] = time.monotonic,
+        keep_requests: bool = True,
     ) -> None:
+        # A long-lived server (`sandbox serve`) keeps its request log on disk only: in memory
+        # it would grow without bound. In-process users read `requests`.
         self.requests: list[dict[str, Any]] = []
+        self._keep_requests = keep_requests or data_dir is None
         self._directory = Directory(data_dir)
         self._require_auth = require_auth
         self._keys = {ident: _load_public_key(pem) for ident, pem in (trusted_keys or {}).items()}
@@ -249,12 +253,15 @@ class Sandbox:
             "/_sandbox/organizations": self.organizations,
             "/_sandbox/providers": self.providers,
             "/_sandbox/creations": self.creations,
-            "/_sandbox/requests": lambda: self.requests,
+            "/_sandbox/requests": lambda: (
+                self.requests if self._keep_requests else self._directory.read_requests()
+            ),
         }
         return _Reply(200, views[path]())
 
     def _log(self, entry: dict[str, Any]) -> None:
-        self.requests.append(entry)
+        if self._keep_requests:
+            self.requests.append(entry)
         self._directory.log_request(entry)
         logger.debug(
             "sandbox %s %s.%s -> %s %s",

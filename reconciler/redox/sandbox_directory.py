@@ -144,6 +144,18 @@ class Directory:
             handle.write(json.dumps(entry, sort_keys=True, default=str) + "\n")
             handle.flush()
 
+    def read_requests(self) -> list[dict[str, Any]]:
+        """Every entry of requests.jsonl, oldest first (a torn last line is left out)."""
+        if self._request_log is None or not self._request_log.exists():
+            return []
+        entries = []
+        for line in self._request_log.read_text(encoding="utf-8").splitlines():
+            try:
+                entries.append(json.loads(line))
+            except json.JSONDecodeError:
+                continue
+        return entries
+
     # -- events -----------------------------------------------------------------------------
 
     def organization_event(self, event_type: str, body: dict[str, Any]) -> Handled:

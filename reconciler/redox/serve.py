@@ -107,6 +107,7 @@ def serve(
             faults=faults,
             require_auth=True,
             trusted_keys={(client_id, key_id): public_pem},
+            keep_requests=False,
         )
         config = uvicorn.Config(app, log_level="warning", access_log=False, lifespan="on")
         asyncio.run(_run(uvicorn.Server(config), sock, url, ready))

@@ -24,7 +24,8 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError
 
 from reconciler.errors import LedgerError, LockHeld
-from reconciler.model import Key, Rendered, digest, pretty_json, rendered, without_gc
+from reconciler.jsontext import Rendered, digest, pretty_json, rendered, without_gc
+from reconciler.model import Key
 
 VERSION = 1
 Status = Literal["active", "inactive"]

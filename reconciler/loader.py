@@ -10,17 +10,9 @@ from pydantic import ValidationError
 
 from reconciler import yamlfile
 from reconciler.errors import LoadError, Problem
+from reconciler.jsontext import digest, without_gc
 from reconciler.kinds import KINDS
-from reconciler.model import (
-    Desired,
-    Environment,
-    Key,
-    Kind,
-    Loaded,
-    digest,
-    make_key,
-    without_gc,
-)
+from reconciler.model import Desired, Environment, Key, Kind, Loaded, make_key
 from reconciler.validation import problems_from
 
 SUFFIXES = (".yaml", ".yml")

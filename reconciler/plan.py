@@ -10,9 +10,10 @@ from typing import Any
 from deepdiff import DeepDiff
 
 from reconciler.errors import PlanError, UnsafePlan
+from reconciler.jsontext import pack, unpack, without_gc
 from reconciler.kinds import kind_of
 from reconciler.ledger import Entry, Ledger
-from reconciler.model import Desired, Key, display_name, make_key, pack, unpack, without_gc
+from reconciler.model import Desired, Key, display_name, make_key
 
 PLAN_FORMAT = 1
 
@@ -49,7 +50,7 @@ class Change:
     action: Action
     envelope: dict[str, Any]
     before: dict[str, Any] | None
-    packed_after: str  # `after`, packed (model.pack): a plan holds every create's payload
+    packed_after: str  # `after`, packed (jsontext.pack): a plan holds every create's payload
     fields: tuple[FieldChange, ...] = ()
     source: str | None = None
     depends_on: tuple[Key, ...] = ()  # changes that must succeed before this one is sent

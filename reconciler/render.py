@@ -8,7 +8,8 @@ from typing import Any
 
 from reconciler.drift import Drift
 from reconciler.errors import Problem
-from reconciler.model import Streamed, display_name, iter_pretty_json, pretty_json, without_gc
+from reconciler.jsontext import Streamed, iter_pretty_json, pretty_json, without_gc
+from reconciler.model import display_name
 from reconciler.plan import PLAN_FORMAT, Action, Change, FieldChange, Plan, summary
 
 MARKDOWN_LIMIT = 60_000

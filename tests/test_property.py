@@ -14,8 +14,9 @@ from conftest import BASE_OID, GATEWAY, Repo
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from reconciler.jsontext import iter_pretty_json, pretty_json
 from reconciler.kinds.organization import Organization
-from reconciler.model import iter_pretty_json, pretty_json, to_wire, wire_name
+from reconciler.model import to_wire, wire_name
 from reconciler.workspace import Workspace
 
 SETTINGS = settings(max_examples=50, deadline=None, suppress_health_check=[HealthCheck.too_slow])

@@ -20,7 +20,7 @@ from typing import Any
 import pytest
 
 from reconciler.errors import Problem
-from reconciler.model import pack
+from reconciler.jsontext import pack
 from reconciler.plan import Action, Change, FieldChange, Plan
 from reconciler.render import (
     MARKDOWN_LIMIT,

@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 import asyncio
-import heapq
 import itertools
 import json
 import logging
 import urllib.parse
 import uuid
-from collections.abc import Awaitable, Callable, Coroutine
+from collections.abc import Callable, Coroutine
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +18,7 @@ import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from redox_schemas import assert_valid_bodies
+from virtual_time import VirtualTime
 
 from reconciler.errors import AuthError, RedoxError
 from reconciler.redox.client import Credentials, RedoxClient
@@ -463,38 +463,6 @@ def test_partial_or_bad_credentials_are_a_clear_error(env: dict[str, str], named
 
 
 # -- rate limit and concurrency -------------------------------------------------------------
-
-
-class VirtualTime:
-    """Virtual time for concurrent sleepers: when all tasks wait, jump to the next wake-up."""
-
-    def __init__(self) -> None:
-        self.now = 0.0
-        self._sleepers: list[tuple[float, int, asyncio.Future[None]]] = []
-        self._seq = 0
-
-    def clock(self) -> float:
-        return self.now
-
-    async def sleep(self, delay: float) -> None:
-        future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        self._seq += 1
-        heapq.heappush(self._sleepers, (self.now + delay, self._seq, future))
-        await future
-
-    def run(self, coro: Awaitable[Any]) -> Any:
-        async def drive() -> Any:
-            task = asyncio.ensure_future(coro)
-            while not task.done():
-                for _ in range(50):  # let every runnable task reach its next wait
-                    await asyncio.sleep(0)
-                if self._sleepers and not task.done():
-                    wake, _, future = heapq.heappop(self._sleepers)
-                    self.now = max(self.now, wake)
-                    future.set_result(None)
-            return task.result()
-
-        return asyncio.run(drive())
 
 
 def test_rate_limiter_spreads_calls_evenly() -> None:

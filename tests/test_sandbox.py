@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import heapq
 import json
 import time
 from collections.abc import Awaitable, Callable
@@ -16,6 +15,7 @@ import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from redox_schemas import assert_valid_bodies, schema_errors
+from virtual_time import VirtualTime
 
 from reconciler.errors import RedoxError
 from reconciler.redox.client import Credentials, RedoxClient
@@ -629,38 +629,6 @@ def test_rate_limit_answers_429_with_retry_after() -> None:
 
     run(sandbox, scenario)
     assert [r["outcome"] for r in sandbox.requests] == ["ok", "ok", "rate_limited", "ok"]
-
-
-class VirtualTime:
-    """Virtual time shared by client and sandbox: when all tasks wait, jump to the next wake-up."""
-
-    def __init__(self) -> None:
-        self.now = 0.0
-        self.sleeps: list[float] = []
-        self._sleepers: list[tuple[float, int, asyncio.Future[None]]] = []
-
-    def clock(self) -> float:
-        return self.now
-
-    async def sleep(self, delay: float) -> None:
-        self.sleeps.append(delay)
-        future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        heapq.heappush(self._sleepers, (self.now + delay, len(self.sleeps), future))
-        await future
-
-    def run(self, coro: Awaitable[Any]) -> Any:
-        async def drive() -> Any:
-            task = asyncio.ensure_future(coro)
-            while not task.done():
-                for _ in range(50):
-                    await asyncio.sleep(0)
-                if self._sleepers and not task.done():
-                    wake, _, future = heapq.heappop(self._sleepers)
-                    self.now = max(self.now, wake)
-                    future.set_result(None)
-            return task.result()
-
-        return asyncio.run(drive())
 
 
 def test_client_at_the_servers_rate_sees_no_429() -> None:

@@ -7,7 +7,7 @@ import re
 from dataclasses import dataclass
 from typing import Annotated, Any, ClassVar, ParamSpec, TypeVar
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, StringConstraints
+from pydantic import AfterValidator, BaseModel, ConfigDict, StringConstraints, model_validator
 
 from reconciler.errors import Problem
 from reconciler.jsontext import digest, pack, unpack
@@ -157,6 +157,24 @@ def us_address_problems(state: str | None, zip_code: str | None, country: str | 
     return problems
 
 
+class Address(Wire):
+    """A Redox address; USPS rules apply when the country is the USA."""
+
+    street_address: str | None = None
+    city: str | None = None
+    state: str | None = None
+    zip: str | None = None
+    county: str | None = None
+    country: str | None = None
+
+    @model_validator(mode="after")
+    def _usps(self) -> Address:
+        problems = us_address_problems(self.state, self.zip, self.country)
+        if problems:
+            raise ValueError("; ".join(problems))
+        return self
+
+
 # --- the kind interface ---------------------------------------------------------------------
 
 Key = str  # "<kind>:<identity>", the ledger's key for a record
@@ -258,6 +276,7 @@ class Kind:
     folder: ClassVar[str]
     model: ClassVar[type[Wire]]
     data_model: ClassVar[str]  # Redox Meta.DataModel
+    active_field: ClassVar[str]  # the payload's active flag: Active, IsActive
 
     # The top-level keys of a file that `identity` and `check_all` read: all a Loaded keeps of
     # the raw data once the file is validated.
@@ -284,11 +303,11 @@ class Kind:
 
     def is_active(self, payload: dict[str, Any]) -> bool:
         """Whether a payload describes an active record."""
-        raise NotImplementedError
+        return bool(payload.get(self.active_field, True))
 
     def with_active(self, payload: dict[str, Any], active: bool) -> dict[str, Any]:
         """The same payload with its active flag set."""
-        raise NotImplementedError
+        return {**payload, self.active_field: active}
 
     def request(
         self,

@@ -8,6 +8,7 @@ from pydantic import Field, StringConstraints, model_validator
 
 from reconciler.errors import Problem
 from reconciler.model import (
+    Address,
     Desired,
     Email,
     Environment,
@@ -23,7 +24,6 @@ from reconciler.model import (
     meta,
     snake_name,
     to_wire,
-    us_address_problems,
 )
 
 ORGANIZATION = "organization"
@@ -56,22 +56,6 @@ class Contact(Wire):
     name: str | None = None
     email_addresses: list[Email] = Field(default_factory=list)
     phone_number: PhoneNumber | None = None
-
-
-class Address(Wire):
-    street_address: str | None = None
-    city: str | None = None
-    state: str | None = None
-    zip: str | None = None
-    county: str | None = None
-    country: str | None = None
-
-    @model_validator(mode="after")
-    def _usps(self) -> Address:
-        problems = us_address_problems(self.state, self.zip, self.country)
-        if problems:
-            raise ValueError("; ".join(problems))
-        return self
 
 
 class EndpointIdentifier(Wire):
@@ -134,6 +118,7 @@ class OrganizationKind(Kind):
     name: ClassVar[str] = ORGANIZATION
     folder: ClassVar[str] = "orgs"
     model: ClassVar[type[Wire]] = Organization
+    active_field: ClassVar[str] = "Active"
     data_model: ClassVar[str] = "Organization"
     cross_keys: ClassVar[tuple[str, ...]] = ("oid", "part_of", "active")
 
@@ -259,12 +244,6 @@ class OrganizationKind(Kind):
     def parent_keys(self, payload: dict[str, Any]) -> tuple[Key, ...]:
         value = payload.get("PartOf", {}).get("Identifier", {}).get("Value")
         return (make_key(ORGANIZATION, value),) if isinstance(value, str) else ()
-
-    def is_active(self, payload: dict[str, Any]) -> bool:
-        return bool(payload.get("Active", True))
-
-    def with_active(self, payload: dict[str, Any], active: bool) -> dict[str, Any]:
-        return {**payload, "Active": active}
 
     def request(
         self,

@@ -37,6 +37,7 @@ class ProviderKind(Kind):
     name: ClassVar[str] = PROVIDER
     folder: ClassVar[str] = "providers"
     model: ClassVar[type[Wire]] = Provider
+    active_field: ClassVar[str] = "IsActive"
     data_model: ClassVar[str] = "Provider"
     cross_keys: ClassVar[tuple[str, ...]] = ("identifiers", "roles")
 
@@ -100,12 +101,6 @@ class ProviderKind(Kind):
     def parent_keys(self, payload: dict[str, Any]) -> tuple[Key, ...]:
         keys = {make_key(ORGANIZATION, oid) for oid in _role_oids(payload, wire=True)}
         return tuple(sorted(keys))
-
-    def is_active(self, payload: dict[str, Any]) -> bool:
-        return bool(payload.get("IsActive", True))
-
-    def with_active(self, payload: dict[str, Any], active: bool) -> dict[str, Any]:
-        return {**payload, "IsActive": active}
 
     def request(
         self,

@@ -8,7 +8,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, BeforeValidator, Field, model_validator
 
-from reconciler.model import Email, Phone, Wire, check_oid, us_address_problems
+from reconciler.model import Address, Email, Phone, Wire, check_oid
 
 NPI = "NPI"
 OID = "OID"
@@ -117,22 +117,6 @@ class Identifier(Wire):
     @model_validator(mode="after")
     def _rules(self) -> Identifier:
         _identifier_rules(self.id, self.id_type)
-        return self
-
-
-class Address(Wire):
-    street_address: str | None = None
-    city: str | None = None
-    state: str | None = None
-    zip: str | None = None
-    county: str | None = None
-    country: str | None = None
-
-    @model_validator(mode="after")
-    def _usps(self) -> Address:
-        problems = us_address_problems(self.state, self.zip, self.country)
-        if problems:
-            raise ValueError("; ".join(problems))
         return self
 
 

@@ -55,6 +55,7 @@ FILL_LEDGER = """
 import json, sys
 from pathlib import Path
 from reconciler import ledger as ledgers
+from reconciler import ledger_store
 doc = json.loads(Path(sys.argv[1]).read_text())
 book = ledgers.Ledger.new("sandbox")
 records = dict(book.records)
@@ -64,7 +65,7 @@ for c in doc["changes"]:
         active=c["after"].get("Active", True), source=c["source"], commit=None,
     )
 from dataclasses import replace
-ledgers.save(Path(sys.argv[2]), replace(book, records=records))
+ledger_store.save(Path(sys.argv[2]), replace(book, records=records))
 """
 
 

@@ -1,21 +1,18 @@
 """import: adopt records that already exist in the directory into the ledger, never sending a
 New. A record whose files match the directory's copy is adopted as the files say, so the next
-plan is empty; one that differs is adopted as the directory holds it, so the plan updates it."""
+plan is empty; one that differs is adopted as the directory holds it, so the plan updates it.
+Pure: the queries are lookup's."""
 
 from __future__ import annotations
 
-import asyncio
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from reconciler import directory
-from reconciler.directory import RedoxApi
 from reconciler.kinds import kind_of
-from reconciler.kinds.organization import ORGANIZATION, OrganizationKind
 from reconciler.ledger import Ledger, make_entry
-from reconciler.model import Desired, Environment, Key, make_key
+from reconciler.model import Desired, Environment, Key, Kind, split_key
 
 Status = Literal["adopted", "differs", "absent", "ledgered"]
 
@@ -34,67 +31,45 @@ class Adoption:
     yaml: dict[str, Any] | None = None  # a file to write (no file holds the record yet)
 
 
-async def adopt(
-    api: RedoxApi,
-    *,
-    keys: Iterable[Key],
-    desired: dict[Key, Desired],
-    ledger: Ledger,
-    env: Environment,
-    source_id: str | None,
-    concurrency: int = 8,
-) -> list[Adoption]:
-    """Query the directory for each key and decide what the ledger should record."""
-    gate = asyncio.Semaphore(concurrency)
-
-    async def one(key: Key) -> Adoption:
-        kind_name, identity = key.split(":", 1)
-        want = desired.get(key)
-        envelope = want.envelope if want else {"Directory": env.directory}
-        if key in ledger.records:
-            return Adoption(key, kind_name, identity, "ledgered", envelope)
-        async with gate:
-            found = await directory.fetch(
-                api,
-                kind=kind_name,
-                identity=identity,
-                envelope=envelope,
-                env=env,
-                source_id=source_id,
-            )
-        if found is None:
-            return Adoption(key, kind_name, identity, "absent", envelope)
-        if want is not None:
-            if directory.matches(kind_name, want.payload, found):
-                return Adoption(
-                    key, kind_name, identity, "adopted", envelope, want.payload, want.file
-                )
-            # What a query cannot return (Endpoints, DestinationID) is taken as the files say,
-            # so the plan updates only what really differs.
-            held = directory.as_held(kind_name, found, want.payload)
-            return Adoption(key, kind_name, identity, "differs", envelope, held, want.file)
-        if kind_name != ORGANIZATION:
-            return Adoption(key, kind_name, identity, "absent", envelope)
-        return _without_file(key, identity, envelope, found, env)
-
-    return list(await asyncio.gather(*(one(k) for k in sorted(set(keys)))))
+def adoption(
+    key: Key, found: dict[str, Any] | None, *, want: Desired | None, env: Environment
+) -> Adoption:
+    """What to record for one record that is not in the ledger, given what the directory holds
+    (`found`) and what the files say (`want`)."""
+    kind_name, identity = split_key(key)
+    kind = kind_of(kind_name)
+    envelope = want.envelope if want is not None else {"Directory": env.directory}
+    if found is None:
+        return Adoption(key, kind_name, identity, "absent", envelope)
+    if want is not None:
+        if kind.holds(found, want.payload):
+            return Adoption(key, kind_name, identity, "adopted", envelope, want.payload, want.file)
+        # What a query cannot return (Endpoints, DestinationID) is taken as the files say,
+        # so the plan updates only what really differs.
+        held = kind.held_payload(found, want.payload)
+        return Adoption(key, kind_name, identity, "differs", envelope, held, want.file)
+    return _without_file(kind, key, identity, envelope, found, env)
 
 
 def _without_file(
-    key: Key, identity: str, envelope: dict[str, Any], found: dict[str, Any], env: Environment
+    kind: Kind,
+    key: Key,
+    identity: str,
+    envelope: dict[str, Any],
+    found: dict[str, Any],
+    env: Environment,
 ) -> Adoption:
     """A directory record that no file holds: its YAML, and the payload that YAML sends."""
-    kind = OrganizationKind()
     record = kind.model.model_validate(kind.to_yaml(found, envelope))
     # Re-dumped through the model so the file's keys follow the documented order.
     doc = record.model_dump(mode="json", exclude_unset=True, by_alias=False)
     payload = kind.desired(record, doc, env, file="").payload
-    if directory.matches(ORGANIZATION, payload, found):
-        return Adoption(key, ORGANIZATION, identity, "adopted", envelope, payload, None, doc)
+    if kind.holds(found, payload):
+        return Adoption(key, kind.name, identity, "adopted", envelope, payload, None, doc)
     # The YAML form cannot say everything the directory holds (an OID that is not the first
     # identifier, say): the ledger keeps what the directory holds, so the plan corrects it.
-    held = directory.as_held(ORGANIZATION, found, payload)
-    return Adoption(key, ORGANIZATION, identity, "differs", envelope, held, None, doc)
+    held = kind.held_payload(found, payload)
+    return Adoption(key, kind.name, identity, "differs", envelope, held, None, doc)
 
 
 def record(ledger: Ledger, adoptions: Iterable[Adoption], *, commit: str | None) -> Ledger:
@@ -115,15 +90,11 @@ def record(ledger: Ledger, adoptions: Iterable[Adoption], *, commit: str | None)
     return ledger
 
 
-def oid_keys(oids: Iterable[str]) -> list[Key]:
-    """Ledger keys of organization OIDs."""
-    return [make_key(ORGANIZATION, oid) for oid in oids]
-
-
-def file_name(name: str, taken: set[str]) -> str:
+def file_name(name: str, taken: set[str], *, fallback: str) -> str:
     """A file name from a record's name, unique among `taken`: `Northwind Clinic` ->
-    `northwind-clinic.yaml`, then `northwind-clinic-2.yaml`."""
-    stem = re.sub(r"[^a-z0-9]+", "-", name.lower()).strip("-")[:80] or "organization"
+    `northwind-clinic.yaml`, then `northwind-clinic-2.yaml` (`fallback` for a name with no
+    letters or digits)."""
+    stem = re.sub(r"[^a-z0-9]+", "-", name.lower()).strip("-")[:80] or fallback
     candidate, n = f"{stem}.yaml", 1
     while candidate in taken:
         n += 1

@@ -14,15 +14,16 @@ import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any, Literal
+from typing import Literal
 
-from reconciler import directory
-from reconciler.directory import RedoxApi
-from reconciler.errors import AuthError, RedoxError
+from reconciler.errors import AlreadyExists, AuthError, RedoxError
 from reconciler.kinds import kind_of
-from reconciler.ledger import Intent, Ledger, make_entry, now, save
-from reconciler.model import Environment, Key
-from reconciler.plan import Action, Change, Plan
+from reconciler.ledger import Intent, Ledger, make_entry, now
+from reconciler.ledger_store import save
+from reconciler.lookup import Found, Wanted, look_up_all
+from reconciler.model import Action, Environment, Key
+from reconciler.plan import Change, Plan
+from reconciler.redox_api import RedoxApi
 
 log = logging.getLogger(__name__)
 
@@ -95,14 +96,14 @@ class LedgerWriter:
             self.state = replace(self.state, serial=saved.serial, lineage=saved.lineage)
             self._durable = covered
 
-    def soon(self) -> None:
+    def save_in_background(self) -> None:
         """Start making the changes so far durable, without waiting for it."""
         task = asyncio.get_running_loop().create_task(self.durable())
         self._background.add(task)
         task.add_done_callback(self._background.discard)
 
     async def flush(self) -> None:
-        """Return once every change is on disk, and every write started by `soon` has ended."""
+        """Return once every change is on disk, and every background write has ended."""
         await asyncio.gather(*self._background)
         await self.durable()
 
@@ -114,7 +115,6 @@ class Applier:
     api: RedoxApi
     writer: LedgerWriter
     env: Environment
-    source_id: str | None = None
     commit: str | None = None
     concurrency: int = 8
     progress: Progress = lambda outcome: None
@@ -132,44 +132,40 @@ class Applier:
         if not pending:
             return
         log.info("resolving %d call(s) left by an interrupted apply", len(pending))
-        gate = asyncio.Semaphore(self.concurrency)
-
-        async def settle(key: Key, intent: Intent) -> None:
-            async with gate:
-                found = await directory.fetch(
-                    self.api,
-                    kind=intent.kind,
-                    identity=intent.identity,
-                    envelope=intent.envelope,
-                    env=self.env,
-                    source_id=self.source_id,
-                )
-            kind = kind_of(intent.kind)
-            if found is not None and _proven(intent.kind, intent.payload, found):
-                payload, note = intent.payload, "the call had landed"
-            elif found is not None and key not in self.writer.state.records:
-                # Created, but not provably as intended: record what a query shows (never a
-                # field it cannot show), so the plan sends the full record as an Update.
-                payload = directory.observed(intent.kind, found, intent.payload)
-                note = "the record exists but may differ: it will be updated"
-            else:
-                self.writer.update(lambda ledger: ledger.without_intent(key))
-                self._report(Outcome(key, intent.action, "dropped", "the call had not landed"))
-                return
-            entry = make_entry(
-                kind=intent.kind,
-                identity=intent.identity,
-                envelope=intent.envelope,
-                payload=payload,
-                active=kind.is_active(payload),
-                source=intent.source,
-                commit=self.commit,
-            )
-            self.writer.update(lambda ledger: ledger.with_entry(key, entry))
-            self._report(Outcome(key, intent.action, "resolved", note))
-
-        await asyncio.gather(*(settle(k, i) for k, i in sorted(pending.items())))
+        keys = sorted(pending)
+        wanted = [
+            Wanted(i.kind, i.identity, i.envelope, i.payload) for i in (pending[k] for k in keys)
+        ]
+        found = await look_up_all(self.api, wanted, env=self.env, concurrency=self.concurrency)
+        for key, seen in zip(keys, found, strict=True):
+            self._settle(key, pending[key], seen)
         await self.writer.durable()
+
+    def _settle(self, key: Key, intent: Intent, found: Found) -> None:
+        """Record what an intent's call did, as the directory shows it."""
+        kind = kind_of(intent.kind)
+        if found is not None and kind.proven(found, intent.payload):
+            payload, note = intent.payload, "the call had landed"
+        elif found is not None and key not in self.writer.state.records:
+            # Created, but not provably as intended: record what a query shows (never a
+            # field it cannot show), so the plan sends the full record as an Update.
+            payload = kind.comparable(found, intent.payload)
+            note = "the record exists but may differ: it will be updated"
+        else:
+            self.writer.update(lambda ledger: ledger.without_intent(key))
+            self._report(Outcome(key, intent.action, "dropped", "the call had not landed"))
+            return
+        entry = make_entry(
+            kind=intent.kind,
+            identity=intent.identity,
+            envelope=intent.envelope,
+            payload=payload,
+            active=kind.is_active(payload),
+            source=intent.source,
+            commit=self.commit,
+        )
+        self.writer.update(lambda ledger: ledger.with_entry(key, entry))
+        self._report(Outcome(key, intent.action, "resolved", note))
 
     async def run(self, plan: Plan) -> Result:
         """Apply every change, parents first; a failure skips only the changes that need it."""
@@ -206,16 +202,10 @@ class Applier:
 
     async def _apply(self, change: Change, gate: asyncio.Semaphore) -> bool:
         kind = kind_of(change.kind)
-        destination = kind.destination(self.env)
+        destination = self.env.destination(kind.name)
         if not destination:
-            self._report(
-                Outcome(
-                    change.key,
-                    change.action.value,
-                    "failed",
-                    f"environment {self.env.name} has no {change.kind}_destination",
-                )
-            )
+            message = f"environment {self.env.name} has no {kind.destination_setting}"
+            self._report(Outcome(change.key, change.action.value, "failed", message))
             return False
         if self.refused is not None:
             return self._not_sent(change)
@@ -231,12 +221,11 @@ class Applier:
         self.writer.update(lambda ledger: ledger.with_intent(change.key, intent))
         await self.writer.durable()
         bodies = kind.requests(
-            change.action.value,
+            change.action,
             change.envelope,
             change.after,
             before=change.before,
             destination=destination,
-            source_id=self.source_id,
         )
         status: Status = "applied"
         note = ""
@@ -247,40 +236,30 @@ class Applier:
             try:
                 for body in bodies:
                     await self.api.send(body)
-            except RedoxError as exc:
-                if change.action == Action.CREATE and "already exists" in str(exc):
-                    try:
-                        status, note = await self._resolve_existing(change, destination)
-                    except RedoxError as again:
-                        return self._failed(change, again)
-                else:
+            except AlreadyExists as exc:
+                if change.action != Action.CREATE:
                     return self._failed(change, exc)
-        # Not awaited: until this write lands, the durable intent stands for the call.
+                try:
+                    status, note = await self._resolve_existing(change, destination)
+                except RedoxError as again:
+                    return self._failed(change, again)
+            except RedoxError as exc:
+                return self._failed(change, exc)
         self._record(change)
-        self.writer.soon()
+        # Not awaited: until this write lands, the durable intent stands for the call.
+        self.writer.save_in_background()
         self._report(Outcome(change.key, change.action.value, status, note))
         return True
 
     async def _resolve_existing(self, change: Change, destination: str) -> tuple[Status, str]:
         """A Create answered "already exists": look, then adopt it or bring it up to date."""
-        found = await directory.fetch(
-            self.api,
-            kind=change.kind,
-            identity=change.identity,
-            envelope=change.envelope,
-            env=self.env,
-            source_id=self.source_id,
-        )
-        if found is not None and _proven(change.kind, change.after, found):
-            return "adopted", "already in the directory as planned"
         kind = kind_of(change.kind)
-        update = kind.request(
-            Action.UPDATE.value,
-            change.envelope,
-            change.after,
-            destination=destination,
-            source_id=self.source_id,
+        found = await kind.look_up(
+            self.api, change.identity, envelope=change.envelope, like=change.after, env=self.env
         )
+        if found is not None and kind.proven(found, change.after):
+            return "adopted", "already in the directory as planned"
+        update = kind.request(Action.UPDATE, change.envelope, change.after, destination=destination)
         await self.api.send(update)
         return "applied", "already existed, not provably as planned: sent an Update"
 
@@ -303,7 +282,7 @@ class Applier:
             # Redox answered, or was never reached (no token): the call did not land, so
             # nothing is left to resolve.
             self.writer.update(lambda ledger: ledger.without_intent(change.key))
-            self.writer.soon()
+            self.writer.save_in_background()
         self._report(Outcome(change.key, change.action.value, "failed", str(exc)))
         return False
 
@@ -311,9 +290,3 @@ class Applier:
         message = "not sent: authentication failed on an earlier call"
         self._report(Outcome(change.key, change.action.value, "skipped", message))
         return False
-
-
-def _proven(kind: str, payload: dict[str, Any], found: dict[str, Any]) -> bool:
-    """Whether the directory's record is shown to hold `payload`: every field matches, and no
-    field is one a query never returns (Endpoints, DestinationID), which no match can prove."""
-    return directory.visible(kind, payload) == payload and directory.matches(kind, payload, found)

@@ -1,50 +1,54 @@
-"""Open a Redox client for a workspace's environment (kept apart so that commands which never
-talk to Redox do not import httpx)."""
+"""A session with Redox for one workspace: the environment's lock, its credentials and its
+client (kept apart so that commands which never talk to Redox do not import httpx)."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from collections.abc import AsyncIterator, Mapping
+from contextlib import AsyncExitStack, asynccontextmanager
 
 import httpx
 
 from reconciler.errors import AuthError
 from reconciler.redox.auth import Credentials
 from reconciler.redox.client import RedoxClient
-from reconciler.redox.sandbox import Sandbox
-from reconciler.settings import (
-    DEVELOPMENT_ORG_DESTINATION,
-    PRODUCTION_ORG_DESTINATION,
-    SANDBOX_PROVIDER_DESTINATION,
-)
+from reconciler.redox_api import RedoxApi
 from reconciler.workspace import Workspace
+
+IN_PROCESS_URL = "http://sandbox"
 
 
 @asynccontextmanager
-async def connect(
+async def session(
     ws: Workspace,
+    environ: Mapping[str, str],
     *,
-    credentials: Credentials | None,
-    base_url: str | None,
     concurrency: int | None = None,
+    lock: str | None = None,
+) -> AsyncIterator[RedoxApi]:
+    """A Redox client for the workspace's environment, holding the environment's lock for
+    `lock` (e.g. "apply") when given. The in-process sandbox serves `sandbox`; any other
+    environment is Redox (or `sandbox serve`) at REDOX_BASE_URL or `api.base_url`,
+    authenticated with the REDOX_* credentials of `environ`."""
+    async with AsyncExitStack() as stack:
+        if lock is not None:
+            stack.enter_context(ws.locked(lock))
+        yield await stack.enter_async_context(_client(ws, environ, concurrency))
+
+
+@asynccontextmanager
+async def _client(
+    ws: Workspace, environ: Mapping[str, str], concurrency: int | None
 ) -> AsyncIterator[RedoxClient]:
-    """A Redox client for the workspace's environment: the in-process sandbox for `sandbox`,
-    otherwise Redox (or `sandbox serve`) at `base_url`, authenticated with `credentials`."""
     api = ws.settings.file.api
     workers = concurrency or api.concurrency
-    if ws.env.is_sandbox:
-        app = Sandbox(
-            data_dir=ws.sandbox_dir,
-            organization_destinations=frozenset(
-                {DEVELOPMENT_ORG_DESTINATION, PRODUCTION_ORG_DESTINATION}
-            ),
-            provider_destinations=frozenset({SANDBOX_PROVIDER_DESTINATION}),
-        )
-        transport = httpx.ASGITransport(app=app)
-        async with httpx.AsyncClient(transport=transport, base_url="http://sandbox") as http:
+    if ws.environment.in_process:
+        from reconciler.sandbox.app import Sandbox
+
+        transport = httpx.ASGITransport(app=Sandbox(data_dir=ws.sandbox_dir))
+        async with httpx.AsyncClient(transport=transport, base_url=IN_PROCESS_URL) as http:
             # In-process: no network to protect, so no client-side rate limit to speak of.
             yield RedoxClient(
-                base_url="http://sandbox",
+                base_url=IN_PROCESS_URL,
                 http=http,
                 credentials=None,
                 rate_limit=10_000,
@@ -52,17 +56,20 @@ async def connect(
                 timeout=api.timeout,
             )
         return
+    base_url = environ.get("REDOX_BASE_URL") or api.base_url
+    credentials = Credentials.from_env(environ)
     if credentials is None:
         raise AuthError(
-            f"environment {ws.env_name} talks to Redox at {base_url or api.base_url} and needs "
+            f"environment {ws.env_name} talks to Redox at {base_url} and needs "
             "credentials: set REDOX_CLIENT_ID, REDOX_KEY_ID and REDOX_PRIVATE_KEY (or "
             "REDOX_PRIVATE_KEY_FILE). For a local try, use --env sandbox."
         )
     async with httpx.AsyncClient(timeout=api.timeout) as http:
         yield RedoxClient(
-            base_url=base_url or api.base_url,
+            base_url=base_url,
             http=http,
             credentials=credentials,
+            source_id=environ.get("REDOX_SOURCE_ID") or None,
             rate_limit=api.rate_limit,
             concurrency=workers,
             timeout=api.timeout,

@@ -1,17 +1,15 @@
-"""Drift: what the directory holds for each ledgered record, compared with what was applied."""
+"""Drift: what the directory holds for each ledgered record, compared with what was applied.
+Pure: the queries are lookup's."""
 
 from __future__ import annotations
 
-import asyncio
 import enum
 from dataclasses import dataclass, replace
 from typing import Any
 
-from reconciler import directory
-from reconciler.directory import RedoxApi
 from reconciler.kinds import kind_of
 from reconciler.ledger import Entry, Ledger, entry_digest
-from reconciler.model import Environment, Key
+from reconciler.model import Key
 from reconciler.plan import FieldChange, field_changes
 
 
@@ -36,34 +34,6 @@ class Drift:
     fields: tuple[FieldChange, ...] = ()
 
 
-async def observe(
-    api: RedoxApi,
-    ledger: Ledger,
-    *,
-    env: Environment,
-    source_id: str | None,
-    concurrency: int = 8,
-) -> dict[Key, dict[str, Any] | None]:
-    """The directory's copy of every ledgered record (None where it has none), queried
-    concurrently within the client's rate limit."""
-    gate = asyncio.Semaphore(concurrency)
-
-    async def one(entry: Entry) -> dict[str, Any] | None:
-        async with gate:
-            return await directory.fetch(
-                api,
-                kind=entry.kind,
-                identity=entry.identity,
-                envelope=entry.envelope,
-                env=env,
-                source_id=source_id,
-            )
-
-    keys = sorted(ledger.records)
-    found = await asyncio.gather(*(one(ledger.records[k]) for k in keys))
-    return dict(zip(keys, found, strict=True))
-
-
 def compare(ledger: Ledger, seen: dict[Key, dict[str, Any] | None]) -> list[Drift]:
     """Every ledgered record that the directory holds otherwise, sorted by key."""
     drifts: list[Drift] = []
@@ -73,11 +43,11 @@ def compare(ledger: Ledger, seen: dict[Key, dict[str, Any] | None]) -> list[Drif
         if found is None:
             drifts.append(Drift(key, entry.kind, entry.identity, Finding.MISSING, entry.source))
             continue
-        ours = directory.visible(entry.kind, entry.payload)
-        theirs = directory.observed(entry.kind, found, entry.payload)
+        kind = kind_of(entry.kind)
+        ours = kind.queryable(entry.payload)
+        theirs = kind.comparable(found, entry.payload)
         if ours == theirs:
             continue
-        kind = kind_of(entry.kind)
         was, now = kind.is_active(entry.payload), kind.is_active(theirs)
         if was and not now:
             finding = Finding.DEACTIVATED
@@ -90,7 +60,7 @@ def compare(ledger: Ledger, seen: dict[Key, dict[str, Any] | None]) -> list[Drif
     return drifts
 
 
-def refreshed(ledger: Ledger, seen: dict[Key, dict[str, Any] | None]) -> Ledger:
+def refreshed_ledger(ledger: Ledger, seen: dict[Key, dict[str, Any] | None]) -> Ledger:
     """The ledger as the directory really holds it: plan against this and apply repairs drift.
     A record the directory lacks leaves the ledger (so it is created again); fields a query
     cannot return are kept as last applied."""
@@ -99,8 +69,9 @@ def refreshed(ledger: Ledger, seen: dict[Key, dict[str, Any] | None]) -> Ledger:
         found = seen.get(key, entry.payload)
         if found is None:
             continue
-        payload = directory.as_held(entry.kind, found, entry.payload)
-        active = kind_of(entry.kind).is_active(payload)
+        kind = kind_of(entry.kind)
+        payload = kind.held_payload(found, entry.payload)
+        active = kind.is_active(payload)
         records[key] = entry.model_copy(
             update={
                 "payload": payload,

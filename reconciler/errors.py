@@ -68,3 +68,24 @@ class RedoxError(ReconcilerError):
 
 class AuthError(RedoxError):
     """Credentials are missing or were refused."""
+
+
+class Throttled(RedoxError):
+    """Redox kept answering 429 (too many requests) until the retries ran out."""
+
+
+class Refused(RedoxError):
+    """Redox answered and refused the request (Meta.Errors, or a 4xx/5xx status): resending the
+    same request cannot succeed."""
+
+
+class AlreadyExists(Refused):
+    """A New for an identity the directory already holds (`[OID] already exists.`)."""
+
+
+class NotFound(Refused):
+    """An Update of an identity the directory does not hold (`id: [ID] is not valid.`)."""
+
+
+class WrongDestination(Refused):
+    """Meta.Destinations names no destination of the API key's subscriptions."""

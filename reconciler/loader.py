@@ -62,16 +62,16 @@ def load_file(
         ]
     # Only what later stages read is kept: the model and the rest of the data are dropped here,
     # so a large repository holds one wire payload per record, not three copies of it.
-    facts = {key: data[key] for key in kind.cross_keys if key in data}
+    cross_values = {key: data[key] for key in kind.cross_keys if key in data}
     lines = yamlfile.top_level_lines(node, kind.cross_keys)
     try:
         record = kind.model.model_validate(data)
     except ValidationError as exc:
         subject = kind.identity(data) or ""
         problems = problems_from(exc, shown, node, model=kind.model, subject=subject)
-        return Loaded(kind.name, shown, facts, lines, desired=None), problems
+        return Loaded(kind.name, shown, cross_values, lines, desired=None), problems
     desired = kind.desired(record, data, env, file=shown)
-    return Loaded(kind.name, shown, facts, lines, desired=desired), []
+    return Loaded(kind.name, shown, cross_values, lines, desired=desired), []
 
 
 @dataclass(frozen=True)
@@ -99,7 +99,7 @@ def load_records(repo: Path, env: Environment) -> Records:
         make_key(item.kind, identity)
         for items in loaded.values()
         for item in items
-        if (identity := KINDS[item.kind].identity(item.facts)) is not None
+        if (identity := KINDS[item.kind].identity(item.cross_values)) is not None
     }
     for name, items in loaded.items():
         problems.extend(KINDS[name].check_all(items, env, known))

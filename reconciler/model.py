@@ -1,19 +1,22 @@
-"""What every record kind shares: the frozen base model, the snake_case <-> Redox name rule,
-the field validators, and the Kind interface that the pipeline drives."""
+"""What every record kind shares: the snake_case <-> Redox name rule, the frozen base model,
+Action and Key, the environment a kind builds its wire form for, and the Kind interface that
+the pipeline drives. Pure: no I/O."""
 
 from __future__ import annotations
 
+import enum
 import re
-from dataclasses import dataclass
-from typing import Annotated, Any, ClassVar, ParamSpec, TypeVar
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, ClassVar
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, StringConstraints, model_validator
+from pydantic import BaseModel, ConfigDict
 
 from reconciler.errors import Problem
 from reconciler.jsontext import digest, pack, unpack
 
-P = ParamSpec("P")
-R = TypeVar("R")
+if TYPE_CHECKING:
+    from reconciler.redox_api import RedoxApi
 
 # Words that Redox spells in capitals inside its PascalCase field names.
 _ACRONYMS = {"id": "ID", "zip": "ZIP", "dob": "DOB", "mime": "MIME", "oid": "OID", "npi": "NPI"}
@@ -87,107 +90,21 @@ class Wire(BaseModel):
         return self.model_dump(mode="json", exclude_unset=True)
 
 
-# --- field rules shared by the kinds -------------------------------------------------------
-
-_OID = re.compile(r"^(0|[1-9][0-9]*)(\.(0|[1-9][0-9]*))+$")
-_PHONE = re.compile(r"^\+[0-9]{8,15}$")
-_EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
-_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+# --- plans speak of actions on keyed records ------------------------------------------------
 
 
-def check_oid(value: str) -> str:
-    """Carequality OID syntax: digits and dots, >= 2 arcs, first arc 0-2, second 0-39 under 0/1."""
-    if not _OID.fullmatch(value):
-        raise ValueError(
-            f"{value!r} is not an OID: use digits and dots with at least two arcs and no "
-            "leading zeros, e.g. 2.16.840.1.113883.3.6147.458.12345"
-        )
-    arcs = value.split(".")
-    if int(arcs[0]) > 2:
-        raise ValueError(f"{value!r} is not an OID: the first arc must be 0, 1 or 2")
-    if int(arcs[0]) < 2 and int(arcs[1]) > 39:
-        raise ValueError(f"{value!r} is not an OID: under arc {arcs[0]} the second arc is 0 to 39")
-    return value
+class Action(enum.Enum):
+    """What a change does; the order of the members is the order plans list them in."""
+
+    CREATE = "create"
+    UPDATE = "update"
+    DEACTIVATE = "deactivate"
+    REACTIVATE = "reactivate"
 
 
-def check_phone(value: str) -> str:
-    """E.164: a plus sign and 8 to 15 digits."""
-    if not _PHONE.fullmatch(value):
-        raise ValueError(f"{value!r} is not an E.164 phone number: write it as +16085551234")
-    return value
-
-
-def check_email(value: str) -> str:
-    """A plausible email address (one @, a dot in the domain, no spaces)."""
-    if not _EMAIL.fullmatch(value):
-        raise ValueError(f"{value!r} is not an email address")
-    return value
-
-
-def check_name(value: str) -> str:
-    """1 to 200 characters, no control characters."""
-    if _CONTROL.search(value):
-        raise ValueError("must not contain control characters (tabs, newlines)")
-    return value
-
-
-Oid = Annotated[str, AfterValidator(check_oid)]
-Phone = Annotated[str, AfterValidator(check_phone)]
-Email = Annotated[str, AfterValidator(check_email)]
-Name = Annotated[str, StringConstraints(min_length=1, max_length=200), AfterValidator(check_name)]
-
-_USPS = (
-    "AL AK AZ AR CA CO CT DE DC FL GA HI ID IL IN IA KS KY LA ME MD MA MI MN MS MO MT NE NV NH "
-    "NJ NM NY NC ND OH OK OR PA RI SC SD TN TX UT VT VA WA WV WI WY AS GU MP PR VI UM FM MH PW "
-    "AA AE AP"
-)
-USPS_STATES = frozenset(_USPS.split())
-_ZIP = re.compile(r"^[0-9]{5}(-[0-9]{4})?$")
-
-
-def us_address_problems(state: str | None, zip_code: str | None, country: str | None) -> list[str]:
-    """USPS rules that apply when the country is the USA: (field, message) pairs as 'field: msg'."""
-    if (country or "").strip().upper() not in {"USA", "US"}:
-        return []
-    problems = []
-    if state is not None and state not in USPS_STATES:
-        problems.append(f"state: {state!r} is not a two-letter USPS state code (e.g. WI)")
-    if zip_code is not None and not _ZIP.fullmatch(zip_code):
-        problems.append(f"zip: {zip_code!r} is not a US ZIP code: use 5 digits or 5+4 (53704-1234)")
-    return problems
-
-
-class Address(Wire):
-    """A Redox address; USPS rules apply when the country is the USA."""
-
-    street_address: str | None = None
-    city: str | None = None
-    state: str | None = None
-    zip: str | None = None
-    county: str | None = None
-    country: str | None = None
-
-    @model_validator(mode="after")
-    def _usps(self) -> Address:
-        problems = us_address_problems(self.state, self.zip, self.country)
-        if problems:
-            raise ValueError("; ".join(problems))
-        return self
-
-
-# --- the kind interface ---------------------------------------------------------------------
+ACTION_ORDER = {action: index for index, action in enumerate(Action)}
 
 Key = str  # "<kind>:<identity>", the ledger's key for a record
-
-
-def display_name(payload: dict[str, Any], identity: str) -> str:
-    """A human name for a record: an organization's Name, a provider's first and last name."""
-    name = payload.get("Name")
-    if isinstance(name, str):
-        return name
-    demo = payload.get("Demographics") or {}
-    parts = [demo.get("FirstName"), demo.get("LastName")]
-    return " ".join(p for p in parts if isinstance(p, str)) or identity
 
 
 def make_key(kind: str, identity: str) -> Key:
@@ -195,16 +112,29 @@ def make_key(kind: str, identity: str) -> Key:
     return f"{kind}:{identity}"
 
 
+def split_key(key: Key) -> tuple[str, str]:
+    """(kind, identity) of a ledger key."""
+    kind, _, identity = key.partition(":")
+    return kind, identity
+
+
 @dataclass(frozen=True)
 class Environment:
-    """What a kind needs to know of the target environment to build its wire form."""
+    """One environment of reconciler.yaml, resolved: where its requests go and what the kinds
+    need to know of it to build their wire forms."""
 
     name: str
-    organization_destination: str | None
-    provider_destination: str | None
-    directory: str
-    gateway_oids: frozenset[str]
-    external_parents: frozenset[str]
+    ledger: str  # the ledger file, relative to the repository
+    protected: bool = False
+    destinations: Mapping[str, str | None] = field(default_factory=dict)  # kind -> destination
+    directory: str = "Carequality"
+    gateway_oids: frozenset[str] = frozenset()
+    external_parents: frozenset[str] = frozenset()
+    in_process: bool = False  # the built-in sandbox, with no network and no credentials
+
+    def destination(self, kind: str) -> str | None:
+        """The Meta.Destinations ID of a kind's requests here (None when none is set)."""
+        return self.destinations.get(kind)
 
 
 @dataclass(frozen=True, slots=True)
@@ -216,13 +146,13 @@ class Loaded:
 
     kind: str
     file: str
-    facts: dict[str, Any]  # the raw values of the kind's `cross_keys` that the file has
+    cross_values: dict[str, Any]  # the raw values of the kind's `cross_keys` that the file has
     lines: dict[str, int]  # cross key -> line of the key
     desired: Desired | None
 
     def text(self, key: str) -> str | None:
         """A top-level value of the raw file (one of the kind's cross keys) when it is text."""
-        value = self.facts.get(key)
+        value = self.cross_values.get(key)
         return value if isinstance(value, str) else None
 
     def line(self, key: str) -> int:
@@ -269,22 +199,41 @@ class Desired:
         return payload
 
 
+# --- the kind interface ---------------------------------------------------------------------
+
+
 class Kind:
-    """One kind of record (organization, provider): its model, files and wire mapping."""
+    """One kind of record: everything the pipeline knows of it. Its model and files, identity,
+    wire form, the checks across its records, the requests of each action, what a directory
+    query shows of it, its display name, its YAML form for import, and the destination setting
+    its requests need. Nothing outside kinds/ names a kind."""
 
     name: ClassVar[str]
     folder: ClassVar[str]
     model: ClassVar[type[Wire]]
     data_model: ClassVar[str]  # Redox Meta.DataModel
     active_field: ClassVar[str]  # the payload's active flag: Active, IsActive
-
+    # reconciler.yaml's key, under each environment, of this kind's Meta.Destinations ID, and
+    # the destinations Redox publishes for it (environment name -> ID).
+    destination_setting: ClassVar[str]
+    built_in_destinations: ClassVar[Mapping[str, str]] = {}
+    # Fields a directory query never returns (so no drift check can see them), and fields a
+    # query answer adds of its own (never ours to compare).
+    hidden_fields: ClassVar[tuple[str, ...]] = ()
+    added_fields: ClassVar[tuple[str, ...]] = ()
     # The top-level keys of a file that `identity` and `check_all` read: all a Loaded keeps of
     # the raw data once the file is validated.
     cross_keys: ClassVar[tuple[str, ...]]
 
+    # -- files and wire form --
+
     def identity(self, data: dict[str, Any]) -> str | None:
         """The identity in a file's raw data, or in its cross keys' values (None when it has
         none): never changes, names the record in the ledger and the directory."""
+        raise NotImplementedError
+
+    def wire_identity(self, payload: Any) -> str | None:
+        """The identity of a wire payload (None when it carries none)."""
         raise NotImplementedError
 
     def desired(
@@ -309,47 +258,90 @@ class Kind:
         """The same payload with its active flag set."""
         return {**payload, self.active_field: active}
 
+    def display_name(self, payload: dict[str, Any], identity: str) -> str:
+        """A human name for a record."""
+        name = payload.get("Name")
+        return name if isinstance(name, str) else identity
+
+    def to_yaml(self, payload: dict[str, Any], envelope: dict[str, Any]) -> dict[str, Any]:
+        """The YAML form of a payload, the inverse of `desired` (import writes it to a file)."""
+        raise NotImplementedError
+
+    # -- requests --
+
     def request(
         self,
-        action: str,
+        action: Action,
         envelope: dict[str, Any],
         payload: dict[str, Any],
         *,
         destination: str,
-        source_id: str | None,
     ) -> dict[str, Any]:
         """The whole Redox request body that carries out `action` on this payload."""
         raise NotImplementedError
 
     def requests(
         self,
-        action: str,
+        action: Action,
         envelope: dict[str, Any],
         payload: dict[str, Any],
         *,
         before: dict[str, Any] | None,
         destination: str,
-        source_id: str | None,
     ) -> list[dict[str, Any]]:
         """Every request body, in order, that takes the record from `before` to `payload`."""
-        return [
-            self.request(action, envelope, payload, destination=destination, source_id=source_id)
-        ]
+        return [self.request(action, envelope, payload, destination=destination)]
 
-    def destination(self, env: Environment) -> str | None:
-        """The Meta.Destinations ID of this kind's requests in `env`."""
+    # -- what a directory query shows --
+
+    async def look_up(
+        self,
+        api: RedoxApi,
+        identity: str,
+        *,
+        envelope: dict[str, Any],
+        like: dict[str, Any] | None,
+        env: Environment,
+    ) -> dict[str, Any] | None:
+        """The directory's record of `identity` (None when it has none). `like` is a payload of
+        the record (what was sent or is to be sent), when there is one."""
         raise NotImplementedError
 
+    def queryable(self, payload: dict[str, Any]) -> dict[str, Any]:
+        """The part of a payload that a query can return."""
+        return {k: v for k, v in payload.items() if k not in self.hidden_fields}
 
-def meta(
-    data_model: str, event_type: str, destination: str, source_id: str | None
-) -> dict[str, Any]:
-    """The Meta block a sender sets."""
-    block: dict[str, Any] = {
-        "DataModel": data_model,
-        "EventType": event_type,
-        "Destinations": [{"ID": destination}],
-    }
-    if source_id:
-        block["Source"] = {"ID": source_id}
-    return block
+    def comparable(self, found: dict[str, Any], sent: dict[str, Any]) -> dict[str, Any]:
+        """The directory's record in the shape of `sent`, so the two compare field by field:
+        keys it lacks stay absent; nested keys it adds are dropped. A top-level field that
+        someone set there and the files never send is kept (unless empty or the directory's
+        own), so drift shows it and a plan shows that the next full-record Update removes it."""
+        shaped: dict[str, Any] = _shape(found, self.queryable(sent))
+        ignored = {*self.added_fields, *self.hidden_fields}
+        for key, value in found.items():
+            if key not in sent and key not in ignored and value not in (None, "", [], {}):
+                shaped[key] = value
+        return shaped
+
+    def held_payload(self, found: dict[str, Any], sent: dict[str, Any]) -> dict[str, Any]:
+        """The payload the directory holds, as far as a query shows it: `comparable`, with the
+        fields a query never returns taken from `sent`."""
+        hidden = {k: sent[k] for k in self.hidden_fields if k in sent}
+        return {**self.comparable(found, sent), **hidden}
+
+    def holds(self, found: dict[str, Any], payload: dict[str, Any]) -> bool:
+        """Whether the directory's record holds every queryable field of `payload` as sent."""
+        return self.comparable(found, payload) == self.queryable(payload)
+
+    def proven(self, found: dict[str, Any], payload: dict[str, Any]) -> bool:
+        """Whether a query proves the directory holds `payload`: every field matches, and none
+        is one a query never returns, which no match can prove."""
+        return self.queryable(payload) == payload and self.holds(found, payload)
+
+
+def _shape(found: Any, like: Any) -> Any:
+    if isinstance(like, dict) and isinstance(found, dict):
+        return {k: _shape(found[k], like[k]) for k in like if k in found}
+    if isinstance(like, list) and isinstance(found, list):
+        return [_shape(f, like[i]) if i < len(like) else f for i, f in enumerate(found)]
+    return found

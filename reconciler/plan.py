@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import enum
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any
@@ -13,21 +12,11 @@ from reconciler.errors import PlanError, UnsafePlan
 from reconciler.jsontext import pack, unpack, without_gc
 from reconciler.kinds import kind_of
 from reconciler.ledger import Entry, Ledger
-from reconciler.model import Desired, Key, display_name, make_key
+from reconciler.model import ACTION_ORDER, Action, Desired, Key, make_key
+
+__all__ = ["Action", "Change", "FieldChange", "Plan", "build_plan", "summary"]
 
 PLAN_FORMAT = 1
-
-
-class Action(enum.Enum):
-    """What a change does; the order of the members is the order plans list them in."""
-
-    CREATE = "create"
-    UPDATE = "update"
-    DEACTIVATE = "deactivate"
-    REACTIVATE = "reactivate"
-
-
-ACTION_ORDER = {action: index for index, action in enumerate(Action)}
 
 
 @dataclass(frozen=True, slots=True)
@@ -87,7 +76,7 @@ class Change:
     @property
     def name(self) -> str:
         """A human name for the record (Organization Name, provider's name)."""
-        return display_name(self.after, self.identity)
+        return kind_of(self.kind).display_name(self.after, self.identity)
 
 
 @dataclass(frozen=True)

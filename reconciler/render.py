@@ -6,10 +6,12 @@ import json
 from collections.abc import Iterable, Iterator, Sequence
 from typing import Any
 
+from reconciler.adopt import Adoption
 from reconciler.drift import Drift
 from reconciler.errors import Problem
 from reconciler.jsontext import Streamed, iter_pretty_json, pretty_json, without_gc
-from reconciler.model import display_name
+from reconciler.kinds import KINDS, kind_of
+from reconciler.ledger import Ledger
 from reconciler.plan import PLAN_FORMAT, Action, Change, FieldChange, Plan, summary
 
 MARKDOWN_LIMIT = 60_000
@@ -161,7 +163,7 @@ def change_document(change: Change) -> dict[str, Any]:
         "kind": change.kind,
         "identity": change.identity,
         "key": change.key,
-        "name": display_name(after, change.identity),
+        "name": kind_of(change.kind).display_name(after, change.identity),
         "source": change.source,
         "depends_on": list(change.depends_on),
         "envelope": change.envelope,
@@ -268,10 +270,21 @@ _FINDING_TEXT = {
     "reactivated": "active in the directory but inactive in the ledger",
     "different": "different in the directory",
 }
-DRIFT_NOTE = (
-    "Compared: the fields a directory query returns. Not compared: an organization's "
-    "Endpoints and DestinationID (a query never returns them)."
-)
+
+
+def _not_compared() -> dict[str, list[str]]:
+    """Per kind, the fields a query never returns (so drift cannot compare them)."""
+    return {name: list(k.hidden_fields) for name, k in KINDS.items() if k.hidden_fields}
+
+
+def drift_note() -> str:
+    """What drift compares and what it cannot."""
+    hidden = "; ".join(
+        f"{'an' if name[0] in 'aeiou' else 'a'} {name}'s {' and '.join(fields)}"
+        for name, fields in _not_compared().items()
+    )
+    note = "Compared: the fields a directory query returns."
+    return f"{note} Not compared: {hidden} (a query never returns them)." if hidden else note
 
 
 def drift_summary(drifts: Sequence[Drift], checked: int) -> str:
@@ -283,7 +296,7 @@ def drift_summary(drifts: Sequence[Drift], checked: int) -> str:
 
 def render_drift_text(drifts: Sequence[Drift], checked: int, environment: str) -> str:
     """Drift for a terminal or a log."""
-    lines = [f"Environment {environment}: {DRIFT_NOTE}", ""]
+    lines = [f"Environment {environment}: {drift_note()}", ""]
     for d in drifts:
         where = f"  ({d.source})" if d.source else ""
         lines.append(f"  ! {d.kind} {d.identity}: {_FINDING_TEXT[d.finding.value]}{where}")
@@ -305,7 +318,7 @@ def render_drift_markdown(drifts: Sequence[Drift], checked: int, environment: st
                 f"| `{d.identity}` | {_FINDING_TEXT[d.finding.value]} | `{d.source or ''}` | "
                 f"{_md_cell(fields)} |"
             )
-    lines += ["", f"_{DRIFT_NOTE}_", ""]
+    lines += ["", f"_{drift_note()}_", ""]
     return "\n".join(lines)
 
 
@@ -314,7 +327,7 @@ def drift_document(drifts: Sequence[Drift], checked: int, environment: str) -> d
     return {
         "environment": environment,
         "checked": checked,
-        "not_compared": {"organization": ["Endpoints", "DestinationID"]},
+        "not_compared": _not_compared(),
         "drift": [
             {
                 "key": d.key,
@@ -329,3 +342,52 @@ def drift_document(drifts: Sequence[Drift], checked: int, environment: str) -> d
             for d in drifts
         ],
     }
+
+
+def render_ledger_text(ledger: Ledger, shown_path: str) -> str:
+    """`show`: every record of a ledger with its status and source, and the pending intents."""
+    lines = [
+        f"Environment {ledger.environment}: ledger {shown_path}, serial {ledger.serial}, "
+        f"lineage {ledger.lineage}"
+    ]
+    for _key, entry in sorted(ledger.records.items()):
+        name = kind_of(entry.kind).display_name(entry.payload, entry.identity)
+        lines.append(
+            f"  {entry.status:<8} {entry.kind} {entry.identity}  {name}  "
+            f"({entry.source or '?'}, applied {entry.applied_at})"
+        )
+    for key, intent in sorted(ledger.intents.items()):
+        lines.append(f"  pending  {intent.action} {key} started {intent.started_at}")
+    total = len(ledger.records)
+    lines.append(f"{total} record{'s' if total != 1 else ''}, {ledger.active_count()} active.")
+    return "\n".join(lines) + "\n"
+
+
+_ADOPTION_TEXT = {
+    "adopted": "adopted {key}",
+    "differs": "adopted {key} as the directory holds it: the plan will update it",
+    "absent": "not in the directory: {key} (the plan will create it)",
+    "ledgered": "already in the ledger: {key}",
+}
+
+
+def render_import(adoptions: Sequence[Adoption], environment: str) -> str:
+    """What `import` did with each record, and how many it adopted."""
+    lines: list[str] = []
+    for a in adoptions:
+        line = _ADOPTION_TEXT[a.status].format(key=a.key)
+        if a.status == "adopted" and a.source:
+            line += f" ({a.source})"
+        lines.append(line)
+        if a.status in {"adopted", "differs"} and a.source is None:
+            lines.append(f"  no file holds {a.identity}: add one (or rerun with --write-yaml)")
+    adopted = sum(1 for a in adoptions if a.status in {"adopted", "differs"})
+    lines.append(
+        f"Imported {adopted} record{'s' if adopted != 1 else ''} into the {environment} ledger."
+    )
+    hidden = "; ".join(
+        f"{' and '.join(fields)} of each {name}" for name, fields in _not_compared().items()
+    )
+    if adopted and hidden:
+        lines.append(f"Fields a query cannot return ({hidden}) are taken as in the files.")
+    return "\n".join(lines) + "\n"

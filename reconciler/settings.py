@@ -1,25 +1,27 @@
-"""reconciler.yaml (SPEC 1.3): every key defaulted, unknown keys rejected, built-in environments."""
+"""reconciler.yaml (SPEC 1.3): every key defaulted, unknown keys rejected, built-in environments.
+
+The per-environment destination keys are the kinds' own (`organization_destination`, ...):
+each kind names its setting and the destinations Redox publishes for it."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from functools import cache
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, create_model
 
 from reconciler import yamlfile
 from reconciler.errors import Problem, SettingsError
-from reconciler.model import Environment, Oid
+from reconciler.fields import Oid
+from reconciler.kinds import KINDS
+from reconciler.model import Environment
+from reconciler.redox_api import GATEWAY_OID, SELF_RESPONDING_GATEWAY_OID
 from reconciler.validation import problems_from
 
 SETTINGS_FILE = "reconciler.yaml"
 SANDBOX = "sandbox"
-GATEWAY_OID = "2.16.840.1.113883.3.6147.458.2"
-SELF_RESPONDING_GATEWAY_OID = "2.16.840.1.113883.3.6147.458.3"
-DEVELOPMENT_ORG_DESTINATION = "a07afe3b-d247-4415-827f-6837707e1b8b"
-PRODUCTION_ORG_DESTINATION = "5d0fd248-6c52-4ad9-b907-ae10bf2dcc39"
-# The in-process sandbox accepts this destination for provider requests.
-SANDBOX_PROVIDER_DESTINATION = "3f6b0c1e-8d2a-4c57-9e41-6a2b7d905c13"
 SANDBOX_DIR = ".reconciler/sandbox"
 
 
@@ -40,29 +42,16 @@ class Api(_Strict):
 
 
 class EnvironmentEntry(_Strict):
-    """One environment as written in reconciler.yaml: every key optional, merged over built-ins."""
+    """One environment as written in reconciler.yaml: every key optional, merged over the
+    built-in one. `file_model` adds each kind's destination key."""
 
-    organization_destination: str | None = None
-    provider_destination: str | None = None
     ledger: str | None = None
     protected: bool | None = None
 
 
-class EnvironmentSettings(_Strict):
-    """One environment with every key resolved."""
-
-    name: str
-    organization_destination: str | None
-    provider_destination: str | None
-    ledger: str
-    protected: bool
-
-    @property
-    def is_sandbox(self) -> bool:
-        return self.name == SANDBOX
-
-
 class SettingsFile(_Strict):
+    """reconciler.yaml as written, defaults applied."""
+
     directory: str = "Carequality"
     gateway_oid: Oid = GATEWAY_OID
     external_parents: list[Oid] = Field(default_factory=list)
@@ -72,33 +61,32 @@ class SettingsFile(_Strict):
     environments: dict[str, EnvironmentEntry] = Field(default_factory=dict)
 
 
+@cache
+def file_model(destination_settings: frozenset[str]) -> type[SettingsFile]:
+    """SettingsFile whose environment entries also take these destination keys."""
+    destinations: dict[str, Any] = {
+        name: (str | None, None) for name in sorted(destination_settings)
+    }
+    entry = create_model("EnvironmentEntry", __base__=EnvironmentEntry, **destinations)
+    environments: Any = (dict[str, entry], Field(default_factory=dict))
+    return create_model("SettingsFile", __base__=SettingsFile, environments=environments)
+
+
 BUILT_IN: dict[str, dict[str, Any]] = {
-    "development": {
-        "organization_destination": DEVELOPMENT_ORG_DESTINATION,
-        "ledger": "ledger/development.json",
-        "protected": False,
-    },
-    "production": {
-        "organization_destination": PRODUCTION_ORG_DESTINATION,
-        "ledger": "ledger/production.json",
-        "protected": True,
-    },
-    SANDBOX: {
-        "organization_destination": DEVELOPMENT_ORG_DESTINATION,
-        "provider_destination": SANDBOX_PROVIDER_DESTINATION,
-        "ledger": f"{SANDBOX_DIR}/ledger.json",
-        "protected": False,
-    },
+    "development": {"ledger": "ledger/development.json", "protected": False},
+    "production": {"ledger": "ledger/production.json", "protected": True},
+    SANDBOX: {"ledger": f"{SANDBOX_DIR}/ledger.json", "protected": False},
 }
 
 
-class Settings(_Strict):
+@dataclass(frozen=True)
+class Settings:
     """The whole of reconciler.yaml with defaults applied and environments merged."""
 
     file: SettingsFile
-    environments: dict[str, EnvironmentSettings]
+    environments: dict[str, Environment]
 
-    def environment(self, name: str) -> EnvironmentSettings:
+    def environment(self, name: str) -> Environment:
         """The named environment, or a SettingsError listing the known ones."""
         try:
             return self.environments[name]
@@ -108,18 +96,6 @@ class Settings(_Strict):
                 f"unknown environment {name!r}: use one of {known}, or add it under "
                 f"environments: in {SETTINGS_FILE}"
             ) from None
-
-    def target(self, name: str) -> Environment:
-        """What the record kinds need of environment `name`."""
-        env = self.environment(name)
-        return Environment(
-            name=env.name,
-            organization_destination=env.organization_destination,
-            provider_destination=env.provider_destination,
-            directory=self.file.directory,
-            gateway_oids=frozenset({self.file.gateway_oid, SELF_RESPONDING_GATEWAY_OID}),
-            external_parents=frozenset(self.file.external_parents),
-        )
 
 
 def load_settings(repo: Path) -> Settings:
@@ -138,26 +114,41 @@ def load_settings(repo: Path) -> Settings:
             raise SettingsError(
                 f"{SETTINGS_FILE}, line 1: the file must hold a mapping of settings"
             )
+    model = file_model(frozenset(kind.destination_setting for kind in KINDS.values()))
     try:
-        parsed = SettingsFile.model_validate(data)
+        parsed = model.model_validate(data)
     except ValidationError as exc:
         problems: list[Problem] = sorted(
-            problems_from(exc, SETTINGS_FILE, node, model=SettingsFile), key=lambda p: p.line
+            problems_from(exc, SETTINGS_FILE, node, model=model), key=lambda p: p.line
         )
         raise SettingsError(
             f"{SETTINGS_FILE} is invalid:\n" + "\n".join(f"  - {p}" for p in problems)
         ) from None
-    environments: dict[str, EnvironmentSettings] = {}
-    for name in sorted(set(BUILT_IN) | set(parsed.environments)):
-        merged: dict[str, Any] = {
-            "organization_destination": None,
-            "provider_destination": None,
-            "ledger": f"ledger/{name}.json",
-            "protected": False,
-            **BUILT_IN.get(name, {}),
-        }
-        entry = parsed.environments.get(name)
-        if entry is not None:
-            merged.update(entry.model_dump(exclude_unset=True))
-        environments[name] = EnvironmentSettings(name=name, **merged)
+    environments = {
+        name: _environment(name, parsed.environments.get(name), parsed)
+        for name in sorted(set(BUILT_IN) | set(parsed.environments))
+    }
     return Settings(file=parsed, environments=environments)
+
+
+def _environment(name: str, entry: EnvironmentEntry | None, file: SettingsFile) -> Environment:
+    """Environment `name`: its entry in the file merged key by key over the built-in one."""
+    merged: dict[str, Any] = {
+        "ledger": f"ledger/{name}.json",
+        "protected": False,
+        **BUILT_IN.get(name, {}),
+    }
+    for kind in KINDS.values():
+        merged[kind.destination_setting] = kind.built_in_destinations.get(name)
+    if entry is not None:
+        merged.update(entry.model_dump(exclude_unset=True))
+    return Environment(
+        name=name,
+        ledger=merged["ledger"],
+        protected=bool(merged["protected"]),
+        destinations={kind.name: merged[kind.destination_setting] for kind in KINDS.values()},
+        directory=file.directory,
+        gateway_oids=frozenset({file.gateway_oid, SELF_RESPONDING_GATEWAY_OID}),
+        external_parents=frozenset(file.external_parents),
+        in_process=name == SANDBOX,
+    )

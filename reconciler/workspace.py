@@ -1,16 +1,18 @@
-"""One repository and one environment: the settings, files, desired state and ledger together."""
+"""One repository and one environment: its settings, its record files and its ledger."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
 
-from reconciler import ledger as ledgers
-from reconciler.loader import Records, desired_digest, load_records
+from reconciler import ledger_store
+from reconciler.ledger import Ledger
+from reconciler.loader import Records, load_records
 from reconciler.model import Desired, Environment, Key
-from reconciler.plan import Plan, build_plan
-from reconciler.settings import SANDBOX_DIR, EnvironmentSettings, Settings, load_settings
+from reconciler.settings import SANDBOX_DIR, Settings, load_settings
 
 LOCAL_DIR = ".reconciler"
 
@@ -27,16 +29,13 @@ class Workspace:
         return load_settings(self.repo)
 
     @cached_property
-    def env(self) -> EnvironmentSettings:
+    def environment(self) -> Environment:
+        """The environment the command works on, resolved from reconciler.yaml."""
         return self.settings.environment(self.env_name)
-
-    @cached_property
-    def target(self) -> Environment:
-        return self.settings.target(self.env_name)
 
     @property
     def ledger_path(self) -> Path:
-        return self.repo / self.env.ledger
+        return self.repo / self.environment.ledger
 
     @property
     def lock_path(self) -> Path:
@@ -48,27 +47,19 @@ class Workspace:
 
     @cached_property
     def records(self) -> Records:
-        return load_records(self.repo, self.target)
+        """Every record file, validated; LoadError with every problem otherwise."""
+        return load_records(self.repo, self.environment)
 
     @property
     def desired(self) -> dict[Key, Desired]:
         return self.records.desired
 
-    def ledger(self) -> ledgers.Ledger:
+    def ledger(self) -> Ledger:
         """The ledger as it is on disk now (read again on every call)."""
-        return ledgers.load(self.ledger_path, self.env_name, shown=self.env.ledger)
+        return ledger_store.load(self.ledger_path, self.env_name, shown=self.environment.ledger)
 
-    def plan(self, ledger: ledgers.Ledger | None = None, *, refreshed: bool = False) -> Plan:
-        """A fresh plan of the files against `ledger` (default: the ledger on disk)."""
-        file = self.settings.file
-        plan = build_plan(
-            self.desired,
-            ledger if ledger is not None else self.ledger(),
-            desired_digest=desired_digest(self.desired),
-            missing=file.missing,
-            max_deactivate_fraction=file.safety.max_deactivate_fraction,
-            min_records_for_fraction=file.safety.min_records_for_fraction,
-            refreshed=refreshed,
-        )
-        warnings = tuple(str(w) for w in self.records.warnings)
-        return replace(plan, warnings=warnings)
+    @contextmanager
+    def locked(self, purpose: str) -> Iterator[None]:
+        """Hold the environment's lock (one apply or import at a time) or fail at once."""
+        with ledger_store.lock(self.lock_path, purpose=purpose):
+            yield

@@ -16,6 +16,7 @@ import yaml
 from click.testing import CliRunner, Result
 
 from reconciler import ledger as ledgers
+from reconciler import ledger_store, reconcile
 from reconciler.cli import cli
 from reconciler.kinds import kind_of
 from reconciler.plan import Plan
@@ -100,13 +101,13 @@ class Repo:
         return self.write("reconciler.yaml", content)
 
     def ledger_path(self, env: str = "sandbox") -> Path:
-        return self.root / Workspace(self.root, env).env.ledger
+        return self.root / Workspace(self.root, env).environment.ledger
 
     def workspace(self, env: str = "sandbox") -> Workspace:
         return Workspace(repo=self.root, env_name=env)
 
     def plan(self, env: str = "sandbox") -> Plan:
-        return self.workspace(env).plan()
+        return reconcile.plan(self.workspace(env))
 
     def settle(self, env: str = "sandbox") -> ledgers.Ledger:
         """Make the ledger equal to the files, the way apply records each change."""
@@ -115,7 +116,7 @@ class Repo:
 
 def settle(ws: Workspace) -> ledgers.Ledger:
     """Apply every change of a fresh plan to the ledger (no Redox involved) and save it."""
-    plan = ws.plan()
+    plan = reconcile.plan(ws)
     current = ws.ledger()
     for change in plan.changes:
         entry = ledgers.make_entry(
@@ -128,7 +129,7 @@ def settle(ws: Workspace) -> ledgers.Ledger:
             commit=None,
         )
         current = current.with_entry(change.key, entry)
-    return ledgers.save(ws.ledger_path, current)
+    return ledger_store.save(ws.ledger_path, current)
 
 
 @pytest.fixture

@@ -21,7 +21,7 @@ import httpx
 import yaml
 from redox_schemas import assert_valid_bodies
 
-from reconciler.redox.sandbox import SANDBOX_PROVIDER_DESTINATION
+from reconciler.redox_api import SANDBOX_PROVIDER_DESTINATION
 from reconciler.workspace import Workspace
 
 PROJECT = Path(__file__).resolve().parents[1]

@@ -27,6 +27,7 @@ from sandbox_server import (
     set_key,
 )
 
+from reconciler import reconcile
 from reconciler.cli import cli
 from reconciler.workspace import Workspace
 
@@ -68,7 +69,10 @@ def writes(entries: list[dict[str, Any]]) -> list[tuple[str, str, str]]:
 
 def planned(repo: Path, env: str = "sandbox") -> list[tuple[str, str]]:
     """(action, identity) of every change a fresh plan holds."""
-    return [(c.action.value, c.identity) for c in Workspace(repo=repo, env_name=env).plan().changes]
+    return [
+        (c.action.value, c.identity)
+        for c in reconcile.plan(Workspace(repo=repo, env_name=env)).changes
+    ]
 
 
 def assert_plan_empty(repo: Path, *, env: str = "sandbox") -> None:

@@ -34,6 +34,7 @@ from sandbox_server import (
 )
 
 from reconciler import ledger as ledgers
+from reconciler import ledger_store, reconcile
 from reconciler.workspace import Workspace
 
 ENV = "development"
@@ -106,9 +107,10 @@ def _assert_settled(served: ServedSandbox, repo: Path, trial: int, since: int) -
     ledger = ledger_doc(repo, ENV)
     assert set(ledger["records"]) == {f"organization:{oid}" for oid in want}
     assert ledger["intents"] == {}, f"trial {trial}: intents left {list(ledger['intents'])}"
-    assert Workspace(repo=repo, env_name=ENV).plan().empty
+    assert reconcile.plan(Workspace(repo=repo, env_name=ENV)).empty
 
 
+@pytest.mark.slow
 def test_apply_killed_at_random_instants_converges_on_the_next_run(tmp_path: Path) -> None:
     rng = random.Random(SEED)
     with served_sandbox(tmp_path / "served", latency=0.005) as served:
@@ -166,7 +168,7 @@ def leave_intent(repo: Path, identity: str) -> dict[str, Any]:
     """Leave the ledger as an apply killed right after recording the intent of `identity`'s
     planned change leaves it; returns the payload that call would have sent."""
     ws = Workspace(repo=repo, env_name=ENV)
-    change = next(c for c in ws.plan().changes if c.identity == identity)
+    change = next(c for c in reconcile.plan(ws).changes if c.identity == identity)
     intent = ledgers.Intent(
         kind=change.kind,
         identity=change.identity,
@@ -176,7 +178,7 @@ def leave_intent(repo: Path, identity: str) -> dict[str, Any]:
         source=change.source,
         started_at=ledgers.now(),
     )
-    ledgers.save(ws.ledger_path, ws.ledger().with_intent(change.key, intent))
+    ledger_store.save(ws.ledger_path, ws.ledger().with_intent(change.key, intent))
     return change.after
 
 
@@ -191,7 +193,7 @@ def rerun(served: ServedSandbox, repo: Path) -> subprocess.CompletedProcess[str]
     assert done.returncode == 0, done.stdout + done.stderr
     assert "interrupted apply" in done.stderr
     assert ledger_doc(repo, ENV)["intents"] == {}
-    assert Workspace(repo=repo, env_name=ENV).plan().empty
+    assert reconcile.plan(Workspace(repo=repo, env_name=ENV)).empty
     assert served.organizations() == desired_wire(repo, ENV)["organization"]
     return done
 

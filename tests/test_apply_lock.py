@@ -20,6 +20,7 @@ from sandbox_server import (
     served_sandbox,
 )
 
+from reconciler import reconcile
 from reconciler.workspace import Workspace
 
 ENV = "development"
@@ -89,5 +90,5 @@ def test_a_second_apply_fails_at_once_and_a_killed_holder_blocks_nobody(tmp_path
         assert served.organizations() == want
         assert {oid: served.creations().get(oid) for oid in want} == dict.fromkeys(want, 1)
     assert ledger_doc(repo, ENV)["intents"] == {}
-    assert Workspace(repo=repo, env_name=ENV).plan().empty
+    assert reconcile.plan(Workspace(repo=repo, env_name=ENV)).empty
     assert lock.read_text(encoding="utf-8") == ""  # released on a normal exit

@@ -21,7 +21,7 @@ from click.testing import CliRunner, Result
 from redox_schemas import assert_valid_bodies
 
 from reconciler.cli import cli
-from reconciler.redox.sandbox import Sandbox
+from reconciler.sandbox.app import Sandbox
 
 ROOT = Path(__file__).resolve().parents[1]
 GATEWAY = "2.16.840.1.113883.3.6147.458.2"

@@ -27,8 +27,7 @@ from test_drift import (
     served,
 )
 
-from reconciler import directory
-from reconciler import ledger as ledgers
+from reconciler import ledger_store
 from reconciler.kinds import kind_of
 from reconciler.loader import load_file
 from reconciler.settings import load_settings
@@ -227,7 +226,7 @@ def test_import_oid_write_yaml_writes_files_that_validate_and_round_trip(unledge
     assert "52 records valid." in ok(unledgered, "validate").stdout
     ok(unledgered, "plan", "--detailed-exitcode")
     ok(unledgered, "drift")
-    env = load_settings(unledgered).target("sandbox")
+    env = load_settings(unledgered).environment("sandbox")
     kind = kind_of("organization")
     stored = sandbox(unledgered).organizations()
     for oid, name in ((first, "lakeside-health-2.yaml"), (second, "lakeside-health-3.yaml")):
@@ -237,7 +236,7 @@ def test_import_oid_write_yaml_writes_files_that_validate_and_round_trip(unledge
         assert loaded is not None
         assert loaded.desired is not None
         payload = loaded.desired.payload
-        assert payload == directory.visible("organization", stored[oid])
+        assert payload == kind.queryable(stored[oid])
     assert "endpoints" not in (unledgered / "orgs" / "lakeside-health-2.yaml").read_text()
     assert_logged_bodies_valid(logged(unledgered))
 
@@ -309,7 +308,7 @@ def test_import_needs_either_oid_or_from_files(unledgered: Path, args: tuple[str
 
 def test_import_while_an_apply_holds_the_lock_fails_naming_the_holder(unledgered: Path) -> None:
     lock = Workspace(repo=unledgered, env_name="sandbox").lock_path
-    with ledgers.lock(lock):  # exactly what a running apply holds
+    with ledger_store.lock(lock):  # exactly what a running apply holds
         result = run(unledgered, "import", "--from-files")
     assert result.exit_code == 1
     holder = f"another apply on host {socket.gethostname()}, pid {os.getpid()}"

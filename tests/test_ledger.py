@@ -16,6 +16,7 @@ from pathlib import Path
 import pytest
 
 from reconciler import ledger as ledgers
+from reconciler import ledger_store
 from reconciler.errors import LedgerError, LockHeld
 
 
@@ -51,25 +52,25 @@ def sample() -> ledgers.Ledger:
 
 
 def test_a_missing_file_is_an_empty_ledger(tmp_path: Path) -> None:
-    book = ledgers.load(tmp_path / "ledger.json", "sandbox")
+    book = ledger_store.load(tmp_path / "ledger.json", "sandbox")
     assert (book.environment, book.serial, book.records, book.intents) == ("sandbox", 0, {}, {})
 
 
 def test_round_trip(tmp_path: Path) -> None:
     path = tmp_path / "ledger" / "sandbox.json"
-    saved = ledgers.save(path, sample())
+    saved = ledger_store.save(path, sample())
     assert saved.serial == 1
     assert saved.lineage  # assigned on the first save
-    loaded = ledgers.load(path, "sandbox")
+    loaded = ledger_store.load(path, "sandbox")
     assert loaded == saved
     assert loaded.active_count() == 1
-    again = ledgers.save(path, loaded)
+    again = ledger_store.save(path, loaded)
     assert (again.serial, again.lineage) == (2, saved.lineage)
 
 
 def test_the_file_is_sorted_indented_and_ends_with_a_newline(tmp_path: Path) -> None:
     path = tmp_path / "ledger.json"
-    ledgers.save(path, sample())
+    ledger_store.save(path, sample())
     text = path.read_text(encoding="utf-8")
     doc = json.loads(text)
     assert text == json.dumps(doc, sort_keys=True, indent=2, ensure_ascii=False) + "\n"
@@ -83,8 +84,8 @@ def test_the_file_is_sorted_indented_and_ends_with_a_newline(tmp_path: Path) -> 
 def test_equal_ledgers_give_identical_bytes(tmp_path: Path) -> None:
     book = replace(sample(), lineage="fixed")
     reordered = replace(book, records=dict(reversed(list(book.records.items()))))
-    ledgers.save(tmp_path / "a.json", book)
-    ledgers.save(tmp_path / "b.json", reordered)
+    ledger_store.save(tmp_path / "a.json", book)
+    ledger_store.save(tmp_path / "b.json", reordered)
     assert (tmp_path / "a.json").read_bytes() == (tmp_path / "b.json").read_bytes()
 
 
@@ -92,7 +93,7 @@ def test_atomic_write_leaves_no_temporary_files(tmp_path: Path) -> None:
     path = tmp_path / "ledger.json"
     path.write_text("old\n")
     for _ in range(3):
-        ledgers.save(path, sample())
+        ledger_store.save(path, sample())
     assert [p.name for p in tmp_path.iterdir()] == ["ledger.json"]
     assert json.loads(path.read_text())["serial"] == 1
 
@@ -101,7 +102,7 @@ def test_a_failed_write_keeps_the_old_file_and_no_temporary(tmp_path: Path) -> N
     path = tmp_path / "ledger.json"
     path.write_text("old\n")
     with pytest.raises(UnicodeEncodeError):
-        ledgers.atomic_write(path, "\ud800 lone surrogate")
+        ledger_store.atomic_write(path, "\ud800 lone surrogate")
     assert path.read_text() == "old\n"
     assert [p.name for p in tmp_path.iterdir()] == ["ledger.json"]
 
@@ -130,7 +131,7 @@ def test_an_unreadable_ledger_is_a_clear_error(
     path = tmp_path / "ledger.json"
     path.write_bytes(content)
     with pytest.raises(LedgerError) as caught:
-        ledgers.load(path, "sandbox")
+        ledger_store.load(path, "sandbox")
     assert str(caught.value).startswith(f"the ledger {path} ")
     assert message in str(caught.value)
 
@@ -139,14 +140,14 @@ def test_a_corrupt_ledger_says_to_restore_it_from_git(tmp_path: Path) -> None:
     path = tmp_path / "ledger.json"
     path.write_text("{not json")
     with pytest.raises(LedgerError, match="restore it from git"):
-        ledgers.load(path, "sandbox")
+        ledger_store.load(path, "sandbox")
 
 
 def test_a_ledger_of_another_environment_is_refused(tmp_path: Path) -> None:
     path = tmp_path / "ledger.json"
-    ledgers.save(path, sample())
+    ledger_store.save(path, sample())
     with pytest.raises(LedgerError) as caught:
-        ledgers.load(path, "production")
+        ledger_store.load(path, "production")
     assert str(caught.value) == (
         f"the ledger {path} belongs to environment 'sandbox', not 'production': check the "
         "ledger paths in reconciler.yaml"
@@ -168,8 +169,8 @@ HOLDER = textwrap.dedent(
     """
     import sys
     from pathlib import Path
-    from reconciler import ledger
-    with ledger.lock(Path(sys.argv[1])):
+    from reconciler import ledger_store
+    with ledger_store.lock(Path(sys.argv[1])):
         print("locked", flush=True)
         sys.stdin.read()
     """
@@ -203,7 +204,7 @@ def test_a_second_lock_fails_at_once_naming_the_holder(
     holder: tuple[Path, subprocess.Popen[str]],
 ) -> None:
     path, process = holder
-    with pytest.raises(LockHeld) as caught, ledgers.lock(path):
+    with pytest.raises(LockHeld) as caught, ledger_store.lock(path):
         pytest.fail("acquired a lock that another process holds")
     message = str(caught.value)
     assert f"on host {socket.gethostname()}, pid {process.pid}, started 20" in message
@@ -218,7 +219,7 @@ def test_a_lock_left_by_a_killed_process_is_acquired_again(
     path, process = holder
     os.kill(process.pid, signal.SIGKILL)
     process.wait()
-    with ledgers.lock(path):
+    with ledger_store.lock(path):
         held = json.loads(path.read_text())
         assert held["pid"] == os.getpid()
     assert path.read_text() == ""  # released: the holder is cleared
@@ -226,7 +227,7 @@ def test_a_lock_left_by_a_killed_process_is_acquired_again(
 
 def test_a_lock_is_released_on_exit_and_on_error(tmp_path: Path) -> None:
     path = tmp_path / "apply.lock"
-    with pytest.raises(RuntimeError), ledgers.lock(path):
+    with pytest.raises(RuntimeError), ledger_store.lock(path):
         raise RuntimeError("boom")
-    with ledgers.lock(path):
+    with ledger_store.lock(path):
         pass

@@ -27,7 +27,7 @@ contacts:
 def load_problems(made: Repo) -> list[Problem]:
     """Every problem of the repository (LoadError expected)."""
     with pytest.raises(LoadError) as caught:
-        load_records(made.root, load_settings(made.root).target("sandbox"))
+        load_records(made.root, load_settings(made.root).environment("sandbox"))
     return caught.value.problems
 
 
@@ -141,7 +141,7 @@ def test_broken_yaml_never_runs_code(repo: Any, tmp_path: Any) -> None:
 def test_bom_is_accepted(repo: Any) -> None:
     made = repo({"a": b"\xef\xbb\xbf" + f"oid: 1.2.3\nname: x\npart_of: {GATEWAY}\n".encode()})
     settings = load_settings(made.root)
-    assert len(load_records(made.root, settings.target("sandbox")).desired) == 1
+    assert len(load_records(made.root, settings.environment("sandbox")).desired) == 1
 
 
 @pytest.mark.parametrize(
@@ -273,12 +273,14 @@ def test_unknown_parent_unless_listed_as_external(repo: Any) -> None:
     assert found.message.startswith(f"part_of {outside} is neither the Redox gateway")
     made.settings({"external_parents": [outside]})
     settings = load_settings(made.root)
-    assert len(load_records(made.root, settings.target("sandbox")).desired) == 1
+    assert len(load_records(made.root, settings.environment("sandbox")).desired) == 1
 
 
 def test_self_responding_gateway_is_a_valid_parent(repo: Any) -> None:
     made = repo({"a": make_org(1, part_of="2.16.840.1.113883.3.6147.458.3")})
-    assert len(load_records(made.root, load_settings(made.root).target("sandbox")).desired) == 1
+    assert (
+        len(load_records(made.root, load_settings(made.root).environment("sandbox")).desired) == 1
+    )
 
 
 def test_cross_record_checks_run_on_invalid_records_too(repo: Any) -> None:
@@ -302,7 +304,7 @@ def test_subfolders_and_yml_are_read_hidden_and_other_files_are_not(repo: Any) -
         "orgs/e.YAML.bak",
     ):
         made.write(ignored, "not: [valid\n")
-    desired = load_records(made.root, load_settings(made.root).target("sandbox")).desired
+    desired = load_records(made.root, load_settings(made.root).environment("sandbox")).desired
     assert sorted(d.file for d in desired.values()) == [
         "orgs/a.yaml",
         "orgs/wisconsin/b.yml",
@@ -312,4 +314,4 @@ def test_subfolders_and_yml_are_read_hidden_and_other_files_are_not(repo: Any) -
 
 def test_a_repository_without_orgs_has_no_records(repo: Any) -> None:
     made = repo()
-    assert load_records(made.root, load_settings(made.root).target("sandbox")).desired == {}
+    assert load_records(made.root, load_settings(made.root).environment("sandbox")).desired == {}

@@ -12,7 +12,8 @@ from reconciler.errors import Problem
 from reconciler.kinds import kind_of
 from reconciler.kinds.organization import Organization
 from reconciler.loader import load_file
-from reconciler.model import Environment, wire_name
+from reconciler.model import Action, Environment, wire_name
+from reconciler.redox_api import with_source
 
 KIND = kind_of("organization")
 
@@ -20,8 +21,8 @@ KIND = kind_of("organization")
 def environment(name: str = "sandbox") -> Environment:
     return Environment(
         name=name,
-        organization_destination="dest-org",
-        provider_destination=None,
+        ledger=f"ledger/{name}.json",
+        destinations={"organization": "dest-org", "provider": None},
         directory="Carequality",
         gateway_oids=frozenset({GATEWAY}),
         external_parents=frozenset(),
@@ -229,8 +230,8 @@ def test_request_bodies_validate_against_the_redox_schemas() -> None:
     item = payload(data)
     envelope = {"Directory": "Carequality"}
     bodies = [
-        KIND.request(action, envelope, item, destination="dest", source_id="src")
-        for action in ("create", "update", "deactivate")
+        with_source(KIND.request(action, envelope, item, destination="dest"), "src")
+        for action in (Action.CREATE, Action.UPDATE, Action.DEACTIVATE)
     ]
     assert [b["Meta"]["EventType"] for b in bodies] == ["New", "Update", "Update"]
     assert all(b["Organizations"] == [item] for b in bodies)

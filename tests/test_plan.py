@@ -11,9 +11,11 @@ import pytest
 import yaml
 from conftest import GATEWAY, OMIT, Repo, dump, make_org
 
+from reconciler import reconcile
 from reconciler.errors import PlanError
 from reconciler.loader import desired_digest
-from reconciler.plan import Action, FieldChange, Plan, build_plan, plan_from_document
+from reconciler.model import Action
+from reconciler.plan import FieldChange, Plan, build_plan, plan_from_document
 
 PARENT = "2.16.840.1.113883.3.6147.458.24601.1"
 
@@ -268,7 +270,7 @@ def test_a_saved_plan_round_trips(repo: Any, run_cli: Any) -> None:
     ledger = ws.ledger()
     assert (doc["lineage"], doc["serial"]) == (ledger.lineage, ledger.serial)
     assert doc["desired_digest"] == desired_digest(ws.desired)
-    assert plan_from_document(doc) == ws.plan()
+    assert plan_from_document(doc) == reconcile.plan(ws)
 
 
 def test_the_desired_digest_ignores_files_and_follows_content(repo: Any) -> None:

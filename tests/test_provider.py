@@ -14,10 +14,12 @@ from click.testing import CliRunner, Result
 from redox_schemas import REFERENCE, assert_valid_bodies, require_shared, schema_errors
 
 from reconciler import ledger as ledgers
+from reconciler import ledger_store
 from reconciler.cli import cli
 from reconciler.kinds import KINDS
 from reconciler.kinds.provider import npi_luhn_ok
-from reconciler.settings import SANDBOX_PROVIDER_DESTINATION
+from reconciler.model import Action
+from reconciler.redox_api import SANDBOX_PROVIDER_DESTINATION, with_source
 
 ROOT = Path(__file__).resolve().parents[1]
 PAT_GRANITE = ROOT / "providers" / "pat-granite.yaml"
@@ -95,8 +97,9 @@ def reference_example() -> dict[str, Any]:
 
 
 def bodies_of(payload: dict[str, Any], *, source_id: str | None = None) -> list[dict[str, Any]]:
+    """The body of each action, as the client sends it (with Meta.Source for a source ID)."""
     return [
-        KIND.request(action, {}, payload, destination="dest-1", source_id=source_id)
+        with_source(KIND.request(Action(action), {}, payload, destination="dest-1"), source_id)
         for action in ACTIONS
     ]
 
@@ -122,7 +125,7 @@ def write_ledger(repo: Path, entries: dict[str, tuple[dict[str, Any], bool]]) ->
             commit=None,
         )
         ledger = ledger.with_entry(f"provider:{identity}", entry)
-    ledgers.save(repo / ".reconciler" / "sandbox" / "ledger.json", ledger)
+    ledger_store.save(repo / ".reconciler" / "sandbox" / "ledger.json", ledger)
 
 
 # --- the wire form --------------------------------------------------------------------------
@@ -135,7 +138,7 @@ def test_example_yaml_gives_the_reference_example(make_repo: Repo) -> None:
     assert payload["IsActive"] is True
     assert {k: v for k, v in payload.items() if k != "IsActive"} == example["Providers"][0]
     # The Deactivate request carries the example's Providers[] exactly, and its Meta names.
-    body = KIND.request("deactivate", {}, payload, destination="d", source_id=None)
+    body = KIND.request(Action.DEACTIVATE, {}, payload, destination="d")
     assert body["Providers"] == example["Providers"]
     assert (body["Meta"]["DataModel"], body["Meta"]["EventType"]) == ("Provider", "Deactivate")
 
@@ -206,7 +209,7 @@ def test_every_request_body_validates_against_the_redox_schemas(
 
 def test_the_schema_check_catches_a_bad_body() -> None:
     require_shared()
-    body = KIND.request("create", {}, {"Identifiers": [{"ID": 5}]}, destination="d", source_id=None)
+    body = KIND.request(Action.CREATE, {}, {"Identifiers": [{"ID": 5}]}, destination="d")
     assert schema_errors(body)
 
 
@@ -529,8 +532,8 @@ def test_no_provider_files_need_no_provider_destination(make_repo: Repo) -> None
 def test_the_sandbox_has_a_provider_destination(make_repo: Repo) -> None:
     from reconciler.settings import load_settings
 
-    env = load_settings(make_repo({})).target("sandbox")
-    assert KIND.destination(env) == SANDBOX_PROVIDER_DESTINATION
+    env = load_settings(make_repo({})).environment("sandbox")
+    assert env.destination(KIND.name) == SANDBOX_PROVIDER_DESTINATION
 
 
 # --- plan -----------------------------------------------------------------------------------
@@ -565,9 +568,7 @@ def test_plan_actions_and_their_events(make_repo: Repo) -> None:
         "B-2": "reactivate",
     }
     events = {
-        c["identity"]: KIND.request(
-            c["action"], c["envelope"], c["after"], destination="d", source_id=None
-        )
+        c["identity"]: KIND.request(Action(c["action"]), c["envelope"], c["after"], destination="d")
         for c in changes
     }
     assert {i: b["Meta"]["EventType"] for i, b in events.items()} == {

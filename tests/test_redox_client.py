@@ -542,14 +542,13 @@ def test_query_organizations_pages_with_index_and_limit() -> None:
             },
         )
 
-    client = make_client(handler)
+    client = make_client(handler, source_id="src-1")
 
     async def scenario() -> list[dict[str, Any]]:
         try:
             return await client.query_organizations(
                 directory="Carequality",
                 destination=DEV,
-                source_id="src-1",
                 name="Org",
                 state="WI",
                 page_size=20,
@@ -596,7 +595,7 @@ def test_query_organizations_stops_at_paging_count() -> None:
     async def scenario() -> list[dict[str, Any]]:
         try:
             return await client.query_organizations(
-                directory="Carequality", destination=DEV, source_id=None, oid=OID, page_size=20
+                directory="Carequality", destination=DEV, oid=OID, page_size=20
             )
         finally:
             await client.aclose()
@@ -618,7 +617,6 @@ def test_query_providers_sends_the_schema_shape() -> None:
         try:
             return await client.query_providers(
                 destination="dest-1",
-                source_id=None,
                 identifier={"ID": "4356789876", "IDType": "NPI"},
             )
         finally:

@@ -21,7 +21,8 @@ import pytest
 
 from reconciler.errors import Problem
 from reconciler.jsontext import pack
-from reconciler.plan import Action, Change, FieldChange, Plan
+from reconciler.model import Action
+from reconciler.plan import Change, FieldChange, Plan
 from reconciler.render import (
     MARKDOWN_LIMIT,
     plan_document,

@@ -19,16 +19,15 @@ from virtual_time import VirtualTime
 
 from reconciler.errors import RedoxError
 from reconciler.redox.client import Credentials, RedoxClient
-from reconciler.redox.sandbox import (
-    DEVELOPMENT_ORG_DESTINATION,
+from reconciler.redox_api import (
+    DEVELOPMENT_ORGANIZATION_DESTINATION,
     NO_SUBSCRIPTION,
     PARSE_FAILED,
-    PRODUCTION_ORG_DESTINATION,
+    PRODUCTION_ORGANIZATION_DESTINATION,
     PUBLIC_KEY_NOT_FOUND,
     SANDBOX_PROVIDER_DESTINATION,
-    Faults,
-    Sandbox,
 )
+from reconciler.sandbox.app import Faults, Sandbox
 
 GATEWAY = "2.16.840.1.113883.3.6147.458.2"
 BASE_OID = "2.16.840.1.113883.3.6147.458.12345"
@@ -71,7 +70,7 @@ def org(
 
 
 def org_body(
-    event: str, record: dict[str, Any], *, destination: str = DEVELOPMENT_ORG_DESTINATION
+    event: str, record: dict[str, Any], *, destination: str = DEVELOPMENT_ORGANIZATION_DESTINATION
 ) -> dict[str, Any]:
     return {
         "Meta": {
@@ -90,7 +89,7 @@ def query_body(**fields: Any) -> dict[str, Any]:
         "Meta": {
             "DataModel": "Organization",
             "EventType": "Query",
-            "Destinations": [{"ID": DEVELOPMENT_ORG_DESTINATION}],
+            "Destinations": [{"ID": DEVELOPMENT_ORGANIZATION_DESTINATION}],
         },
         "Directory": "Carequality",
         **fields,
@@ -225,10 +224,10 @@ def test_wrong_destination_is_refused_with_redox_text() -> None:
             assert reply.status_code == 403
             assert errors_of(reply) == [NO_SUBSCRIPTION]
         wrong_model = provider_body("New", provider())
-        wrong_model["Meta"]["Destinations"] = [{"ID": DEVELOPMENT_ORG_DESTINATION}]
+        wrong_model["Meta"]["Destinations"] = [{"ID": DEVELOPMENT_ORGANIZATION_DESTINATION}]
         assert errors_of(await s.post(wrong_model)) == [NO_SUBSCRIPTION]
         production = await s.post(
-            org_body("New", org(f"{BASE_OID}.2"), destination=PRODUCTION_ORG_DESTINATION)
+            org_body("New", org(f"{BASE_OID}.2"), destination=PRODUCTION_ORGANIZATION_DESTINATION)
         )
         assert production.status_code == 200
 
@@ -297,8 +296,7 @@ def test_query_by_oid_name_state_with_paging() -> None:
             await s.send(org_body("New", record))
         one = await s.client.query_organizations(
             directory="Carequality",
-            destination=DEVELOPMENT_ORG_DESTINATION,
-            source_id=None,
+            destination=DEVELOPMENT_ORGANIZATION_DESTINATION,
             oid=f"{BASE_OID}.7",
         )
         assert [r["Name"] for r in one] == ["Facility 7"]
@@ -307,8 +305,7 @@ def test_query_by_oid_name_state_with_paging() -> None:
         assert "DestinationID" not in one[0]
         by_name = await s.client.query_organizations(
             directory="Carequality",
-            destination=DEVELOPMENT_ORG_DESTINATION,
-            source_id=None,
+            destination=DEVELOPMENT_ORGANIZATION_DESTINATION,
             name="FACILITY 1",
         )
         assert sorted(r["Name"] for r in by_name) == sorted(
@@ -316,8 +313,7 @@ def test_query_by_oid_name_state_with_paging() -> None:
         )
         by_state = await s.client.query_organizations(
             directory="Carequality",
-            destination=DEVELOPMENT_ORG_DESTINATION,
-            source_id=None,
+            destination=DEVELOPMENT_ORGANIZATION_DESTINATION,
             state="MN",
             page_size=4,
         )
@@ -325,8 +321,7 @@ def test_query_by_oid_name_state_with_paging() -> None:
         assert {r["Address"]["State"] for r in by_state} == {"MN"}
         everything = await s.client.query_organizations(
             directory="Carequality",
-            destination=DEVELOPMENT_ORG_DESTINATION,
-            source_id=None,
+            destination=DEVELOPMENT_ORGANIZATION_DESTINATION,
             page_size=20,
         )
         oids = [r["Identifiers"][0]["ID"] for r in everything]
@@ -356,8 +351,7 @@ def test_put_organization_changes_the_directory_behind_the_tools_back() -> None:
         sandbox.put_organization(org(oid, name="Changed elsewhere"))
         found = await s.client.query_organizations(
             directory="Carequality",
-            destination=DEVELOPMENT_ORG_DESTINATION,
-            source_id=None,
+            destination=DEVELOPMENT_ORGANIZATION_DESTINATION,
             oid=oid,
         )
         assert found[0]["Name"] == "Changed elsewhere"
@@ -391,7 +385,6 @@ def test_provider_lifecycle() -> None:
         assert sandbox.providers()[NPI]["Demographics"]["FirstName"] == "Patricia"
         found = await s.client.query_providers(
             destination=SANDBOX_PROVIDER_DESTINATION,
-            source_id=None,
             identifier={"ID": NPI, "IDType": "NPI"},
         )
         assert [p["IsActive"] for p in found] == [False]
@@ -399,7 +392,6 @@ def test_provider_lifecycle() -> None:
         assert sandbox.providers()[NPI]["IsActive"] is True
         none = await s.client.query_providers(
             destination=SANDBOX_PROVIDER_DESTINATION,
-            source_id=None,
             identifier={"ID": "1234567893", "IDType": "NPI"},
         )
         assert none == []

@@ -22,8 +22,9 @@ from redox_schemas import assert_valid_bodies, schema_errors
 
 from reconciler.errors import AuthError, ReconcilerError
 from reconciler.redox.client import Credentials, RedoxClient
-from reconciler.redox.sandbox import DEVELOPMENT_ORG_DESTINATION, PUBLIC_KEY_NOT_FOUND, Faults
-from reconciler.redox.serve import faults_from_env, serve
+from reconciler.redox_api import DEVELOPMENT_ORGANIZATION_DESTINATION, PUBLIC_KEY_NOT_FOUND
+from reconciler.sandbox.app import Faults
+from reconciler.sandbox.serve import faults_from_env, serve
 
 OID = "2.16.840.1.113883.3.6147.458.12345.1.1.1"
 STARTUP_LIMIT = 20.0  # generous: a loaded CI machine may be slow to import and bind
@@ -31,7 +32,7 @@ STARTUP_LIMIT = 20.0  # generous: a loaded CI machine may be slow to import and 
 SERVE_SCRIPT = """
 import sys
 from pathlib import Path
-from reconciler.redox.serve import serve
+from reconciler.sandbox.serve import serve
 serve(data_dir=Path(sys.argv[1]), port=0, ready=lambda url: print(url, flush=True))
 """
 
@@ -112,7 +113,7 @@ def new_body(oid: str) -> dict[str, Any]:
         "Meta": {
             "DataModel": "Organization",
             "EventType": "New",
-            "Destinations": [{"ID": DEVELOPMENT_ORG_DESTINATION}],
+            "Destinations": [{"ID": DEVELOPMENT_ORGANIZATION_DESTINATION}],
         },
         "Directory": "Carequality",
         "Action": "Create",
@@ -154,8 +155,7 @@ def test_credential_file_and_real_auth_path(served: Served) -> None:
             await client.send(sent[0])
             found = await client.query_organizations(
                 directory="Carequality",
-                destination=DEVELOPMENT_ORG_DESTINATION,
-                source_id=None,
+                destination=DEVELOPMENT_ORGANIZATION_DESTINATION,
                 oid=OID,
             )
             async with httpx.AsyncClient(base_url=served.url) as raw:
@@ -236,8 +236,7 @@ def test_restart_reuses_the_credential_and_the_directory(tmp_path: Path) -> None
             try:
                 return await client.query_organizations(
                     directory="Carequality",
-                    destination=DEVELOPMENT_ORG_DESTINATION,
-                    source_id=None,
+                    destination=DEVELOPMENT_ORGANIZATION_DESTINATION,
                 )
             finally:
                 await client.aclose()

@@ -7,13 +7,13 @@ from typing import Any
 import pytest
 
 from reconciler.errors import SettingsError
-from reconciler.settings import (
-    DEVELOPMENT_ORG_DESTINATION,
+from reconciler.redox_api import (
+    DEVELOPMENT_ORGANIZATION_DESTINATION,
     GATEWAY_OID,
-    PRODUCTION_ORG_DESTINATION,
+    PRODUCTION_ORGANIZATION_DESTINATION,
     SELF_RESPONDING_GATEWAY_OID,
-    load_settings,
 )
+from reconciler.settings import load_settings
 
 
 def test_every_key_has_a_default(repo: Any) -> None:
@@ -37,16 +37,16 @@ def test_an_empty_file_means_the_defaults(repo: Any) -> None:
 def test_built_in_environments(repo: Any) -> None:
     settings = load_settings(repo().root)
     development = settings.environment("development")
-    assert development.organization_destination == DEVELOPMENT_ORG_DESTINATION
-    assert development.organization_destination == "a07afe3b-d247-4415-827f-6837707e1b8b"
+    assert development.destination("organization") == DEVELOPMENT_ORGANIZATION_DESTINATION
+    assert development.destination("organization") == "a07afe3b-d247-4415-827f-6837707e1b8b"
     assert (development.ledger, development.protected) == ("ledger/development.json", False)
     production = settings.environment("production")
-    assert production.organization_destination == PRODUCTION_ORG_DESTINATION
-    assert production.organization_destination == "5d0fd248-6c52-4ad9-b907-ae10bf2dcc39"
+    assert production.destination("organization") == PRODUCTION_ORGANIZATION_DESTINATION
+    assert production.destination("organization") == "5d0fd248-6c52-4ad9-b907-ae10bf2dcc39"
     assert (production.ledger, production.protected) == ("ledger/production.json", True)
     sandbox = settings.environment("sandbox")
     assert sandbox.ledger == ".reconciler/sandbox/ledger.json"
-    assert sandbox.is_sandbox
+    assert sandbox.in_process
     assert not sandbox.protected
 
 
@@ -54,14 +54,14 @@ def test_an_entry_merges_over_the_built_in_key_by_key(repo: Any) -> None:
     made = repo(settings={"environments": {"production": {"ledger": "state/prod.json"}}})
     production = load_settings(made.root).environment("production")
     assert production.ledger == "state/prod.json"
-    assert production.organization_destination == PRODUCTION_ORG_DESTINATION
+    assert production.destination("organization") == PRODUCTION_ORGANIZATION_DESTINATION
     assert production.protected is True
 
 
 def test_an_entry_can_override_the_destination_only(repo: Any) -> None:
     made = repo(settings={"environments": {"development": {"organization_destination": "d-2"}}})
     development = load_settings(made.root).environment("development")
-    assert development.organization_destination == "d-2"
+    assert development.destination("organization") == "d-2"
     assert development.ledger == "ledger/development.json"
 
 
@@ -73,14 +73,14 @@ def test_a_custom_environment(repo: Any) -> None:
     )
     settings = load_settings(made.root)
     staging = settings.environment("staging")
-    assert (staging.organization_destination, staging.ledger, staging.protected) == (
+    assert (staging.destination("organization"), staging.ledger, staging.protected) == (
         "s-1",
         "ledger/staging.json",
         True,
     )
-    assert staging.provider_destination is None
+    assert staging.destination("provider") is None
     assert sorted(settings.environments) == ["development", "production", "sandbox", "staging"]
-    assert settings.target("staging").organization_destination == "s-1"
+    assert settings.environment("staging").destination("organization") == "s-1"
 
 
 def test_an_unknown_environment_lists_the_known_ones(repo: Any) -> None:
@@ -95,7 +95,7 @@ def test_an_unknown_environment_lists_the_known_ones(repo: Any) -> None:
 
 def test_target_carries_both_gateways_and_the_external_parents(repo: Any) -> None:
     made = repo(settings={"external_parents": ["1.2.3"], "directory": "Other"})
-    target = load_settings(made.root).target("production")
+    target = load_settings(made.root).environment("production")
     assert target.gateway_oids == {GATEWAY_OID, SELF_RESPONDING_GATEWAY_OID}
     assert target.external_parents == {"1.2.3"}
     assert target.directory == "Other"

@@ -11,7 +11,7 @@ import click
 
 from reconciler.cli.apply import apply
 from reconciler.cli.base import ReconcilerGroup
-from reconciler.cli.directory import drift, import_
+from reconciler.cli.observe import drift, import_
 from reconciler.cli.records import plan, schema, show, validate
 from reconciler.cli.sandbox import sandbox
 

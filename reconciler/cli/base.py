@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import functools
-import logging
 import os
 import sys
 from collections.abc import Callable
@@ -13,14 +12,11 @@ from typing import Any, TypeVar
 import click
 
 from reconciler.errors import LoadError, ReconcilerError
-from reconciler.render import (
-    render_problems,
-)
+from reconciler.render import render_problems
 from reconciler.settings import SANDBOX
 from reconciler.workspace import Workspace
 
 F = TypeVar("F", bound=Callable[..., Any])
-log = logging.getLogger("reconciler")
 
 
 class ReconcilerGroup(click.Group):
@@ -79,3 +75,8 @@ def common(func: F) -> F:
 
 def color() -> bool:
     return sys.stdout.isatty() and "NO_COLOR" not in os.environ
+
+
+def environ() -> dict[str, str]:
+    """The process environment, which only the CLI reads (credentials, REDOX_* settings)."""
+    return dict(os.environ)

@@ -4,23 +4,20 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
 import sys
 from pathlib import Path
 
 import click
 
-from reconciler import ledger as ledgers
-from reconciler.cli.apply import refreshed_plan
-from reconciler.cli.base import color, common
-from reconciler.errors import LoadError, ReconcilerError
+from reconciler import reconcile
+from reconciler.cli.base import color, common, environ
 from reconciler.kinds import KINDS
-from reconciler.model import display_name
 from reconciler.render import (
     MARKDOWN_LIMIT,
     problems_document,
     render_github,
     render_json_chunks,
+    render_ledger_text,
     render_markdown,
     render_problems,
     render_text,
@@ -33,21 +30,17 @@ from reconciler.workspace import Workspace
 @common
 def validate(ws: Workspace, fmt: str) -> int:
     """Check every record file; report every problem with its file and line."""
-    try:
-        records = ws.records
-        problems, count = records.warnings, len(records.desired)
-    except LoadError as exc:
-        problems, count = exc.problems, 0
+    found = reconcile.validate(ws)
+    problems, count = found.problems, found.records
     if fmt == "json":
         click.echo(json.dumps(problems_document(problems, count), indent=2, sort_keys=True))
     elif fmt == "github":
         click.echo(render_github(problems), nl=False)
     elif problems:
         click.echo(render_problems(problems), nl=False)
-    errors = any(p.severity == "error" for p in problems)
-    if not errors and fmt != "json":
+    if found.valid and fmt != "json":
         click.echo(f"{count} record{'s' if count != 1 else ''} valid.", err=fmt == "github")
-    return 1 if errors else 0
+    return 0 if found.valid else 1
 
 
 @click.command()
@@ -76,14 +69,9 @@ def plan(
     markdown_limit: int,
 ) -> int:
     """Show what must change for the directory to match the files. Writes nothing but --out."""
-    the_plan = asyncio.run(refreshed_plan(ws, dict(os.environ))) if refresh else ws.plan()
+    the_plan = _refreshed_plan(ws) if refresh else reconcile.plan(ws)
     if out is not None:
-        try:
-            ledgers.atomic_write(out, render_json_chunks(the_plan))
-        except OSError as exc:
-            raise ReconcilerError(
-                f"cannot write the plan to {out}: {exc.strerror or exc}"
-            ) from None
+        reconcile.save_plan(out, render_json_chunks(the_plan))
     if fmt == "json":
         # Streamed: a 100k-record plan is hundreds of MB of text, never held whole.
         sys.stdout.writelines(render_json_chunks(the_plan))
@@ -101,29 +89,27 @@ def plan(
     return 2 if detailed_exitcode and not the_plan.empty else 0
 
 
+def _refreshed_plan(ws: Workspace) -> reconcile.Plan:
+    from reconciler.connect import session
+
+    async def run() -> reconcile.Plan:
+        async with session(ws, environ()) as api:
+            workers = ws.settings.file.api.concurrency
+            return await reconcile.refreshed_plan(ws, api, concurrency=workers)
+
+    return asyncio.run(run())
+
+
 @click.command()
 @click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text")
 @common
 def show(ws: Workspace, fmt: str) -> int:
     """Show the ledger of the environment: what was last applied."""
-    current = ws.ledger()
+    current = reconcile.ledger(ws)
     if fmt == "json":
         click.echo(current.to_json(), nl=False)
-        return 0
-    click.echo(
-        f"Environment {current.environment}: ledger {ws.env.ledger}, serial {current.serial}, "
-        f"lineage {current.lineage}"
-    )
-    for _key, entry in sorted(current.records.items()):
-        name = display_name(entry.payload, entry.identity)
-        click.echo(
-            f"  {entry.status:<8} {entry.kind} {entry.identity}  {name}  "
-            f"({entry.source or '?'}, applied {entry.applied_at})"
-        )
-    for key, intent in sorted(current.intents.items()):
-        click.echo(f"  pending  {intent.action} {key} started {intent.started_at}")
-    total = len(current.records)
-    click.echo(f"{total} record{'s' if total != 1 else ''}, {current.active_count()} active.")
+    else:
+        click.echo(render_ledger_text(current, ws.environment.ledger), nl=False)
     return 0
 
 

@@ -54,8 +54,8 @@ def serve(
     """Serve the sandbox on 127.0.0.1 and write a ready client credential to
     <data>/credentials.env (load it with `set -a; . FILE; set +a`). Faults default to the
     REDOX_SANDBOX_* variables."""
-    from reconciler.redox.serve import faults_from_env
-    from reconciler.redox.serve import serve as run
+    from reconciler.sandbox.serve import faults_from_env
+    from reconciler.sandbox.serve import serve as run
 
     faults = faults_from_env(os.environ)
     given: dict[str, Any] = {

@@ -2,29 +2,30 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any, ClassVar, Literal
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Annotated, Any, ClassVar, Literal
 
 from pydantic import Field, StringConstraints, model_validator
 
+from reconciler import redox_api
 from reconciler.errors import Problem
+from reconciler.fields import Address, Email, Name, Oid, Phone
 from reconciler.model import (
-    Address,
+    Action,
     Desired,
-    Email,
     Environment,
     Key,
     Kind,
     Loaded,
-    Name,
-    Oid,
-    Phone,
     Wire,
     from_wire,
     make_key,
-    meta,
     snake_name,
     to_wire,
 )
+
+if TYPE_CHECKING:
+    from reconciler.redox_api import RedoxApi
 
 ORGANIZATION = "organization"
 ORG_TYPES = ("Implementer", "Connection")
@@ -120,11 +121,31 @@ class OrganizationKind(Kind):
     model: ClassVar[type[Wire]] = Organization
     active_field: ClassVar[str] = "Active"
     data_model: ClassVar[str] = "Organization"
+    destination_setting: ClassVar[str] = "organization_destination"
+    built_in_destinations: ClassVar[Mapping[str, str]] = {
+        "development": redox_api.DEVELOPMENT_ORGANIZATION_DESTINATION,
+        "production": redox_api.PRODUCTION_ORGANIZATION_DESTINATION,
+        "sandbox": redox_api.DEVELOPMENT_ORGANIZATION_DESTINATION,
+    }
+    # A query never shows where a record's traffic goes, and names the record's manager.
+    hidden_fields: ClassVar[tuple[str, ...]] = ("Endpoints", "DestinationID")
+    added_fields: ClassVar[tuple[str, ...]] = ("ManagingOrg",)
     cross_keys: ClassVar[tuple[str, ...]] = ("oid", "part_of", "active")
 
     def identity(self, data: dict[str, Any]) -> str | None:
         oid = data.get("oid")
         return oid if isinstance(oid, str) else None
+
+    def wire_identity(self, payload: Any) -> str | None:
+        """The ID of the Identifiers[] entry whose IDType is OID."""
+        if not isinstance(payload, dict):
+            return None
+        for identifier in payload.get("Identifiers") or []:
+            if isinstance(identifier, dict) and identifier.get("IDType") == "OID":
+                value = identifier.get("ID")
+                if isinstance(value, str) and value:
+                    return value
+        return None
 
     def desired(
         self, record: Wire, data: dict[str, Any], env: Environment, *, file: str
@@ -215,9 +236,8 @@ class OrganizationKind(Kind):
         return problems
 
     def to_yaml(self, payload: dict[str, Any], envelope: dict[str, Any]) -> dict[str, Any]:
-        """The YAML form of a directory record: the inverse of `desired` (for import)."""
         ids = [i for i in payload.get("Identifiers") or [] if isinstance(i, dict)]
-        oid = next(str(i["ID"]) for i in ids if i.get("IDType") == "OID")
+        oid = self.wire_identity(payload) or ""
         doc: dict[str, Any] = {"oid": oid, "name": payload.get("Name", "")}
         if payload.get("Aliases"):
             doc["aliases"] = list(payload["Aliases"])
@@ -247,24 +267,37 @@ class OrganizationKind(Kind):
 
     def request(
         self,
-        action: str,
+        action: Action,
         envelope: dict[str, Any],
         payload: dict[str, Any],
         *,
         destination: str,
-        source_id: str | None,
     ) -> dict[str, Any]:
         # Deactivate and reactivate are Updates that carry the whole record (Redox has no patch).
-        event, verb = ("New", "Create") if action == "create" else ("Update", "Update")
+        event, verb = ("New", "Create") if action == Action.CREATE else ("Update", "Update")
         return {
-            "Meta": meta(self.data_model, event, destination, source_id),
+            "Meta": redox_api.meta(self.data_model, event, destination),
             **envelope,
             "Action": verb,
             "Organizations": [payload],
         }
 
-    def destination(self, env: Environment) -> str | None:
-        return env.organization_destination
+    async def look_up(
+        self,
+        api: RedoxApi,
+        identity: str,
+        *,
+        envelope: dict[str, Any],
+        like: dict[str, Any] | None,
+        env: Environment,
+    ) -> dict[str, Any] | None:
+        query = redox_api.organization_query(
+            directory=str(envelope.get("Directory") or env.directory),
+            destination=env.destination(self.name) or "",
+            oid=identity,
+        )
+        found = await redox_api.query_pages(api, query, records="Organizations")
+        return next((r for r in found if identity in _oids(r)), None)
 
 
 _UNSET: Any = object()
@@ -277,8 +310,16 @@ def _destination_for(value: str | dict[str, str | None] | None, env: str) -> Any
     return value
 
 
+def _oids(record: dict[str, Any]) -> set[str]:
+    return {
+        str(i.get("ID"))
+        for i in record.get("Identifiers") or []
+        if isinstance(i, dict) and i.get("IDType") == "OID"
+    }
+
+
 def _active(item: Loaded) -> bool:
-    return item.facts.get("active", True) is not False
+    return item.cross_values.get("active", True) is not False
 
 
 def _problem(item: Loaded, key: str, message: str) -> Problem:

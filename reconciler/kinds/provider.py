@@ -2,30 +2,36 @@
 
 from __future__ import annotations
 
-from typing import Any, ClassVar
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any, ClassVar
 
+from reconciler import redox_api
 from reconciler.errors import Problem
+from reconciler.fields import check_oid
 from reconciler.kinds.organization import ORGANIZATION
 from reconciler.kinds.provider_record import NPI, NPI_DIGITS, OID, Provider, npi_luhn_ok
 from reconciler.model import (
+    Action,
     Desired,
     Environment,
     Key,
     Kind,
     Loaded,
     Wire,
-    check_oid,
+    from_wire,
     make_key,
-    meta,
 )
+
+if TYPE_CHECKING:
+    from reconciler.redox_api import RedoxApi
 
 PROVIDER = "provider"
 SETTINGS_FILE = "reconciler.yaml"  # named here, not imported: kinds stay below settings
 EVENTS = {
-    "create": "New",
-    "update": "Update",
-    "deactivate": "Deactivate",
-    "reactivate": "Activate",
+    Action.CREATE: "New",
+    Action.UPDATE: "Update",
+    Action.DEACTIVATE: "Deactivate",
+    Action.REACTIVATE: "Activate",
 }
 
 # --- the kind -----------------------------------------------------------------------------
@@ -39,10 +45,27 @@ class ProviderKind(Kind):
     model: ClassVar[type[Wire]] = Provider
     active_field: ClassVar[str] = "IsActive"
     data_model: ClassVar[str] = "Provider"
+    destination_setting: ClassVar[str] = "provider_destination"
+    built_in_destinations: ClassVar[Mapping[str, str]] = {
+        "sandbox": redox_api.SANDBOX_PROVIDER_DESTINATION
+    }
     cross_keys: ClassVar[tuple[str, ...]] = ("identifiers", "roles")
 
     def identity(self, data: dict[str, Any]) -> str | None:
         return _identity(data.get("identifiers"), key="id", type_key="id_type")
+
+    def wire_identity(self, payload: Any) -> str | None:
+        if not isinstance(payload, dict):
+            return None
+        return _identity(payload.get("Identifiers"), key="ID", type_key="IDType")
+
+    def display_name(self, payload: dict[str, Any], identity: str) -> str:
+        """The provider's first and last name."""
+        demographics = payload.get("Demographics")
+        if not isinstance(demographics, dict):
+            return identity
+        parts = [demographics.get("FirstName"), demographics.get("LastName")]
+        return " ".join(p for p in parts if isinstance(p, str)) or identity
 
     def desired(
         self, record: Wire, data: dict[str, Any], env: Environment, *, file: str
@@ -50,7 +73,7 @@ class ProviderKind(Kind):
         provider = record
         assert isinstance(provider, Provider)
         payload = provider.item()
-        identity = _identity(payload["Identifiers"], key="ID", type_key="IDType")
+        identity = self.wire_identity(payload)
         assert identity is not None  # identifiers has at least one entry, each with an id
         return Desired.of(
             kind=PROVIDER,
@@ -65,20 +88,20 @@ class ProviderKind(Kind):
 
     def check_all(self, loaded: list[Loaded], env: Environment, known: set[Key]) -> list[Problem]:
         problems: list[Problem] = []
-        if loaded and env.provider_destination is None:
+        if loaded and env.destination(self.name) is None:
             problems.append(
                 Problem(
                     SETTINGS_FILE,
                     0,
                     f"providers/ has {len(loaded)} record file{'s' if len(loaded) != 1 else ''} "
                     f"but environment {env.name!r} has no provider destination: set "
-                    f"environments.{env.name}.provider_destination in {SETTINGS_FILE} to the "
+                    f"environments.{env.name}.{self.destination_setting} in {SETTINGS_FILE} to the "
                     "Redox destination ID that receives Provider events",
                 )
             )
         by_identity: dict[str, Loaded] = {}
         for item in loaded:
-            identity = self.identity(item.facts)
+            identity = self.identity(item.cross_values)
             if identity is None:
                 continue
             first = by_identity.setdefault(identity, item)
@@ -104,12 +127,11 @@ class ProviderKind(Kind):
 
     def request(
         self,
-        action: str,
+        action: Action,
         envelope: dict[str, Any],
         payload: dict[str, Any],
         *,
         destination: str,
-        source_id: str | None,
     ) -> dict[str, Any]:
         """New and Update carry IsActive; Deactivate and Activate carry the record without it."""
         event = EVENTS[action]
@@ -117,41 +139,81 @@ class ProviderKind(Kind):
         if event in {"Deactivate", "Activate"}:
             item = {k: v for k, v in payload.items() if k != "IsActive"}
         return {
-            "Meta": meta(self.data_model, event, destination, source_id),
+            "Meta": redox_api.meta(self.data_model, event, destination),
             **envelope,
             "Providers": [item],
         }
 
     def requests(
         self,
-        action: str,
+        action: Action,
         envelope: dict[str, Any],
         payload: dict[str, Any],
         *,
         before: dict[str, Any] | None,
         destination: str,
-        source_id: str | None,
     ) -> list[dict[str, Any]]:
         """Deactivate and Activate only flip the flag at Redox: other changes made in the same
         plan go in an Update, sent while the provider is active."""
 
-        def body(event: str, item: dict[str, Any]) -> dict[str, Any]:
-            return self.request(event, envelope, item, destination=destination, source_id=source_id)
+        def body(event: Action, item: dict[str, Any]) -> dict[str, Any]:
+            return self.request(event, envelope, item, destination=destination)
 
-        if action not in {"deactivate", "reactivate"} or before is None:
+        flips = {Action.DEACTIVATE, Action.REACTIVATE}
+        if action not in flips or before is None:
             return [body(action, payload)]
         unchanged = self.with_active(before, True) == self.with_active(payload, True)
         if unchanged:
             return [body(action, payload)]
-        if action == "deactivate":
-            return [body("update", self.with_active(payload, True)), body("deactivate", payload)]
-        return [body("reactivate", payload), body("update", payload)]
+        if action == Action.DEACTIVATE:
+            return [
+                body(Action.UPDATE, self.with_active(payload, True)),
+                body(Action.DEACTIVATE, payload),
+            ]
+        return [body(Action.REACTIVATE, payload), body(Action.UPDATE, payload)]
 
-    def destination(self, env: Environment) -> str | None:
-        return env.provider_destination
+    async def look_up(
+        self,
+        api: RedoxApi,
+        identity: str,
+        *,
+        envelope: dict[str, Any],
+        like: dict[str, Any] | None,
+        env: Environment,
+    ) -> dict[str, Any] | None:
+        query = redox_api.provider_query(
+            destination=env.destination(self.name) or "",
+            identifier=_query_identifier(identity, like),
+        )
+        reply = await api.send(query)
+        found = [r for r in reply.get("Providers") or [] if isinstance(r, dict)]
+        return next((r for r in found if identity in _ids(r)), None)
+
+    def to_yaml(self, payload: dict[str, Any], envelope: dict[str, Any]) -> dict[str, Any]:
+        doc: dict[str, Any] = {"identifiers": from_wire(payload.get("Identifiers") or [])}
+        doc["active"] = bool(payload.get("IsActive", True))
+        doc.update(
+            {k: v for k, v in from_wire(payload).items() if k not in {"identifiers", "is_active"}}
+        )
+        return doc
 
 
 # --- helpers over raw file data and payloads ----------------------------------------------
+
+
+def _query_identifier(identity: str, like: dict[str, Any] | None) -> dict[str, str]:
+    """The identifier to query a provider by: the payload's identifier of that identity, with
+    its type (the NPI, usually); the bare ID when there is no payload to read it from."""
+    for entry in (like or {}).get("Identifiers") or []:
+        if isinstance(entry, dict) and entry.get("ID") == identity:
+            if isinstance(entry.get("IDType"), str):
+                return {"ID": identity, "IDType": entry["IDType"]}
+            break
+    return {"ID": identity}
+
+
+def _ids(record: dict[str, Any]) -> set[str]:
+    return {str(i.get("ID")) for i in record.get("Identifiers") or [] if isinstance(i, dict)}
 
 
 def _identity(identifiers: Any, *, key: str, type_key: str) -> str | None:
@@ -188,7 +250,7 @@ def _role_oids(data: dict[str, Any], *, wire: bool) -> list[str]:
 
 
 def _npi_warnings(item: Loaded) -> list[Problem]:
-    identifiers = item.facts.get("identifiers")
+    identifiers = item.cross_values.get("identifiers")
     warnings: list[Problem] = []
     for entry in identifiers if isinstance(identifiers, list) else []:
         if not isinstance(entry, dict) or entry.get("id_type") != NPI:
@@ -210,7 +272,7 @@ def _npi_warnings(item: Loaded) -> list[Problem]:
 def _role_organization_problems(item: Loaded, managed: set[str], env: Environment) -> list[Problem]:
     """An OID under a record managed in orgs/ must itself be one (a typo, most likely)."""
     problems: list[Problem] = []
-    for oid in _role_oids(item.facts, wire=False):
+    for oid in _role_oids(item.cross_values, wire=False):
         if oid in managed or oid in env.external_parents:
             continue
         try:
@@ -234,5 +296,5 @@ def _role_organization_problems(item: Loaded, managed: set[str], env: Environmen
 
 
 def _problem(item: Loaded, key: str, message: str, *, severity: str = "error") -> Problem:
-    subject = ProviderKind().identity(item.facts) or ""
+    subject = ProviderKind().identity(item.cross_values) or ""
     return Problem(item.file, item.line(key), message, subject=subject, severity=severity)

@@ -8,7 +8,8 @@ from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, BeforeValidator, Field, model_validator
 
-from reconciler.model import Address, Email, Phone, Wire, check_oid
+from reconciler.fields import Address, Email, Phone, check_oid
+from reconciler.model import Wire
 
 NPI = "NPI"
 OID = "OID"

@@ -1,3 +1,1 @@
-"""Talking to Redox: the HTTP client, and a Redox-compatible sandbox to talk to instead."""
-
-from __future__ import annotations
+"""The Redox client: httpx, OAuth client-credential auth, retries, rate limit, typed errors."""

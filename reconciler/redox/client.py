@@ -17,13 +17,20 @@ from typing import Any
 import httpx
 import jwt
 
-from reconciler.errors import AuthError, RedoxError
+from reconciler.errors import AuthError, RedoxError, Throttled
 from reconciler.redox.auth import Credentials, signing_key
+from reconciler.redox_api import (
+    ENDPOINT_PATH,
+    TOKEN_PATH,
+    meta_errors,
+    organization_query,
+    provider_query,
+    query_pages,
+    refusal_class,
+    with_source,
+)
 
 logger = logging.getLogger(__name__)
-
-TOKEN_PATH = "/v2/auth/token"
-ENDPOINT_PATH = "/endpoint"
 CLIENT_ASSERTION_TYPE = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"
 # Redox accepts assertions valid for at most five minutes.
 ASSERTION_LIFETIME = 300
@@ -106,16 +113,6 @@ class _RateLimiter:
         self._sent.append(now)
 
 
-def _error_texts(payload: Any) -> list[str]:
-    if not isinstance(payload, dict):
-        return []
-    meta = payload.get("Meta")
-    errors = meta.get("Errors") if isinstance(meta, dict) else None
-    if not errors or not isinstance(errors, list):
-        return []
-    return [str(e.get("Text", e)) if isinstance(e, dict) else str(e) for e in errors]
-
-
 def _excerpt(text: str, limit: int = 200) -> str:
     flat = " ".join(text.split())
     return flat if len(flat) <= limit else flat[:limit] + "..."
@@ -152,6 +149,7 @@ class RedoxClient:
         base_url: str,
         http: httpx.AsyncClient,
         credentials: Credentials | None,
+        source_id: str | None = None,
         rate_limit: float = 25.0,
         concurrency: int = 8,
         timeout: float = 60.0,
@@ -168,6 +166,7 @@ class RedoxClient:
         self._endpoint_url = self._base_url + ENDPOINT_PATH
         self._http = http
         self._credentials = credentials
+        self._source_id = source_id
         self._signing = signing_key(credentials) if credentials is not None else None
         self._timeout = timeout
         self._max_attempts = max_attempts
@@ -277,7 +276,7 @@ class RedoxClient:
         if response.is_success and isinstance(payload, dict) and payload.get("access_token"):
             lifetime = float(payload.get("expires_in") or ASSERTION_LIFETIME)
             return _Token(str(payload["access_token"]), self._clock() + lifetime, lifetime)
-        texts = _error_texts(payload)
+        texts = meta_errors(payload)
         if not texts and isinstance(payload, dict):
             texts = [
                 str(payload[k])
@@ -304,7 +303,9 @@ class RedoxClient:
         await self._sleep(delay)
 
     async def send(self, body: dict[str, Any]) -> dict[str, Any]:
-        """POST one Data Model request to /endpoint; the reply, or RedoxError."""
+        """POST one Data Model request to /endpoint; the reply, or RedoxError (typed: see
+        reconciler.errors). With a source ID, Meta.Source names it."""
+        body = with_source(body, self._source_id)
         event = _event(body)
         attempt = 0
         reauthenticated = False
@@ -337,12 +338,13 @@ class RedoxClient:
                     continue
                 if status not in RETRYABLE_STATUSES:
                     return self._read_reply(event, response)
-                texts = _error_texts(_json_or_none(response))
+                texts = meta_errors(_json_or_none(response))
                 cause = f"HTTP {status}" + (f": {'; '.join(texts)}" if texts else "")
                 last_status = status
                 retry_after = _retry_after(response)
             if attempt >= self._max_attempts:
-                raise RedoxError(
+                error_class = Throttled if last_status == 429 else RedoxError
+                raise error_class(
                     f"{event} failed after {attempt} attempts; last cause: {cause}.",
                     status=last_status,
                     retryable=True,
@@ -358,8 +360,8 @@ class RedoxClient:
                 f"{_excerpt(response.text) or '(empty)'}",
                 status=status,
             )
-        texts = _error_texts(payload)
-        error_class = AuthError if status == 401 else RedoxError
+        texts = meta_errors(payload)
+        error_class = refusal_class(status, texts)
         if texts:
             raise error_class(
                 f"{event} refused by Redox (HTTP {status}): {'; '.join(texts)}", status=status
@@ -374,68 +376,28 @@ class RedoxClient:
 
     # -- queries ----------------------------------------------------------------------------
 
-    @staticmethod
-    def _meta(
-        data_model: str, event_type: str, destination: str, source_id: str | None
-    ) -> dict[str, Any]:
-        meta: dict[str, Any] = {
-            "DataModel": data_model,
-            "EventType": event_type,
-            "Destinations": [{"ID": destination}],
-        }
-        if source_id:
-            meta["Source"] = {"ID": source_id}
-        return meta
-
     async def query_organizations(
         self,
         *,
         directory: str,
         destination: str,
-        source_id: str | None,
         oid: str | None = None,
         name: str | None = None,
         state: str | None = None,
         page_size: int = 100,
     ) -> list[dict[str, Any]]:
         """Every organization matching the filters, fetched page by page."""
-        if page_size < 1:
-            raise ValueError("page_size must be at least 1")
-        found: list[dict[str, Any]] = []
-        index = 0
-        while True:
-            body: dict[str, Any] = {
-                "Meta": self._meta("Organization", "Query", destination, source_id),
-                "Directory": directory,
-            }
-            if oid is not None:
-                body["Identifier"] = {"ID": oid, "IDType": "OID"}
-            if name is not None:
-                body["NameSearch"] = {"SearchType": "Contains", "Value": name}
-            if state is not None:
-                body["State"] = state
-            body["Index"] = str(index)
-            body["Limit"] = str(page_size)
-            reply = await self.send(body)
-            page = reply.get("Organizations") or []
-            found.extend(page)
-            index += len(page)
-            paging = reply.get("Paging") or {}
-            count = paging.get("Count") if isinstance(paging, dict) else None
-            if len(page) < page_size or (isinstance(count, int | float) and index >= count):
-                return found
+        query = organization_query(
+            directory=directory, destination=destination, oid=oid, name=name, state=state
+        )
+        return await query_pages(self, query, records="Organizations", page_size=page_size)
 
     async def query_providers(
-        self, *, destination: str, source_id: str | None, identifier: dict[str, str]
+        self, *, destination: str, identifier: dict[str, str]
     ) -> list[dict[str, Any]]:
         """The providers that carry `identifier` ({"ID": ..., "IDType": ...})."""
-        body: dict[str, Any] = {
-            "Meta": self._meta("Provider", "ProviderQuery", destination, source_id),
-            "Provider": {"Identifiers": [dict(identifier)]},
-        }
-        reply = await self.send(body)
-        providers = reply.get("Providers") or []
-        return list(providers)
+        reply = await self.send(provider_query(destination=destination, identifier=identifier))
+        return list(reply.get("Providers") or [])
 
 
 def _json_or_none(response: httpx.Response) -> Any:

@@ -17,7 +17,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 
 from reconciler.errors import ReconcilerError
-from reconciler.redox.sandbox import Faults, Sandbox
+from reconciler.sandbox.app import Faults, Sandbox
 
 logger = logging.getLogger(__name__)
 

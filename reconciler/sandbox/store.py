@@ -1,5 +1,5 @@
-"""The sandbox's directory: organizations and providers in memory, Redox's rules for changing
-and querying them, and the append-only journal that makes every change durable."""
+"""The sandbox's store: the directory's organizations and providers in memory, Redox's rules for
+changing and querying them, and the append-only journal that makes every change durable."""
 
 from __future__ import annotations
 
@@ -10,6 +10,10 @@ import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+
+from reconciler.kinds.organization import ORG_TYPES, OrganizationKind
+from reconciler.kinds.provider import ProviderKind
+from reconciler.redox_api import MANAGING_ORG, PARSE_FAILED, already_exists, not_valid
 
 logger = logging.getLogger(__name__)
 
@@ -25,9 +29,10 @@ PROVIDER_UPDATE = "provider.update"
 PROVIDER_KINDS = frozenset({PROVIDER_CREATE, PROVIDER_UPDATE})
 ORG_KINDS = frozenset({ORG_CREATE, ORG_UPDATE, ORG_PUT})
 
-PARSE_FAILED = "Failed to parse request body as XML resource."
-MANAGING_ORG = "Redox Health System"
-ORG_TYPES = frozenset({"Implementer", "Connection"})
+# The identity rules are the kinds' own: the store and the reconciler never disagree on them.
+organization_oid = OrganizationKind().wire_identity
+provider_identity = ProviderKind().wire_identity
+HIDDEN_FROM_QUERIES = OrganizationKind.hidden_fields
 
 
 class Refusal(Exception):
@@ -48,32 +53,7 @@ class Handled:
     event_type: str | None = None
 
 
-def organization_oid(record: Any) -> str | None:
-    """The OID of an Organizations[] item: its Identifiers[] entry with IDType "OID"."""
-    if not isinstance(record, dict):
-        return None
-    for identifier in record.get("Identifiers") or []:
-        if isinstance(identifier, dict) and identifier.get("IDType") == "OID":
-            value = identifier.get("ID")
-            if isinstance(value, str) and value:
-                return value
-    return None
-
-
-def provider_identity(record: Any) -> str | None:
-    """The identity of a Providers[] item: its NPI, else its first identifier's ID."""
-    if not isinstance(record, dict):
-        return None
-    identifiers = [i for i in record.get("Identifiers") or [] if isinstance(i, dict)]
-    for identifier in identifiers:
-        if identifier.get("IDType") == "NPI" and isinstance(identifier.get("ID"), str):
-            return str(identifier["ID"])
-    if identifiers and isinstance(identifiers[0].get("ID"), str) and identifiers[0]["ID"]:
-        return str(identifiers[0]["ID"])
-    return None
-
-
-class Directory:
+class Store:
     """Organizations by OID and providers by identity; every change journalled before it is told."""
 
     def __init__(self, data_dir: Path | None = None) -> None:
@@ -180,7 +160,7 @@ class Directory:
                 raise Refusal(400, "Action must be Create for Organization.New.")
             for oid in oids:
                 if oid in self.organizations:
-                    raise Refusal(403, f"{oid} already exists.")
+                    raise Refusal(403, already_exists(oid))
             for oid, record in zip(oids, records, strict=True):
                 self.commit(ORG_CREATE, oid, record)
             return Handled(detail="New organization was added successfully.")
@@ -188,7 +168,7 @@ class Directory:
             raise Refusal(400, "Action must be Update for Organization.Update.")
         for oid in oids:
             if oid not in self.organizations:
-                raise Refusal(403, f"id: {oid} is not valid.")
+                raise Refusal(403, not_valid(oid))
         for oid, record in zip(oids, records, strict=True):
             self.commit(ORG_UPDATE, oid, record)
         detail = f"Organization with id:{oids[0]} has been updated successfully."
@@ -203,10 +183,8 @@ class Directory:
         if index < 0 or limit < 1:
             raise Refusal(400, "Index must be 0 or more and Limit 1 or more.")
         matches = self.query_organizations(body)
-        # A query never shows where a record's traffic goes: no Endpoints, no DestinationID.
-        hidden = ("Endpoints", "DestinationID")
         page = [
-            {k: copy.deepcopy(v) for k, v in record.items() if k not in hidden}
+            {k: copy.deepcopy(v) for k, v in record.items() if k not in HIDDEN_FROM_QUERIES}
             | {"ManagingOrg": MANAGING_ORG}
             for record in matches[index : index + limit]
         ]
@@ -243,9 +221,9 @@ class Directory:
             identities.append(identity)
         for identity in identities:
             if event_type == "New" and identity in self.providers:
-                raise Refusal(403, f"{identity} already exists.")
+                raise Refusal(403, already_exists(identity))
             if event_type != "New" and identity not in self.providers:
-                raise Refusal(403, f"id: {identity} is not valid.")
+                raise Refusal(403, not_valid(identity))
         for identity, record in zip(identities, records, strict=True):
             if event_type == "New":
                 self.commit(PROVIDER_CREATE, identity, record)

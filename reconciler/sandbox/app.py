@@ -22,40 +22,28 @@ import itertools
 import json
 import logging
 import random
-import secrets
 import time
-import urllib.parse
 from collections.abc import Awaitable, Callable, Mapping, MutableMapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import jwt
-from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric import ec, rsa
-
-from reconciler.redox.sandbox_directory import (
-    MANAGING_ORG,
+from reconciler.kinds import KINDS
+from reconciler.redox_api import (
+    ENDPOINT_PATH,
+    NO_SUBSCRIPTION,
+    TOKEN_PATH,
+    UNAUTHORIZED,
+    meta_errors,
+)
+from reconciler.sandbox.store import (
     ORG_PUT,
-    PARSE_FAILED,
-    Directory,
     Refusal,
+    Store,
     organization_oid,
     provider_identity,
 )
-
-__all__ = [
-    "DEVELOPMENT_ORG_DESTINATION",
-    "MANAGING_ORG",
-    "NO_SUBSCRIPTION",
-    "PARSE_FAILED",
-    "PRODUCTION_ORG_DESTINATION",
-    "PUBLIC_KEY_NOT_FOUND",
-    "SANDBOX_PROVIDER_DESTINATION",
-    "Faults",
-    "Sandbox",
-    "meta_errors",
-]
+from reconciler.sandbox.tokens import TokenIssuer
 
 logger = logging.getLogger(__name__)
 
@@ -64,16 +52,7 @@ Message = MutableMapping[str, Any]
 Receive = Callable[[], Awaitable[Message]]
 Send = Callable[[Message], Awaitable[None]]
 
-DEVELOPMENT_ORG_DESTINATION = "a07afe3b-d247-4415-827f-6837707e1b8b"
-PRODUCTION_ORG_DESTINATION = "5d0fd248-6c52-4ad9-b907-ae10bf2dcc39"
-SANDBOX_PROVIDER_DESTINATION = "3f6b0c1e-8d2a-4c57-9e41-6a2b7d905c13"
 MAX_BODY = 10 * 1024 * 1024
-
-NO_SUBSCRIPTION = (
-    "No subscriptions. Meta.Destinations needs to contain a destination from existing subscription."
-)
-PUBLIC_KEY_NOT_FOUND = "Public key not found, check client_id, kid and Redox dashboard settings"
-UNAUTHORIZED = "Unauthorized: the access token is missing, invalid or expired; get a new one."
 WRITES = frozenset(
     {
         ("Organization", "New"),
@@ -106,15 +85,6 @@ class _Reply:
     headers: list[tuple[bytes, bytes]] = field(default_factory=list)
 
 
-def _load_public_key(pem: str) -> Any:
-    data = pem.encode()
-    try:
-        return serialization.load_pem_public_key(data)
-    except ValueError:
-        # A private key PEM is accepted too: its public half is what is trusted.
-        return serialization.load_pem_private_key(data, password=None).public_key()
-
-
 def _format_seconds(value: float) -> str:
     return str(int(value)) if float(value).is_integer() else str(value)
 
@@ -129,10 +99,7 @@ class Sandbox:
         faults: Faults = Faults(),
         require_auth: bool = False,
         trusted_keys: Mapping[tuple[str, str], str] | None = None,
-        organization_destinations: frozenset[str] = frozenset(
-            {DEVELOPMENT_ORG_DESTINATION, PRODUCTION_ORG_DESTINATION}
-        ),
-        provider_destinations: frozenset[str] = frozenset({SANDBOX_PROVIDER_DESTINATION}),
+        destinations: Mapping[str, frozenset[str]] | None = None,
         clock: Callable[[], float] = time.monotonic,
         keep_requests: bool = True,
     ) -> None:
@@ -140,16 +107,13 @@ class Sandbox:
         # it would grow without bound. In-process users read `requests`.
         self.requests: list[dict[str, Any]] = []
         self._keep_requests = keep_requests or data_dir is None
-        self._directory = Directory(data_dir)
+        self._store = Store(data_dir)
         self._require_auth = require_auth
-        self._keys = {ident: _load_public_key(pem) for ident, pem in (trusted_keys or {}).items()}
-        self._destinations = {
-            "Organization": frozenset(organization_destinations),
-            "Provider": frozenset(provider_destinations),
-        }
+        self._tokens = TokenIssuer(trusted_keys or {}, clock=clock)
+        # Meta.DataModel -> the destinations of this account's subscriptions: by default the
+        # ones Redox publishes for each kind of record.
+        self._destinations = dict(destinations or _published_destinations())
         self._clock = clock
-        self._tokens: dict[str, float] = {}
-        self._seen_jti: set[str] = set()
         self._window: collections.deque[float] = collections.deque()
         self._ids = itertools.count(1)
         self.set_faults(faults)
@@ -158,22 +122,22 @@ class Sandbox:
 
     def organizations(self) -> dict[str, dict[str, Any]]:
         """OID -> stored record (wire form), a copy."""
-        return copy.deepcopy(self._directory.organizations)
+        return copy.deepcopy(self._store.organizations)
 
     def providers(self) -> dict[str, dict[str, Any]]:
         """Identity -> stored provider record (wire form), a copy."""
-        return copy.deepcopy(self._directory.providers)
+        return copy.deepcopy(self._store.providers)
 
     def creations(self) -> dict[str, int]:
         """Identity -> how many times a New succeeded for it."""
-        return dict(self._directory.creations)
+        return dict(self._store.creations)
 
     def put_organization(self, record: dict[str, Any]) -> None:
         """Store `record` as if another client had changed the directory."""
         oid = organization_oid(record)
         if oid is None:
             raise ValueError("the record has no Identifiers[] entry with IDType OID")
-        self._directory.commit(ORG_PUT, oid, record)
+        self._store.commit(ORG_PUT, oid, record)
 
     def set_faults(self, faults: Faults) -> None:
         """Inject these faults from now on (reseeding the fault randomness)."""
@@ -223,8 +187,8 @@ class Sandbox:
         path, method = scope["path"], scope["method"]
         headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope["headers"]}
         routes: dict[str, tuple[str, ...]] = {
-            "/v2/auth/token": ("POST",),
-            "/endpoint": ("POST",),
+            TOKEN_PATH: ("POST",),
+            ENDPOINT_PATH: ("POST",),
             "/_sandbox/organizations": ("GET", "PUT"),
             "/_sandbox/providers": ("GET",),
             "/_sandbox/creations": ("GET",),
@@ -235,9 +199,9 @@ class Sandbox:
         if method not in routes[path]:
             allow = ", ".join(routes[path]).encode()
             return _Reply(405, {"error": f"{method} not allowed on {path}"}, [(b"allow", allow)])
-        if path == "/v2/auth/token":
+        if path == TOKEN_PATH:
             return self._token_route(headers, body)
-        if path == "/endpoint":
+        if path == ENDPOINT_PATH:
             return await self._endpoint_route(headers, body)
         return self._admin_route(path, method, body)
 
@@ -254,7 +218,7 @@ class Sandbox:
             "/_sandbox/providers": self.providers,
             "/_sandbox/creations": self.creations,
             "/_sandbox/requests": lambda: (
-                self.requests if self._keep_requests else self._directory.read_requests()
+                self.requests if self._keep_requests else self._store.read_requests()
             ),
         }
         return _Reply(200, views[path]())
@@ -262,7 +226,7 @@ class Sandbox:
     def _log(self, entry: dict[str, Any]) -> None:
         if self._keep_requests:
             self.requests.append(entry)
-        self._directory.log_request(entry)
+        self._store.log_request(entry)
         logger.debug(
             "sandbox %s %s.%s -> %s %s",
             entry["path"],
@@ -277,7 +241,7 @@ class Sandbox:
     def _token_route(self, headers: dict[str, str], body: bytes) -> _Reply:
         entry: dict[str, Any] = {
             "time": time.time(),
-            "path": "/v2/auth/token",
+            "path": TOKEN_PATH,
             "data_model": None,
             "event_type": None,
             "oid": None,
@@ -285,7 +249,9 @@ class Sandbox:
             "body": None,  # the form carries the client assertion: never logged
         }
         try:
-            client_id, lifetime, token = self._issue_token(headers, body)
+            client_id, lifetime, token = self._tokens.issue(
+                headers.get("content-type", ""), body, lifetime=self._faults.token_lifetime
+            )
         except Refusal as refusal:
             code = "invalid_client" if refusal.status == 401 else "invalid_request"
             entry |= {"status": refusal.status, "outcome": "refused", "error": refusal.text}
@@ -294,62 +260,6 @@ class Sandbox:
         entry |= {"status": 200, "outcome": "ok", "error": None, "client_id": client_id}
         self._log(entry)
         return _Reply(200, {"access_token": token, "expires_in": lifetime, "token_type": "Bearer"})
-
-    def _issue_token(self, headers: dict[str, str], body: bytes) -> tuple[str, int, str]:
-        content_type = headers.get("content-type", "")
-        if not content_type.lower().startswith("application/x-www-form-urlencoded"):
-            raise Refusal(400, "x-www-form-urlencoded content-type required")
-        form = {k: v[-1] for k, v in urllib.parse.parse_qs(body.decode("latin-1")).items()}
-        if "grant_type" not in form:
-            raise Refusal(400, "Missing grant_type parameter")
-        if form["grant_type"] != "client_credentials":
-            raise Refusal(400, "The grant_type parameter should equal 'client_credentials'")
-        assertion = form.get("client_assertion")
-        if not assertion:
-            raise Refusal(400, "Missing client assertion")
-        try:
-            header = jwt.get_unverified_header(assertion)
-            unverified = jwt.decode(assertion, options={"verify_signature": False})
-        except jwt.InvalidTokenError:
-            raise Refusal(400, "The client assertion is not a valid JWT") from None
-        kid = header.get("kid")
-        if not kid:
-            raise Refusal(400, "JWT header kid property is required")
-        key = self._keys.get((str(unverified.get("iss")), str(kid)))
-        if not isinstance(key, rsa.RSAPublicKey | ec.EllipticCurvePublicKey):
-            raise Refusal(401, PUBLIC_KEY_NOT_FOUND)
-        # The registered key decides the algorithm: a header cannot downgrade it.
-        alg = "RS384" if isinstance(key, rsa.RSAPublicKey) else "ES384"
-        try:
-            claims = jwt.decode(
-                assertion,
-                key,
-                algorithms=[alg],
-                leeway=30,
-                options={"require": ["exp", "iat", "iss", "aud", "jti"], "verify_aud": False},
-            )
-        except jwt.InvalidTokenError as exc:
-            raise Refusal(401, f"Invalid client assertion: {exc}") from None
-        audiences = claims["aud"] if isinstance(claims["aud"], list) else [claims["aud"]]
-        if not any(str(aud).endswith("/v2/auth/token") for aud in audiences):
-            raise Refusal(401, "Invalid client assertion: aud must be the token URL")
-        if float(claims["exp"]) > time.time() + 300 + 30:
-            raise Refusal(401, "Invalid client assertion: exp is more than 5 minutes away")
-        if claims["jti"] in self._seen_jti:
-            raise Refusal(401, "Invalid client assertion: jti was already used")
-        self._seen_jti.add(str(claims["jti"]))
-        lifetime = self._faults.token_lifetime
-        token = secrets.token_urlsafe(32)
-        now = self._clock()
-        # Drop expired tokens so a long-running server does not grow without bound.
-        self._tokens = {t: exp for t, exp in self._tokens.items() if exp > now}
-        self._tokens[token] = now + lifetime
-        return str(claims["iss"]), lifetime, token
-
-    def _authorized(self, headers: dict[str, str]) -> bool:
-        scheme, _, token = headers.get("authorization", "").partition(" ")
-        expires_at = self._tokens.get(token.strip()) if scheme.lower() == "bearer" else None
-        return expires_at is not None and self._clock() < expires_at
 
     # -- /endpoint --------------------------------------------------------------------------
 
@@ -396,7 +306,7 @@ class Sandbox:
     async def _endpoint_route(self, headers: dict[str, str], raw: bytes) -> _Reply:
         entry: dict[str, Any] = {
             "time": time.time(),
-            "path": "/endpoint",
+            "path": ENDPOINT_PATH,
             "data_model": None,
             "event_type": None,
             "oid": None,
@@ -427,7 +337,7 @@ class Sandbox:
     def _endpoint_reply(
         self, headers: dict[str, str], body: Any, meta: dict[str, Any]
     ) -> tuple[_Reply, str]:
-        if self._require_auth and not self._authorized(headers):
+        if self._require_auth and not self._tokens.valid(headers.get("authorization", "")):
             return _Reply(401, {"Meta": self._meta(meta, errors=[UNAUTHORIZED])}), "unauthorized"
         if self._rate_limited():
             retry_after = _format_seconds(self._faults.retry_after).encode()
@@ -471,9 +381,9 @@ class Sandbox:
         if not isinstance(destinations, list) or not ids & allowed:
             raise Refusal(403, NO_SUBSCRIPTION)
         if data_model == "Organization":
-            handled = self._directory.organization_event(event_type, body)
+            handled = self._store.organization_event(event_type, body)
         else:
-            handled = self._directory.provider_event(event_type, body)
+            handled = self._store.provider_event(event_type, body)
         reply_meta = self._meta(meta, event_type=handled.event_type, detail=handled.detail)
         return {"Meta": reply_meta} | handled.fields
 
@@ -498,8 +408,7 @@ def _logged_identity(body: dict[str, Any]) -> str | None:
     return provider_identity(body.get("Provider"))
 
 
-def meta_errors(payload: Any) -> list[str]:
-    """The Meta.Errors[].Text of a reply body (empty when there are none)."""
-    meta = payload.get("Meta") if isinstance(payload, dict) else None
-    errors = meta.get("Errors") if isinstance(meta, dict) else None
-    return [str(e.get("Text")) for e in errors or [] if isinstance(e, dict)]
+def _published_destinations() -> dict[str, frozenset[str]]:
+    return {
+        kind.data_model: frozenset(kind.built_in_destinations.values()) for kind in KINDS.values()
+    }

@@ -1,0 +1,68 @@
+"""drift and import: the commands that read what the directory really holds."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+
+import click
+
+from reconciler import reconcile
+from reconciler.cli.base import common, environ
+from reconciler.connect import session
+from reconciler.git import head_commit
+from reconciler.reconcile import Adoption, DriftReport
+from reconciler.render import (
+    drift_document,
+    render_drift_markdown,
+    render_drift_text,
+    render_import,
+)
+from reconciler.workspace import Workspace
+
+
+@click.command()
+@click.option("--format", "fmt", type=click.Choice(["text", "json", "markdown"]), default="text")
+@common
+def drift(ws: Workspace, fmt: str) -> int:
+    """Query the directory for every ledgered record and report what differs (exit 2)."""
+
+    async def run() -> DriftReport:
+        async with session(ws, environ()) as api:
+            return await reconcile.drift(ws, api, concurrency=ws.settings.file.api.concurrency)
+
+    report = asyncio.run(run())
+    drifts, checked = report.drifts, report.checked
+    if fmt == "json":
+        document = drift_document(drifts, checked, ws.env_name)
+        click.echo(json.dumps(document, indent=2, sort_keys=True))
+    elif fmt == "markdown":
+        click.echo(render_drift_markdown(drifts, checked, ws.env_name))
+    else:
+        click.echo(render_drift_text(drifts, checked, ws.env_name), nl=False)
+    return 2 if drifts else 0
+
+
+@click.command(name="import")
+@click.option("--oid", "oids", multiple=True, metavar="OID", help="Adopt these organizations.")
+@click.option("--from-files", is_flag=True, help="Adopt every record in the files not ledgered.")
+@click.option("--write-yaml", is_flag=True, help="Write a file for adopted records that have none.")
+@common
+def import_(ws: Workspace, oids: tuple[str, ...], from_files: bool, write_yaml: bool) -> int:
+    """Adopt records that already exist in the directory into the ledger. Sends no New."""
+
+    async def run() -> list[Adoption]:
+        async with session(ws, environ(), lock="import") as api:
+            return await reconcile.import_(
+                ws,
+                api,
+                oids=oids,
+                from_files=from_files,
+                write_yaml=write_yaml,
+                commit=head_commit(ws.repo),
+                concurrency=ws.settings.file.api.concurrency,
+            )
+
+    adoptions = asyncio.run(run())
+    click.echo(render_import(adoptions, ws.env_name), nl=False)
+    return 0

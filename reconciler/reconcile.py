@@ -1,0 +1,299 @@
+"""The use cases: validate, plan, apply, drift, import, each a function of its collaborators
+(the workspace, a Redox API, callbacks for the person at the terminal). The CLI parses
+arguments, calls one of these, renders what it returns and exits; the decisions are made here.
+
+The data path of apply: cli -> reconcile -> (loader, ledger, plan) -> apply -> client.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Literal
+
+import yaml
+
+from reconciler import ledger_store
+from reconciler.adopt import Adoption, adoption, file_name, record
+from reconciler.apply import Applier, LedgerWriter, Progress, Result
+from reconciler.drift import Drift, compare, refreshed_ledger
+from reconciler.errors import LoadError, PlanError, Problem, ReconcilerError, StalePlan
+from reconciler.kinds import kind_of, oid_keys
+from reconciler.ledger import Ledger
+from reconciler.loader import desired_digest, load_records
+from reconciler.lookup import Wanted, look_up_all, look_up_ledger
+from reconciler.model import split_key
+from reconciler.plan import Plan, build_plan, check_safety, plan_from_document
+from reconciler.redox_api import RedoxApi
+from reconciler.workspace import Workspace
+
+__all__ = [
+    "Adoption",
+    "Applied",
+    "DriftReport",
+    "Plan",
+    "Validation",
+    "apply",
+    "drift",
+    "import_",
+    "ledger",
+    "plan",
+    "read_saved_plan",
+    "refreshed_plan",
+    "save_plan",
+    "validate",
+]
+
+# --- reading only the files and the ledger ---------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Validation:
+    """What `validate` found: every problem (warnings too) and the number of valid records."""
+
+    problems: list[Problem]
+    records: int
+
+    @property
+    def valid(self) -> bool:
+        return not any(p.severity == "error" for p in self.problems)
+
+
+def validate(ws: Workspace) -> Validation:
+    """Check every record file of the workspace."""
+    try:
+        records = ws.records
+    except LoadError as exc:
+        return Validation(exc.problems, 0)
+    return Validation(records.warnings, len(records.desired))
+
+
+def plan(ws: Workspace, ledger: Ledger | None = None, *, refreshed: bool = False) -> Plan:
+    """A fresh plan of the files against `ledger` (default: the ledger on disk)."""
+    file = ws.settings.file
+    built = build_plan(
+        ws.desired,
+        ledger if ledger is not None else ws.ledger(),
+        desired_digest=desired_digest(ws.desired),
+        missing=file.missing,
+        max_deactivate_fraction=file.safety.max_deactivate_fraction,
+        min_records_for_fraction=file.safety.min_records_for_fraction,
+        refreshed=refreshed,
+    )
+    return replace(built, warnings=tuple(str(w) for w in ws.records.warnings))
+
+
+def ledger(ws: Workspace) -> Ledger:
+    """The environment's ledger as it is on disk (`show`)."""
+    return ws.ledger()
+
+
+def save_plan(path: Path, text: Iterable[str]) -> None:
+    """Write a plan document (`plan --out`) atomically."""
+    try:
+        ledger_store.atomic_write(path, text)
+    except OSError as exc:
+        raise ReconcilerError(f"cannot write the plan to {path}: {exc.strerror or exc}") from None
+
+
+def read_saved_plan(path: Path, ws: Workspace) -> Plan:
+    """A plan saved with `plan --out`, for the workspace's environment."""
+    try:
+        document = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise PlanError(f"cannot read the saved plan {path}: {exc}") from None
+    saved = plan_from_document(document)
+    if saved.environment != ws.env_name:
+        raise PlanError(
+            f"{path} is a plan for environment {saved.environment!r}: run "
+            f"`reconciler apply --env {saved.environment} {path}`"
+        )
+    return saved
+
+
+# --- talking to Redox ----------------------------------------------------------------------
+
+
+async def refreshed_plan(ws: Workspace, api: RedoxApi, *, concurrency: int) -> Plan:
+    """A plan against what the directory really holds for every ledgered record."""
+    current = ws.ledger()
+    seen = await look_up_ledger(api, current, env=ws.environment, concurrency=concurrency)
+    return plan(ws, refreshed_ledger(current, seen), refreshed=True)
+
+
+Review = Callable[[Plan], bool]
+
+
+@dataclass(frozen=True)
+class Applied:
+    """What an apply did. `plan` is what was (or would have been) applied; `result` holds every
+    outcome, the settling of calls an earlier run left unresolved included."""
+
+    status: Literal["no_changes", "declined", "applied"]
+    plan: Plan
+    result: Result
+
+    @property
+    def ok(self) -> bool:
+        return self.status != "declined" and self.result.ok
+
+
+async def apply(
+    ws: Workspace,
+    api: RedoxApi,
+    *,
+    saved: Plan | None = None,
+    refresh: bool = False,
+    targets: Iterable[str] = (),
+    force: bool = False,
+    review: Review = lambda plan: True,
+    progress: Progress = lambda outcome: None,
+    commit: str | None = None,
+    concurrency: int,
+) -> Applied:
+    """Settle what an interrupted apply left, plan (or take the saved plan, if the ledger has
+    not moved since), check it, let `review` see it and say yes, then carry it out. The
+    caller holds the environment's lock for the whole of it."""
+    if saved is not None and refresh:
+        raise PlanError("a saved plan is applied exactly as it is: drop --refresh")
+    if saved is None:
+        ws.desired  # noqa: B018 - invalid files fail here, before anything is sent
+    writer = LedgerWriter(ws.ledger_path, ws.ledger())
+    applier = Applier(
+        api=api,
+        writer=writer,
+        env=ws.environment,
+        commit=commit,
+        concurrency=concurrency,
+        progress=progress,
+    )
+    await applier.resolve_intents()
+    current = writer.state
+    if saved is not None:
+        if (saved.lineage, saved.serial) != (current.lineage, current.serial):
+            raise StalePlan(
+                f"the saved plan was made against ledger serial {saved.serial} but the "
+                f"ledger is now at serial {current.serial}: another apply ran since. Make "
+                "a new plan (reconciler plan --out FILE) and review it."
+            )
+        chosen = saved
+    elif refresh:
+        seen = await look_up_ledger(api, current, env=ws.environment, concurrency=concurrency)
+        chosen = plan(ws, refreshed_ledger(current, seen), refreshed=True)
+    else:
+        chosen = plan(ws, current)
+    wanted = list(targets)
+    if wanted:
+        unknown = [t for t in wanted if not _known(t, ws, current)]
+        if unknown:
+            raise PlanError(f"--target names no record in the files or the ledger: {unknown}")
+        chosen = chosen.only(wanted)
+    check_safety(chosen, force=force)
+    if chosen.empty:
+        return Applied("no_changes", chosen, applier.result)
+    if not review(chosen):
+        return Applied("declined", chosen, applier.result)
+    return Applied("applied", chosen, await applier.run(chosen))
+
+
+def _known(target: str, ws: Workspace, current: Ledger) -> bool:
+    keys = set(ws.desired) | set(current.records)
+    return target in keys or any(key.split(":", 1)[1] == target for key in keys)
+
+
+@dataclass(frozen=True)
+class DriftReport:
+    """Every ledgered record that the directory holds otherwise, of `checked` queried."""
+
+    environment: str
+    drifts: list[Drift]
+    checked: int
+
+
+async def drift(ws: Workspace, api: RedoxApi, *, concurrency: int) -> DriftReport:
+    """Query the directory for every ledgered record and compare it with the ledger."""
+    current = ws.ledger()
+    seen = await look_up_ledger(api, current, env=ws.environment, concurrency=concurrency)
+    return DriftReport(ws.env_name, compare(current, seen), len(current.records))
+
+
+async def import_(
+    ws: Workspace,
+    api: RedoxApi,
+    *,
+    oids: Iterable[str] = (),
+    from_files: bool = False,
+    write_yaml: bool = False,
+    commit: str | None = None,
+    concurrency: int,
+) -> list[Adoption]:
+    """Adopt records the directory already holds into the ledger, never sending a New: the
+    organizations named by OID, or every record of the files that the ledger lacks. The
+    caller holds the environment's lock."""
+    named = list(oids)
+    if bool(named) == from_files:
+        raise PlanError("import needs either --oid OID (one or more) or --from-files")
+    desired = ws.desired
+    current = ws.ledger()
+    keys = sorted(set(oid_keys(named) if named else desired) - set(current.records))
+    wanted = []
+    for key in keys:
+        kind, identity = split_key(key)
+        want = desired.get(key)
+        envelope = want.envelope if want is not None else {"Directory": ws.environment.directory}
+        wanted.append(Wanted(kind, identity, envelope, want.payload if want else None))
+    found = await look_up_all(api, wanted, env=ws.environment, concurrency=concurrency)
+    adoptions = [
+        adoption(key, seen, want=desired.get(key), env=ws.environment)
+        for key, seen in zip(keys, found, strict=True)
+    ]
+    for key in sorted(set(oid_keys(named)) & set(current.records)):
+        kind, identity = split_key(key)
+        adoptions.append(Adoption(key, kind, identity, "ledgered", current.records[key].envelope))
+    missing = [a for a in adoptions if a.status == "absent" and named]
+    if missing:
+        raise PlanError(
+            "not in the directory, so nothing to import: " + ", ".join(a.identity for a in missing)
+        )
+    if write_yaml:
+        adoptions = _write_files(ws, adoptions)
+    ledger_store.save(ws.ledger_path, record(current, adoptions, commit=commit))
+    return adoptions
+
+
+def _write_files(ws: Workspace, adoptions: list[Adoption]) -> list[Adoption]:
+    """Write a file for each adopted record that has none. The repository must stay valid with
+    them (a file alone can be valid and still name a parent no file holds): when it does not,
+    the files are removed and nothing is imported."""
+    written: list[Adoption] = []
+    paths: list[Path] = []
+    taken: dict[Path, set[str]] = {}
+    for a in adoptions:
+        if a.yaml is None:
+            written.append(a)
+            continue
+        kind = kind_of(a.kind)
+        folder = ws.repo / kind.folder
+        folder.mkdir(exist_ok=True)
+        names = taken.setdefault(folder, {p.name for p in folder.iterdir()})
+        name = kind.display_name(a.payload or {}, a.identity)
+        path = folder / file_name(name, names, fallback=kind.name)
+        text = yaml.safe_dump(a.yaml, sort_keys=False, allow_unicode=True, width=100)
+        ledger_store.atomic_write(path, text)
+        paths.append(path)
+        written.append(replace(a, source=path.relative_to(ws.repo).as_posix()))
+    if paths:
+        try:
+            load_records(ws.repo, ws.environment)
+        except LoadError as exc:
+            for path in paths:
+                path.unlink(missing_ok=True)
+            raise PlanError(
+                "the directory's records would not make valid files, so nothing was imported:\n"
+                + "".join(f"  {p}\n" for p in exc.problems)
+                + "Where a part_of names a parent that no file holds, import the parent too "
+                "(another --oid) or list it under external_parents in reconciler.yaml."
+            ) from None
+    return written

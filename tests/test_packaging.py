@@ -129,6 +129,7 @@ def test_the_sdist_carries_the_whole_test_suite_and_what_it_reads(dists: Dists) 
     for folder in ("orgs", "providers", ".github/workflows"):
         assert project_files(folder) <= names, folder
     assert {"reconciler.yaml", "LICENSE", "README.md", "CHANGELOG.md", "pyproject.toml"} <= names
+    assert ".pre-commit-hooks.yaml" in names
     assert metadata_version(dists.sdist_text("PKG-INFO")) == pyproject_version()
     assert dists.sdist.name == f"redox_reconciler-{pyproject_version()}.tar.gz"
 

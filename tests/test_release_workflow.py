@@ -71,3 +71,11 @@ def test_every_run_block_is_at_most_fifteen_lines() -> None:
     for job in release()["jobs"].values():
         for step in job["steps"]:
             assert len(step.get("run", "").splitlines()) <= 15, step.get("name")
+
+
+def test_dependabot_updates_actions_and_pip_weekly() -> None:
+    config = yaml.safe_load((PROJECT / ".github" / "dependabot.yml").read_text(encoding="utf-8"))
+    assert config["version"] == 2
+    updates = {(u["package-ecosystem"], u["directory"]): u for u in config["updates"]}
+    assert set(updates) == {("github-actions", "/"), ("pip", "/")}
+    assert {u["schedule"]["interval"] for u in updates.values()} == {"weekly"}

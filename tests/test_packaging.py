@@ -31,8 +31,8 @@ def pyproject_version() -> str:
     return found
 
 
-def run(args: Sequence[str | Path], *, cwd: Path) -> str:
-    """Run a command to completion; its stdout, or a failure that shows everything it said."""
+def run(args: Sequence[str | Path], *, cwd: Path) -> subprocess.CompletedProcess[str]:
+    """Run a command to completion, failing with everything it said unless it succeeds."""
     env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "VIRTUAL_ENV")}
     done = subprocess.run(
         [str(a) for a in args],
@@ -44,7 +44,7 @@ def run(args: Sequence[str | Path], *, cwd: Path) -> str:
         check=False,
     )
     assert done.returncode == 0, f"{args} exited {done.returncode}:\n{done.stdout}{done.stderr}"
-    return done.stdout
+    return done
 
 
 # -- one version -----------------------------------------------------------------------------
@@ -67,6 +67,7 @@ def test_version_option_prints_the_distribution_version() -> None:
 class Dists:
     sdist: Path
     wheel: Path
+    log: str  # what the build printed
 
     def sdist_names(self) -> set[str]:
         """Paths inside the sdist, without its top-level folder."""
@@ -100,10 +101,10 @@ def metadata_version(text: str) -> str:
 def dists(tmp_path_factory: pytest.TempPathFactory) -> Dists:
     """The sdist, and the wheel built from it, as `python -m build` makes them for a release."""
     out = tmp_path_factory.mktemp("dist")
-    run([sys.executable, "-m", "build", "--outdir", out, PROJECT], cwd=out)
+    done = run([sys.executable, "-m", "build", "--outdir", out, PROJECT], cwd=out)
     [sdist] = out.glob("*.tar.gz")
     [wheel] = out.glob("*.whl")
-    return Dists(sdist, wheel)
+    return Dists(sdist, wheel, done.stdout + done.stderr)
 
 
 def project_files(folder: str) -> set[str]:
@@ -148,6 +149,16 @@ def test_the_wheel_carries_the_license_and_the_package_only(dists: Dists) -> Non
 
 
 @pytest.mark.slow
+def test_the_build_raises_no_license_deprecation(dists: Dists) -> None:
+    # setuptools warns about `license = {text = ...}` and classifiers that PEP 639 replaced.
+    deprecations = [line for line in dists.log.splitlines() if "deprecat" in line.lower()]
+    assert deprecations == []
+    assert "license" not in " ".join(
+        line.lower() for line in dists.log.splitlines() if "warning" in line.lower()
+    )
+
+
+@pytest.mark.slow
 def test_the_wheel_installs_and_runs_in_a_clean_venv(dists: Dists, tmp_path: Path) -> None:
     venv = tmp_path / "venv"
     run([sys.executable, "-m", "venv", venv], cwd=tmp_path)
@@ -156,8 +167,8 @@ def test_the_wheel_installs_and_runs_in_a_clean_venv(dists: Dists, tmp_path: Pat
     run([bin_dir / "python", "-m", "pip", "install", "-q", dists.wheel], cwd=tmp_path)
     location = run(
         [bin_dir / "python", "-c", "import reconciler; print(reconciler.__file__)"], cwd=tmp_path
-    )
+    ).stdout
     assert Path(location.strip()).is_relative_to(venv), location
-    version = run([bin_dir / "reconciler", "--version"], cwd=tmp_path)
+    version = run([bin_dir / "reconciler", "--version"], cwd=tmp_path).stdout
     assert version == f"reconciler, version {pyproject_version()}\n"
     run([bin_dir / "reconciler", "--repo", PROJECT, "validate"], cwd=tmp_path)

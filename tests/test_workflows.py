@@ -519,7 +519,7 @@ def first_sync(world: World) -> RunResult:
 
 def test_every_workflow_pins_its_actions_and_uses_no_pull_request_target() -> None:
     names = sorted(p.name for p in WORKFLOWS.glob("*.yml"))
-    assert names == ["ci.yml", "drift.yml", "plan.yml", "sync.yml"]
+    assert names == ["ci.yml", "drift.yml", "plan.yml", "release.yml", "sync.yml"]
     for name in names:
         document = workflow(name)
         assert "pull_request_target" not in document["on"], name

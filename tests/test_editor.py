@@ -298,6 +298,27 @@ def test_yaml_1_1_words_depend_on_the_yaml_version(
 # -- the modeline --------------------------------------------------------------------------------
 
 
+def readme_modeline() -> tuple[str, str]:
+    """The modeline the README gives and the file its `reconciler schema >` writes."""
+    readme = (PROJECT / "README.md").read_text(encoding="utf-8")
+    modeline = re.search(r"`(# yaml-language-server: \$schema=\S+)`", readme)
+    target = re.search(r"`reconciler schema > (\S+)`", readme)
+    assert modeline, "the README gives no modeline"
+    assert target, "the README does not say where the schema goes"
+    return modeline.group(1), target.group(1)
+
+
+def test_the_readme_modeline_loads_the_schema_in_orgs(editor: Editor, repo: Path) -> None:
+    modeline, target = readme_modeline()
+    assert target == SCHEMA_FILE
+    editor.configure()  # no yaml.schemas: only the modeline names the schema
+
+    flagged = editor.diagnostics(repo / "orgs" / "a.yaml", f"{modeline}\n{MISTAKES}")
+
+    # The modeline takes the first line, so every mistake sits one line lower.
+    assert lines(flagged) == {line + 1 for line in MISTAKE_LINES}, flagged
+
+
 def test_a_modeline_path_is_relative_to_the_yaml_file(editor: Editor, repo: Path) -> None:
     root = repo.resolve()
     references = {

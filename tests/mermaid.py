@@ -20,6 +20,9 @@ must follow it for a node label or subgraph title (`ID["..."]`) to show its lite
   (`"`...`"`) is markdown; escaped backticks keep it plain text.
 - Everything else is literal inside the quotes: `[ ] ( ) { } | ; % \ ~ * _ -`, `%%`,
   `**x**` (plain labels are not markdown), accented and CJK text, emoji.
+- `direction` then whitespace then `TB`, `BT`, `LR`, `RL` or `TD` anywhere on a line makes
+  the whole line a direction statement: `a["Ask direction LR"]` silently draws nothing.
+  Write that whitespace as `#32;`. (Case-sensitive: `Direction LR` is fine.)
 - No raw newline: inside quotes it becomes a line break (as `<br>` does); `#10;` is drawn as
   a space. Leading and trailing spaces are dropped; an empty label `[""]` does not parse.
 - Not renderable at all: the pairs `¶ß` and `ﬂ°` (mermaid's own entity placeholders, decoded
@@ -28,8 +31,9 @@ must follow it for a node label or subgraph title (`ID["..."]`) to show its lite
 Node and class IDs: `[A-Za-z0-9_]+`, and not a flowchart keyword (`end`, `graph`, `style`,
 `class`, `classDef`, `linkStyle`, `interpolate`, `subgraph`, `flowchart`, `_blank`, ...
 fail as an ID; `click` fails as an edge's target). Keywords are case-sensitive (`End` is
-fine). One statement per line: a trailing `%%` comment and `class A, B x` (space after the
-comma) do not parse.
+fine). A subgraph is laid out left-to-right in a `flowchart TD` unless it says `direction TB`
+on its first line. One statement per line: a trailing `%%` comment and `class A, B x` (space
+after the comma) do not parse.
 """
 
 from __future__ import annotations
@@ -58,6 +62,7 @@ CHROMIUM_ARGS = (
     "--disable-sync",
 )
 RENDER_TIMEOUT = 120.0
+PAGE_WIDTH = 8000
 SVG_NS = "{http://www.w3.org/2000/svg}"
 
 
@@ -86,7 +91,7 @@ def render(text: str, out: Path) -> None:
     if out.suffix not in (".svg", ".png"):
         raise ValueError(f"render writes .svg or .png, not {out.name}")
     out.parent.mkdir(parents=True, exist_ok=True)
-    with tempfile.TemporaryDirectory(prefix="mmdc-") as tmp:
+    with tempfile.TemporaryDirectory(prefix="mmdc-", ignore_cleanup_errors=True) as tmp:
         work = Path(tmp)
         # A PNG cannot be searched for mermaid's error diagram: check an SVG of it first.
         svg = out if out.suffix == ".svg" else work / "check.svg"
@@ -110,24 +115,34 @@ def _mmdc(text: str, out: Path, work: Path) -> None:
         ),
         encoding="utf-8",
     )
-    command = ["mmdc", "--quiet", "-p", str(config), "-i", str(source), "-o", str(out)]
+    # A page as wide as the widest diagram we expect, so a PNG keeps its natural size rather
+    # than being shrunk to mmdc's default 800px (an SVG scales either way).
+    command = ["mmdc", "--quiet", "--width", str(PAGE_WIDTH), "-p", str(config)]
+    command += ["-i", str(source), "-o", str(out)]
     out.unlink(missing_ok=True)
-    try:
-        done = subprocess.run(
-            command, capture_output=True, text=True, timeout=RENDER_TIMEOUT, check=False
-        )
-    except subprocess.TimeoutExpired as exc:
-        raise AssertionError(f"mmdc did not finish in {RENDER_TIMEOUT:.0f}s") from exc
-    if done.returncode != 0 or not out.is_file():
+    with subprocess.Popen(
+        command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    ) as mmdc:
+        try:
+            _, stderr = mmdc.communicate(timeout=RENDER_TIMEOUT)
+        except subprocess.TimeoutExpired as exc:
+            # Chromium runs detached, in a session of its own: SIGTERM lets puppeteer close it.
+            mmdc.terminate()
+            try:
+                mmdc.communicate(timeout=10)
+            except subprocess.TimeoutExpired:
+                mmdc.kill()
+            raise AssertionError(f"mmdc did not finish in {RENDER_TIMEOUT:g}s") from exc
+    if mmdc.returncode != 0 or not out.is_file():
         raise AssertionError(
-            f"mmdc failed (exit {done.returncode}) on:\n{text}\n--- stderr ---\n{done.stderr}"
+            f"mmdc failed (exit {mmdc.returncode}) on:\n{text}\n--- stderr ---\n{stderr}"
         )
 
 
 def _assert_not_error_diagram(svg: Path) -> None:
-    # mermaid draws a parse error as a bomb "Syntax error in text" diagram; should mmdc ever
-    # save that and exit 0, the diagram must still fail. A label with a stray entity code
-    # (`#5;`) gives an SVG that is not even XML.
+    # mermaid draws a parse error as a bomb "Syntax error in text" diagram; mmdc saves it and
+    # exits 0 at least for a diagram of mermaid's type `error`. A label with a stray entity
+    # code (`#5;`) gives an SVG that is not even XML.
     try:
         root = ET.parse(svg).getroot()
     except ET.ParseError as exc:
@@ -184,6 +199,9 @@ MUST_ESCAPE = {
 UNRENDERABLE = ("¶ß", "ﬂ°")
 
 _HEADER = re.compile(r"flowchart (TD|LR)")
+_DIRECTION = re.compile(r"direction (TB|TD|LR)")
+# mermaid's lexer takes any line holding this for a direction statement, whatever else it has.
+_DIRECTION_ANYWHERE = re.compile(r"direction\s+(TB|BT|RL|LR|TD)")
 _ID = re.compile(r"[A-Za-z0-9_]+")
 _NODE = re.compile(r'(?P<id>[^\s\[("]+)(?:\["(?P<square>.*)"\]|\(\["(?P<stadium>.*)"\]\))?')
 _ARROW = re.compile(r" +(?:-->|-\.->) +")
@@ -214,7 +232,14 @@ def check_flowchart(text: str) -> list[str]:
             if not _HEADER.fullmatch(line):
                 problems.append(f"{here}: the first statement must be `flowchart TD` or `LR`")
             continue
-        if line == "end":
+        if _DIRECTION.fullmatch(line):
+            continue
+        if _DIRECTION_ANYWHERE.search(line):
+            problems.append(
+                f"{here}: mermaid reads this line as a direction statement and drops the rest: "
+                "write the space after `direction` in a label as #32;"
+            )
+        elif line == "end":
             if open_subgraphs:
                 open_subgraphs.pop()
             else:

@@ -1,0 +1,206 @@
+"""Plans as text (a terminal, a log), markdown (a pull-request comment) and the JSON document
+that `plan --format json` prints and `plan --out` saves. Pure."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Iterator
+from typing import Any
+
+from reconciler.jsontext import Streamed, iter_pretty_json, pretty_json, without_gc
+from reconciler.kinds import kind_of
+from reconciler.plan import PLAN_FORMAT, Action, Change, FieldChange, Plan, summary
+
+MARKDOWN_LIMIT = 60_000
+_SYMBOL = {Action.CREATE: "+", Action.UPDATE: "~", Action.DEACTIVATE: "-", Action.REACTIVATE: "^"}
+_COLOR = {
+    Action.CREATE: "32",
+    Action.UPDATE: "33",
+    Action.DEACTIVATE: "31",
+    Action.REACTIVATE: "36",
+}
+_EMOJI = {
+    Action.CREATE: "🟢 create",
+    Action.UPDATE: "🟡 update",
+    Action.DEACTIVATE: "🔴 deactivate",
+    Action.REACTIVATE: "🔵 reactivate",
+}
+
+
+def _value(value: Any) -> str:
+    return json.dumps(value, ensure_ascii=False, sort_keys=True)
+
+
+def _leaves(value: Any, prefix: str = "") -> Iterable[tuple[str, Any]]:
+    """Every scalar of a payload with its path, for showing a create in full."""
+    if isinstance(value, dict) and value:
+        for key in value:
+            yield from _leaves(value[key], f"{prefix}.{key}" if prefix else key)
+    elif isinstance(value, list) and value:
+        for index, item in enumerate(value):
+            yield from _leaves(item, f"{prefix}[{index}]")
+    else:
+        yield prefix, value
+
+
+def field_line(f: FieldChange) -> str:
+    if f.added:
+        return f"{f.path}: (none) -> {_value(f.after)}"
+    if f.removed:
+        return f"{f.path}: {_value(f.before)} -> (removed)"
+    return f"{f.path}: {_value(f.before)} -> {_value(f.after)}"
+
+
+def _detail_lines(change: Change) -> list[str]:
+    if change.action == Action.CREATE:
+        shown = {**change.envelope, **change.after}
+        return [f"{path}: {_value(value)}" for path, value in _leaves(shown)]
+    return [field_line(f) for f in change.fields]
+
+
+def _headline(change: Change) -> str:
+    where = f"  ({change.source})" if change.source else ""
+    return f"{change.action.value} {change.kind} {change.identity}  {change.name}{where}"
+
+
+def render_text(plan: Plan, *, color: bool = False) -> str:
+    """The plan for a terminal or a log; ends with the summary line."""
+
+    def paint(code: str, text: str) -> str:
+        return f"\x1b[{code}m{text}\x1b[0m" if color else text
+
+    lines = [f"Environment {plan.environment} (ledger serial {plan.serial})"]
+    if plan.refreshed:
+        lines.append("Planned against the directory's records (--refresh).")
+    lines.append("")
+    if plan.empty:
+        lines.append("No changes: the directory matches the files.")
+    for change in plan.changes:
+        code = _COLOR[change.action]
+        lines.append(paint(code, f"  {_SYMBOL[change.action]} {_headline(change)}"))
+        lines.extend(f"      {line}" for line in _detail_lines(change))
+    for warning in plan.warnings:
+        lines.append(paint("33", f"Warning: {warning}"))
+    if plan.unsafe:
+        lines.append("")
+        lines.append(paint("31", f"Unsafe: {plan.unsafe}"))
+    lines.append("")
+    lines.append(paint("1", summary(plan)))
+    return "\n".join(lines) + "\n"
+
+
+def md_cell(text: str) -> str:
+    return text.replace("|", "\\|").replace("\n", " ")
+
+
+def render_markdown(
+    plan: Plan, *, limit: int = MARKDOWN_LIMIT, full_plan_at: str | None = None
+) -> str:
+    """The plan for a pull-request comment; beyond `limit` characters, a summary and a pointer."""
+    head = [f"### reconciler plan: `{plan.environment}`", ""]
+    if plan.unsafe:
+        head += [f"> [!CAUTION]\n> {plan.unsafe}", ""]
+    head += [f"**{summary(plan)}**", ""]
+    if plan.empty:
+        return "\n".join([*head, "No changes: the directory matches the files.", ""])
+    table = ["| action | record | name | file | fields |", "|---|---|---|---|---|"]
+    for change in plan.changes:
+        fields = ", ".join(f"`{f.path}`" for f in change.fields[:6])
+        if len(change.fields) > 6:
+            fields += f" and {len(change.fields) - 6} more"
+        table.append(
+            f"| {_EMOJI[change.action]} | `{change.identity}` | {md_cell(change.name)} | "
+            f"`{change.source or ''}` | {md_cell(fields)} |"
+        )
+    details = ["", "<details><summary>Field changes</summary>", "", "```diff"]
+    for change in plan.changes:
+        details.append(f"{_SYMBOL[change.action]} {_headline(change)}")
+        details.extend(f"    {line}" for line in _detail_lines(change))
+    details += ["```", "", "</details>", ""]
+    full = "\n".join([*head, *table, *details])
+    if len(full) <= limit:
+        return full
+    return _markdown_summary(plan, head, table, limit, full_plan_at)
+
+
+def _markdown_summary(
+    plan: Plan, head: list[str], table: list[str], limit: int, full_plan_at: str | None
+) -> str:
+    where = full_plan_at or f"`reconciler plan --env {plan.environment}`"
+    note = (
+        f"\n_The full plan ({len(plan.changes)} changes) is too long for a comment: see {where}._\n"
+    )
+    text = "\n".join(head) + "\n"  # a blank line before the table, as in the full rendering
+    budget = limit - len(text) - len(note) - 200
+    kept: list[str] = []
+    used = 0
+    for row in table:
+        if used + len(row) + 1 > budget:
+            break
+        kept.append(row)
+        used += len(row) + 1
+    shown = max(len(kept) - 2, 0)
+    if shown == len(plan.changes):
+        tail = f"\n_All {shown} changes are listed; their field changes are left out._\n"
+    else:
+        tail = f"\n_Showing the first {shown} of {len(plan.changes)} changes._\n"
+    return text + "\n".join(kept) + "\n" + tail + note
+
+
+def plan_document(plan: Plan) -> dict[str, Any]:
+    """The plan as a JSON document: `plan --format json` and `plan --out` write exactly this."""
+    return _document(plan, [change_document(c) for c in plan.changes])
+
+
+def change_document(change: Change) -> dict[str, Any]:
+    """One item of a plan document's `changes`."""
+    after = change.after  # unpacked once, for the name too
+    return {
+        "action": change.action.value,
+        "kind": change.kind,
+        "identity": change.identity,
+        "key": change.key,
+        "name": kind_of(change.kind).display_name(after, change.identity),
+        "source": change.source,
+        "depends_on": list(change.depends_on),
+        "envelope": change.envelope,
+        "before": change.before,
+        "after": after,
+        "fields": [
+            {
+                "path": f.path,
+                "before": f.before,
+                "after": f.after,
+                "added": f.added,
+                "removed": f.removed,
+            }
+            for f in change.fields
+        ],
+    }
+
+
+def _document(plan: Plan, changes: Any) -> dict[str, Any]:
+    return {
+        "format_version": PLAN_FORMAT,
+        "environment": plan.environment,
+        "lineage": plan.lineage,
+        "serial": plan.serial,
+        "desired_digest": plan.desired_digest,
+        "refreshed": plan.refreshed,
+        "unsafe": plan.unsafe,
+        "summary": {action.value: count for action, count in plan.counts().items()},
+        "changes": changes,
+    }
+
+
+@without_gc
+def render_json(plan: Plan) -> str:
+    """Stable JSON of the plan (sorted keys, two-space indent, final newline)."""
+    return pretty_json(plan_document(plan))
+
+
+def render_json_chunks(plan: Plan) -> Iterator[str]:
+    """`render_json` in pieces, one per change, each change's document made as it is written:
+    a large plan's document is never held whole."""
+    yield from iter_pretty_json(_document(plan, Streamed(plan.changes, change_document)))
+    yield "\n"

@@ -9,13 +9,14 @@ started but whose outcome is not yet known (a crash between the call and the led
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr
 
-from reconciler.jsontext import Rendered, digest, pretty_json, rendered
+from reconciler.jsontext import Rendered, digest, iter_pretty_json, pretty_json, rendered
 from reconciler.model import Key
 
 VERSION = 1
@@ -111,6 +112,18 @@ def make_entry(
     )
 
 
+@dataclass(frozen=True, slots=True)
+class Edit:
+    """One change made to a ledger, linked to the change before it: the apply journal records
+    these instead of rewriting the whole ledger. `entry` recorded (settling the key's intent),
+    or `intent` started, or neither: the key's intent dropped."""
+
+    key: Key
+    entry: Entry | None = None
+    intent: Intent | None = None
+    previous: Edit | None = None
+
+
 @dataclass(frozen=True)
 class Ledger:
     """An in-memory ledger; every change gives a new Ledger (serial + 1 when saved)."""
@@ -120,6 +133,9 @@ class Ledger:
     serial: int = 0
     records: dict[Key, Entry] = field(default_factory=dict)
     intents: dict[Key, Intent] = field(default_factory=dict)
+    # The changes made through with_entry/with_intent/without_intent, newest first: what a
+    # journal must append (not part of what the ledger holds).
+    edits: Edit | None = field(default=None, compare=False, repr=False)
 
     @classmethod
     def new(cls, environment: str) -> Ledger:
@@ -130,16 +146,43 @@ class Ledger:
         return sum(1 for e in self.records.values() if e.status == "active")
 
     def with_entry(self, key: Key, entry: Entry) -> Ledger:
-        intents = {k: v for k, v in self.intents.items() if k != key}
-        return replace(self, records={**self.records, key: entry}, intents=intents)
+        return replace(
+            self,
+            records={**self.records, key: entry},
+            intents=_without(self.intents, key),
+            edits=Edit(key, entry=entry, previous=self.edits),
+        )
 
     def with_intent(self, key: Key, intent: Intent) -> Ledger:
-        return replace(self, intents={**self.intents, key: intent})
+        return replace(
+            self,
+            intents={**self.intents, key: intent},
+            edits=Edit(key, intent=intent, previous=self.edits),
+        )
 
     def without_intent(self, key: Key) -> Ledger:
-        return replace(self, intents={k: v for k, v in self.intents.items() if k != key})
+        return replace(
+            self, intents=_without(self.intents, key), edits=Edit(key, previous=self.edits)
+        )
+
+    def edited(self, edit: Edit) -> Ledger:
+        """This ledger with `edit` made (as with_entry, with_intent or without_intent)."""
+        if edit.entry is not None:
+            return self.with_entry(edit.key, edit.entry)
+        if edit.intent is not None:
+            return self.with_intent(edit.key, edit.intent)
+        return self.without_intent(edit.key)
 
     def to_json(self) -> str:
+        return pretty_json(self._document())
+
+    def json_chunks(self) -> Iterator[str]:
+        """`to_json` in pieces (one per record), so a large ledger is written without ever
+        being held whole as one text."""
+        yield from iter_pretty_json(self._document())
+        yield "\n"
+
+    def _document(self) -> dict[str, Any]:
         doc = {
             "version": VERSION,
             "environment": self.environment,
@@ -148,4 +191,10 @@ class Ledger:
             "records": {k: e.rendered() for k, e in self.records.items()},
             "intents": {k: i.rendered() for k, i in self.intents.items()},
         }
-        return pretty_json(doc)
+        return doc
+
+
+def _without(mapping: dict[Key, Intent], key: Key) -> dict[Key, Intent]:
+    if key not in mapping:
+        return mapping  # shared: dicts of a Ledger are never changed in place
+    return {k: v for k, v in mapping.items() if k != key}

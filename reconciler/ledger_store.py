@@ -70,7 +70,7 @@ def load(path: Path, environment: str, *, shown: str | None = None) -> Ledger:
 def save(path: Path, ledger: Ledger) -> Ledger:
     """Write `ledger` with serial + 1, atomically: a reader sees the old file or the new one."""
     saved = replace(ledger, serial=ledger.serial + 1, lineage=ledger.lineage or str(uuid.uuid4()))
-    atomic_write(path, saved.to_json())
+    atomic_write(path, saved.json_chunks())
     return saved
 
 

@@ -160,7 +160,7 @@ async def apply(
         raise PlanError("a saved plan is applied exactly as it is: drop --refresh")
     if saved is None:
         ws.desired  # noqa: B018 - invalid files fail here, before anything is sent
-    writer = LedgerWriter(ws.ledger_path, ws.ledger())
+    writer = LedgerWriter(ws.ledger_path, ws.recovered_ledger(), journal=ws.journal_path)
     applier = Applier(
         api=api,
         writer=writer,
@@ -236,7 +236,7 @@ async def import_(
     if bool(named) == from_files:
         raise PlanError("import needs either --oid OID (one or more) or --from-files")
     desired = ws.desired
-    current = ws.ledger()
+    current = ws.recovered_ledger()
     keys = sorted(set(oid_keys(named) if named else desired) - set(current.records))
     wanted = []
     for key in keys:

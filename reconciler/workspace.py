@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
 
-from reconciler import ledger_store
+from reconciler import journal, ledger_store
 from reconciler.ledger import Ledger
 from reconciler.loader import Records, load_records
 from reconciler.model import Desired, Environment, Key
@@ -42,6 +42,11 @@ class Workspace:
         return self.repo / LOCAL_DIR / "locks" / f"{self.env_name}.lock"
 
     @property
+    def journal_path(self) -> Path:
+        """Where an apply journals its changes until it rewrites the ledger file."""
+        return self.repo / LOCAL_DIR / "journal" / f"{self.env_name}.jsonl"
+
+    @property
     def sandbox_dir(self) -> Path:
         return self.repo / SANDBOX_DIR
 
@@ -55,8 +60,16 @@ class Workspace:
         return self.records.desired
 
     def ledger(self) -> Ledger:
-        """The ledger as it is on disk now (read again on every call)."""
-        return ledger_store.load(self.ledger_path, self.env_name, shown=self.environment.ledger)
+        """The ledger as it is on disk now, with what an unfinished apply journaled (read again
+        on every call)."""
+        shown = self.environment.ledger
+        return journal.read(self.ledger_path, self.journal_path, self.env_name, shown=shown)
+
+    def recovered_ledger(self) -> Ledger:
+        """The ledger, with what an interrupted apply journaled written into its file. Only
+        while holding the lock."""
+        shown = self.environment.ledger
+        return journal.recover(self.ledger_path, self.journal_path, self.env_name, shown=shown)
 
     @contextmanager
     def locked(self, purpose: str) -> Iterator[None]:

@@ -18,13 +18,13 @@ import yaml
 from reconciler import ledger_store
 from reconciler.adopt import Adoption, adoption, file_name, record
 from reconciler.apply import Applier, LedgerWriter, Progress, Result
-from reconciler.drift import Drift, compare, refreshed_ledger
+from reconciler.drift import Drift, Part, compare, refreshed_ledger
 from reconciler.errors import LoadError, PlanError, Problem, ReconcilerError, StalePlan
 from reconciler.kinds import kind_of, oid_keys
 from reconciler.ledger import Ledger
 from reconciler.loader import desired_digest, load_records
-from reconciler.lookup import Wanted, look_up_all, look_up_ledger
-from reconciler.model import split_key
+from reconciler.lookup import Found, Wanted, look_up_all, look_up_ledger
+from reconciler.model import Key, split_key
 from reconciler.plan import Plan, build_plan, check_safety, plan_from_document
 from reconciler.redox_api import RedoxApi
 from reconciler.workspace import Workspace
@@ -116,10 +116,28 @@ def read_saved_plan(path: Path, ws: Workspace) -> Plan:
 # --- talking to Redox ----------------------------------------------------------------------
 
 
+def lookup_rate(ws: Workspace) -> float | None:
+    """Requests a second that drift, --refresh and import may spend: `drift.rate_share` of
+    `api.rate_limit` (None for the in-process sandbox, which has no budget to share)."""
+    if ws.environment.in_process:
+        return None
+    file = ws.settings.file
+    return file.api.rate_limit * file.drift.rate_share
+
+
+async def _look_up_ledger(
+    ws: Workspace, api: RedoxApi, current: Ledger, *, concurrency: int
+) -> dict[Key, Found]:
+    """The directory's record of every record of `current`, at the lookups' share of the rate."""
+    return await look_up_ledger(
+        api, current, env=ws.environment, concurrency=concurrency, rate=lookup_rate(ws)
+    )
+
+
 async def refreshed_plan(ws: Workspace, api: RedoxApi, *, concurrency: int) -> Plan:
     """A plan against what the directory really holds for every ledgered record."""
     current = ws.ledger()
-    seen = await look_up_ledger(api, current, env=ws.environment, concurrency=concurrency)
+    seen = await _look_up_ledger(ws, api, current, concurrency=concurrency)
     return plan(ws, refreshed_ledger(current, seen), refreshed=True)
 
 
@@ -180,7 +198,7 @@ async def apply(
             )
         chosen = saved
     elif refresh:
-        seen = await look_up_ledger(api, current, env=ws.environment, concurrency=concurrency)
+        seen = await _look_up_ledger(ws, api, current, concurrency=concurrency)
         chosen = plan(ws, refreshed_ledger(current, seen), refreshed=True)
     else:
         chosen = plan(ws, current)
@@ -205,18 +223,33 @@ def _known(target: str, ws: Workspace, current: Ledger) -> bool:
 
 @dataclass(frozen=True)
 class DriftReport:
-    """Every ledgered record that the directory holds otherwise, of `checked` queried."""
+    """Every ledgered record that the directory holds otherwise, of `checked` queried: the
+    records of `part` of the `ledgered` ones."""
 
     environment: str
     drifts: list[Drift]
     checked: int
+    part: Part
+    ledgered: int
 
 
-async def drift(ws: Workspace, api: RedoxApi, *, concurrency: int) -> DriftReport:
-    """Query the directory for every ledgered record and compare it with the ledger."""
+async def drift(
+    ws: Workspace,
+    api: RedoxApi,
+    *,
+    concurrency: int,
+    rotate: int | None = None,
+    day: int | None = None,
+) -> DriftReport:
+    """Query the directory for today's part of the ledgered records (1/`rotate` of them; by
+    default drift.rotate) and compare them with the ledger."""
     current = ws.ledger()
-    seen = await look_up_ledger(api, current, env=ws.environment, concurrency=concurrency)
-    return DriftReport(ws.env_name, compare(current, seen), len(current.records))
+    part = Part.of_day(rotate or ws.settings.file.drift.rotate, day)
+    checked = part.of(current)
+    seen = await _look_up_ledger(ws, api, checked, concurrency=concurrency)
+    return DriftReport(
+        ws.env_name, compare(current, seen), len(checked.records), part, len(current.records)
+    )
 
 
 async def import_(
@@ -244,7 +277,9 @@ async def import_(
         want = desired.get(key)
         envelope = want.envelope if want is not None else {"Directory": ws.environment.directory}
         wanted.append(Wanted(kind, identity, envelope, want.payload if want else None))
-    found = await look_up_all(api, wanted, env=ws.environment, concurrency=concurrency)
+    found = await look_up_all(
+        api, wanted, env=ws.environment, concurrency=concurrency, rate=lookup_rate(ws)
+    )
     adoptions = [
         adoption(key, seen, want=desired.get(key), env=ws.environment)
         for key, seen in zip(keys, found, strict=True)

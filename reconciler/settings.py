@@ -41,6 +41,14 @@ class Api(_Strict):
     timeout: float = Field(60.0, gt=0)
 
 
+class Drift(_Strict):
+    """What drift checks per run, and how much of the API budget lookups may use (SPEC 2,
+    "Drift cost")."""
+
+    rotate: int = Field(1, ge=1, le=366)  # check 1/rotate of the records per run
+    rate_share: float = Field(0.5, gt=0, le=1)  # of api.rate_limit: drift, --refresh, import
+
+
 class EnvironmentEntry(_Strict):
     """One environment as written in reconciler.yaml: every key optional, merged over the
     built-in one. `file_model` adds each kind's destination key."""
@@ -58,6 +66,7 @@ class SettingsFile(_Strict):
     missing: Literal["error", "deactivate"] = "error"
     safety: Safety = Field(default_factory=Safety)
     api: Api = Field(default_factory=Api)
+    drift: Drift = Field(default_factory=Drift)
     environments: dict[str, EnvironmentEntry] = Field(default_factory=dict)
 
 

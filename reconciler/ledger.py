@@ -24,7 +24,8 @@ Status = Literal["active", "inactive"]
 
 
 class _Frozen(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    # defer_build: validate and plan need no ledger model built at start-up.
+    model_config = ConfigDict(frozen=True, extra="forbid", defer_build=True)
     _text: Rendered | None = PrivateAttr(default=None)
 
     def __eq__(self, other: object) -> bool:
@@ -68,7 +69,7 @@ class Intent(_Frozen):
 
 
 class LedgerFile(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    model_config = ConfigDict(frozen=True, extra="forbid", defer_build=True)
 
     version: int
     environment: str

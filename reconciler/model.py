@@ -83,6 +83,9 @@ class Wire(BaseModel):
         validate_by_name=True,
         validate_by_alias=False,
         serialize_by_alias=True,
+        # Built on first use, once, as part of the record model that holds it: building each
+        # nested part's own validator at import would double the start-up cost of `validate`.
+        defer_build=True,
     )
 
     def wire(self) -> dict[str, Any]:

@@ -6,8 +6,6 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from deepdiff import DeepDiff
-
 from reconciler.errors import PlanError, UnsafePlan
 from reconciler.jsontext import pack, unpack, without_gc
 from reconciler.kinds import kind_of
@@ -218,6 +216,8 @@ def _change_for(want: Desired, have: Entry | None) -> Change | None:
 
 def field_changes(before: Mapping[str, Any], after: Mapping[str, Any]) -> tuple[FieldChange, ...]:
     """The fields that differ between two payloads, by Redox path (Address.City, Contacts[0])."""
+    from deepdiff import DeepDiff  # only a plan with an update needs it (start-up time)
+
     diff = DeepDiff(dict(before), dict(after), view="tree", ignore_order=False)
     found: list[FieldChange] = []
     for report, levels in diff.items():

@@ -11,23 +11,28 @@ import json
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 import yaml
 
 from reconciler import ledger_store
 from reconciler.adopt import Adoption, adoption, file_name, record
-from reconciler.apply import Applier, LedgerWriter, Progress, Result
 from reconciler.drift import Drift, Part, compare, refreshed_ledger
 from reconciler.errors import LoadError, PlanError, Problem, ReconcilerError, StalePlan
 from reconciler.kinds import kind_of, oid_keys
 from reconciler.ledger import Ledger
 from reconciler.loader import desired_digest, load_records
-from reconciler.lookup import Found, Wanted, look_up_all, look_up_ledger
 from reconciler.model import Key, split_key
 from reconciler.plan import Plan, build_plan, check_safety, plan_from_document
 from reconciler.redox_api import RedoxApi
 from reconciler.workspace import Workspace
+
+if TYPE_CHECKING:
+    from reconciler.apply import Progress, Result
+    from reconciler.lookup import Found
+
+# The use cases that talk to Redox import apply and lookup (and so asyncio) when they run:
+# validate and plan must start fast.
 
 __all__ = [
     "Adoption",
@@ -129,6 +134,8 @@ async def _look_up_ledger(
     ws: Workspace, api: RedoxApi, current: Ledger, *, concurrency: int
 ) -> dict[Key, Found]:
     """The directory's record of every record of `current`, at the lookups' share of the rate."""
+    from reconciler.lookup import look_up_ledger
+
     return await look_up_ledger(
         api, current, env=ws.environment, concurrency=concurrency, rate=lookup_rate(ws)
     )
@@ -174,6 +181,8 @@ async def apply(
     """Settle what an interrupted apply left, plan (or take the saved plan, if the ledger has
     not moved since), check it, let `review` see it and say yes, then carry it out. The
     caller holds the environment's lock for the whole of it."""
+    from reconciler.apply import Applier, LedgerWriter
+
     if saved is not None and refresh:
         raise PlanError("a saved plan is applied exactly as it is: drop --refresh")
     if saved is None:
@@ -265,6 +274,8 @@ async def import_(
     """Adopt records the directory already holds into the ledger, never sending a New: the
     organizations named by OID, or every record of the files that the ledger lacks. The
     caller holds the environment's lock."""
+    from reconciler.lookup import Wanted, look_up_all
+
     named = list(oids)
     if bool(named) == from_files:
         raise PlanError("import needs either --oid OID (one or more) or --from-files")

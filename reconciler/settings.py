@@ -26,7 +26,8 @@ SANDBOX_DIR = ".reconciler/sandbox"
 
 
 class _Strict(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid", strict=True)
+    # defer_build: file_model's subclasses are what validates; the bases need no validator.
+    model_config = ConfigDict(frozen=True, extra="forbid", strict=True, defer_build=True)
 
 
 class Safety(_Strict):

@@ -136,15 +136,17 @@ def test_drift_refresh_and_import_keep_to_their_share_of_the_rate(
         spent("apply", "--refresh", "--yes"),
     ):
         assert len(times) == 12
+        # 5/s on average; in any one second, at most two more: a request can arrive late
+        # (the first one waits for the token) and bunch up with the next ones.
+        assert times[-1] - times[0] >= 11 / 5 * 0.95, times
         busiest = max(sum(1 for t in times if start <= t < start + 1) for start in times)
-        assert busiest <= 5 + 1, times  # 5/s, and one of slack for the network's jitter
-        assert times[-1] - times[0] >= 11 / 5 * 0.9, times
+        assert busiest <= 5 + 2, times
 
     # import: every record of the files that the ledger lacks.
     Workspace(repo=repo, env_name=ENV).ledger_path.unlink()
     times = spent("import", "--from-files")
     assert len(times) == 12
-    assert times[-1] - times[0] >= 11 / 5 * 0.9, times
+    assert times[-1] - times[0] >= 11 / 5 * 0.95, times
 
 
 def test_paced_lookups_are_evenly_spaced_at_the_rate() -> None:

@@ -3,20 +3,45 @@ environment or exits; each module holds one group of commands."""
 
 from __future__ import annotations
 
+import importlib
 import logging
 import sys
 from pathlib import Path
 
 import click
 
-from reconciler.cli.apply import apply
 from reconciler.cli.base import ReconcilerGroup
-from reconciler.cli.observe import drift, import_
-from reconciler.cli.records import plan, schema, show, validate
-from reconciler.cli.sandbox import sandbox
+
+# Each command, as "module:name". A command's module is imported only when that command runs
+# (or `--help` lists it): `validate` and `plan` load neither asyncio, httpx nor uvicorn.
+COMMANDS = {
+    "validate": "reconciler.cli.records:validate",
+    "plan": "reconciler.cli.records:plan",
+    "apply": "reconciler.cli.apply:apply",
+    "show": "reconciler.cli.records:show",
+    "drift": "reconciler.cli.observe:drift",
+    "import": "reconciler.cli.observe:import_",
+    "schema": "reconciler.cli.records:schema",
+    "sandbox": "reconciler.cli.sandbox:sandbox",
+}
 
 
-@click.group(cls=ReconcilerGroup, context_settings={"help_option_names": ["-h", "--help"]})
+class LazyGroup(ReconcilerGroup):
+    """A group whose commands are imported when they are asked for."""
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted({*COMMANDS, *super().list_commands(ctx)})
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        where = COMMANDS.get(cmd_name)
+        if where is None:
+            return super().get_command(ctx, cmd_name)
+        module, _, name = where.partition(":")
+        command: click.Command = getattr(importlib.import_module(module), name)
+        return command
+
+
+@click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.option(
     "--env", "env_name", default=None, help="Environment (default: $REDOX_ENV or sandbox)."
 )
@@ -35,10 +60,6 @@ def cli(ctx: click.Context, env_name: str | None, repo: Path | None, verbose: bo
     for noisy in ("httpx", "httpcore"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
     ctx.obj = {"env": env_name, "repo": repo}
-
-
-for command in (validate, plan, apply, show, drift, import_, schema, sandbox):
-    cli.add_command(command)
 
 
 def main() -> None:

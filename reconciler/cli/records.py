@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import json
 import sys
 from pathlib import Path
@@ -90,6 +89,8 @@ def plan(
 
 
 def _refreshed_plan(ws: Workspace) -> reconcile.Plan:
+    import asyncio  # here, not above: a plan without --refresh starts without it
+
     from reconciler.connect import session
 
     async def run() -> reconcile.Plan:

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 from pydantic import BaseModel, ConfigDict
 
 from reconciler.errors import Problem
-from reconciler.jsontext import digest, pack, unpack
+from reconciler.jsontext import canonical_with_digest, unpack
 
 if TYPE_CHECKING:
     from reconciler.redox_api import RedoxApi
@@ -187,9 +187,9 @@ class Desired:
         file: str,
         depends_on: tuple[Key, ...],
     ) -> Desired:
-        """The Desired of a payload: packed, with its digest."""
-        wire_digest = digest([envelope, payload])
-        return cls(kind, identity, envelope, pack(payload), active, file, depends_on, wire_digest)
+        """The Desired of a payload: packed as its canonical JSON, which its digest is of."""
+        packed, wire_digest = canonical_with_digest(envelope, payload)
+        return cls(kind, identity, envelope, packed, active, file, depends_on, wire_digest)
 
     @property
     def key(self) -> Key:

@@ -19,7 +19,7 @@ from reconciler.render import (
     render_ledger_text,
     render_markdown,
     render_problems,
-    render_text,
+    render_text_chunks,
 )
 from reconciler.workspace import Workspace
 
@@ -77,7 +77,7 @@ def plan(
     elif fmt == "markdown":
         click.echo(render_markdown(the_plan, limit=markdown_limit, full_plan_at=full_plan_at))
     else:
-        click.echo(render_text(the_plan, color=color()), nl=False)
+        sys.stdout.writelines(render_text_chunks(the_plan, color=color()))
     if the_plan.unsafe and not force:
         click.echo(f"Error: {the_plan.unsafe}", err=True)
         return 1

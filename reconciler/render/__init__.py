@@ -20,6 +20,7 @@ from reconciler.render.plan import (
     render_json_chunks,
     render_markdown,
     render_text,
+    render_text_chunks,
 )
 from reconciler.render.problems import problems_document, render_github, render_problems
 
@@ -41,4 +42,5 @@ __all__ = [
     "render_markdown",
     "render_problems",
     "render_text",
+    "render_text_chunks",
 ]

@@ -13,6 +13,7 @@ from reconciler.errors import LoadError, Problem
 from reconciler.jsontext import digest, without_gc
 from reconciler.kinds import KINDS
 from reconciler.model import Desired, Environment, Key, Kind, Loaded, make_key
+from reconciler.plan_cache import PlanCache
 from reconciler.validation import problems_from
 
 SUFFIXES = (".yaml", ".yml")
@@ -37,11 +38,12 @@ def record_files(repo: Path, kind: Kind) -> list[Path]:
 
 
 def load_file(
-    path: Path, shown: str, kind: Kind, env: Environment
+    path: Path, shown: str, kind: Kind, env: Environment, *, raw: bytes | None = None
 ) -> tuple[Loaded | None, list[Problem]]:
-    """One record file validated against its kind's model, and its problems."""
+    """One record file (whose bytes are `raw` when already read) validated against its kind's
+    model, and its problems."""
     try:
-        data, node = yamlfile.read(path, shown)
+        data, node = yamlfile.read(path, shown, raw=raw)
     except yamlfile.YamlProblem as exc:
         return None, [yamlfile.problem(shown, exc)]
     except OSError as exc:
@@ -84,17 +86,33 @@ class Records:
 
 
 @without_gc
-def load_records(repo: Path, env: Environment) -> Records:
-    """Every record of every kind in `repo`, or LoadError with every problem found."""
+def load_records(repo: Path, env: Environment, *, cache: PlanCache | None = None) -> Records:
+    """Every record of every kind in `repo`, or LoadError with every problem found. With
+    `cache`, a file whose bytes were read and found valid before is not read again."""
     problems: list[Problem] = []
     loaded: dict[str, list[Loaded]] = {}
+    fresh: dict[str, Loaded] = {}  # valid files the cache does not hold yet
+    used: list[str] = []
     for kind in KINDS.values():
         found = loaded.setdefault(kind.name, [])
-        for path in record_files(repo, kind):
-            item, found_problems = load_file(path, path.relative_to(repo).as_posix(), kind, env)
+        files = [(path, path.relative_to(repo).as_posix()) for path in record_files(repo, kind)]
+        keyed = _keyed(cache, kind, [path for path, _ in files]) if cache is not None else {}
+        hits = cache.get({key: kind for key, _ in keyed.values()}) if cache is not None else {}
+        for path, shown in files:
+            key, raw = keyed.get(path, (None, None))
+            hit = hits.get(key) if key is not None else None
+            if hit is not None:
+                found.append(hit.loaded(shown))
+                continue
+            item, found_problems = load_file(path, shown, kind, env, raw=raw)
             if item is not None:
                 found.append(item)
+                if key is not None and not found_problems and item.desired is not None:
+                    fresh[key] = item
             problems.extend(found_problems)
+        used.extend(key for key, _ in keyed.values())
+    if cache is not None:
+        cache.put(fresh, used=used)
     known: set[Key] = {
         make_key(item.kind, identity)
         for items in loaded.values()
@@ -108,6 +126,18 @@ def load_records(repo: Path, env: Environment) -> Records:
         raise LoadError(problems)
     desired = (item.desired for items in loaded.values() for item in items if item.desired)
     return Records({d.key: d for d in desired}, problems)
+
+
+def _keyed(cache: PlanCache, kind: Kind, paths: list[Path]) -> dict[Path, tuple[str, bytes]]:
+    """The cache key and the bytes of each file that can be read (load_file reports the rest)."""
+    keyed: dict[Path, tuple[str, bytes]] = {}
+    for path in paths:
+        try:
+            raw = path.read_bytes()
+        except OSError:
+            continue
+        keyed[path] = (cache.key(kind.name, raw), raw)
+    return keyed
 
 
 @without_gc

@@ -9,9 +9,11 @@ from functools import cached_property
 from pathlib import Path
 
 from reconciler import journal, ledger_store
+from reconciler.kinds import KINDS
 from reconciler.ledger import Ledger
 from reconciler.loader import Records, load_records
 from reconciler.model import Desired, Environment, Key
+from reconciler.plan_cache import PlanCache
 from reconciler.settings import SANDBOX_DIR, Settings, load_settings
 
 LOCAL_DIR = ".reconciler"
@@ -23,6 +25,7 @@ class Workspace:
 
     repo: Path
     env_name: str
+    cache: bool = True  # read and keep validated record files in .reconciler/cache/
 
     @cached_property
     def settings(self) -> Settings:
@@ -53,7 +56,11 @@ class Workspace:
     @cached_property
     def records(self) -> Records:
         """Every record file, validated; LoadError with every problem otherwise."""
-        return load_records(self.repo, self.environment)
+        cache = None
+        if self.cache:
+            settings, kinds = self.settings.file, KINDS.values()
+            cache = PlanCache.of(self.repo, self.environment, settings, kinds)
+        return load_records(self.repo, self.environment, cache=cache)
 
     @property
     def desired(self) -> dict[Key, Desired]:

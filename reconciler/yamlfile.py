@@ -33,9 +33,11 @@ class YamlProblem(Exception):
         self.message = message
 
 
-def read(path: Path, shown: str) -> tuple[Any, yaml.Node | None]:
-    """Plain values and the node tree of one file; YamlProblem (with a line) when unreadable."""
-    raw = path.read_bytes()
+def read(path: Path, shown: str, *, raw: bytes | None = None) -> tuple[Any, yaml.Node | None]:
+    """Plain values and the node tree of one file (whose bytes are `raw` when already read);
+    YamlProblem (with a line) when unreadable."""
+    if raw is None:
+        raw = path.read_bytes()
     try:
         text = raw.decode("utf-8-sig")
     except UnicodeDecodeError as exc:

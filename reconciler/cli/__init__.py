@@ -47,9 +47,14 @@ class LazyGroup(ReconcilerGroup):
 )
 @click.option("--repo", type=click.Path(exists=True, file_okay=False, path_type=Path), default=None)
 @click.option("-v", "--verbose", is_flag=True, help="Log every request and decision to stderr.")
+@click.option(
+    "--no-cache", is_flag=True, help="Read every record file again (no .reconciler/cache)."
+)
 @click.version_option(package_name="redox-reconciler")
 @click.pass_context
-def cli(ctx: click.Context, env_name: str | None, repo: Path | None, verbose: bool) -> None:
+def cli(
+    ctx: click.Context, env_name: str | None, repo: Path | None, verbose: bool, no_cache: bool
+) -> None:
     """Keep Carequality organization and provider records as YAML in git, and make the Redox
     directory match them."""
     logging.basicConfig(
@@ -59,7 +64,7 @@ def cli(ctx: click.Context, env_name: str | None, repo: Path | None, verbose: bo
     )
     for noisy in ("httpx", "httpcore"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
-    ctx.obj = {"env": env_name, "repo": repo}
+    ctx.obj = {"env": env_name, "repo": repo, "no_cache": no_cache}
 
 
 def main() -> None:

@@ -6,8 +6,6 @@ from __future__ import annotations
 import re
 import shutil
 import subprocess
-import xml.etree.ElementTree as ET
-from collections import Counter
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -15,7 +13,7 @@ from typing import Any
 import pytest
 import yaml
 from conftest import GATEWAY, Repo, make_org
-from mermaid import SVG_NS, check_flowchart, render, renderer_unavailable, svg_text
+from mermaid import check_flowchart, node_classes, render, renderer_unavailable, svg_text
 from test_mermaid_tool import TRICKY, artifacts  # noqa: F401  (artifacts: the fixture)
 
 from reconciler import reconcile
@@ -441,13 +439,7 @@ def test_the_30_record_plan_renders_in_mermaid_cli(
     lines = svg_text(svg).splitlines()
     for name, _ in TRICKY:
         assert any(name in line for line in lines), name
-    root = ET.parse(svg).getroot()
-    classes = Counter(
-        name
-        for group in root.iter(f"{SVG_NS}g")
-        if "node" in (group.get("class") or "").split()
-        for name in (group.get("class") or "").split()
-    )
+    classes = node_classes(svg)
     assert classes["node"] == 31
     assert {a.value: classes[a.value] for a in Action} == {
         a.value: n for a, n in plan.counts().items()

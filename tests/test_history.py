@@ -11,12 +11,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import Repo
+from conftest import Repo, settle
 
-from reconciler import ledger as ledgers
-from reconciler import ledger_store, reconcile
 from reconciler.history import bisect_changes, entry_at
-from reconciler.kinds import kind_of
 
 
 class Git:
@@ -56,20 +53,7 @@ class Git:
 
 def apply_to(made: Repo, env: str, commit: str) -> None:
     """Record every change of a fresh plan in the environment's ledger, from `commit`."""
-    ws = made.workspace(env)
-    current = ws.ledger()
-    for change in reconcile.plan(ws).changes:
-        entry = ledgers.make_entry(
-            kind=change.kind,
-            identity=change.identity,
-            envelope=change.envelope,
-            payload=change.after,
-            active=kind_of(change.kind).is_active(change.after),
-            source=change.source,
-            commit=commit,
-        )
-        current = current.with_entry(change.key, entry)
-    ledger_store.save(ws.ledger_path, current)
+    settle(made.workspace(env), commit=commit)
 
 
 @pytest.fixture

@@ -23,6 +23,9 @@ COMMANDS = {
     "import": "reconciler.cli.observe:import_",
     "schema": "reconciler.cli.records:schema",
     "sandbox": "reconciler.cli.sandbox:sandbox",
+    "graph": "reconciler.cli.views:graph",
+    "status": "reconciler.cli.views:status",
+    "history": "reconciler.cli.views:history",
 }
 
 

@@ -15,6 +15,8 @@ from reconciler.render.ledger import render_import, render_ledger_text
 from reconciler.render.plan import (
     MARKDOWN_LIMIT,
     change_document,
+    digest_lines,
+    digest_marker,
     plan_document,
     render_json,
     render_json_chunks,
@@ -26,6 +28,8 @@ from reconciler.render.problems import problems_document, render_github, render_
 __all__ = [
     "MARKDOWN_LIMIT",
     "change_document",
+    "digest_lines",
+    "digest_marker",
     "drift_document",
     "drift_note",
     "drift_summary",

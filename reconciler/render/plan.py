@@ -85,6 +85,7 @@ def render_text(plan: Plan, *, color: bool = False) -> str:
         lines.append("")
         lines.append(paint("31", f"Unsafe: {plan.unsafe}"))
     lines.append("")
+    lines.append(f"Plan digest: {plan.digest}")
     lines.append(paint("1", summary(plan)))
     return "\n".join(lines) + "\n"
 
@@ -100,7 +101,7 @@ def render_markdown(
     head = [f"### reconciler plan: `{plan.environment}`", ""]
     if plan.unsafe:
         head += [f"> [!CAUTION]\n> {plan.unsafe}", ""]
-    head += [f"**{summary(plan)}**", ""]
+    head += [f"**{summary(plan)}**", "", *digest_lines(plan), ""]
     if plan.empty:
         return "\n".join([*head, "No changes: the directory matches the files.", ""])
     table = ["| action | record | name | file | fields |", "|---|---|---|---|---|"]
@@ -121,6 +122,17 @@ def render_markdown(
     if len(full) <= limit:
         return full
     return _markdown_summary(plan, head, table, limit, full_plan_at)
+
+
+def digest_marker(environment: str, digest: str) -> str:
+    """The hidden marker of a plan's digest in markdown: `<!-- reconciler:plan-digest env=NAME
+    sha256:HEX -->`, which the sync reads back from the pull request's comment."""
+    return f"<!-- reconciler:plan-digest env={environment} {digest} -->"
+
+
+def digest_lines(plan: Plan) -> list[str]:
+    """The plan digest in markdown: visible, then in the hidden marker."""
+    return [f"Plan digest: `{plan.digest}`", digest_marker(plan.environment, plan.digest)]
 
 
 def _markdown_summary(
@@ -186,6 +198,7 @@ def _document(plan: Plan, changes: Any) -> dict[str, Any]:
         "lineage": plan.lineage,
         "serial": plan.serial,
         "desired_digest": plan.desired_digest,
+        "plan_digest": plan.digest,
         "refreshed": plan.refreshed,
         "unsafe": plan.unsafe,
         "summary": {action.value: count for action, count in plan.counts().items()},

@@ -11,6 +11,7 @@ import click
 
 from reconciler.cli.apply import apply
 from reconciler.cli.base import ReconcilerGroup
+from reconciler.cli.github import github
 from reconciler.cli.observe import drift, import_
 from reconciler.cli.records import plan, schema, show, validate
 from reconciler.cli.sandbox import sandbox
@@ -37,7 +38,7 @@ def cli(ctx: click.Context, env_name: str | None, repo: Path | None, verbose: bo
     ctx.obj = {"env": env_name, "repo": repo}
 
 
-for command in (validate, plan, apply, show, drift, import_, schema, sandbox):
+for command in (validate, plan, apply, show, drift, import_, schema, sandbox, github):
     cli.add_command(command)
 
 

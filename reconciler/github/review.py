@@ -11,7 +11,7 @@ from typing import Any
 from reconciler.jsontext import pack
 from reconciler.kinds import kind_of
 from reconciler.model import Action
-from reconciler.plan import Change, Plan, field_changes, summary
+from reconciler.plan import Change, FieldChange, Plan, field_changes, summary
 from reconciler.render import render_markdown
 from reconciler.render.plan import md_cell
 
@@ -58,7 +58,10 @@ def differences(reviewed: Plan, current: Plan) -> list[Difference]:
         now = change.digested()
         old = then.pop(change.key, None)
         if old is None:
-            found.append(_difference("added", now, "not in the reviewed plan"))
+            before = now.get("before") or {}
+            fields = field_changes(before, now["after"]) if before else ()
+            detail = "not in the reviewed plan" + (f": {_fields(fields)}" if fields else "")
+            found.append(_difference("added", now, detail))
         elif old != now:
             found.append(_difference("changed", now, _what_differs(old, now)))
     for old in then.values():
@@ -89,16 +92,20 @@ def _what_differs(old: Mapping[str, Any], now: Mapping[str, Any]) -> str:
         parts.append("the request envelope (directory) differs")
     if old.get("after") != now.get("after"):
         fields = field_changes(old.get("after") or {}, now.get("after") or {})
-        shown = [
-            f"`{f.path}`: {_value(f.before, f.added)} → {_value(f.after, f.removed)}"
-            for f in fields[:5]
-        ]
-        if len(fields) > 5:
-            shown.append(f"and {len(fields) - 5} more fields")
-        parts.append("to send, reviewed → now: " + "; ".join(shown))
+        parts.append("to send, reviewed → now: " + _fields(fields))
     if old.get("before") != now.get("before"):
         parts.append("the ledger's last applied record changed since review (an apply ran)")
     return "; ".join(parts)
+
+
+def _fields(fields: Sequence[FieldChange]) -> str:
+    shown = [
+        f"`{f.path}`: {_value(f.before, f.added)} → {_value(f.after, f.removed)}"
+        for f in fields[:5]
+    ]
+    if len(fields) > 5:
+        shown.append(f"and {len(fields) - 5} more fields")
+    return "; ".join(shown)
 
 
 def _value(value: Any, absent: bool) -> str:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import subprocess
 from collections.abc import Iterator
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -31,6 +32,7 @@ from reconciler.github import (
     plan_comment,
     read_plan_comment,
 )
+from reconciler.github.gitrepo import records_commit
 from reconciler.github.review import differences, rebuilt
 from reconciler.jsontext import pack
 from reconciler.model import Action
@@ -556,3 +558,45 @@ def test_a_step_without_a_token_says_how_to_give_one(step: Step, records: Path) 
     assert "GITHUB_TOKEN is not set: give the step `env: GITHUB_TOKEN: ${{ github.token }}`" in (
         result.output
     )
+
+
+def test_a_run_by_hand_finds_the_merge_that_last_changed_records(tmp_path: Path) -> None:
+    repo = tmp_path / "main"
+    repo.mkdir()
+
+    def git(*args: str) -> str:
+        done = subprocess.run(
+            ["git", "-C", str(repo), *args],
+            capture_output=True,
+            text=True,
+            check=True,
+            env={
+                **os.environ,
+                "GIT_AUTHOR_NAME": "d",
+                "GIT_AUTHOR_EMAIL": "d@x",
+                "GIT_COMMITTER_NAME": "d",
+                "GIT_COMMITTER_EMAIL": "d@x",
+            },
+        )
+        return done.stdout.strip()
+
+    def commit(path: str, text: str, message: str) -> str:
+        (repo / path).parent.mkdir(parents=True, exist_ok=True)
+        (repo / path).write_text(text)
+        git("add", path)
+        git("commit", "-q", "-m", message)
+        return git("rev-parse", "HEAD")
+
+    git("init", "-q", "-b", "main")
+    first = commit("orgs/a.yaml", "a: 1\n", "records")
+    git("checkout", "-q", "-b", "change")
+    commit("orgs/a.yaml", "a: 2\n", "the pull request's commit")
+    git("checkout", "-q", "main")
+    commit("docs/notes.md", "notes\n", "docs")
+    git("merge", "-q", "--no-ff", "-m", "Merge pull request #3", "change")
+    merge = git("rev-parse", "HEAD")
+    ledger = commit("ledger/development.json", "{}\n", "ledger: development [skip ci]")
+    assert records_commit(repo, ledger) == merge
+    assert records_commit(repo, merge) == merge
+    assert records_commit(repo, first) == first
+    assert records_commit(tmp_path, "abc") == "abc"  # not a repository: as given

@@ -4,15 +4,13 @@ applied, so that the next run neither repeats nor skips a call)."""
 
 from __future__ import annotations
 
-import os
-import subprocess
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-BOT_NAME = "github-actions[bot]"
-BOT_EMAIL = "41898282+github-actions[bot]@users.noreply.github.com"
+from reconciler.github.gitrepo import git
+
 ATTEMPTS = 5
 
 
@@ -22,24 +20,6 @@ class LedgerCommit:
 
     ok: bool = True
     lines: list[str] = field(default_factory=list)
-
-
-def _git(repo: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    env = {
-        **os.environ,
-        "GIT_AUTHOR_NAME": BOT_NAME,
-        "GIT_AUTHOR_EMAIL": BOT_EMAIL,
-        "GIT_COMMITTER_NAME": BOT_NAME,
-        "GIT_COMMITTER_EMAIL": BOT_EMAIL,
-    }
-    return subprocess.run(
-        ["git", "-C", str(repo), *args],
-        capture_output=True,
-        text=True,
-        check=False,
-        env=env,
-        timeout=300,
-    )
 
 
 def commit_ledger(
@@ -55,19 +35,19 @@ def commit_ledger(
     """Commit `ledger` (relative to `repo`) as the bot with `[skip ci]`, and push it to
     `branch`, rebasing up to ATTEMPTS times when the branch moved on."""
     done = LedgerCommit()
-    if not _git(repo, "status", "--porcelain", "--", ledger).stdout.strip():
+    if not git(repo, "status", "--porcelain", "--", ledger).stdout.strip():
         done.lines.append(f"The {environment} ledger did not change: nothing to commit.")
         return done
     message = f"ledger: {environment} after applying {applied[:12]}"
     if apply_code != "0":
         message += f" (apply failed: exit {apply_code or 'none'})"
     for args in (("add", "--", ledger), ("commit", "--quiet", "-m", f"{message} [skip ci]")):
-        step = _git(repo, *args)
+        step = git(repo, *args)
         if step.returncode != 0:
             return _failed(done, f"git {args[0]} failed: {step.stderr.strip()}")
     for attempt in range(1, ATTEMPTS + 1):
-        if _git(repo, "push", "--quiet", "origin", f"HEAD:{branch}").returncode == 0:
-            short = _git(repo, "rev-parse", "--short", "HEAD").stdout.strip()
+        if git(repo, "push", "--quiet", "origin", f"HEAD:{branch}").returncode == 0:
+            short = git(repo, "rev-parse", "--short", "HEAD").stdout.strip()
             done.lines.append(f"Committed {ledger} to {branch} as {short}.")
             return done
         done.lines.append(
@@ -75,8 +55,8 @@ def commit_ledger(
             f"{ATTEMPTS})."
         )
         sleep(attempt)
-        if _git(repo, "pull", "--rebase", "--quiet", "origin", branch).returncode != 0:
-            _git(repo, "rebase", "--abort")
+        if git(repo, "pull", "--rebase", "--quiet", "origin", branch).returncode != 0:
+            git(repo, "rebase", "--abort")
             return _failed(
                 done,
                 f"{ledger} conflicts with {branch}. The applied changes are recorded only in "

@@ -23,6 +23,7 @@ from reconciler.github.comment import (
     find_plan_comment,
     read_plan_comment,
 )
+from reconciler.github.gitrepo import records_commit
 from reconciler.github.review import rebuilt, refusal_comment
 from reconciler.plan import Plan, summary
 from reconciler.render import render_markdown, render_problems
@@ -112,9 +113,10 @@ def check_reviewed(
     skip: bool,
     actions: Actions,
 ) -> ReviewCheck:
-    """The plan of `ws` against what was reviewed on the pull request that `commit` merged.
-    Refused (and said on the pull request) when it differs; with `skip`, the check is skipped
-    by a person's decision and the summary says so."""
+    """The plan of `ws` against what was reviewed on the pull request that merged the newest
+    change of records up to `commit` (the pushed commit; on a run by hand, main's tip, past
+    the sync's own ledger commits). Refused (and said on the pull request) when it differs;
+    with `skip`, the check is skipped by a person's decision and the summary says so."""
     env = ws.env_name
     current = reconcile.plan(ws)
     title = f"### Reviewed plan: `{env}`\n\n"
@@ -130,6 +132,7 @@ def check_reviewed(
         )
     if github is None:
         raise ReconcilerError("the review check needs GITHUB_TOKEN to read the pull request")
+    commit = records_commit(ws.repo, commit)
     pull = merged_pull(github, commit)
     if current.empty:
         where = f" (#{pull['number']})" if pull else ""

@@ -17,6 +17,7 @@ import pytest
 from click.testing import CliRunner, Result
 from fake_github import BOT, FORK_TOKEN, WRITE_TOKEN, FakeGitHub, served
 from sandbox_server import example_repo, set_key
+from test_render import big_create_plan, org_payload
 
 from reconciler import reconcile
 from reconciler.cli import cli
@@ -35,8 +36,7 @@ from reconciler.github import (
 from reconciler.github.gitrepo import records_commit
 from reconciler.github.review import differences, rebuilt
 from reconciler.jsontext import pack
-from reconciler.model import Action
-from reconciler.plan import Change, Plan
+from reconciler.plan import Plan
 from reconciler.workspace import Workspace
 
 REPOSITORY = "northwind/redox-records"
@@ -142,29 +142,10 @@ def test_the_token_is_never_sent_off_the_api_host() -> None:
 # -- the plan comment -----------------------------------------------------------------------
 
 
-def org(oid: str, name: str, city: str = "Madison") -> dict[str, Any]:
-    return {
-        "Name": name,
-        "Active": True,
-        "Identifiers": [{"ID": oid, "IDType": "OID"}],
-        "Address": {"City": city, "State": "WI"},
-    }
-
-
 def creates(env: str, count: int, *, start: int = 0) -> Plan:
-    changes = tuple(
-        Change(
-            kind="organization",
-            identity=f"{PARENT}.{n}",
-            action=Action.CREATE,
-            envelope={"Directory": "Carequality"},
-            before=None,
-            packed_after=pack(org(f"{PARENT}.{n}", f"Northwind Facility {n}")),
-            source=f"orgs/facility-{n}.yaml",
-        )
-        for n in range(start, start + count)
-    )
-    return Plan(env, "lineage", 1, "d" * 64, changes)
+    """A plan of `env` creating facilities start .. start+count-1."""
+    made = big_create_plan(start + count)
+    return replace(made, environment=env, changes=made.changes[start:])
 
 
 def test_the_comment_carries_each_environments_digest_and_reads_back() -> None:
@@ -252,7 +233,8 @@ def test_differences_name_what_is_new_gone_and_different() -> None:
     reviewed = creates("development", 3)
     changes = list(reviewed.changes[1:])
     changes[0] = replace(
-        changes[0], packed_after=pack(org(f"{PARENT}.1", "Northwind Facility 1", "Verona"))
+        changes[0],
+        packed_after=pack(org_payload(f"{PARENT}.1", "Northwind Facility 1", city="Verona")),
     )
     now = replace(reviewed, changes=(*changes, *creates("development", 1, start=9).changes))
     found = {(d.status, d.identity): d.detail for d in differences(reviewed, now)}

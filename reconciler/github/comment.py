@@ -14,6 +14,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from reconciler.graph import Graph
 from reconciler.jsontext import canonical_json
 from reconciler.plan import DIGEST_PATTERN, Plan, summary
 from reconciler.render import MARKDOWN_LIMIT, digest_lines, render_markdown
@@ -40,6 +41,7 @@ class EnvPlan:
     environment: str
     plan: Plan | None
     error: str | None = None
+    graph: Graph | None = None  # the hierarchy, for the plan's flowchart
 
     @property
     def failed(self) -> bool:
@@ -108,7 +110,7 @@ def plan_comment(
 def _section(entry: EnvPlan, share: int, where: str) -> str:
     env = entry.environment
     if entry.plan is not None:
-        text = render_markdown(entry.plan, limit=share, full_plan_at=where)
+        text = render_markdown(entry.plan, limit=share, full_plan_at=where, graph=entry.graph)
     else:
         text = f"### reconciler plan: `{env}`\n"
     if entry.error is not None:

@@ -44,14 +44,17 @@ def plan_environments(repo: Path, environments: Iterable[str]) -> list[EnvPlan]:
     """Each environment's plan, or why it failed; one failing never stops the others."""
     found: list[EnvPlan] = []
     for env in environments:
+        ws = Workspace(repo=repo, env_name=env)
         try:
-            plan = reconcile.plan(Workspace(repo=repo, env_name=env))
+            plan = reconcile.plan(ws)
+            graph = reconcile.graph(ws, plan)
         except LoadError as exc:
             found.append(EnvPlan(env, None, render_problems(exc.problems)))
         except ReconcilerError as exc:
             found.append(EnvPlan(env, None, f"Error: {exc}"))
         else:
-            found.append(EnvPlan(env, plan, f"Error: {plan.unsafe}" if plan.unsafe else None))
+            error = f"Error: {plan.unsafe}" if plan.unsafe else None
+            found.append(EnvPlan(env, plan, error, graph))
     return found
 
 

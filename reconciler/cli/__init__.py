@@ -26,6 +26,7 @@ COMMANDS = {
     "graph": "reconciler.cli.views:graph",
     "status": "reconciler.cli.views:status",
     "history": "reconciler.cli.views:history",
+    "github": "reconciler.cli.github:github",
 }
 
 

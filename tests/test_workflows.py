@@ -523,11 +523,17 @@ def test_every_run_block_is_at_most_fifteen_lines() -> None:
 
 
 def test_each_workflow_installs_the_reconciler_in_one_step_of_its_own() -> None:
-    # A later change generates these workflows installing a pinned version instead.
+    # The dependencies from the hash-pinned lock, then this checkout without dependencies (a
+    # records repository made by `reconciler init` installs the released version instead).
+    lock = "reconciler/templates/requirements.txt"
     for name in ("plan.yml", "sync-environment.yml", "drift.yml"):
         installs = [s for s in all_steps(workflow(name)) if "pip install" in s.get("run", "")]
-        assert [s["run"].strip() for s in installs] == ["pip install ."], name
+        assert [s["run"].strip().splitlines() for s in installs] == [
+            [f'pip install --require-hashes -r "{lock}"', 'pip install --no-deps "."']
+        ], name
         assert installs[0]["name"] == "Install the reconciler"
+        python = next(s for s in all_steps(workflow(name)) if "setup-python" in s.get("uses", ""))
+        assert python["with"]["cache-dependency-path"] == lock, name
 
 
 def test_ci_lints_types_and_tests_every_supported_python_on_every_push_and_pr() -> None:
@@ -668,7 +674,10 @@ def test_plan_posts_both_plans_in_one_sticky_comment(world: World) -> None:
     job = result.job("plan")
     assert job.result == "success", explain(result)
     assert job.step("ledger").outcome == "success"
-    assert ["install", "."] in world.github.pip_calls()
+    assert ["install", "--no-deps", "."] in world.github.pip_calls()
+    assert ["install", "--require-hashes", "-r", "reconciler/templates/requirements.txt"] in (
+        world.github.pip_calls()
+    )
     for env in ("development", "production"):
         assert f"### reconciler plan: `{env}`" in job.summary
         assert "Northwind Janesville Clinic" in job.summary

@@ -123,7 +123,8 @@ class Organization(Wire):
     active: bool = True
     # Declared before `contacts`, whose rule reads it.
     type: OrgTypeValue | OrgType = Field(description="Carequality refuses a record without a type")
-    directory: str | None = None
+    # Redox refuses an empty Directory (400 "Directory is required.").
+    directory: Annotated[str, StringConstraints(min_length=1)] | None = None
     destination_id: str | dict[str, str | None] | None = None
     identifiers: list[Identifier] = Field(default_factory=list)
     # Validated when omitted too: an Implementer without the key breaks the rule.

@@ -206,7 +206,7 @@ def _describe(error: Any, node: yaml.Node | None, field: FieldInfo | None) -> st
         shape = "a list" if kind == "list_type" else "a mapping of keys"
         return f"expected {shape}, got {type(value).__name__} {value!r}"
     if kind == "literal_error":
-        return f"{value!r} is not allowed: {error['ctx']['expected']}"
+        return f"{value!r} is not allowed: write {error['ctx']['expected']}"
     if kind == "value_error":
         return str(error["ctx"]["error"])
     if kind == "string_too_short":

@@ -9,7 +9,7 @@ import yaml
 from reconciler.yamlfile import YAML11_WORDS
 
 
-class _Dumper(yaml.SafeDumper):
+class Dumper(yaml.SafeDumper):
     """PyYAML's safe dumper, quoting the words YAML 1.1 would read as booleans (yes, n, ...):
     unquoted, the loader refuses them."""
 
@@ -19,10 +19,10 @@ def _text(dumper: yaml.SafeDumper, value: str) -> yaml.ScalarNode:
     return dumper.represent_scalar("tag:yaml.org,2002:str", value, style=style)
 
 
-_Dumper.add_representer(str, _text)
+Dumper.add_representer(str, _text)
 
 
 def dump(data: Any, **options: Any) -> str:
     """`data` as YAML text (yaml.safe_dump's options), every YAML 1.1 word quoted."""
-    text: str = yaml.dump(data, Dumper=_Dumper, **options)
+    text: str = yaml.dump(data, Dumper=Dumper, **options)
     return text

@@ -180,7 +180,9 @@ def test_zip_with_leading_zero_says_to_quote_it_as_written(repo: Any) -> None:
 def test_type_mistake_is_one_message(repo: Any) -> None:
     made = repo({"a": make_org(type="implementer")})
     (found,) = load_problems(made)
-    assert found.message == "type: 'implementer' is not allowed: 'Implementer' or 'Connection'"
+    assert (
+        found.message == "type: 'implementer' is not allowed: write 'Implementer' or 'Connection'"
+    )
 
 
 def test_type_mapping_mistake_names_the_key(repo: Any) -> None:

@@ -106,7 +106,8 @@ IMPLEMENTER_NEEDS_A_CONTACT: dict[str, Any] = {
     },
     "then": {
         "required": ["contacts"],
-        "properties": {"contacts": {"minItems": 1, "errorMessage": IMPLEMENTER_CONTACT}},
+        "properties": {"contacts": {"minItems": 1}},
+        "errorMessage": IMPLEMENTER_CONTACT[:1].upper() + IMPLEMENTER_CONTACT[1:] + ".",
     },
 }
 

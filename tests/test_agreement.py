@@ -16,6 +16,7 @@ from conftest import EXAMPLE_ORGS, MAIN, Repo, make_org
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from mistakes import BASES, FOLDERS, ORGANIZATION, PROVIDER, organizations, providers, to_yaml
+from redox_schemas import assert_valid_bodies
 from sandbox_server import org_yaml
 from test_property import hierarchies
 
@@ -82,6 +83,7 @@ def test_generated_hierarchies_that_validate_are_accepted(records: list[dict[str
         sent = validated_bodies(Path(tmp))
     assert len(sent) == 2 * len(records)
     assert refusals(sent) == []
+    assert_valid_bodies([body for _kind, _event, body in sent])
 
 
 @SETTINGS
@@ -100,6 +102,7 @@ def test_generated_records_of_every_kind_that_validate_are_accepted(
         sent = validated_bodies(Path(tmp))
     assert {kind for kind, _event, _body in sent} == {ORGANIZATION, PROVIDER}
     assert refusals(sent) == []
+    assert_valid_bodies([body for _kind, _event, body in sent])
 
 
 def test_the_records_the_suite_writes_are_accepted(repo: Callable[..., Repo]) -> None:
@@ -118,6 +121,7 @@ def test_the_records_the_suite_writes_are_accepted(repo: Callable[..., Repo]) ->
 
     assert len(sent) == 2 * 12
     assert refusals(sent) == []
+    assert_valid_bodies([body for _kind, _event, body in sent])
 
 
 # --- what the sandbox refuses for content fails validate -----------------------------------------

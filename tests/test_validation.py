@@ -5,6 +5,7 @@ independent mistakes in a valid record give exactly their problems, at their lin
 
 from __future__ import annotations
 
+import json
 import re
 import tempfile
 from collections import Counter
@@ -26,6 +27,7 @@ from mistakes import (
     to_yaml,
     with_mistakes,
 )
+from redox_schemas import assert_valid_bodies
 
 from reconciler import reconcile
 from reconciler.errors import Problem
@@ -204,6 +206,10 @@ def test_redox_example_with_type_applies_to_the_sandbox(repo: Any, run_cli: Any)
     assert applied.exit_code == 0, applied.output
     assert "1 applied" in applied.stdout
     assert run_cli("plan", "--detailed-exitcode", repo=made).exit_code == 0
+    log = made.root / ".reconciler" / "sandbox" / "requests.jsonl"
+    sent = [json.loads(line)["body"] for line in log.read_text(encoding="utf-8").splitlines()]
+    assert [b["Meta"]["EventType"] for b in sent] == ["New"]
+    assert_valid_bodies(sent)
 
 
 # --- YAML 1.1 words ---------------------------------------------------------------------------

@@ -119,18 +119,14 @@ def excused(body: dict[str, Any]) -> dict[str, Any]:
     return body
 
 
-def model_errors(body: dict[str, Any]) -> list[str]:
+def model_errors(body: dict[str, Any], model: str) -> list[str]:
     """How `body` breaks the `redox` package's model of its event (none without the package)."""
     if not models_available():
         return []
     from pydantic import ValidationError
 
-    meta = body.get("Meta") or {}
-    key = (meta.get("DataModel"), meta.get("EventType"))
-    if key not in EVENTS:
-        return [f"no Redox model for DataModel/EventType {key}"]
     try:
-        _model(EVENTS[key][1]).model_validate(excused(body))
+        _model(model).model_validate(excused(body))
     except ValidationError as exc:
         return [
             f"redox {'/'.join(map(str, e['loc'])) or '<root>'}: {e['msg']}"
@@ -139,18 +135,13 @@ def model_errors(body: dict[str, Any]) -> list[str]:
     return []
 
 
-def shared_schema_errors(body: dict[str, Any]) -> list[str]:
+def shared_schema_errors(body: dict[str, Any], schema_file: str) -> list[str]:
     """How `body` breaks ../shared/redox-schemas (none when the folder is absent)."""
     if not shared_available():
         return []
-    meta = body.get("Meta") or {}
-    key = (meta.get("DataModel"), meta.get("EventType"))
-    if key not in EVENTS:
-        return [f"no Redox schema for DataModel/EventType {key}"]
-    validator = _validator(EVENTS[key][0])
     return [
         f"schema {'/'.join(map(str, e.absolute_path)) or '<root>'}: {e.message}"
-        for e in validator.iter_errors(excused(body))
+        for e in _validator(schema_file).iter_errors(excused(body))
     ]
 
 
@@ -158,7 +149,12 @@ def schema_errors(body: dict[str, Any]) -> list[str]:
     """Every way `body` breaks the descriptions of its DataModel and EventType that are here
     (the test skips when there is none)."""
     require_a_validator()
-    return model_errors(body) + shared_schema_errors(body)
+    meta = body.get("Meta") or {}
+    key = (meta.get("DataModel"), meta.get("EventType"))
+    if key not in EVENTS:
+        return [f"no Redox model or schema for DataModel/EventType {key}"]
+    schema_file, model = EVENTS[key]
+    return model_errors(body, model) + shared_schema_errors(body, schema_file)
 
 
 def assert_valid_bodies(bodies: list[dict[str, Any]]) -> None:

@@ -13,9 +13,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Literal
 
-import yaml
-
-from reconciler import ledger_store
+from reconciler import ledger_store, yamltext
 from reconciler.adopt import Adoption, adoption, file_name, record
 from reconciler.drift import Drift, Part, compare, refreshed_ledger
 from reconciler.errors import (
@@ -63,12 +61,14 @@ __all__ = [
     "Plan",
     "Status",
     "Validation",
+    "Written",
     "apply",
     "check_expected_digest",
     "drift",
     "graph",
     "history",
     "import_",
+    "init_repository",
     "ledger",
     "plan",
     "read_saved_plan",
@@ -432,7 +432,7 @@ def _write_files(ws: Workspace, adoptions: list[Adoption]) -> list[Adoption]:
         names = taken.setdefault(folder, {p.name for p in folder.iterdir()})
         name = kind.display_name(a.payload or {}, a.identity)
         path = folder / file_name(name, names, fallback=kind.name)
-        text = yaml.safe_dump(a.yaml, sort_keys=False, allow_unicode=True, width=100)
+        text = yamltext.dump(a.yaml, sort_keys=False, allow_unicode=True, width=100)
         ledger_store.atomic_write(path, text)
         paths.append(path)
         written.append(replace(a, source=path.relative_to(ws.repo).as_posix()))
@@ -448,4 +448,39 @@ def _write_files(ws: Workspace, adoptions: list[Adoption]) -> list[Adoption]:
                 + "Where a part_of names a parent that no file holds, import the parent too "
                 "(another --oid) or list it under external_parents in reconciler.yaml."
             ) from None
+    return written
+
+
+# --- starting a records repository ---------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Written:
+    """One file `init` wrote (`replaced`: it was there before, and --force replaced it)."""
+
+    path: str
+    replaced: bool
+
+
+def init_repository(target: Path, *, version: str, force: bool = False) -> list[Written]:
+    """Write a new records repository's files into `target`: settings, an example record,
+    .gitignore, the workflows and the pre-commit configuration. Without `force`, refuses
+    before writing anything when one of them exists."""
+    from reconciler.scaffold import scaffold
+
+    wanted = scaffold(version)
+    present = sorted(path for path in wanted if (target / path).exists())
+    if present and not force:
+        raise ReconcilerError(
+            f"{target} already has {', '.join(present)}: nothing was written. Run "
+            "`reconciler init --force` to replace them with the templates."
+        )
+    written = []
+    for path, text in wanted.items():
+        destination = target / path
+        if destination.exists() and not destination.is_file():
+            raise ReconcilerError(f"{destination} is not a file: move it away and run init again")
+        replaced = destination.exists()
+        ledger_store.atomic_write(destination, text)
+        written.append(Written(path, replaced))
     return written

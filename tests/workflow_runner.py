@@ -586,6 +586,22 @@ class Runner:
             step_id = step.get("id")
             if not condition(step.get("if"), context, status):
                 result = StepResult(step_name, step_id, "skipped")
+            elif str(step.get("uses", "")).startswith("./"):
+                result = self._composite(
+                    key,
+                    index,
+                    step,
+                    step_name,
+                    context,
+                    status,
+                    env={**job_env, **exported},
+                    github=github,
+                    workspace=workspace,
+                    temp=temp,
+                    exported=exported,
+                    extra_path=extra_path,
+                    summary_parts=summary_parts,
+                )
             elif "uses" in step:
                 result = self._uses(step, step_name, context, status, workspace)
             else:
@@ -641,6 +657,99 @@ class Runner:
             # This interpreter's bin directory is on every step's PATH already.
             return StepResult(name, step.get("id"), "success", 0, f"python {given}\n")
         raise NotImplementedError(f"the test runner does not know the action {step['uses']}")
+
+    def _composite(
+        self,
+        job_key: str,
+        index: int,
+        step: dict[str, Any],
+        name: str,
+        context: dict[str, Any],
+        status: Mapping[str, bool],
+        *,
+        env: dict[str, str],
+        github: dict[str, Any],
+        workspace: Path,
+        temp: Path,
+        exported: dict[str, str],
+        extra_path: list[str],
+        summary_parts: list[str],
+    ) -> StepResult:
+        """A local composite action (`uses: ./path`): its steps, with its inputs (the `with:`
+        given over the defaults), `github.action_path` and GITHUB_ACTION_PATH, and its outputs
+        from its steps' outputs."""
+        folder = workspace / str(step["uses"]).removeprefix("./")
+        action = yaml.safe_load((folder / "action.yml").read_text(encoding="utf-8"))
+        if action["runs"]["using"] != "composite":
+            raise NotImplementedError(f"the test runner runs composite actions only: {folder}")
+        declared = action.get("inputs") or {}
+        given = {k: interpolate(v, context, status) for k, v in (step.get("with") or {}).items()}
+        unknown = set(given) - set(declared)
+        if unknown:
+            raise ValueError(f"{step['uses']} declares no input {sorted(unknown)}")
+        inputs = {
+            k: given.get(k, interpolate(spec.get("default", ""), context, status))
+            for k, spec in declared.items()
+        }
+        step_env = {k: interpolate(v, context, status) for k, v in (step.get("env") or {}).items()}
+        inner: dict[str, Any] = {
+            **context,
+            "inputs": inputs,
+            "steps": {},
+            "github": {**context["github"], "action_path": str(folder)},
+        }
+        results: list[StepResult] = []
+        failed = False
+        for number, inner_step in enumerate(action["runs"]["steps"]):
+            inner_status = {
+                "success": not failed,
+                "failure": failed,
+                "always": True,
+                "cancelled": False,
+            }
+            inner_name = inner_step.get("name") or inner_step.get("uses") or "run"
+            if not condition(inner_step.get("if"), inner, inner_status):
+                result = StepResult(inner_name, inner_step.get("id"), "skipped")
+            elif "uses" in inner_step:
+                result = self._uses(inner_step, inner_name, inner, inner_status, workspace)
+            else:
+                result = self._run(
+                    job_key,
+                    index * 100 + number,
+                    inner_step,
+                    f"{name} / {inner_name}",
+                    inner,
+                    inner_status,
+                    env={**env, **step_env, "GITHUB_ACTION_PATH": str(folder)},
+                    github=github,
+                    workspace=workspace,
+                    temp=temp,
+                    defaults={},
+                    exported=exported,
+                    extra_path=extra_path,
+                    summary_parts=summary_parts,
+                )
+            results.append(result)
+            if inner_step.get("id"):
+                inner["steps"][inner_step["id"]] = {
+                    "outcome": result.outcome,
+                    "conclusion": result.outcome,
+                    "outputs": result.outputs,
+                }
+            failed = failed or result.outcome == "failure"
+        outputs = {
+            k: interpolate(spec.get("value", ""), inner, {"success": True, "always": True})
+            for k, spec in (action.get("outputs") or {}).items()
+        }
+        return StepResult(
+            name,
+            step.get("id"),
+            "failure" if failed else "success",
+            1 if failed else 0,
+            "".join(f"## {r.name} [{r.outcome}]\n{r.stdout}" for r in results),
+            "".join(r.stderr for r in results),
+            outputs,
+        )
 
     def _checkout(
         self, name: str, step_id: str | None, given: dict[str, str], workspace: Path

@@ -27,6 +27,7 @@ COMMANDS = {
     "status": "reconciler.cli.views:status",
     "history": "reconciler.cli.views:history",
     "github": "reconciler.cli.github:github",
+    "init": "reconciler.cli.scaffold:init",
 }
 
 

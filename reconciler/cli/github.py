@@ -34,6 +34,25 @@ def github() -> None:
     """The steps of the GitHub workflows: plan comment, review check, summaries, drift gate."""
 
 
+@github.command("ledger-check")
+@common
+def ledger_check(ws: Workspace) -> int:
+    """Fail, with an annotation on each, when the pull request changes a ledger: only the sync
+    workflow writes them."""
+    from reconciler.github import ledger_edits
+
+    edited = ledger_edits(ws, _actions())
+    for path in edited:
+        click.echo(
+            f"::error file={path},title=The ledger is written by the sync workflow only::{path} "
+            "is changed by this pull request. The ledger records what was applied; only the "
+            f"sync workflow on main writes it. Revert the change to {path}."
+        )
+    if not edited:
+        click.echo("The ledgers are unchanged.")
+    return 1 if edited else 0
+
+
 @github.command("plan-comment")
 @click.option("--env", "environments", multiple=True, required=True, help="Plan this one too.")
 @click.option("--ledger-check", default="", help="The outcome of the workflow's ledger check.")

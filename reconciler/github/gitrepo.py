@@ -6,6 +6,7 @@ import os
 import subprocess
 from pathlib import Path
 
+from reconciler.errors import ReconcilerError
 from reconciler.kinds import KINDS
 
 BOT_NAME = "github-actions[bot]"
@@ -41,3 +42,15 @@ def records_commit(repo: Path, commit: str) -> str:
     done = git(repo, "log", "-1", "--first-parent", "--format=%H", commit, "--", *paths)
     found = done.stdout.strip()
     return found if done.returncode == 0 and found else commit
+
+
+def changed_paths(repo: Path, base: str, head: str, paths: list[str]) -> list[str]:
+    """The files under `paths` that `head` changes since it left `base` (base...head: a change
+    that `base`'s branch made since is not counted)."""
+    done = git(repo, "diff", "--name-only", f"{base}...{head}", "--", *paths)
+    if done.returncode != 0:
+        raise ReconcilerError(
+            f"git cannot compare {base[:12]}...{head[:12]}: {done.stderr.strip()} (check out the "
+            "whole history: actions/checkout with fetch-depth: 0)"
+        )
+    return [line for line in done.stdout.splitlines() if line]

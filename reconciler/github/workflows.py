@@ -23,7 +23,7 @@ from reconciler.github.comment import (
     find_plan_comment,
     read_plan_comment,
 )
-from reconciler.github.gitrepo import records_commit
+from reconciler.github.gitrepo import changed_paths, records_commit
 from reconciler.github.review import rebuilt, refusal_comment
 from reconciler.plan import Plan, summary
 from reconciler.render import render_markdown, render_problems
@@ -35,9 +35,26 @@ SYNC_WORKFLOW = "sync.yml"
 # A run in any of these states may be applying now or soon (Actions API `status` values).
 ACTIVE_STATUSES = ("in_progress", "queued", "waiting", "requested", "pending")
 SKIP_INPUT = "skip-review-check"
+DEFAULT_LEDGERS = "ledger/"
 
 
 # -- plan.yml -------------------------------------------------------------------------------
+
+
+def ledger_edits(ws: Workspace, actions: Actions) -> list[str]:
+    """The ledger files a pull request changes: only the sync writes them, and a hand edit
+    would make the next apply skip or repeat calls."""
+    pull = actions.event.get("pull_request") or {}
+    base = str((pull.get("base") or {}).get("sha") or "")
+    head = str((pull.get("head") or {}).get("sha") or "")
+    if not (base and head):
+        raise ReconcilerError("this is not a pull request's run: no base and head to compare")
+    try:
+        environments = ws.settings.environments.values()
+        ledgers = sorted({env.ledger for env in environments if not env.in_process})
+    except ReconcilerError:
+        ledgers = [DEFAULT_LEDGERS]  # invalid settings are validate's to report
+    return changed_paths(ws.repo, base, head, ledgers)
 
 
 def plan_environments(repo: Path, environments: Iterable[str]) -> list[EnvPlan]:

@@ -7,6 +7,7 @@ The data path of apply: cli -> reconcile -> (loader, ledger, plan) -> apply -> c
 
 from __future__ import annotations
 
+import asyncio
 import json
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, replace
@@ -17,7 +18,7 @@ import yaml
 
 from reconciler import ledger_store
 from reconciler.adopt import Adoption, adoption, file_name, record
-from reconciler.apply import Applier, LedgerWriter, Progress, Result
+from reconciler.apply import Applier, LedgerWriter, Progress, Result, Stopped, until_stopped
 from reconciler.drift import Drift, compare, refreshed_ledger
 from reconciler.errors import LoadError, PlanError, Problem, ReconcilerError, StalePlan
 from reconciler.kinds import kind_of, oid_keys
@@ -129,15 +130,16 @@ Review = Callable[[Plan], bool]
 @dataclass(frozen=True)
 class Applied:
     """What an apply did. `plan` is what was (or would have been) applied; `result` holds every
-    outcome, the settling of calls an earlier run left unresolved included."""
+    outcome, the settling of calls an earlier run left unresolved included. "interrupted":
+    stopped by `stop` (before the plan was carried out, or part way: see `result`)."""
 
-    status: Literal["no_changes", "declined", "applied"]
-    plan: Plan
+    status: Literal["no_changes", "declined", "applied", "interrupted"]
+    plan: Plan | None
     result: Result
 
     @property
     def ok(self) -> bool:
-        return self.status != "declined" and self.result.ok
+        return self.status in {"no_changes", "applied"} and self.result.ok
 
 
 async def apply(
@@ -152,10 +154,12 @@ async def apply(
     progress: Progress = lambda outcome: None,
     commit: str | None = None,
     concurrency: int,
+    stop: asyncio.Event | None = None,
 ) -> Applied:
     """Settle what an interrupted apply left, plan (or take the saved plan, if the ledger has
     not moved since), check it, let `review` see it and say yes, then carry it out. The
-    caller holds the environment's lock for the whole of it."""
+    caller holds the environment's lock for the whole of it. Once `stop` is set no new call
+    starts, the calls in flight get api.timeout to finish, and the result says what was done."""
     if saved is not None and refresh:
         raise PlanError("a saved plan is applied exactly as it is: drop --refresh")
     if saved is None:
@@ -168,7 +172,30 @@ async def apply(
         commit=commit,
         concurrency=concurrency,
         progress=progress,
+        stop=stop,
+        grace=ws.settings.file.api.timeout,
     )
+    try:
+        return await _apply(ws, api, applier, saved, refresh, targets, force, review)
+    except Stopped:
+        # Only reads were cut short: nothing was sent, and intents stay for the next run.
+        await writer.flush()
+        applier.result.interrupted = True
+        applier.result.ledger = writer.state
+        return Applied("interrupted", None, applier.result)
+
+
+async def _apply(
+    ws: Workspace,
+    api: RedoxApi,
+    applier: Applier,
+    saved: Plan | None,
+    refresh: bool,
+    targets: Iterable[str],
+    force: bool,
+    review: Review,
+) -> Applied:
+    writer, stop, concurrency = applier.writer, applier.stop, applier.concurrency
     await applier.resolve_intents()
     current = writer.state
     if saved is not None:
@@ -180,7 +207,8 @@ async def apply(
             )
         chosen = saved
     elif refresh:
-        seen = await look_up_ledger(api, current, env=ws.environment, concurrency=concurrency)
+        looking = look_up_ledger(api, current, env=ws.environment, concurrency=concurrency)
+        seen = await until_stopped(stop, looking)
         chosen = plan(ws, refreshed_ledger(current, seen), refreshed=True)
     else:
         chosen = plan(ws, current)
@@ -193,9 +221,12 @@ async def apply(
     check_safety(chosen, force=force)
     if chosen.empty:
         return Applied("no_changes", chosen, applier.result)
+    if applier.stopped:
+        raise Stopped
     if not review(chosen):
         return Applied("declined", chosen, applier.result)
-    return Applied("applied", chosen, await applier.run(chosen))
+    result = await applier.run(chosen)
+    return Applied("interrupted" if result.interrupted else "applied", chosen, result)
 
 
 def _known(target: str, ws: Workspace, current: Ledger) -> bool:

@@ -44,6 +44,8 @@ def _leaves(value: Any, prefix: str = "") -> Iterable[tuple[str, Any]]:
 
 
 def field_line(f: FieldChange) -> str:
+    if f.moved_from is not None:
+        return f"{f.path}: moved from {f.moved_from}"
     if f.added:
         return f"{f.path}: (none) -> {_value(f.after)}"
     if f.removed:
@@ -166,17 +168,21 @@ def change_document(change: Change) -> dict[str, Any]:
         "envelope": change.envelope,
         "before": change.before,
         "after": after,
-        "fields": [
-            {
-                "path": f.path,
-                "before": f.before,
-                "after": f.after,
-                "added": f.added,
-                "removed": f.removed,
-            }
-            for f in change.fields
-        ],
+        "fields": [_field_document(f) for f in change.fields],
     }
+
+
+def _field_document(f: FieldChange) -> dict[str, Any]:
+    doc = {
+        "path": f.path,
+        "before": f.before,
+        "after": f.after,
+        "added": f.added,
+        "removed": f.removed,
+    }
+    if f.moved_from is not None:  # only a list item that changed places has it
+        doc["moved_from"] = f.moved_from
+    return doc
 
 
 def _document(plan: Plan, changes: Any) -> dict[str, Any]:

@@ -11,7 +11,7 @@ from typing import Any
 
 from reconciler.errors import PlanError, UnsafePlan
 from reconciler.jsontext import pack, unpack, without_gc
-from reconciler.kinds import kind_of
+from reconciler.kinds import kind_of, oid_keys
 from reconciler.ledger import Entry, Ledger
 from reconciler.model import ACTION_ORDER, Action, Desired, Key, make_key
 
@@ -94,6 +94,7 @@ class Plan:
     unsafe: str | None = None  # why the safety guard refuses this plan without --force
     refreshed: bool = False
     warnings: tuple[str, ...] = field(default=())
+    notes: tuple[str, ...] = field(default=())  # facts worth knowing that change nothing
 
     def counts(self) -> dict[Action, int]:
         """How many changes of each action, every action present."""
@@ -144,13 +145,17 @@ def build_plan(
     """Diff the desired state against the ledger; PlanError when a ledgered file is gone."""
     changes: list[Change] = []
     gone: list[Entry] = []
+    retired: list[Entry] = []  # inactive, and no file holds them: allowed, the ledger keeps them
     for key, want in desired.items():
         have = ledger.records.get(key)
         change = _change_for(want, have)
         if change is not None:
             changes.append(change)
     for key, entry in ledger.records.items():
-        if key in desired or entry.status == "inactive":
+        if key in desired:
+            continue
+        if entry.status == "inactive":
+            retired.append(entry)
             continue
         if missing == "deactivate":
             kind = kind_of(entry.kind)
@@ -170,7 +175,7 @@ def build_plan(
         else:
             gone.append(entry)
     if gone:
-        raise PlanError(_gone_message(gone))
+        raise PlanError(_gone_message(gone, ledger.environment))
     parents = _parents(desired, ledger)
     ordered = _order(_with_dependencies(changes, parents), parents)
     return Plan(
@@ -181,6 +186,7 @@ def build_plan(
         changes=ordered,
         unsafe=_safety(ordered, ledger, max_deactivate_fraction, min_records_for_fraction),
         refreshed=refreshed,
+        notes=_retired_note(retired),
     )
 
 
@@ -428,21 +434,48 @@ def _safety(changes: Iterable[Change], ledger: Ledger, fraction: float, minimum:
     )
 
 
-def _gone_message(gone: list[Entry]) -> str:
+def _gone_message(gone: list[Entry], environment: str) -> str:
     lines = [
         f"{len(gone)} ledgered record{'s are' if len(gone) != 1 else ' is'} missing from the "
         "files. Carequality records are never deleted, so removing a file is not a way to "
         "retire one:"
     ]
     for entry in sorted(gone, key=lambda e: (e.source or "", e.identity)):
+        where = f"was last applied from {entry.source}" if entry.source else "(no file on record)"
+        lines.append(f"  - {entry.kind} {entry.identity} {where}")
+    # `import --oid` writes a file from the ledger for the records an OID names.
+    named = sorted(e.identity for e in gone if oid_keys([e.identity]) == [_key_of(e)])
+    if named:
+        oids = " ".join(f"--oid {oid}" for oid in named)
         lines.append(
-            f"  - {entry.kind} {entry.identity} was last applied from {entry.source or '?'}"
+            "Fix: write the files back from the ledger with "
+            f"`reconciler import --env {environment} {oids} --write-yaml` (or restore them "
+            "from git), then set `active: false` in each to deactivate the record. Or set "
+            "`missing: deactivate` in reconciler.yaml to deactivate records whose file is gone."
         )
-    lines.append(
-        "Fix: restore each file and set `active: false` in it to deactivate the record, or set "
-        "`missing: deactivate` in reconciler.yaml to deactivate records whose file is gone."
-    )
+    if len(named) < len(gone):
+        lines.append(
+            "Fix: restore each file from git and set `active: false` in it to deactivate the "
+            "record, or set `missing: deactivate` in reconciler.yaml to deactivate records "
+            "whose file is gone."
+        )
     return "\n".join(lines)
+
+
+def _key_of(entry: Entry) -> Key:
+    return make_key(entry.kind, entry.identity)
+
+
+def _retired_note(retired: list[Entry]) -> tuple[str, ...]:
+    """Inactive records whose file was removed: nothing to do, but the plan says so."""
+    if not retired:
+        return ()
+    shown = sorted(f"{e.kind} {e.identity}" for e in retired)
+    listed = ", ".join(shown[:5]) + (f" and {len(shown) - 5} more" if len(shown) > 5 else "")
+    count = f"{len(retired)} inactive record{'s have' if len(retired) != 1 else ' has'}"
+    return (
+        f"{count} no file; the ledger keeps {'them' if len(retired) != 1 else 'it'}: {listed}.",
+    )
 
 
 def plan_from_document(doc: Mapping[str, Any]) -> Plan:

@@ -17,12 +17,12 @@ from typing import Literal
 import yaml
 
 from reconciler import ledger_store
-from reconciler.adopt import Adoption, adoption, file_name, record
+from reconciler.adopt import Adoption, adoption, file_name, from_ledger, record
 from reconciler.apply import Applier, LedgerWriter, Progress, Result, Stopped, until_stopped
 from reconciler.drift import Drift, compare, refreshed_ledger
 from reconciler.errors import LoadError, PlanError, Problem, ReconcilerError, StalePlan
 from reconciler.kinds import kind_of, oid_keys
-from reconciler.ledger import Ledger
+from reconciler.ledger import Entry, Ledger
 from reconciler.loader import desired_digest, load_records
 from reconciler.lookup import Wanted, look_up_all, look_up_ledger
 from reconciler.model import split_key
@@ -203,7 +203,7 @@ async def _apply(
             raise StalePlan(
                 f"the saved plan was made against ledger serial {saved.serial} but the "
                 f"ledger is now at serial {current.serial}: another apply ran since. Make "
-                "a new plan (reconciler plan --out FILE) and review it."
+                f"a new plan (`reconciler plan --env {ws.env_name} --out FILE`) and review it."
             )
         chosen = saved
     elif refresh:
@@ -281,8 +281,12 @@ async def import_(
         for key, seen in zip(keys, found, strict=True)
     ]
     for key in sorted(set(oid_keys(named)) & set(current.records)):
-        kind, identity = split_key(key)
-        adoptions.append(Adoption(key, kind, identity, "ledgered", current.records[key].envelope))
+        entry = current.records[key]
+        if key in desired:
+            adoptions.append(Adoption(key, entry.kind, entry.identity, "ledgered", entry.envelope))
+        else:
+            entries = {**_ledgered_elsewhere(ws, key), ws.env_name: entry}
+            adoptions.append(from_ledger(key, entries, env=ws.env_name, wanted_file=write_yaml))
     missing = [a for a in adoptions if a.status == "absent" and named]
     if missing:
         raise PlanError(
@@ -290,8 +294,50 @@ async def import_(
         )
     if write_yaml:
         adoptions = _write_files(ws, adoptions)
+        adoptions = [_check_restored(ws, a, current) for a in adoptions]
     ledger_store.save(ws.ledger_path, record(current, adoptions, commit=commit))
     return adoptions
+
+
+def _ledgered_elsewhere(ws: Workspace, key: str) -> dict[str, Entry]:
+    """The record's entry in the ledger of each other environment of reconciler.yaml that has
+    one (the local sandbox's aside): what import writes per environment comes from these."""
+    found: dict[str, Entry] = {}
+    for name, env in ws.settings.environments.items():
+        if name == ws.env_name or env.in_process:
+            continue
+        path = ws.repo / env.ledger
+        if not path.exists():
+            continue
+        try:
+            other = ledger_store.load(path, name, shown=env.ledger)
+        except ReconcilerError:
+            continue  # that environment's own commands report its broken ledger
+        if key in other.records:
+            found[name] = other.records[key]
+    return found
+
+
+def _where_it_was(ws: Workspace, a: Adoption, folder: Path, taken: set[str]) -> Path | None:
+    """A restored record's file goes back where it was last applied from, when that is free."""
+    if a.status != "restored" or not a.source:
+        return None
+    path = (ws.repo / a.source).resolve()
+    if path.parent != folder.resolve() or path.name in taken or path.suffix != ".yaml":
+        return None
+    taken.add(path.name)
+    return folder / path.name
+
+
+def _check_restored(ws: Workspace, a: Adoption, current: Ledger) -> Adoption:
+    """A file written from the ledger must say exactly what was last applied, or say so."""
+    if a.status != "restored":
+        return a
+    written = load_records(ws.repo, ws.environment).desired.get(a.key)
+    if written is not None and written.wire_digest == current.records[a.key].digest:
+        return a
+    note = "the file cannot say exactly what was last applied: the plan shows the difference"
+    return replace(a, note=note)
 
 
 def _write_files(ws: Workspace, adoptions: list[Adoption]) -> list[Adoption]:
@@ -309,8 +355,10 @@ def _write_files(ws: Workspace, adoptions: list[Adoption]) -> list[Adoption]:
         folder = ws.repo / kind.folder
         folder.mkdir(exist_ok=True)
         names = taken.setdefault(folder, {p.name for p in folder.iterdir()})
-        name = kind.display_name(a.payload or {}, a.identity)
-        path = folder / file_name(name, names, fallback=kind.name)
+        path = _where_it_was(ws, a, folder, names)
+        if path is None:
+            name = kind.display_name(a.payload or {}, a.identity)
+            path = folder / file_name(name, names, fallback=kind.name)
         text = yaml.safe_dump(a.yaml, sort_keys=False, allow_unicode=True, width=100)
         ledger_store.atomic_write(path, text)
         paths.append(path)
@@ -322,7 +370,7 @@ def _write_files(ws: Workspace, adoptions: list[Adoption]) -> list[Adoption]:
             for path in paths:
                 path.unlink(missing_ok=True)
             raise PlanError(
-                "the directory's records would not make valid files, so nothing was imported:\n"
+                "the records would not make valid files, so nothing was imported:\n"
                 + "".join(f"  {p}\n" for p in exc.problems)
                 + "Where a part_of names a parent that no file holds, import the parent too "
                 "(another --oid) or list it under external_parents in reconciler.yaml."

@@ -60,7 +60,7 @@ def apply(
         )
         raise PlanError(
             f"apply to {ws.env_name} needs --yes because {why}. Review the plan first "
-            f"(reconciler plan --env {ws.env_name})."
+            f"(`reconciler plan --env {ws.env_name}`)."
         )
     workers = concurrency or ws.settings.file.api.concurrency
     grace = ws.settings.file.api.timeout

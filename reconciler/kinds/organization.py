@@ -134,6 +134,7 @@ class OrganizationKind(Kind):
         "Contacts": ("Purpose", "Name"),
         "Endpoints": ("Name",),
     }
+    per_environment: ClassVar[Mapping[str, str]] = {"DestinationID": "destination_id"}
     added_fields: ClassVar[tuple[str, ...]] = ("ManagingOrg",)
     cross_keys: ClassVar[tuple[str, ...]] = ("oid", "part_of", "active")
 

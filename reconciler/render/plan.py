@@ -83,6 +83,8 @@ def render_text(plan: Plan, *, color: bool = False) -> str:
         lines.extend(f"      {line}" for line in _detail_lines(change))
     for warning in plan.warnings:
         lines.append(paint("33", f"Warning: {warning}"))
+    for note in plan.notes:
+        lines.append(f"Note: {note}")
     if plan.unsafe:
         lines.append("")
         lines.append(paint("31", f"Unsafe: {plan.unsafe}"))
@@ -103,6 +105,7 @@ def render_markdown(
     if plan.unsafe:
         head += [f"> [!CAUTION]\n> {plan.unsafe}", ""]
     head += [f"**{summary(plan)}**", ""]
+    head += [line for note in plan.notes for line in (f"_Note: {md_cell(note)}_", "")]
     if plan.empty:
         return "\n".join([*head, "No changes: the directory matches the files.", ""])
     table = ["| action | record | name | file | fields |", "|---|---|---|---|---|"]

@@ -14,6 +14,11 @@ under the Redox gateway, so none waits for another):
 Measured from the sandbox's request log (requests.jsonl): calls/s between the first and the
 last call, the share of R that is, the 429s the server sent; failures from the apply's summary.
 Target: at least 90% of R, no 429, no failure.
+
+`--storm` measures a 429 storm instead: the server allows R/5 requests/s while the client is
+configured for R (api.rate_limit), `--storm-records` organizations (default 200). Reported:
+calls/s against the server's limit, the 429s, failures and exit code. Target: exit 0, no
+failure (the client halves its rate on each 429 and creeps back up).
 """
 
 from __future__ import annotations
@@ -160,6 +165,86 @@ def measure(
     )
 
 
+def measure_storm(
+    work: Path, *, records: int, client_rate: float, latency: float, concurrency: int
+) -> tuple[Row, float]:
+    """One apply with api.rate_limit `client_rate` against a server at a fifth of it."""
+    server_rate = client_rate / 5
+    repo = make_repo(
+        work / "repo-storm", records=records, arc=63000, rate=client_rate, concurrency=concurrency
+    )
+    data = work / "sandbox-storm"
+    server, credentials = serve(data, latency=latency, rate=server_rate)
+    try:
+        started = time.monotonic()
+        done = subprocess.run(
+            [
+                *(sys.executable, "-m", "reconciler", "--repo", str(repo), "apply", "--yes"),
+                *("--env", "development"),
+            ],
+            cwd=repo,
+            env=clean_environ(credentials),
+            stdin=subprocess.DEVNULL,
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+        wall = time.monotonic() - started
+    finally:
+        server.send_signal(signal.SIGTERM)
+        server.wait(timeout=30)
+    log = [json.loads(line) for line in (data / "requests.jsonl").read_text().splitlines()]
+    calls = [e for e in log if e["path"] == "/endpoint"]
+    limited = sum(1 for e in calls if e["status"] == 429)
+    accepted = sorted(e["time"] for e in calls if e["status"] != 429)
+    span = accepted[-1] - accepted[0] if len(accepted) > 1 else 0.0
+    achieved = (len(accepted) - 1) / span if span > 0 else 0.0
+    summary = re.search(r"(\d+) failed, (\d+) skipped", done.stdout)
+    failures = int(summary.group(1)) + int(summary.group(2)) if summary else records
+    if done.returncode != 0:
+        sys.stderr.write(done.stdout[-2000:] + done.stderr[-2000:])
+    row = Row(
+        "429 storm",
+        records,
+        concurrency,
+        wall,
+        len(calls),
+        limited,
+        achieved,
+        failures,
+        done.returncode,
+    )
+    return row, server_rate
+
+
+def storm_main(args: argparse.Namespace) -> None:
+    with tempfile.TemporaryDirectory(prefix="apply-bench-") as tmp:
+        row, server_rate = measure_storm(
+            Path(tmp),
+            records=args.storm_records,
+            client_rate=args.rate,
+            latency=args.latency,
+            concurrency=args.concurrency,
+        )
+    print(
+        f"api.rate_limit {args.rate:g}/s, server limit {server_rate:g}/s, latency "
+        f"{args.latency * 1000:g} ms"
+    )
+    header = (
+        f"{'run':<10} {'records':>7} {'wall s':>7} {'calls':>6} {'calls/s':>8} "
+        f"{'% of limit':>10} {'429s':>5} {'failed':>6} {'exit':>4}"
+    )
+    print(header)
+    print("-" * len(header))
+    print(
+        f"{row.name:<10} {row.records:>7} {row.wall:>7.1f} {row.calls:>6} {row.rate:>8.2f} "
+        f"{row.rate / server_rate:>10.0%} {row.rate_limited:>5} {row.failures:>6} "
+        f"{row.exit_code:>4}"
+    )
+    met = row.exit_code == 0 and row.failures == 0
+    print(f"target (exit 0, no failure): {'met' if met else 'MISSED'}")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--records", type=int, default=1000)
@@ -169,7 +254,12 @@ def main() -> None:
     parser.add_argument("--latency", type=float, default=0.05)
     parser.add_argument("--concurrency", type=int, default=16)
     parser.add_argument("--serial-records", type=int, default=None, help="N for one at a time")
+    parser.add_argument("--storm", action="store_true", help="a server at R/5: the 429 scenario")
+    parser.add_argument("--storm-records", type=int, default=200)
     args = parser.parse_args()
+    if args.storm:
+        storm_main(args)
+        return
     with tempfile.TemporaryDirectory(prefix="apply-bench-") as tmp:
         work = Path(tmp)
         rows = [

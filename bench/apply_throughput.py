@@ -125,13 +125,21 @@ def serve(
 
 
 def measure(
-    name: str, work: Path, *, records: int, arc: int, rate: float, latency: float, concurrency: int
+    name: str,
+    work: Path,
+    *,
+    records: int,
+    arc: int,
+    rate: float,
+    latency: float,
+    concurrency: int,
+    server_rate: float | None = None,  # the server's limit, when not `rate` (the 429 storm)
 ) -> Row:
     repo = make_repo(
         work / f"repo-{arc}", records=records, arc=arc, rate=rate, concurrency=concurrency
     )
     data = work / f"sandbox-{arc}"
-    server, credentials = serve(data, latency=latency, rate=rate)
+    server, credentials = serve(data, latency=latency, rate=server_rate or rate)
     try:
         started = time.monotonic()
         done = subprocess.run(
@@ -170,49 +178,15 @@ def measure_storm(
 ) -> tuple[Row, float]:
     """One apply with api.rate_limit `client_rate` against a server at a fifth of it."""
     server_rate = client_rate / 5
-    repo = make_repo(
-        work / "repo-storm", records=records, arc=63000, rate=client_rate, concurrency=concurrency
-    )
-    data = work / "sandbox-storm"
-    server, credentials = serve(data, latency=latency, rate=server_rate)
-    try:
-        started = time.monotonic()
-        done = subprocess.run(
-            [
-                *(sys.executable, "-m", "reconciler", "--repo", str(repo), "apply", "--yes"),
-                *("--env", "development"),
-            ],
-            cwd=repo,
-            env=clean_environ(credentials),
-            stdin=subprocess.DEVNULL,
-            capture_output=True,
-            text=True,
-            check=False,
-        )
-        wall = time.monotonic() - started
-    finally:
-        server.send_signal(signal.SIGTERM)
-        server.wait(timeout=30)
-    log = [json.loads(line) for line in (data / "requests.jsonl").read_text().splitlines()]
-    calls = [e for e in log if e["path"] == "/endpoint"]
-    limited = sum(1 for e in calls if e["status"] == 429)
-    accepted = sorted(e["time"] for e in calls if e["status"] != 429)
-    span = accepted[-1] - accepted[0] if len(accepted) > 1 else 0.0
-    achieved = (len(accepted) - 1) / span if span > 0 else 0.0
-    summary = re.search(r"(\d+) failed, (\d+) skipped", done.stdout)
-    failures = int(summary.group(1)) + int(summary.group(2)) if summary else records
-    if done.returncode != 0:
-        sys.stderr.write(done.stdout[-2000:] + done.stderr[-2000:])
-    row = Row(
+    row = measure(
         "429 storm",
-        records,
-        concurrency,
-        wall,
-        len(calls),
-        limited,
-        achieved,
-        failures,
-        done.returncode,
+        work,
+        records=records,
+        arc=63000,
+        rate=client_rate,
+        latency=latency,
+        concurrency=concurrency,
+        server_rate=server_rate,
     )
     return row, server_rate
 

@@ -289,10 +289,17 @@ class Applier:
                     finished[change.key].set_result(ok)
 
         tasks = [loop.create_task(one(c)) for c in plan.changes]
-        await self._until_done_or_stopped(tasks)
+        try:
+            await self._until_done_or_stopped(tasks)
+        except BaseException:
+            for task in tasks:  # never left running behind the caller's back
+                task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+            raise
         for task in tasks:
-            if not task.cancelled() and task.exception() is not None:
-                raise task.exception()  # type: ignore[misc]  # a bug: never swallowed
+            failure = None if task.cancelled() else task.exception()
+            if failure is not None:
+                raise failure  # a bug: never swallowed
         await self.writer.flush()
         self.result.interrupted = self.stopped
         self.result.ledger = self.writer.state

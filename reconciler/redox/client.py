@@ -162,6 +162,9 @@ class _RateLimiter:
                 "Redox answered 429 (too many requests): slowing down to %.1f requests/s",
                 self._rate,
             )
+        if retry_after:
+            # The server asked for a pause: no one sends before it has passed.
+            self._next = max(self._next, now + retry_after)
 
 
 def _excerpt(text: str, limit: int = 200) -> str:

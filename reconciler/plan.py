@@ -3,21 +3,34 @@
 from __future__ import annotations
 
 import difflib
+import functools
+import hashlib
 import json
+import re
 from collections import Counter
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any
 
 from reconciler.errors import PlanError, UnsafePlan
-from reconciler.jsontext import pack, unpack, without_gc
+from reconciler.jsontext import canonical_json, pack, unpack, without_gc
 from reconciler.kinds import kind_of, oid_keys
 from reconciler.ledger import Entry, Ledger
 from reconciler.model import ACTION_ORDER, Action, Desired, Key, make_key
 
-__all__ = ["Action", "Change", "FieldChange", "Plan", "build_plan", "summary"]
+__all__ = [
+    "DIGEST_PATTERN",
+    "Action",
+    "Change",
+    "FieldChange",
+    "Plan",
+    "build_plan",
+    "plan_digest",
+    "summary",
+]
 
 PLAN_FORMAT = 1
+DIGEST_PATTERN = re.compile(r"sha256:[0-9a-f]{64}")
 
 
 @dataclass(frozen=True, slots=True)
@@ -81,6 +94,18 @@ class Change:
         """A human name for the record (Organization Name, provider's name)."""
         return kind_of(self.kind).display_name(self.after, self.identity)
 
+    def digested(self) -> dict[str, Any]:
+        """What the plan digest covers of this change: what is sent, to which record, and
+        what the ledger held; not the file it came from nor the field list derived from it."""
+        return {
+            "action": self.action.value,
+            "kind": self.kind,
+            "identity": self.identity,
+            "envelope": self.envelope,
+            "before": self.before,
+            "after": self.after,
+        }
+
 
 @dataclass(frozen=True)
 class Plan:
@@ -95,6 +120,11 @@ class Plan:
     refreshed: bool = False
     warnings: tuple[str, ...] = field(default=())
     notes: tuple[str, ...] = field(default=())  # facts worth knowing that change nothing
+
+    @functools.cached_property
+    def digest(self) -> str:
+        """The plan digest, `sha256:` and 64 hex digits (see `plan_digest`)."""
+        return plan_digest(self.environment, self.changes)
 
     def counts(self) -> dict[Action, int]:
         """How many changes of each action, every action present."""
@@ -129,6 +159,21 @@ def summary(plan: Plan) -> str:
         f"Plan: {counts[Action.CREATE]} to create, {counts[Action.UPDATE]} to update, "
         f"{counts[Action.DEACTIVATE]} to deactivate, {counts[Action.REACTIVATE]} to reactivate."
     )
+
+
+def plan_digest(environment: str, changes: Iterable[Change]) -> str:
+    """sha256 of the canonical JSON of `{"changes": [...], "environment": NAME}`, each change as
+    `Change.digested` gives it, in plan order: the same changes give the same digest whatever
+    the ledger's serial, the files' names or the time."""
+    # Hashed piece by piece (sorted keys put "changes" first): a large plan's text is never
+    # held whole, and the result is the digest of canonical_json of the whole document.
+    hasher = hashlib.sha256(b'{"changes":[')
+    separator = b""
+    for change in changes:
+        hasher.update(separator + canonical_json(change.digested()).encode())
+        separator = b","
+    hasher.update(b'],"environment":' + canonical_json(environment).encode() + b"}")
+    return "sha256:" + hasher.hexdigest()
 
 
 @without_gc

@@ -20,30 +20,59 @@ from reconciler import ledger_store
 from reconciler.adopt import Adoption, adoption, file_name, from_ledger, record
 from reconciler.apply import Applier, LedgerWriter, Progress, Result, Stopped, until_stopped
 from reconciler.drift import Drift, compare, refreshed_ledger
-from reconciler.errors import LoadError, PlanError, Problem, ReconcilerError, StalePlan
+from reconciler.errors import (
+    LoadError,
+    PlanChanged,
+    PlanError,
+    Problem,
+    ReconcilerError,
+    StalePlan,
+)
+from reconciler.graph import Graph, build_graph
+from reconciler.history import History
+from reconciler.history_git import record_history
 from reconciler.kinds import kind_of, oid_keys
 from reconciler.ledger import Entry, Ledger
 from reconciler.loader import desired_digest, load_records
 from reconciler.lookup import Wanted, look_up_all, look_up_ledger
 from reconciler.model import split_key
-from reconciler.plan import Plan, build_plan, check_safety, plan_from_document
+from reconciler.plan import (
+    DIGEST_PATTERN,
+    Plan,
+    build_plan,
+    check_safety,
+    plan_from_document,
+    summary,
+)
 from reconciler.redox_api import RedoxApi
+from reconciler.settings import BUILT_IN, SANDBOX
+from reconciler.status import Status, build_status
 from reconciler.workspace import Workspace
 
 __all__ = [
+    "DIGEST_PATTERN",
     "Adoption",
     "Applied",
     "DriftReport",
+    "Graph",
+    "History",
     "Plan",
+    "Status",
     "Validation",
+    "Written",
     "apply",
+    "check_expected_digest",
     "drift",
+    "graph",
+    "history",
     "import_",
+    "init_repository",
     "ledger",
     "plan",
     "read_saved_plan",
     "refreshed_plan",
     "save_plan",
+    "status",
     "validate",
 ]
 
@@ -86,6 +115,52 @@ def plan(ws: Workspace, ledger: Ledger | None = None, *, refreshed: bool = False
     return replace(built, warnings=tuple(str(w) for w in ws.records.warnings))
 
 
+def graph(ws: Workspace, the_plan: Plan | None = None, *, attached: bool = False) -> Graph:
+    """The hierarchy of the files, each record marked with what `the_plan` (default: a fresh
+    plan) does to it; `attached` adds the records that hang under another kind's."""
+    env = ws.environment
+    return build_graph(
+        ws.desired,
+        the_plan if the_plan is not None else plan(ws),
+        gateways=env.gateway_oids,
+        external=env.external_parents,
+        attached=attached,
+    )
+
+
+def status(ws: Workspace, *, sandbox: bool = False) -> Status:
+    """Every record of the files or of any ledger against every environment of the settings
+    (`sandbox` too when asked): in sync, or what its plan there would do."""
+    names = _promotion_order(ws, sandbox=sandbox)
+    spaces = {name: Workspace(ws.repo, name) for name in names}
+    return build_status(
+        {name: space.desired for name, space in spaces.items()},
+        {name: space.ledger() for name, space in spaces.items()},
+        missing=ws.settings.file.missing,
+    )
+
+
+def history(ws: Workspace, identity: str) -> History:
+    """One record's commits, and the commits of each committed ledger that recorded it."""
+    names = _promotion_order(ws, sandbox=False)  # the sandbox's ledger is never committed
+    environments = ws.settings.environments
+    return record_history(
+        ws.repo,
+        identity,
+        env=ws.environment,
+        ledgers={name: environments[name].ledger for name in names},
+        load_ledgers=lambda: [Workspace(ws.repo, name).ledger() for name in names],
+    )
+
+
+def _promotion_order(ws: Workspace, *, sandbox: bool) -> list[str]:
+    """The environments of the settings: the built-in ones first (development, production),
+    then the others by name; the sandbox last, and only when asked."""
+    built_in = [name for name in BUILT_IN if name != SANDBOX]
+    others = sorted(set(ws.settings.environments) - {*built_in, SANDBOX})
+    return [*built_in, *others, *([SANDBOX] if sandbox else [])]
+
+
 def ledger(ws: Workspace) -> Ledger:
     """The environment's ledger as it is on disk (`show`)."""
     return ws.ledger()
@@ -106,12 +181,42 @@ def read_saved_plan(path: Path, ws: Workspace) -> Plan:
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise PlanError(f"cannot read the saved plan {path}: {exc}") from None
     saved = plan_from_document(document)
+    _check_saved_digest(path, document, saved)
     if saved.environment != ws.env_name:
         raise PlanError(
             f"{path} is a plan for environment {saved.environment!r}: run "
             f"`reconciler apply --env {saved.environment} {path}`"
         )
     return saved
+
+
+def _check_saved_digest(path: Path, document: object, saved: Plan) -> None:
+    """A saved plan is applied only as it was made: its changes must give its plan digest."""
+    written = document.get("plan_digest") if isinstance(document, dict) else None
+    if written == saved.digest:
+        return
+    if written is None:
+        why = "carries no plan_digest (it was made by an older reconciler, or edited)"
+    else:
+        why = (
+            f"does not match its plan_digest: its changes give {saved.digest}, the file says "
+            f"{written}. The file was edited after `reconciler plan --out` wrote it"
+        )
+    raise PlanError(
+        f"the saved plan {path} {why}. A saved plan is applied exactly as it was made and "
+        "reviewed: make it again with `reconciler plan --out FILE`."
+    )
+
+
+def check_expected_digest(chosen: Plan, expected: str | None) -> None:
+    """PlanChanged when `expected` is given and the plan has another digest."""
+    if expected is None or chosen.digest == expected:
+        return
+    raise PlanChanged(
+        f"the plan for {chosen.environment} changed since it was reviewed, so nothing was "
+        f"sent. Reviewed: {expected}. Now: {chosen.digest}, {summary(chosen)} "
+        f"Review the new plan (reconciler plan --env {chosen.environment}) and apply that."
+    )
 
 
 # --- talking to Redox ----------------------------------------------------------------------
@@ -154,12 +259,14 @@ async def apply(
     progress: Progress = lambda outcome: None,
     commit: str | None = None,
     concurrency: int,
+    expect_digest: str | None = None,
     stop: asyncio.Event | None = None,
 ) -> Applied:
     """Settle what an interrupted apply left, plan (or take the saved plan, if the ledger has
-    not moved since), check it, let `review` see it and say yes, then carry it out. The
-    caller holds the environment's lock for the whole of it. Once `stop` is set no new call
-    starts, the calls in flight get api.timeout to finish, and the result says what was done."""
+    not moved since), check it (against `expect_digest`, the reviewed plan's digest, when
+    given), let `review` see it and say yes, then carry it out. The caller holds the
+    environment's lock for the whole of it. Once `stop` is set no new call starts, the calls
+    in flight get api.timeout to finish, and the result says what was done."""
     if saved is not None and refresh:
         raise PlanError("a saved plan is applied exactly as it is: drop --refresh")
     if saved is None:
@@ -176,7 +283,7 @@ async def apply(
         grace=ws.settings.file.api.timeout,
     )
     try:
-        return await _apply(ws, api, applier, saved, refresh, targets, force, review)
+        return await _apply(ws, api, applier, saved, refresh, targets, force, review, expect_digest)
     except Stopped:
         # Only reads were cut short: nothing was sent, and intents stay for the next run.
         await writer.flush()
@@ -194,6 +301,7 @@ async def _apply(
     targets: Iterable[str],
     force: bool,
     review: Review,
+    expect_digest: str | None,
 ) -> Applied:
     writer, stop, concurrency = applier.writer, applier.stop, applier.concurrency
     await applier.resolve_intents()
@@ -218,6 +326,7 @@ async def _apply(
         if unknown:
             raise PlanError(f"--target names no record in the files or the ledger: {unknown}")
         chosen = chosen.only(wanted)
+    check_expected_digest(chosen, expect_digest)
     check_safety(chosen, force=force)
     if chosen.empty:
         return Applied("no_changes", chosen, applier.result)
@@ -375,4 +484,39 @@ def _write_files(ws: Workspace, adoptions: list[Adoption]) -> list[Adoption]:
                 + "Where a part_of names a parent that no file holds, import the parent too "
                 "(another --oid) or list it under external_parents in reconciler.yaml."
             ) from None
+    return written
+
+
+# --- starting a records repository ---------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Written:
+    """One file `init` wrote (`replaced`: it was there before, and --force replaced it)."""
+
+    path: str
+    replaced: bool
+
+
+def init_repository(target: Path, *, version: str, force: bool = False) -> list[Written]:
+    """Write a new records repository's files into `target`: settings, an example record,
+    .gitignore, the workflows and the pre-commit configuration. Without `force`, refuses
+    before writing anything when one of them exists."""
+    from reconciler.scaffold import scaffold
+
+    wanted = scaffold(version)
+    present = sorted(path for path in wanted if (target / path).exists())
+    if present and not force:
+        raise ReconcilerError(
+            f"{target} already has {', '.join(present)}: nothing was written. Run "
+            "`reconciler init --force` to replace them with the templates."
+        )
+    written = []
+    for path, text in wanted.items():
+        destination = target / path
+        if destination.exists() and not destination.is_file():
+            raise ReconcilerError(f"{destination} is not a file: move it away and run init again")
+        replaced = destination.exists()
+        ledger_store.atomic_write(destination, text)
+        written.append(Written(path, replaced))
     return written

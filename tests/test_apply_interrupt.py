@@ -238,11 +238,19 @@ def test_ctrl_c_at_the_prompt_exits_at_once_and_releases_the_lock(tmp_path: Path
         try:
             shown = _read_until(leader, b"Only 'yes' is accepted", 60)
             assert b"Only 'yes' is accepted" in shown, shown[-2000:]
+            # A person presses Ctrl-C while the prompt waits. (CPython's input() loses a SIGINT
+            # that comes in the microseconds between writing its prompt and starting to read:
+            # it looks for signals only when a read is interrupted.)
+            time.sleep(0.5)
             typed_at = time.monotonic()
             os.write(leader, b"\x03")  # Ctrl-C: the terminal sends SIGINT to the CLI
-            shown += _read_until(leader, b"nothing was sent", 10)
-            returncode = process.wait(timeout=10)
+            # Keep reading the terminal while waiting, so the CLI can never block writing.
+            while process.poll() is None and time.monotonic() - typed_at < 30:
+                shown += _read_until(leader, b"\x00", 0.05)
             exited_after = time.monotonic() - typed_at
+            assert process.poll() is not None, f"still running 30 s after Ctrl-C: {shown[-3000:]!r}"
+            shown += _read_until(leader, b"nothing was sent", 1)
+            returncode = process.returncode
         finally:
             if process.poll() is None:
                 process.kill()

@@ -38,6 +38,9 @@ CORE = (
     "reconciler.render",
     "reconciler.drift",
     "reconciler.adopt",
+    "reconciler.graph",
+    "reconciler.status",
+    "reconciler.history",
 )
 # pydantic loads its plugins (importlib.metadata, which loads email, socket and tempfile) when
 # the first model class is built: those are pydantic's, whatever the core does.
@@ -113,6 +116,7 @@ CLI_MAY_IMPORT = {
     "reconciler.settings",  # the name of the default environment
     "reconciler.kinds",  # `schema --kind`: the choices and the model
     "reconciler.sandbox.serve",  # `sandbox serve`
+    "reconciler.github",  # `github ...`: the workflow steps
 }
 
 

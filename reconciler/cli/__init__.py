@@ -11,9 +11,12 @@ import click
 
 from reconciler.cli.apply import apply
 from reconciler.cli.base import ReconcilerGroup
+from reconciler.cli.github import github
 from reconciler.cli.observe import drift, import_
 from reconciler.cli.records import plan, schema, show, validate
 from reconciler.cli.sandbox import sandbox
+from reconciler.cli.scaffold import init
+from reconciler.cli.views import graph, history, status
 
 
 @click.group(cls=ReconcilerGroup, context_settings={"help_option_names": ["-h", "--help"]})
@@ -37,7 +40,21 @@ def cli(ctx: click.Context, env_name: str | None, repo: Path | None, verbose: bo
     ctx.obj = {"env": env_name, "repo": repo}
 
 
-for command in (validate, plan, apply, show, drift, import_, schema, sandbox):
+for command in (
+    validate,
+    plan,
+    apply,
+    show,
+    drift,
+    import_,
+    schema,
+    sandbox,
+    graph,
+    status,
+    history,
+    github,
+    init,
+):
     cli.add_command(command)
 
 

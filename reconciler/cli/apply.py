@@ -42,6 +42,12 @@ INTERRUPTED = 130  # 128 + SIGINT, as shells report a run that Ctrl-C ended
 @click.option("--refresh", is_flag=True, help="Plan against what the directory really holds.")
 @click.option("--target", "targets", multiple=True, metavar="OID", help="Apply only these.")
 @click.option("--concurrency", type=click.IntRange(1, 64), default=None, help="Calls in flight.")
+@click.option(
+    "--expect-digest",
+    metavar="sha256:HEX",
+    callback=lambda _ctx, _param, value: _digest_option(value),
+    help="Refuse, sending nothing, unless the plan has this digest (the reviewed plan's).",
+)
 @common
 def apply(
     ws: Workspace,
@@ -51,6 +57,7 @@ def apply(
     refresh: bool,
     targets: tuple[str, ...],
     concurrency: int | None,
+    expect_digest: str | None,
 ) -> int:
     """Apply a fresh plan, or exactly a saved one, to the environment."""
     saved = reconcile.read_saved_plan(planfile, ws) if planfile else None
@@ -106,6 +113,7 @@ def apply(
                     progress=progress,
                     commit=head_commit(ws.repo),
                     concurrency=workers,
+                    expect_digest=expect_digest,
                     stop=stop,
                 )
 
@@ -131,6 +139,15 @@ def apply(
     if applied.status == "interrupted":
         return INTERRUPTED
     return 0 if applied.ok else 1
+
+
+def _digest_option(value: str | None) -> str | None:
+    if value is not None and not reconcile.DIGEST_PATTERN.fullmatch(value):
+        raise click.BadParameter(
+            f"{value!r} is not a plan digest: write sha256: and 64 lowercase hex digits, as "
+            "`reconciler plan` prints it"
+        )
+    return value
 
 
 class _Signals:

@@ -7,9 +7,11 @@ import json
 from collections.abc import Iterable, Iterator
 from typing import Any
 
+from reconciler.graph import PLAN_GRAPH_NODES, Graph, plan_view
 from reconciler.jsontext import Streamed, iter_pretty_json, pretty_json, without_gc
 from reconciler.kinds import kind_of
 from reconciler.plan import PLAN_FORMAT, Action, Change, FieldChange, Plan, summary
+from reconciler.render.graph import render_mermaid
 
 MARKDOWN_LIMIT = 60_000
 _SYMBOL = {Action.CREATE: "+", Action.UPDATE: "~", Action.DEACTIVATE: "-", Action.REACTIVATE: "^"}
@@ -89,6 +91,7 @@ def render_text(plan: Plan, *, color: bool = False) -> str:
         lines.append("")
         lines.append(paint("31", f"Unsafe: {plan.unsafe}"))
     lines.append("")
+    lines.append(f"Plan digest: {plan.digest}")
     lines.append(paint("1", summary(plan)))
     return "\n".join(lines) + "\n"
 
@@ -98,13 +101,19 @@ def md_cell(text: str) -> str:
 
 
 def render_markdown(
-    plan: Plan, *, limit: int = MARKDOWN_LIMIT, full_plan_at: str | None = None
+    plan: Plan,
+    *,
+    limit: int = MARKDOWN_LIMIT,
+    full_plan_at: str | None = None,
+    graph: Graph | None = None,
 ) -> str:
-    """The plan for a pull-request comment; beyond `limit` characters, a summary and a pointer."""
+    """The plan for a pull-request comment; beyond `limit` characters, a summary and a pointer.
+    With the hierarchy `graph` (reconcile.graph), a mermaid flowchart of the changed records
+    and their ancestors follows the table."""
     head = [f"### reconciler plan: `{plan.environment}`", ""]
     if plan.unsafe:
         head += [f"> [!CAUTION]\n> {plan.unsafe}", ""]
-    head += [f"**{summary(plan)}**", ""]
+    head += [f"**{summary(plan)}**", "", *digest_lines(plan), ""]
     head += [line for note in plan.notes for line in (f"_Note: {md_cell(note)}_", "")]
     if plan.empty:
         return "\n".join([*head, "No changes: the directory matches the files.", ""])
@@ -122,21 +131,59 @@ def render_markdown(
         details.append(f"{_SYMBOL[change.action]} {_headline(change)}")
         details.extend(f"    {line}" for line in _detail_lines(change))
     details += ["```", "", "</details>", ""]
-    full = "\n".join([*head, *table, *details])
+    drawn = _graph_section(plan, graph)
+    full = "\n".join([*head, *table, *drawn, *details])
     if len(full) <= limit:
         return full
-    return _markdown_summary(plan, head, table, limit, full_plan_at)
+    # The picture matters more than the field details: it stays if it takes a small share.
+    if len("\n".join(drawn)) > limit // 4:
+        drawn = ["", "_The hierarchy graph is left out: it does not fit in this comment._"]
+    return _markdown_summary(plan, head, table, limit, full_plan_at, drawn)
+
+
+def _graph_section(plan: Plan, graph: Graph | None) -> list[str]:
+    """The mermaid fence of the plan's graph (plan_view), a one-line note when it is too large,
+    or nothing when no record of the hierarchy changes."""
+    if graph is None or not any(
+        n.action is not None and not n.attached for n in graph.nodes.values()
+    ):
+        return []
+    view = plan_view(graph)
+    if view is None:
+        return [
+            "",
+            f"_The hierarchy graph is left out: it would draw more than {PLAN_GRAPH_NODES} "
+            f"records. `reconciler graph --env {plan.environment}` shows the whole tree._",
+        ]
+    return ["", "```mermaid", render_mermaid(view).rstrip("\n"), "```"]
+
+
+def digest_marker(environment: str, digest: str) -> str:
+    """The hidden marker of a plan's digest in markdown: `<!-- reconciler:plan-digest env=NAME
+    sha256:HEX -->`, which the sync reads back from the pull request's comment."""
+    return f"<!-- reconciler:plan-digest env={environment} {digest} -->"
+
+
+def digest_lines(plan: Plan) -> list[str]:
+    """The plan digest in markdown: visible, then in the hidden marker."""
+    return [f"Plan digest: `{plan.digest}`", digest_marker(plan.environment, plan.digest)]
 
 
 def _markdown_summary(
-    plan: Plan, head: list[str], table: list[str], limit: int, full_plan_at: str | None
+    plan: Plan,
+    head: list[str],
+    table: list[str],
+    limit: int,
+    full_plan_at: str | None,
+    drawn: list[str],
 ) -> str:
     where = full_plan_at or f"`reconciler plan --env {plan.environment}`"
     note = (
         f"\n_The full plan ({len(plan.changes)} changes) is too long for a comment: see {where}._\n"
     )
     text = "\n".join(head) + "\n"  # a blank line before the table, as in the full rendering
-    budget = limit - len(text) - len(note) - 200
+    graph = "\n".join(drawn) + "\n" if drawn else ""
+    budget = limit - len(text) - len(note) - len(graph) - 200
     kept: list[str] = []
     used = 0
     for row in table:
@@ -149,7 +196,7 @@ def _markdown_summary(
         tail = f"\n_All {shown} changes are listed; their field changes are left out._\n"
     else:
         tail = f"\n_Showing the first {shown} of {len(plan.changes)} changes._\n"
-    return text + "\n".join(kept) + "\n" + tail + note
+    return text + "\n".join(kept) + "\n" + tail + graph + note
 
 
 def plan_document(plan: Plan) -> dict[str, Any]:
@@ -171,11 +218,12 @@ def change_document(change: Change) -> dict[str, Any]:
         "envelope": change.envelope,
         "before": change.before,
         "after": after,
-        "fields": [_field_document(f) for f in change.fields],
+        "fields": [field_document(f) for f in change.fields],
     }
 
 
-def _field_document(f: FieldChange) -> dict[str, Any]:
+def field_document(f: FieldChange) -> dict[str, Any]:
+    """One field change in a JSON document (a plan's, a history's)."""
     doc = {
         "path": f.path,
         "before": f.before,
@@ -195,6 +243,7 @@ def _document(plan: Plan, changes: Any) -> dict[str, Any]:
         "lineage": plan.lineage,
         "serial": plan.serial,
         "desired_digest": plan.desired_digest,
+        "plan_digest": plan.digest,
         "refreshed": plan.refreshed,
         "unsafe": plan.unsafe,
         "summary": {action.value: count for action, count in plan.counts().items()},

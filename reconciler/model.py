@@ -274,6 +274,15 @@ class Kind:
         """The YAML form of a payload, the inverse of `desired` (import writes it to a file)."""
         raise NotImplementedError
 
+    def json_schema(self) -> dict[str, Any]:
+        """The JSON Schema of one file, for editors: every rule of the model that JSON Schema
+        can state (patterns, enums, if/then), in a draft yaml-language-server understands."""
+        return {
+            "$schema": "https://json-schema.org/draft/2020-12/schema",
+            "$id": f"https://redox-reconciler.invalid/schema/{self.name}.json",
+            **self.model.model_json_schema(by_alias=False),
+        }
+
     # -- requests --
 
     def request(

@@ -14,9 +14,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Literal
 
-import yaml
-
-from reconciler import ledger_store
+from reconciler import ledger_store, yamltext
 from reconciler.adopt import Adoption, adoption, file_name, from_ledger, record
 from reconciler.apply import Applier, LedgerWriter, Progress, Result, Stopped, until_stopped
 from reconciler.drift import Drift, compare, refreshed_ledger
@@ -468,7 +466,7 @@ def _write_files(ws: Workspace, adoptions: list[Adoption]) -> list[Adoption]:
         if path is None:
             name = kind.display_name(a.payload or {}, a.identity)
             path = folder / file_name(name, names, fallback=kind.name)
-        text = yaml.safe_dump(a.yaml, sort_keys=False, allow_unicode=True, width=100)
+        text = yamltext.dump(a.yaml, sort_keys=False, allow_unicode=True, width=100)
         ledger_store.atomic_write(path, text)
         paths.append(path)
         written.append(replace(a, source=path.relative_to(ws.repo).as_posix()))

@@ -24,6 +24,11 @@ nothing to send costs on the same repository (the marginal cost of a call), the 
 the calls (first to last request in the server's log) and from the first call to the exit
 (the ledger file is rewritten at the end), each against the rate floor of updates / R.
 Targets (issue 16): <= 10 ms CPU per call at 100k, calls <= 1.1x the floor.
+
+`--storm` measures a 429 storm instead: the server allows R/5 requests/s while the client is
+configured for R (api.rate_limit), `--storm-records` organizations (default 200). Reported:
+calls/s against the server's limit, the 429s, failures and exit code. Target: exit 0, no
+failure (the client halves its rate on each 429 and creeps back up).
 """
 
 from __future__ import annotations
@@ -130,13 +135,21 @@ def serve(
 
 
 def measure(
-    name: str, work: Path, *, records: int, arc: int, rate: float, latency: float, concurrency: int
+    name: str,
+    work: Path,
+    *,
+    records: int,
+    arc: int,
+    rate: float,
+    latency: float,
+    concurrency: int,
+    server_rate: float | None = None,  # the server's limit, when not `rate` (the 429 storm)
 ) -> Row:
     repo = make_repo(
         work / f"repo-{arc}", records=records, arc=arc, rate=rate, concurrency=concurrency
     )
     data = work / f"sandbox-{arc}"
-    server, credentials = serve(data, latency=latency, rate=rate)
+    server, credentials = serve(data, latency=latency, rate=server_rate or rate)
     try:
         started = time.monotonic()
         done = subprocess.run(
@@ -293,6 +306,52 @@ def print_ledger_scale(rows: list[LedgerRow], *, updates: int, rate: float) -> N
         )
 
 
+def measure_storm(
+    work: Path, *, records: int, client_rate: float, latency: float, concurrency: int
+) -> tuple[Row, float]:
+    """One apply with api.rate_limit `client_rate` against a server at a fifth of it."""
+    server_rate = client_rate / 5
+    row = measure(
+        "429 storm",
+        work,
+        records=records,
+        arc=63000,
+        rate=client_rate,
+        latency=latency,
+        concurrency=concurrency,
+        server_rate=server_rate,
+    )
+    return row, server_rate
+
+
+def storm_main(args: argparse.Namespace) -> None:
+    with tempfile.TemporaryDirectory(prefix="apply-bench-") as tmp:
+        row, server_rate = measure_storm(
+            Path(tmp),
+            records=args.storm_records,
+            client_rate=args.rate,
+            latency=args.latency,
+            concurrency=args.concurrency,
+        )
+    print(
+        f"api.rate_limit {args.rate:g}/s, server limit {server_rate:g}/s, latency "
+        f"{args.latency * 1000:g} ms"
+    )
+    header = (
+        f"{'run':<10} {'records':>7} {'wall s':>7} {'calls':>6} {'calls/s':>8} "
+        f"{'% of limit':>10} {'429s':>5} {'failed':>6} {'exit':>4}"
+    )
+    print(header)
+    print("-" * len(header))
+    print(
+        f"{row.name:<10} {row.records:>7} {row.wall:>7.1f} {row.calls:>6} {row.rate:>8.2f} "
+        f"{row.rate / server_rate:>10.0%} {row.rate_limited:>5} {row.failures:>6} "
+        f"{row.exit_code:>4}"
+    )
+    met = row.exit_code == 0 and row.failures == 0
+    print(f"target (exit 0, no failure): {'met' if met else 'MISSED'}")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--records", type=int, default=1000)
@@ -306,6 +365,8 @@ def main() -> None:
         "--ledger-sizes", default=None, help="e.g. 0,10000,100000: the ledger-size scenario"
     )
     parser.add_argument("--updates", type=int, default=100, help="calls of that scenario")
+    parser.add_argument("--storm", action="store_true", help="a server at R/5: the 429 scenario")
+    parser.add_argument("--storm-records", type=int, default=200)
     args = parser.parse_args()
     if args.ledger_sizes:
         with tempfile.TemporaryDirectory(prefix="apply-ledger-") as tmp:
@@ -322,6 +383,9 @@ def main() -> None:
                 for index, size in enumerate(args.ledger_sizes.split(","))
             ]
         print_ledger_scale(rows, updates=args.updates, rate=args.rate)
+        return
+    if args.storm:
+        storm_main(args)
         return
     with tempfile.TemporaryDirectory(prefix="apply-bench-") as tmp:
         work = Path(tmp)

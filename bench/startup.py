@@ -5,7 +5,7 @@ Run: `.venv/bin/python bench/startup.py [--runs 15] [--top 12]`
 Each command runs --runs times in a fresh process (`python -m reconciler`): the wall time and
 CPU time (user + system, via wait4) are the fastest of the runs, as other load only ever adds
 time. Then one `python -X importtime` run of each lists the modules whose own import took
-longest, and whether asyncio, httpx, uvicorn or deepdiff were loaded at all.
+longest, and whether asyncio, httpx or uvicorn were loaded at all.
 Target (issue 16): validate <= 0.15 s.
 """
 
@@ -22,7 +22,7 @@ import time
 from pathlib import Path
 
 PROJECT = Path(__file__).resolve().parents[1]
-HEAVY = ("asyncio", "httpx", "uvicorn", "deepdiff")
+HEAVY = ("asyncio", "httpx", "uvicorn")
 COMMANDS = (("validate",), ("plan",), ("plan", "--format", "json"))
 LINE = re.compile(r"import time:\s+(\d+) \|\s+(\d+) \|( *)(\S+)")
 

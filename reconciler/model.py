@@ -224,6 +224,13 @@ class Kind:
     # query answer adds of its own (never ours to compare).
     hidden_fields: ClassVar[tuple[str, ...]] = ()
     added_fields: ClassVar[tuple[str, ...]] = ()
+    # How a plan's field diff pairs the items of a list (by the list's Redox field name, at any
+    # depth): by the values of these keys of each item, so that an inserted, removed or
+    # reordered item shows as that item alone. Lists not named here pair by value.
+    list_identities: ClassVar[Mapping[str, tuple[str, ...]]] = {}
+    # Payload fields that a file may give a value per environment (a mapping under the YAML key
+    # named here): import writes such a mapping when the environments' ledgers differ.
+    per_environment: ClassVar[Mapping[str, str]] = {}
     # The top-level keys of a file that `identity` and `check_all` read: all a Loaded keeps of
     # the raw data once the file is validated.
     cross_keys: ClassVar[tuple[str, ...]]

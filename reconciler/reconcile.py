@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Literal
 
 from reconciler import ledger_store, yamltext
-from reconciler.adopt import Adoption, adoption, file_name, record
+from reconciler.adopt import Adoption, adoption, file_name, from_ledger, record
 from reconciler.drift import Drift, Part, compare, refreshed_ledger
 from reconciler.errors import (
     LoadError,
@@ -28,7 +28,7 @@ from reconciler.graph import Graph, build_graph
 from reconciler.history import History
 from reconciler.history_git import record_history
 from reconciler.kinds import kind_of, oid_keys
-from reconciler.ledger import Ledger
+from reconciler.ledger import Entry, Ledger
 from reconciler.loader import desired_digest, load_records
 from reconciler.model import Key, split_key
 from reconciler.plan import (
@@ -45,7 +45,9 @@ from reconciler.status import Status, build_status
 from reconciler.workspace import Workspace
 
 if TYPE_CHECKING:
-    from reconciler.apply import Progress, Result
+    import asyncio
+
+    from reconciler.apply import Applier, Progress, Result
     from reconciler.lookup import Found
 
 # The use cases that talk to Redox import apply and lookup (and so asyncio) when they run:
@@ -257,15 +259,16 @@ Review = Callable[[Plan], bool]
 @dataclass(frozen=True)
 class Applied:
     """What an apply did. `plan` is what was (or would have been) applied; `result` holds every
-    outcome, the settling of calls an earlier run left unresolved included."""
+    outcome, the settling of calls an earlier run left unresolved included. "interrupted":
+    stopped by `stop` (before the plan was carried out, or part way: see `result`)."""
 
-    status: Literal["no_changes", "declined", "applied"]
-    plan: Plan
+    status: Literal["no_changes", "declined", "applied", "interrupted"]
+    plan: Plan | None
     result: Result
 
     @property
     def ok(self) -> bool:
-        return self.status != "declined" and self.result.ok
+        return self.status in {"no_changes", "applied"} and self.result.ok
 
 
 async def apply(
@@ -281,12 +284,14 @@ async def apply(
     commit: str | None = None,
     concurrency: int,
     expect_digest: str | None = None,
+    stop: asyncio.Event | None = None,
 ) -> Applied:
     """Settle what an interrupted apply left, plan (or take the saved plan, if the ledger has
     not moved since), check it (against `expect_digest`, the reviewed plan's digest, when
     given), let `review` see it and say yes, then carry it out. The caller holds the
-    environment's lock for the whole of it."""
-    from reconciler.apply import Applier, LedgerWriter
+    environment's lock for the whole of it. Once `stop` is set no new call starts, the calls
+    in flight get api.timeout to finish, and the result says what was done."""
+    from reconciler.apply import Applier, LedgerWriter, Stopped
 
     if saved is not None and refresh:
         raise PlanError("a saved plan is applied exactly as it is: drop --refresh")
@@ -300,7 +305,33 @@ async def apply(
         commit=commit,
         concurrency=concurrency,
         progress=progress,
+        stop=stop,
+        grace=ws.settings.file.api.timeout,
     )
+    try:
+        return await _apply(ws, api, applier, saved, refresh, targets, force, review, expect_digest)
+    except Stopped:
+        # Only reads were cut short: nothing was sent, and intents stay for the next run.
+        await writer.flush()
+        applier.result.interrupted = True
+        applier.result.ledger = writer.state
+        return Applied("interrupted", None, applier.result)
+
+
+async def _apply(
+    ws: Workspace,
+    api: RedoxApi,
+    applier: Applier,
+    saved: Plan | None,
+    refresh: bool,
+    targets: Iterable[str],
+    force: bool,
+    review: Review,
+    expect_digest: str | None,
+) -> Applied:
+    from reconciler.apply import Stopped, until_stopped
+
+    writer, stop, concurrency = applier.writer, applier.stop, applier.concurrency
     await applier.resolve_intents()
     current = writer.state
     if saved is not None:
@@ -308,11 +339,12 @@ async def apply(
             raise StalePlan(
                 f"the saved plan was made against ledger serial {saved.serial} but the "
                 f"ledger is now at serial {current.serial}: another apply ran since. Make "
-                "a new plan (reconciler plan --out FILE) and review it."
+                f"a new plan (`reconciler plan --env {ws.env_name} --out FILE`) and review it."
             )
         chosen = saved
     elif refresh:
-        seen = await _look_up_ledger(ws, api, current, concurrency=concurrency)
+        looking = _look_up_ledger(ws, api, current, concurrency=concurrency)
+        seen = await until_stopped(stop, looking)
         chosen = plan(ws, refreshed_ledger(current, seen), refreshed=True)
     else:
         chosen = plan(ws, current)
@@ -326,9 +358,12 @@ async def apply(
     check_safety(chosen, force=force)
     if chosen.empty:
         return Applied("no_changes", chosen, applier.result)
+    if applier.stopped:
+        raise Stopped
     if not review(chosen):
         return Applied("declined", chosen, applier.result)
-    return Applied("applied", chosen, await applier.run(chosen))
+    result = await applier.run(chosen)
+    return Applied("interrupted" if result.interrupted else "applied", chosen, result)
 
 
 def _known(target: str, ws: Workspace, current: Ledger) -> bool:
@@ -402,8 +437,12 @@ async def import_(
         for key, seen in zip(keys, found, strict=True)
     ]
     for key in sorted(set(oid_keys(named)) & set(current.records)):
-        kind, identity = split_key(key)
-        adoptions.append(Adoption(key, kind, identity, "ledgered", current.records[key].envelope))
+        entry = current.records[key]
+        if key in desired:
+            adoptions.append(Adoption(key, entry.kind, entry.identity, "ledgered", entry.envelope))
+        else:
+            entries = {**_ledgered_elsewhere(ws, key), ws.env_name: entry}
+            adoptions.append(from_ledger(key, entries, env=ws.env_name, wanted_file=write_yaml))
     missing = [a for a in adoptions if a.status == "absent" and named]
     if missing:
         raise PlanError(
@@ -411,8 +450,50 @@ async def import_(
         )
     if write_yaml:
         adoptions = _write_files(ws, adoptions)
+        adoptions = [_check_restored(ws, a, current) for a in adoptions]
     ledger_store.save(ws.ledger_path, record(current, adoptions, commit=commit))
     return adoptions
+
+
+def _ledgered_elsewhere(ws: Workspace, key: str) -> dict[str, Entry]:
+    """The record's entry in the ledger of each other environment of reconciler.yaml that has
+    one (the local sandbox's aside): what import writes per environment comes from these."""
+    found: dict[str, Entry] = {}
+    for name, env in ws.settings.environments.items():
+        if name == ws.env_name or env.in_process:
+            continue
+        path = ws.repo / env.ledger
+        if not path.exists():
+            continue
+        try:
+            other = ledger_store.load(path, name, shown=env.ledger)
+        except ReconcilerError:
+            continue  # that environment's own commands report its broken ledger
+        if key in other.records:
+            found[name] = other.records[key]
+    return found
+
+
+def _where_it_was(ws: Workspace, a: Adoption, folder: Path, taken: set[str]) -> Path | None:
+    """A restored record's file goes back where it was last applied from, when that is free."""
+    if a.status != "restored" or not a.source:
+        return None
+    path = (ws.repo / a.source).resolve()
+    if path.parent != folder.resolve() or path.name in taken or path.suffix != ".yaml":
+        return None
+    taken.add(path.name)
+    return folder / path.name
+
+
+def _check_restored(ws: Workspace, a: Adoption, current: Ledger) -> Adoption:
+    """A file written from the ledger must say exactly what was last applied, or say so."""
+    if a.status != "restored":
+        return a
+    written = load_records(ws.repo, ws.environment).desired.get(a.key)
+    if written is not None and written.wire_digest == current.records[a.key].digest:
+        return a
+    note = "the file cannot say exactly what was last applied: the plan shows the difference"
+    return replace(a, note=note)
 
 
 def _write_files(ws: Workspace, adoptions: list[Adoption]) -> list[Adoption]:
@@ -430,8 +511,10 @@ def _write_files(ws: Workspace, adoptions: list[Adoption]) -> list[Adoption]:
         folder = ws.repo / kind.folder
         folder.mkdir(exist_ok=True)
         names = taken.setdefault(folder, {p.name for p in folder.iterdir()})
-        name = kind.display_name(a.payload or {}, a.identity)
-        path = folder / file_name(name, names, fallback=kind.name)
+        path = _where_it_was(ws, a, folder, names)
+        if path is None:
+            name = kind.display_name(a.payload or {}, a.identity)
+            path = folder / file_name(name, names, fallback=kind.name)
         text = yamltext.dump(a.yaml, sort_keys=False, allow_unicode=True, width=100)
         ledger_store.atomic_write(path, text)
         paths.append(path)
@@ -443,7 +526,7 @@ def _write_files(ws: Workspace, adoptions: list[Adoption]) -> list[Adoption]:
             for path in paths:
                 path.unlink(missing_ok=True)
             raise PlanError(
-                "the directory's records would not make valid files, so nothing was imported:\n"
+                "the records would not make valid files, so nothing was imported:\n"
                 + "".join(f"  {p}\n" for p in exc.problems)
                 + "Where a part_of names a parent that no file holds, import the parent too "
                 "(another --oid) or list it under external_parents in reconciler.yaml."

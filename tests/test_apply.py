@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import os
 import pty
+import re
 import subprocess
 from pathlib import Path
 from typing import Any
@@ -342,9 +343,11 @@ def test_on_a_terminal_apply_asks_and_only_yes_applies(repo: Path) -> None:
     accepted = _on_a_terminal(repo, "apply", answer="yes\n", stderr_too=True)
     assert accepted.returncode == 0, accepted.stderr
     assert len(writes(sandbox_log(repo))) == 7
-    # On a terminal: one progress line, rewritten in place, instead of a log line per call.
-    assert "\r\x1b[K[7/7] applied: create " in accepted.stderr
+    # On a terminal: a progress bar, rewritten in place, instead of a log line per call.
+    assert re.search(r"\r\x1b\[K\[#{24}\] 7/7  [0-9.]+ calls/s  0:00 left", accepted.stderr)
     assert "\napplied: create " not in accepted.stderr
+    # The summary ends with the time the apply took.
+    assert re.search(r"Apply complete: 7 applied .*\. Took [0-9.]+s\.$", accepted.stdout, re.M)
     assert_plan_empty(repo)
 
 

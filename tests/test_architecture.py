@@ -44,7 +44,7 @@ CORE = (
 )
 # pydantic loads its plugins (importlib.metadata, which loads email, socket and tempfile) when
 # the first model class is built: those are pydantic's, whatever the core does.
-BASELINE = "import pydantic, deepdiff\nclass _Model(pydantic.BaseModel):\n    x: int = 0\n"
+BASELINE = "import pydantic\nclass _Model(pydantic.BaseModel):\n    x: int = 0\n"
 
 
 def loaded_by(*modules: str) -> list[str]:

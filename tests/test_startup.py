@@ -1,6 +1,6 @@
-"""Start-up: `validate` and `plan` load neither the event loop, HTTP, the server, JWT nor the
-differ unless they need them (each costs every run tens of milliseconds). The times are
-bench/startup.py's to print; this checks what is loaded, in a fresh interpreter."""
+"""Start-up: `validate` and `plan` load neither the event loop, HTTP, the server nor JWT (each
+costs every run tens of milliseconds). The times are bench/startup.py's to print; this checks
+what is loaded, in a fresh interpreter."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 PROJECT = Path(__file__).resolve().parents[1]
-NOT_AT_START = {"asyncio", "httpx", "httpcore", "uvicorn", "deepdiff", "jwt", "cryptography"}
+NOT_AT_START = {"asyncio", "httpx", "httpcore", "uvicorn", "jwt", "cryptography"}
 
 RUN = """
 import json, sys
@@ -63,7 +63,7 @@ def example(tmp_path: Path) -> Path:
         ("schema",),
     ],
 )
-def test_reading_commands_load_no_network_nor_differ(
+def test_reading_commands_load_no_network(
     tmp_path: Path, example: Path, args: tuple[str, ...]
 ) -> None:
     code, modules = loaded(tmp_path, example, *args)
@@ -71,13 +71,13 @@ def test_reading_commands_load_no_network_nor_differ(
     assert modules & NOT_AT_START == set()
 
 
-def test_a_plan_with_an_update_loads_the_differ_only(tmp_path: Path, example: Path) -> None:
+def test_a_plan_with_an_update_loads_no_network_either(tmp_path: Path, example: Path) -> None:
     assert loaded(tmp_path, example, "apply", "--yes")[0] == 0
     clinic = example / "orgs" / "madison-east-clinic.yaml"
     clinic.write_text(clinic.read_text().replace("Madison", "Monona", 1))
     code, modules = loaded(tmp_path, example, "plan")
     assert code == 0
-    assert modules & NOT_AT_START == {"deepdiff"}
+    assert modules & NOT_AT_START == set()
 
 
 def test_the_check_sees_what_a_command_talking_to_redox_loads(

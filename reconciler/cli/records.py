@@ -86,7 +86,9 @@ def plan(
         return 1
     if out is not None:
         click.echo(
-            f"Saved the plan to {out}: apply exactly it with `reconciler apply {out}`.", err=True
+            f"Saved the plan to {out}: apply exactly it with "
+            f"`reconciler apply --env {ws.env_name} {out}`.",
+            err=True,
         )
     return 2 if detailed_exitcode and not the_plan.empty else 0
 

@@ -163,6 +163,12 @@ class OrganizationKind(Kind):
     }
     # A query never shows where a record's traffic goes, and names the record's manager.
     hidden_fields: ClassVar[tuple[str, ...]] = ("Endpoints", "DestinationID")
+    list_identities: ClassVar[Mapping[str, tuple[str, ...]]] = {
+        "Identifiers": ("IDType", "ID"),
+        "Contacts": ("Purpose", "Name"),
+        "Endpoints": ("Name",),
+    }
+    per_environment: ClassVar[Mapping[str, str]] = {"DestinationID": "destination_id"}
     added_fields: ClassVar[tuple[str, ...]] = ("ManagingOrg",)
     cross_keys: ClassVar[tuple[str, ...]] = ("oid", "part_of", "active")
 

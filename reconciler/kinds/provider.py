@@ -50,6 +50,13 @@ class ProviderKind(Kind):
         "sandbox": redox_api.SANDBOX_PROVIDER_DESTINATION
     }
     cross_keys: ClassVar[tuple[str, ...]] = ("identifiers", "roles")
+    # Identifiers by type and value; the provider's other lists by their own Identifiers.
+    list_identities: ClassVar[Mapping[str, tuple[str, ...]]] = {
+        "Identifiers": ("IDType", "ID"),
+        "Qualifications": ("Identifiers",),
+        "Roles": ("Identifiers",),
+        "Locations": ("Identifiers",),
+    }
 
     def identity(self, data: dict[str, Any]) -> str | None:
         return _identity(data.get("identifiers"), key="id", type_key="id_type")

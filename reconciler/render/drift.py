@@ -67,7 +67,11 @@ def render_drift_text(
         lines.append(f"  ! {d.kind} {d.identity}: {_FINDING_TEXT[d.finding.value]}{where}")
         lines.extend(f"      {field_line(f)}" for f in d.fields)
     if drifts:
-        lines += ["", "Repair it with `reconciler apply --refresh` (or plan --refresh to review)."]
+        lines += [
+            "",
+            f"Repair it with `reconciler apply --refresh --env {environment}` (review it first "
+            f"with `reconciler plan --refresh --env {environment}`).",
+        ]
     lines.append(drift_summary(drifts, checked, part=part))
     return "\n".join(lines) + "\n"
 

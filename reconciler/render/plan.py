@@ -59,6 +59,8 @@ def _leaves(value: Any, prefix: str = "") -> Iterable[tuple[str, Any]]:
 
 
 def field_line(f: FieldChange) -> str:
+    if f.moved_from is not None:
+        return f"{f.path}: moved from {f.moved_from}"
     if f.added:
         return f"{f.path}: (none) -> {_value(f.after)}"
     if f.removed:
@@ -117,6 +119,8 @@ def _text_tail(plan: Plan, paint: Paint) -> str:
     lines: list[str] = []
     for warning in plan.warnings:
         lines.append(paint("33", f"Warning: {warning}"))
+    for note in plan.notes:
+        lines.append(f"Note: {note}")
     if plan.unsafe:
         lines.append("")
         lines.append(paint("31", f"Unsafe: {plan.unsafe}"))
@@ -144,6 +148,7 @@ def render_markdown(
     if plan.unsafe:
         head += [f"> [!CAUTION]\n> {plan.unsafe}", ""]
     head += [f"**{summary(plan)}**", "", *digest_lines(plan), ""]
+    head += [line for note in plan.notes for line in (f"_Note: {md_cell(note)}_", "")]
     if plan.empty:
         return "\n".join([*head, "No changes: the directory matches the files.", ""])
     table = ["| action | record | name | file | fields |", "|---|---|---|---|---|"]
@@ -247,17 +252,22 @@ def change_document(change: Change) -> dict[str, Any]:
         "envelope": change.envelope,
         "before": change.before,
         "after": after,
-        "fields": [
-            {
-                "path": f.path,
-                "before": f.before,
-                "after": f.after,
-                "added": f.added,
-                "removed": f.removed,
-            }
-            for f in change.fields
-        ],
+        "fields": [field_document(f) for f in change.fields],
     }
+
+
+def field_document(f: FieldChange) -> dict[str, Any]:
+    """One field change in a JSON document (a plan's, a history's)."""
+    doc = {
+        "path": f.path,
+        "before": f.before,
+        "after": f.after,
+        "added": f.added,
+        "removed": f.removed,
+    }
+    if f.moved_from is not None:  # only a list item that changed places has it
+        doc["moved_from"] = f.moved_from
+    return doc
 
 
 def _document(plan: Plan, changes: Any) -> dict[str, Any]:

@@ -99,11 +99,13 @@ def replay(ledger: Ledger, path: Path, *, shown: str | None = None) -> Replayed:
     current = ledger
     if not current.lineage:  # the first apply: the ledger file is not written yet
         current = replace(current, lineage=header.lineage)
+    edits = []
     for number, raw_line in enumerate(lines[1:], start=2):
         change = _parse(Change, raw_line, name, number)
         if change.entry is not None and change.intent is not None:
             _corrupt(name, number, "a change holds both an entry and an intent")
-        current = current.edited(Edit(change.key, entry=change.entry, intent=change.intent))
+        edits.append(Edit(change.key, entry=change.entry, intent=change.intent))
+    current = current.edited(*edits)
     changes = len(lines) - 1
     if changes:
         current = replace(current, serial=ledger.serial + 1)

@@ -166,13 +166,19 @@ class Ledger:
             self, intents=_without(self.intents, key), edits=Edit(key, previous=self.edits)
         )
 
-    def edited(self, edit: Edit) -> Ledger:
-        """This ledger with `edit` made (as with_entry, with_intent or without_intent)."""
-        if edit.entry is not None:
-            return self.with_entry(edit.key, edit.entry)
-        if edit.intent is not None:
-            return self.with_intent(edit.key, edit.intent)
-        return self.without_intent(edit.key)
+    def edited(self, *edits: Edit) -> Ledger:
+        """This ledger with `edits` made in order, as with_entry, with_intent or without_intent
+        make them, copying its records once however many there are (a journal's replay)."""
+        records, intents = dict(self.records), dict(self.intents)
+        for edit in edits:
+            if edit.entry is not None:
+                records[edit.key] = edit.entry
+                intents.pop(edit.key, None)
+            elif edit.intent is not None:
+                intents[edit.key] = edit.intent
+            else:
+                intents.pop(edit.key, None)
+        return replace(self, records=records, intents=intents, edits=None)
 
     def to_json(self) -> str:
         return pretty_json(self._document())

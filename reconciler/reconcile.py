@@ -7,7 +7,7 @@ The data path of apply: cli -> reconcile -> (loader, ledger, plan) -> apply -> c
 
 from __future__ import annotations
 
-import json
+import os
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -15,7 +15,7 @@ from typing import Literal
 
 import yaml
 
-from reconciler import ledger_store
+from reconciler import files, ledger_store
 from reconciler.adopt import Adoption, adoption, file_name, record
 from reconciler.apply import Applier, LedgerWriter, Progress, Result
 from reconciler.drift import Drift, compare, refreshed_ledger
@@ -25,8 +25,9 @@ from reconciler.ledger import Ledger
 from reconciler.loader import desired_digest, load_records
 from reconciler.lookup import Wanted, look_up_all, look_up_ledger
 from reconciler.model import split_key
-from reconciler.plan import Plan, build_plan, check_safety, plan_from_document
+from reconciler.plan import Plan, build_plan, check_safety
 from reconciler.redox_api import RedoxApi
+from reconciler.saved_plan import dependency_cycle, plan_from_bytes
 from reconciler.workspace import Workspace
 
 __all__ = [
@@ -82,6 +83,14 @@ def plan(ws: Workspace, ledger: Ledger | None = None, *, refreshed: bool = False
         min_records_for_fraction=file.safety.min_records_for_fraction,
         refreshed=refreshed,
     )
+    cycle = dependency_cycle({c.key: c.depends_on for c in built.changes})
+    if cycle:
+        # Only a hand-edited ledger can do this: the files' hierarchy is checked for cycles.
+        raise PlanError(
+            f"the records {' -> '.join(cycle)} wait for each other in a cycle, through the "
+            f"parents the ledger {ws.environment.ledger} records: restore the ledger from git "
+            f"(git checkout -- {ws.environment.ledger})"
+        )
     return replace(built, warnings=tuple(str(w) for w in ws.records.warnings))
 
 
@@ -101,10 +110,13 @@ def save_plan(path: Path, text: Iterable[str]) -> None:
 def read_saved_plan(path: Path, ws: Workspace) -> Plan:
     """A plan saved with `plan --out`, for the workspace's environment."""
     try:
-        document = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise PlanError(f"cannot read the saved plan {path}: {exc}") from None
-    saved = plan_from_document(document)
+        # The person names the file: it may be anywhere, but it must be a regular file.
+        raw = files.read_bytes(path, root=Path(os.path.realpath(path)).parent, limit=None)
+    except files.Unreadable as exc:
+        raise PlanError(f"the saved plan {path} {exc}") from None
+    except OSError as exc:
+        raise PlanError(f"cannot read the saved plan {path}: {exc.strerror or exc}") from None
+    saved = plan_from_bytes(raw, name=str(path))
     if saved.environment != ws.env_name:
         raise PlanError(
             f"{path} is a plan for environment {saved.environment!r}: run "

@@ -39,7 +39,10 @@ class Workspace:
 
     @property
     def lock_path(self) -> Path:
-        return self.repo / LOCAL_DIR / "locks" / f"{self.env_name}.lock"
+        """The lock of the environment's ledger file (shared by every environment that names the
+        same file)."""
+        name = ledger_store.lock_name(self.ledger_path, self.repo.resolve())
+        return self.repo / LOCAL_DIR / "locks" / name
 
     @property
     def sandbox_dir(self) -> Path:
@@ -48,7 +51,9 @@ class Workspace:
     @cached_property
     def records(self) -> Records:
         """Every record file, validated; LoadError with every problem otherwise."""
-        return load_records(self.repo, self.environment)
+        return load_records(
+            self.repo, self.environment, max_file_bytes=self.settings.file.max_file_bytes
+        )
 
     @property
     def desired(self) -> dict[Key, Desired]:
@@ -56,10 +61,12 @@ class Workspace:
 
     def ledger(self) -> Ledger:
         """The ledger as it is on disk now (read again on every call)."""
-        return ledger_store.load(self.ledger_path, self.env_name, shown=self.environment.ledger)
+        return ledger_store.load(
+            self.ledger_path, self.env_name, shown=self.environment.ledger, root=self.repo.resolve()
+        )
 
     @contextmanager
     def locked(self, purpose: str) -> Iterator[None]:
         """Hold the environment's lock (one apply or import at a time) or fail at once."""
-        with ledger_store.lock(self.lock_path, purpose=purpose):
+        with ledger_store.lock(self.lock_path, purpose=purpose, ledger=self.ledger_path):
             yield

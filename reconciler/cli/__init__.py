@@ -9,6 +9,7 @@ from pathlib import Path
 
 import click
 
+from reconciler import redact
 from reconciler.cli.apply import apply
 from reconciler.cli.base import ReconcilerGroup
 from reconciler.cli.observe import drift, import_
@@ -32,6 +33,7 @@ def cli(ctx: click.Context, env_name: str | None, repo: Path | None, verbose: bo
         format="%(message)s",
         stream=sys.stderr,
     )
+    redact.filter_root_handlers()
     for noisy in ("httpx", "httpcore"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
     ctx.obj = {"env": env_name, "repo": repo}

@@ -38,6 +38,12 @@ def sandbox() -> None:
     help="Share of writes whose reply is lost after the change is committed.",
 )
 @click.option("--seed", type=int, default=None, help="Seed of the fault dice.")
+@click.option(
+    "--echo-errors",
+    is_flag=True,
+    default=None,
+    help="Repeat the request (headers and body) in every error reply, as a misbehaving proxy does.",
+)
 @common
 def serve(
     ws: Workspace,
@@ -50,6 +56,7 @@ def serve(
     token_lifetime: int | None,
     lose_reply_rate: float | None,
     seed: int | None,
+    echo_errors: bool | None,
 ) -> int:
     """Serve the sandbox on 127.0.0.1 and write a ready client credential to
     <data>/credentials.env (load it with `set -a; . FILE; set +a`). Faults default to the
@@ -66,6 +73,7 @@ def serve(
         "token_lifetime": token_lifetime,
         "lose_reply_rate": lose_reply_rate,
         "seed": seed,
+        "echo_errors": echo_errors or None,
     }
     faults = replace(faults, **{k: v for k, v in given.items() if v is not None})
     folder = (data or ws.sandbox_dir).resolve()

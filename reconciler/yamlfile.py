@@ -88,8 +88,11 @@ def parse(text: str) -> tuple[Any, yaml.Node | None]:
 def _refuse_aliases(text: str) -> None:
     # The composed tree shares an aliased node without saying where the alias was written:
     # the events say, and reading them is linear in the text (nothing is expanded).
+    previous = None
     for event in yaml.parse(text, Loader=_Loader):
-        if isinstance(event, yaml.AliasEvent):
+        merge = isinstance(previous, yaml.ScalarEvent) and previous.value == "<<"
+        previous = event
+        if isinstance(event, yaml.AliasEvent) and not merge:  # a merge key has its own problem
             raise YamlProblem(
                 event.start_mark.line + 1 if event.start_mark else 1,
                 f"uses the YAML alias *{cut(event.anchor or '', limit=40)}: write the value "

@@ -20,7 +20,7 @@ from sandbox_server import (
     served_sandbox,
 )
 
-from reconciler import reconcile
+from reconciler import ledger_store, reconcile
 from reconciler.workspace import Workspace
 
 ENV = "development"
@@ -29,12 +29,13 @@ HOLD_LIMIT = 60.0  # a guard against an apply that never takes the lock, not a m
 
 
 def _holder(lock: Path, pid: int, process: subprocess.Popen[bytes]) -> dict[str, Any]:
-    """Wait until `pid` has written itself into the lock file; its holder record."""
+    """Wait until `pid` has written itself into the lock's holder file; its holder record."""
     deadline = time.monotonic() + HOLD_LIMIT
     while time.monotonic() < deadline:
         assert process.poll() is None, "the first apply ended before it was seen holding the lock"
         try:
-            holder: dict[str, Any] = json.loads(lock.read_text(encoding="utf-8") or "{}")
+            text = ledger_store.holder_file(lock).read_text(encoding="utf-8")
+            holder: dict[str, Any] = json.loads(text or "{}")
         except (FileNotFoundError, json.JSONDecodeError):
             holder = {}
         if holder.get("pid") == pid:
@@ -81,7 +82,8 @@ def test_a_second_apply_fails_at_once_and_a_killed_holder_blocks_nobody(tmp_path
                 first.kill()
                 first.wait()
         # The killed holder's record is still in the file; the OS lock went with the process.
-        assert json.loads(lock.read_text(encoding="utf-8"))["pid"] == first.pid
+        holder_file = ledger_store.holder_file(lock)
+        assert json.loads(holder_file.read_text(encoding="utf-8"))["pid"] == first.pid
 
         third = run_cli(repo, "apply", "--yes", "--env", ENV, environ=served.environ())
 
@@ -91,4 +93,7 @@ def test_a_second_apply_fails_at_once_and_a_killed_holder_blocks_nobody(tmp_path
         assert {oid: served.creations().get(oid) for oid in want} == dict.fromkeys(want, 1)
     assert ledger_doc(repo, ENV)["intents"] == {}
     assert reconcile.plan(Workspace(repo=repo, env_name=ENV)).empty
-    assert lock.read_text(encoding="utf-8") == ""  # released on a normal exit
+    assert holder_file.read_text(encoding="utf-8") == ""  # released on a normal exit
+    # The third apply recognised the killed holder's record as stale, and said so.
+    assert f"pid {first.pid}" in third.stderr
+    assert "ended without releasing it" in third.stderr

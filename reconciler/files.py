@@ -14,6 +14,9 @@ import stat
 from pathlib import Path
 
 MAX_FILE_BYTES = 1024 * 1024  # a record file or reconciler.yaml; settable in reconciler.yaml
+# A file the tool writes (the ledger, a saved plan, the sandbox's journal): 100,000 records
+# take about 150 MB; beyond this, a sparse or hostile file would exhaust the memory.
+MAX_DOCUMENT_BYTES = 1024**3
 
 # Opening never blocks (a FIFO without a writer) and never follows a last-component symlink
 # unnoticed; O_BINARY keeps Windows from translating line ends. Absent flags are 0 there.
@@ -112,8 +115,12 @@ def read_bytes(path: Path, *, root: Path, limit: int | None = MAX_FILE_BYTES) ->
             raise Unreadable(f"is {kind_of_file(info.st_mode)}, not a file: remove or rename it")
         if limit is not None and info.st_size > limit:
             raise Unreadable(
-                f"is {size_text(info.st_size)}, more than the limit of {size_text(limit)} "
-                "(max_file_bytes in reconciler.yaml): split it, or raise the limit"
+                f"is {size_text(info.st_size)}, more than the limit of {size_text(limit)}"
+                + (
+                    " (max_file_bytes in reconciler.yaml): split it, or raise the limit"
+                    if limit < MAX_DOCUMENT_BYTES
+                    else ""
+                )
             )
         chunks = []
         left = limit + 1 if limit is not None else None

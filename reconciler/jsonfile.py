@@ -7,6 +7,7 @@ number beyond 64 bits, or a JsonProblem saying where inside the document it went
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Sequence
 from typing import Any
 
@@ -16,6 +17,9 @@ from reconciler.errors import cut, quoted
 
 MAX_DEPTH = 32  # levels of nesting; a ledger entry's payload needs about eight
 MAX_INT_DIGITS = 20  # 2**64 has 20 digits
+# Only a \\u escape can make a lone surrogate (UTF-8 cannot encode one), which no output takes.
+_SURROGATE_ESCAPE = re.compile(r"\\u[dD][89a-fA-F]")
+_SURROGATE = re.compile("[\ud800-\udfff]")
 
 
 class JsonProblem(Exception):
@@ -65,7 +69,34 @@ def loads(raw: bytes | str) -> Any:
     where = too_deep(value, MAX_DEPTH)
     if where is not None:
         raise JsonProblem(f"nests more than {MAX_DEPTH} levels deep", where)
+    text = raw if isinstance(raw, str) else raw.decode("utf-8", errors="replace")
+    if _SURROGATE_ESCAPE.search(text):
+        where = lone_surrogate(value)
+        if where is not None:
+            raise JsonProblem(
+                "holds a lone surrogate (a \\ud800 to \\udfff escape), not text", where
+            )
     return value
+
+
+def lone_surrogate(value: Any, path: tuple[Any, ...] = ()) -> str | None:
+    """The path of a text (key or value) holding a lone surrogate, or None."""
+    if isinstance(value, str):
+        return dotted(path) if _SURROGATE.search(value) else None
+    items = (
+        value.items()
+        if isinstance(value, dict)
+        else enumerate(value)
+        if isinstance(value, list)
+        else ()
+    )
+    for key, item in items:
+        if isinstance(key, str) and _SURROGATE.search(key):
+            return dotted((*path, "<key>"))
+        found = lone_surrogate(item, (*path, key))
+        if found is not None:
+            return found
+    return None
 
 
 def too_deep(value: Any, limit: int) -> str | None:

@@ -62,7 +62,9 @@ def read_ledger_bytes(path: Path, *, name: str, root: Path | None) -> bytes | No
         if root is not None:
             # Also when the file does not exist yet: the ledger's folder may not lead out.
             files.inside_or_absent(path, root)
-        return files.read_bytes(path, root=root or path.parent.resolve(), limit=None)
+        return files.read_bytes(
+            path, root=root or path.parent.resolve(), limit=files.MAX_DOCUMENT_BYTES
+        )
     except FileNotFoundError:
         return None
     except files.Unreadable as exc:

@@ -111,7 +111,8 @@ def read_saved_plan(path: Path, ws: Workspace) -> Plan:
     """A plan saved with `plan --out`, for the workspace's environment."""
     try:
         # The person names the file: it may be anywhere, but it must be a regular file.
-        raw = files.read_bytes(path, root=Path(os.path.realpath(path)).parent, limit=None)
+        real = Path(os.path.realpath(path))
+        raw = files.read_bytes(path, root=real.parent, limit=files.MAX_DOCUMENT_BYTES)
     except files.Unreadable as exc:
         raise PlanError(f"the saved plan {path} {exc}") from None
     except OSError as exc:

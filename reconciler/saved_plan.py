@@ -58,7 +58,7 @@ class PlanDocument(BaseModel):
     serial: int = Field(ge=0)
     desired_digest: str
     refreshed: bool = False
-    unsafe: str | None = None
+    unsafe: str | None = Field(None, max_length=1000)
     changes: list[ChangeDocument]
 
 

@@ -102,7 +102,8 @@ class Store:
         if not self._journal.exists():
             return
         try:
-            data = files.read_bytes(self._journal, root=self._journal.parent.resolve(), limit=None)
+            root = self._journal.parent.resolve()
+            data = files.read_bytes(self._journal, root=root, limit=files.MAX_DOCUMENT_BYTES)
         except files.Unreadable as exc:
             raise ReconcilerError(f"the sandbox journal {self._journal} {exc}") from None
         # Everything after the last newline is a write torn by a crash: it was never

@@ -11,6 +11,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+import pytest
 from sandbox_server import (
     cli_args,
     desired_wire,
@@ -22,6 +23,8 @@ from sandbox_server import (
 
 from reconciler import ledger_store, reconcile
 from reconciler.workspace import Workspace
+
+pytestmark = pytest.mark.posix  # SIGKILL
 
 ENV = "development"
 ROOT = "2.16.840.1.113883.3.6147.458.31338"

@@ -18,8 +18,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 
-from hostile import run  # noqa: E402
-from hostile_cases import CASES, POSIX, prepared  # noqa: E402
+from hostile import run
+from hostile_cases import CASES, POSIX, prepared
 
 
 def main() -> None:

@@ -19,7 +19,7 @@ from reconciler import files, ledger_store
 from reconciler.adopt import Adoption, adoption, file_name, record
 from reconciler.apply import Applier, LedgerWriter, Progress, Result
 from reconciler.drift import Drift, compare, refreshed_ledger
-from reconciler.errors import LoadError, PlanError, Problem, ReconcilerError, StalePlan
+from reconciler.errors import LoadError, PlanError, Problem, ReconcilerError, StalePlan, quoted
 from reconciler.kinds import kind_of, oid_keys
 from reconciler.ledger import Ledger
 from reconciler.loader import desired_digest, load_records
@@ -87,7 +87,8 @@ def plan(ws: Workspace, ledger: Ledger | None = None, *, refreshed: bool = False
     if cycle:
         # Only a hand-edited ledger can do this: the files' hierarchy is checked for cycles.
         raise PlanError(
-            f"the records {' -> '.join(cycle)} wait for each other in a cycle, through the "
+            f"the records {' -> '.join(quoted(k) for k in cycle[:8])} wait for each other in a "
+            "cycle, through the "
             f"parents the ledger {ws.environment.ledger} records: restore the ledger from git "
             f"(git checkout -- {ws.environment.ledger})"
         )

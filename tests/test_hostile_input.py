@@ -147,7 +147,7 @@ def test_two_environments_sharing_one_ledger_file_cannot_apply_together(tmp_path
         repo,
         environments={
             name: {
-                "ledger": SHARED,
+                "ledger": SHARED if name == "blue" else f"./{SHARED}",  # one file, two spellings
                 "organization_destination": destination,
                 "provider_destination": SANDBOX_PROVIDER_DESTINATION,
             }

@@ -19,6 +19,7 @@ MAX_DEPTH = 32  # levels of nesting; a ledger entry's payload needs about eight
 MAX_INT_DIGITS = 20  # 2**64 has 20 digits
 # Only a \\u escape can make a lone surrogate (UTF-8 cannot encode one), which no output takes.
 _SURROGATE_ESCAPE = re.compile(r"\\u[dD][89a-fA-F]")
+_SURROGATE_ESCAPE_BYTES = re.compile(rb"\\u[dD][89a-fA-F]")
 _SURROGATE = re.compile("[\ud800-\udfff]")
 
 
@@ -69,8 +70,12 @@ def loads(raw: bytes | str) -> Any:
     where = too_deep(value, MAX_DEPTH)
     if where is not None:
         raise JsonProblem(f"nests more than {MAX_DEPTH} levels deep", where)
-    text = raw if isinstance(raw, str) else raw.decode("utf-8", errors="replace")
-    if _SURROGATE_ESCAPE.search(text):
+    escaped = (
+        _SURROGATE_ESCAPE.search(raw)
+        if isinstance(raw, str)
+        else _SURROGATE_ESCAPE_BYTES.search(raw)  # no decoded copy of a large file
+    )
+    if escaped:
         where = lone_surrogate(value)
         if where is not None:
             raise JsonProblem(
@@ -101,22 +106,35 @@ def lone_surrogate(value: Any, path: tuple[Any, ...] = ()) -> str | None:
 
 def too_deep(value: Any, limit: int) -> str | None:
     """The path of a value nested more than `limit` levels deep in `value`, or None. Only the
-    lists and mappings are visited, level by level: a ledger of 100,000 records is walked in a
-    fraction of the time json takes to read it."""
-    if type(value) not in (dict, list):
+    lists and mappings are visited, level by level and without building paths (a ledger of
+    100,000 records is walked in a fraction of the time json takes to read it); the path is
+    looked for only once the answer is known to be yes."""
+    if not _deeper_than(value, limit):
         return None
-    level: list[tuple[Any, tuple[Any, ...]]] = [(value, ())]
+    path: list[Any] = []
+    for depth in range(1, limit):
+        items = value.items() if type(value) is dict else enumerate(value)
+        key, value = next((k, v) for k, v in items if _deeper_than(v, limit - depth))
+        path.append(key)
+    return dotted(path)
+
+
+_NESTING = (dict, list)
+
+
+def _deeper_than(value: Any, limit: int) -> bool:
+    """Whether lists and mappings nest more than `limit` levels in `value`."""
+    level = [value] if type(value) in _NESTING else []
     for _depth in range(limit):
-        below: list[tuple[Any, tuple[Any, ...]]] = []
-        for item, path in level:
-            if type(item) is dict:
-                below.extend((v, (*path, k)) for k, v in item.items() if type(v) in (dict, list))
-            else:
-                below.extend((v, (*path, i)) for i, v in enumerate(item) if type(v) in (dict, list))
+        below: list[Any] = []
+        for item in level:
+            below += [
+                v for v in (item.values() if type(item) is dict else item) if type(v) in _NESTING
+            ]
         if not below:
-            return None
+            return False
         level = below
-    return dotted(level[0][1])
+    return True
 
 
 def dotted(loc: Sequence[Any]) -> str:

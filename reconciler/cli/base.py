@@ -61,6 +61,8 @@ class ReconcilerGroup(click.Group):
             click.echo("Interrupted.", err=True)
             code = 130
         except Exception as exc:
+            # The last line of defence: what slipped through every branch above is a bug, and
+            # is reported as one, in one paragraph, never as a traceback.
             argv = kwargs.get("args", args[0] if args else None)
             click.echo(bug_report(exc, sys.argv[1:] if argv is None else list(argv)), err=True)
             code = 1

@@ -50,6 +50,10 @@ def assert_no_bug(text: str) -> None:
     assert BUG not in text, text[-3000:]
 
 
+def _environ(environ: Mapping[str, str] | None) -> dict[str, str]:
+    return dict(environ) if environ is not None else clean_environ({"NO_COLOR": "1"})
+
+
 def run(
     repo: Path, *args: str, environ: Mapping[str, str] | None = None, guard: float = GUARD
 ) -> Answer:
@@ -64,7 +68,7 @@ def run(
         process = subprocess.Popen(
             argv,
             cwd=repo,
-            env=dict(environ) if environ is not None else clean_environ({"NO_COLOR": "1"}),
+            env=_environ(environ),
             stdin=subprocess.DEVNULL,
             stdout=out,
             stderr=err,
@@ -123,7 +127,7 @@ def _run_unmeasured(
         done = subprocess.run(
             argv,
             cwd=repo,
-            env=dict(environ) if environ is not None else clean_environ({"NO_COLOR": "1"}),
+            env=_environ(environ),
             stdin=subprocess.DEVNULL,
             capture_output=True,
             timeout=guard,

@@ -186,6 +186,37 @@ def cli_args(repo: Path, *args: str) -> list[str]:
     return [sys.executable, "-m", "reconciler", "--repo", str(repo), *args]
 
 
+def start_cli(
+    repo: Path, *args: str, environ: Mapping[str, str], log: Path
+) -> subprocess.Popen[bytes]:
+    """Start `reconciler ARGS` in a subprocess (stdin not a terminal), its output to `log`."""
+    with log.open("wb") as out:
+        return subprocess.Popen(
+            cli_args(repo, *args),
+            cwd=repo,
+            env=dict(environ),
+            stdin=subprocess.DEVNULL,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+        )
+
+
+def wait_for_holder(lock: Path, process: subprocess.Popen[bytes]) -> dict[str, Any]:
+    """Wait until `process` has recorded itself as the holder of `lock`; its holder record."""
+    holder_file = lock.with_name(lock.name + ".holder")
+    deadline = time.monotonic() + STARTUP_LIMIT
+    while time.monotonic() < deadline:
+        assert process.poll() is None, "the process ended before it was seen holding the lock"
+        try:
+            holder: dict[str, Any] = json.loads(holder_file.read_text(encoding="utf-8") or "{}")
+        except (FileNotFoundError, json.JSONDecodeError):
+            holder = {}
+        if holder.get("pid") == process.pid:
+            return holder
+        time.sleep(0.01)
+    raise AssertionError(f"the process never took the lock {lock}")
+
+
 def run_cli(
     repo: Path, *args: str, environ: Mapping[str, str] | None = None
 ) -> subprocess.CompletedProcess[str]:

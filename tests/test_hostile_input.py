@@ -7,15 +7,19 @@ from __future__ import annotations
 import json
 import shutil
 import socket
-import subprocess
-import time
 from pathlib import Path
 
 import pytest
 from conftest import settle
 from hostile import assert_no_bug, assert_refused, assert_sound, run
 from hostile_cases import CASES, POSIX, SECRET_LINE, Case, prepared
-from sandbox_server import cli_args, generated_repo, served_sandbox, write_settings
+from sandbox_server import (
+    generated_repo,
+    served_sandbox,
+    start_cli,
+    wait_for_holder,
+    write_settings,
+)
 
 from reconciler import ledger_store
 from reconciler.redox_api import SANDBOX_PROVIDER_DESTINATION
@@ -92,21 +96,6 @@ def test_a_ledger_with_a_string_record_stops_plan_and_apply_unchanged(
     assert not (ws.sandbox_dir / "directory.jsonl").exists()
 
 
-def test_an_apply_in_process_refuses_a_corrupt_ledger_before_any_call(
-    pristine: Path, tmp_path: Path
-) -> None:
-    repo, _outside = _copy(pristine, tmp_path)
-    sandbox_ledger = repo / Workspace(repo=repo, env_name="sandbox").environment.ledger
-    sandbox_ledger.parent.mkdir(parents=True, exist_ok=True)
-    sandbox_ledger.write_text(
-        '{"version": 1, "environment": "sandbox", "lineage": "x", '
-        '"serial": 1, "records": {"organization:1": "text"}}\n'
-    )
-    answer = run(repo, "apply", "--yes")
-    assert_refused(answer, ".reconciler/sandbox/ledger.json", "organization:1")
-    assert not (repo / ".reconciler" / "sandbox" / "directory.jsonl").exists()
-
-
 def test_leftovers_of_a_killed_save_are_removed_by_the_next_apply(
     pristine: Path, tmp_path: Path
 ) -> None:
@@ -157,22 +146,14 @@ def test_two_environments_sharing_one_ledger_file_cannot_apply_together(tmp_path
     locks = {Workspace(repo=repo, env_name=name).lock_path for name in ("blue", "green")}
     assert len(locks) == 1  # one file, one lock, whatever the names
     with served_sandbox(tmp_path / "served", latency=0.1) as served:
-        with (tmp_path / "first.log").open("wb") as log:
-            first = subprocess.Popen(
-                cli_args(repo, "apply", "--yes", "--env", "blue", "--concurrency", "1"),
-                cwd=repo,
-                env=served.environ(),
-                stdin=subprocess.DEVNULL,
-                stdout=log,
-                stderr=subprocess.STDOUT,
-            )
+        first = start_cli(
+            repo,
+            *("apply", "--yes", "--env", "blue", "--concurrency", "1"),
+            environ=served.environ(),
+            log=tmp_path / "first.log",
+        )
         try:
-            holder = ledger_store.holder_file(locks.pop())
-            for _ in range(6000):
-                if holder.exists() and f'"pid": {first.pid}' in holder.read_text():
-                    break
-                assert first.poll() is None, (tmp_path / "first.log").read_text()
-                time.sleep(0.01)
+            wait_for_holder(locks.pop(), first)
             second = run(repo, "apply", "--yes", "--env", "green", environ=served.environ())
             assert_refused(second, f"pid {first.pid}", f"host {socket.gethostname()}")
             assert first.poll() is None  # the holder was still at work

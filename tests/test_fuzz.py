@@ -296,6 +296,7 @@ def fuzz_case(draw: st.DrawFn, pristine: Path) -> Mutated:
     return Mutated(target, content, how, draw(st.sampled_from(COMMANDS[target])))
 
 
+@pytest.mark.slow  # about 80 s at the default FUZZ_CASES: CI runs it, the fast loop does not
 def test_fuzzed_files_get_an_answer_never_a_traceback(pristine: Path, tmp_path: Path) -> None:
     @settings(
         max_examples=FUZZ_CASES,

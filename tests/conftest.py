@@ -115,8 +115,9 @@ class Repo:
         return settle(self.workspace(env))
 
 
-def settle(ws: Workspace) -> ledgers.Ledger:
-    """Apply every change of a fresh plan to the ledger (no Redox involved) and save it."""
+def settle(ws: Workspace, *, commit: str | None = None) -> ledgers.Ledger:
+    """Apply every change of a fresh plan to the ledger (no Redox involved) and save it, as
+    applied from `commit`."""
     plan = reconcile.plan(ws)
     current = ws.ledger()
     for change in plan.changes:
@@ -127,7 +128,7 @@ def settle(ws: Workspace) -> ledgers.Ledger:
             payload=change.after,
             active=kind_of(change.kind).is_active(change.after),
             source=change.source,
-            commit=None,
+            commit=commit,
         )
         current = current.with_entry(change.key, entry)
     return ledger_store.save(ws.ledger_path, current)

@@ -45,6 +45,7 @@ import shutil
 import subprocess
 import tempfile
 import xml.etree.ElementTree as ET
+from collections import Counter
 from html.entities import html5
 from pathlib import Path
 
@@ -149,6 +150,17 @@ def _assert_not_error_diagram(svg: Path) -> None:
         raise AssertionError(f"mmdc wrote an SVG that is not well-formed XML: {exc}") from exc
     if root.get("aria-roledescription") == "error" or "Syntax error in text" in svg_text(svg):
         raise AssertionError(f"mmdc rendered mermaid's error diagram into {svg}")
+
+
+def node_classes(svg: Path) -> Counter[str]:
+    """How many nodes of a rendered flowchart carry each class (`node` counts them all)."""
+    root = ET.parse(svg).getroot()
+    return Counter(
+        name
+        for group in root.iter(f"{SVG_NS}g")
+        if "node" in (group.get("class") or "").split()
+        for name in (group.get("class") or "").split()
+    )
 
 
 def svg_text(svg: Path) -> str:

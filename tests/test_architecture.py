@@ -38,6 +38,9 @@ CORE = (
     "reconciler.render",
     "reconciler.drift",
     "reconciler.adopt",
+    "reconciler.graph",
+    "reconciler.status",
+    "reconciler.history",
 )
 # pydantic loads its plugins (importlib.metadata, which loads email, socket and tempfile) when
 # the first model class is built: those are pydantic's, whatever the core does.

@@ -5,11 +5,10 @@ from __future__ import annotations
 
 import os
 import xml.etree.ElementTree as ET
-from collections import Counter
 from pathlib import Path
 
 import pytest
-from mermaid import SVG_NS, check_flowchart, render, renderer_unavailable, svg_text
+from mermaid import check_flowchart, node_classes, render, renderer_unavailable, svg_text
 
 REPO = Path(__file__).resolve().parents[1]
 UNAVAILABLE = renderer_unavailable()
@@ -102,12 +101,7 @@ def test_a_30_record_plan_renders_with_every_name_literal(artifacts: Path) -> No
     html = "{http://www.w3.org/1999/xhtml}"
     assert not [e.tag for e in root.iter() if e.tag in (f"{html}b", f"{html}strong")]
     assert not [e for e in root.iter() if "katex" in (e.get("class") or "")]
-    classes = Counter(
-        name
-        for group in root.iter(f"{SVG_NS}g")
-        if "node" in (group.get("class") or "").split()
-        for name in (group.get("class") or "").split()
-    )
+    classes = node_classes(svg)
     assert classes["node"] == 30
     assert {name: classes[name] for name in CLASS_COUNTS} == CLASS_COUNTS
 

@@ -20,8 +20,9 @@ from typing import Any
 import pytest
 
 from reconciler.errors import Problem
+from reconciler.graph import Graph, build_graph
 from reconciler.jsontext import pack
-from reconciler.model import Action
+from reconciler.model import Action, Desired
 from reconciler.plan import Change, FieldChange, Plan
 from reconciler.render import (
     MARKDOWN_LIMIT,
@@ -38,6 +39,7 @@ from reconciler.render import (
 GOLDEN = Path(__file__).parent / "golden"
 ANSI = re.compile(r"\x1b\[[0-9;]*m")
 PARENT = "2.16.840.1.113883.3.6147.458.24601.1"
+GW = "2.16.840.1.113883.3.6147.458.2"
 SUMMARY = "Plan: 1 to create, 1 to update, 1 to deactivate, 1 to reactivate."
 
 
@@ -177,8 +179,43 @@ def test_text_shows_why_an_unsafe_plan_is_refused() -> None:
 # --- markdown ---------------------------------------------------------------------------------
 
 
+def small_graph(plan: Plan) -> Graph:
+    """The hierarchy of the small plan: its records under their unchanged parent, under the
+    gateway."""
+    records = [
+        Desired.of(
+            kind=c.kind,
+            identity=c.identity,
+            envelope=c.envelope,
+            payload=c.after,
+            active=c.after["Active"],
+            file=c.source or "",
+            depends_on=(f"organization:{PARENT}",),
+        )
+        for c in plan.changes
+    ]
+    parent = {**org_payload(PARENT, "Northwind Health"), "PartOf": {"Identifier": {"Value": GW}}}
+    records.append(
+        Desired.of(
+            kind="organization",
+            identity=PARENT,
+            envelope={"Directory": "Carequality"},
+            payload=parent,
+            active=True,
+            file="orgs/northwind.yaml",
+            depends_on=(),
+        )
+    )
+    return build_graph({d.key: d for d in records}, plan, gateways={GW})
+
+
 def test_markdown_matches_the_golden_file() -> None:
-    check_golden("plan_markdown.md", render_markdown(small_plan()))
+    plan = small_plan()
+    check_golden("plan_markdown.md", render_markdown(plan, graph=small_graph(plan)))
+
+
+def test_markdown_without_a_graph_has_no_flowchart() -> None:
+    assert "```mermaid" not in render_markdown(small_plan())
 
 
 def test_markdown_escapes_pipes_in_table_cells() -> None:

@@ -15,6 +15,7 @@ from reconciler.cli.base import ReconcilerGroup
 from reconciler.cli.observe import drift, import_
 from reconciler.cli.records import plan, schema, show, validate
 from reconciler.cli.sandbox import sandbox
+from reconciler.cli.views import graph, history, status
 
 
 @click.group(cls=ReconcilerGroup, context_settings={"help_option_names": ["-h", "--help"]})
@@ -39,7 +40,19 @@ def cli(ctx: click.Context, env_name: str | None, repo: Path | None, verbose: bo
     ctx.obj = {"env": env_name, "repo": repo}
 
 
-for command in (validate, plan, apply, show, drift, import_, schema, sandbox):
+for command in (
+    validate,
+    plan,
+    apply,
+    show,
+    drift,
+    import_,
+    schema,
+    sandbox,
+    graph,
+    status,
+    history,
+):
     cli.add_command(command)
 
 

@@ -76,7 +76,10 @@ def plan(
         # Streamed: a 100k-record plan is hundreds of MB of text, never held whole.
         sys.stdout.writelines(render_json_chunks(the_plan))
     elif fmt == "markdown":
-        click.echo(render_markdown(the_plan, limit=markdown_limit, full_plan_at=full_plan_at))
+        graph = reconcile.graph(ws, the_plan)
+        click.echo(
+            render_markdown(the_plan, limit=markdown_limit, full_plan_at=full_plan_at, graph=graph)
+        )
     else:
         click.echo(render_text(the_plan, color=color()), nl=False)
     if the_plan.unsafe and not force:

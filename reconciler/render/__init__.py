@@ -1,6 +1,6 @@
-"""Renderings: text, markdown, JSON and GitHub annotations of plans, problems, drift and the
-ledger. Pure: they take data and return text. One module per subject; this package exports
-what the commands use."""
+"""Renderings: text, markdown, JSON, GitHub annotations, mermaid and dot of plans, problems,
+drift, the ledger and the views (graph, status, history). Pure: they take data and return
+text. One module per subject; this package exports what the commands use."""
 
 from __future__ import annotations
 
@@ -11,6 +11,8 @@ from reconciler.render.drift import (
     render_drift_markdown,
     render_drift_text,
 )
+from reconciler.render.graph import render_dot, render_graph_text, render_mermaid
+from reconciler.render.history import history_document, render_history_text
 from reconciler.render.ledger import render_import, render_ledger_text
 from reconciler.render.plan import (
     MARKDOWN_LIMIT,
@@ -22,6 +24,7 @@ from reconciler.render.plan import (
     render_text,
 )
 from reconciler.render.problems import problems_document, render_github, render_problems
+from reconciler.render.status import render_status_text, status_document
 
 __all__ = [
     "MARKDOWN_LIMIT",
@@ -29,16 +32,23 @@ __all__ = [
     "drift_document",
     "drift_note",
     "drift_summary",
+    "history_document",
     "plan_document",
     "problems_document",
+    "render_dot",
     "render_drift_markdown",
     "render_drift_text",
     "render_github",
+    "render_graph_text",
+    "render_history_text",
     "render_import",
     "render_json",
     "render_json_chunks",
     "render_ledger_text",
     "render_markdown",
+    "render_mermaid",
     "render_problems",
+    "render_status_text",
     "render_text",
+    "status_document",
 ]

@@ -7,9 +7,11 @@ import json
 from collections.abc import Iterable, Iterator
 from typing import Any
 
+from reconciler.graph import PLAN_GRAPH_NODES, Graph, plan_view
 from reconciler.jsontext import Streamed, iter_pretty_json, pretty_json, without_gc
 from reconciler.kinds import kind_of
 from reconciler.plan import PLAN_FORMAT, Action, Change, FieldChange, Plan, summary
+from reconciler.render.graph import render_mermaid
 
 MARKDOWN_LIMIT = 60_000
 _SYMBOL = {Action.CREATE: "+", Action.UPDATE: "~", Action.DEACTIVATE: "-", Action.REACTIVATE: "^"}
@@ -94,9 +96,15 @@ def md_cell(text: str) -> str:
 
 
 def render_markdown(
-    plan: Plan, *, limit: int = MARKDOWN_LIMIT, full_plan_at: str | None = None
+    plan: Plan,
+    *,
+    limit: int = MARKDOWN_LIMIT,
+    full_plan_at: str | None = None,
+    graph: Graph | None = None,
 ) -> str:
-    """The plan for a pull-request comment; beyond `limit` characters, a summary and a pointer."""
+    """The plan for a pull-request comment; beyond `limit` characters, a summary and a pointer.
+    With the hierarchy `graph` (reconcile.graph), a mermaid flowchart of the changed records
+    and their ancestors follows the table."""
     head = [f"### reconciler plan: `{plan.environment}`", ""]
     if plan.unsafe:
         head += [f"> [!CAUTION]\n> {plan.unsafe}", ""]
@@ -117,21 +125,48 @@ def render_markdown(
         details.append(f"{_SYMBOL[change.action]} {_headline(change)}")
         details.extend(f"    {line}" for line in _detail_lines(change))
     details += ["```", "", "</details>", ""]
-    full = "\n".join([*head, *table, *details])
+    drawn = _graph_section(plan, graph)
+    full = "\n".join([*head, *table, *drawn, *details])
     if len(full) <= limit:
         return full
-    return _markdown_summary(plan, head, table, limit, full_plan_at)
+    # The picture matters more than the field details: it stays if it takes a small share.
+    if len("\n".join(drawn)) > limit // 4:
+        drawn = ["", "_The hierarchy graph is left out: it does not fit in this comment._"]
+    return _markdown_summary(plan, head, table, limit, full_plan_at, drawn)
+
+
+def _graph_section(plan: Plan, graph: Graph | None) -> list[str]:
+    """The mermaid fence of the plan's graph (plan_view), a one-line note when it is too large,
+    or nothing when no record of the hierarchy changes."""
+    if graph is None or not any(
+        n.action is not None and not n.attached for n in graph.nodes.values()
+    ):
+        return []
+    view = plan_view(graph)
+    if view is None:
+        return [
+            "",
+            f"_The hierarchy graph is left out: it would draw more than {PLAN_GRAPH_NODES} "
+            f"records. `reconciler graph --env {plan.environment}` shows the whole tree._",
+        ]
+    return ["", "```mermaid", render_mermaid(view).rstrip("\n"), "```"]
 
 
 def _markdown_summary(
-    plan: Plan, head: list[str], table: list[str], limit: int, full_plan_at: str | None
+    plan: Plan,
+    head: list[str],
+    table: list[str],
+    limit: int,
+    full_plan_at: str | None,
+    drawn: list[str],
 ) -> str:
     where = full_plan_at or f"`reconciler plan --env {plan.environment}`"
     note = (
         f"\n_The full plan ({len(plan.changes)} changes) is too long for a comment: see {where}._\n"
     )
     text = "\n".join(head) + "\n"  # a blank line before the table, as in the full rendering
-    budget = limit - len(text) - len(note) - 200
+    graph = "\n".join(drawn) + "\n" if drawn else ""
+    budget = limit - len(text) - len(note) - len(graph) - 200
     kept: list[str] = []
     used = 0
     for row in table:
@@ -144,7 +179,7 @@ def _markdown_summary(
         tail = f"\n_All {shown} changes are listed; their field changes are left out._\n"
     else:
         tail = f"\n_Showing the first {shown} of {len(plan.changes)} changes._\n"
-    return text + "\n".join(kept) + "\n" + tail + note
+    return text + "\n".join(kept) + "\n" + tail + graph + note
 
 
 def plan_document(plan: Plan) -> dict[str, Any]:

@@ -14,6 +14,11 @@ under the Redox gateway, so none waits for another):
 Measured from the sandbox's request log (requests.jsonl): calls/s between the first and the
 last call, the share of R that is, the 429s the server sent; failures from the apply's summary.
 Target: at least 90% of R, no 429, no failure.
+
+`--storm` measures a 429 storm instead: the server allows R/5 requests/s while the client is
+configured for R (api.rate_limit), `--storm-records` organizations (default 200). Reported:
+calls/s against the server's limit, the 429s, failures and exit code. Target: exit 0, no
+failure (the client halves its rate on each 429 and creeps back up).
 """
 
 from __future__ import annotations
@@ -120,13 +125,21 @@ def serve(
 
 
 def measure(
-    name: str, work: Path, *, records: int, arc: int, rate: float, latency: float, concurrency: int
+    name: str,
+    work: Path,
+    *,
+    records: int,
+    arc: int,
+    rate: float,
+    latency: float,
+    concurrency: int,
+    server_rate: float | None = None,  # the server's limit, when not `rate` (the 429 storm)
 ) -> Row:
     repo = make_repo(
         work / f"repo-{arc}", records=records, arc=arc, rate=rate, concurrency=concurrency
     )
     data = work / f"sandbox-{arc}"
-    server, credentials = serve(data, latency=latency, rate=rate)
+    server, credentials = serve(data, latency=latency, rate=server_rate or rate)
     try:
         started = time.monotonic()
         done = subprocess.run(
@@ -160,6 +173,52 @@ def measure(
     )
 
 
+def measure_storm(
+    work: Path, *, records: int, client_rate: float, latency: float, concurrency: int
+) -> tuple[Row, float]:
+    """One apply with api.rate_limit `client_rate` against a server at a fifth of it."""
+    server_rate = client_rate / 5
+    row = measure(
+        "429 storm",
+        work,
+        records=records,
+        arc=63000,
+        rate=client_rate,
+        latency=latency,
+        concurrency=concurrency,
+        server_rate=server_rate,
+    )
+    return row, server_rate
+
+
+def storm_main(args: argparse.Namespace) -> None:
+    with tempfile.TemporaryDirectory(prefix="apply-bench-") as tmp:
+        row, server_rate = measure_storm(
+            Path(tmp),
+            records=args.storm_records,
+            client_rate=args.rate,
+            latency=args.latency,
+            concurrency=args.concurrency,
+        )
+    print(
+        f"api.rate_limit {args.rate:g}/s, server limit {server_rate:g}/s, latency "
+        f"{args.latency * 1000:g} ms"
+    )
+    header = (
+        f"{'run':<10} {'records':>7} {'wall s':>7} {'calls':>6} {'calls/s':>8} "
+        f"{'% of limit':>10} {'429s':>5} {'failed':>6} {'exit':>4}"
+    )
+    print(header)
+    print("-" * len(header))
+    print(
+        f"{row.name:<10} {row.records:>7} {row.wall:>7.1f} {row.calls:>6} {row.rate:>8.2f} "
+        f"{row.rate / server_rate:>10.0%} {row.rate_limited:>5} {row.failures:>6} "
+        f"{row.exit_code:>4}"
+    )
+    met = row.exit_code == 0 and row.failures == 0
+    print(f"target (exit 0, no failure): {'met' if met else 'MISSED'}")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--records", type=int, default=1000)
@@ -169,7 +228,12 @@ def main() -> None:
     parser.add_argument("--latency", type=float, default=0.05)
     parser.add_argument("--concurrency", type=int, default=16)
     parser.add_argument("--serial-records", type=int, default=None, help="N for one at a time")
+    parser.add_argument("--storm", action="store_true", help="a server at R/5: the 429 scenario")
+    parser.add_argument("--storm-records", type=int, default=200)
     args = parser.parse_args()
+    if args.storm:
+        storm_main(args)
+        return
     with tempfile.TemporaryDirectory(prefix="apply-bench-") as tmp:
         work = Path(tmp)
         rows = [

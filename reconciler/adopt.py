@@ -6,15 +6,17 @@ Pure: the queries are lookup's."""
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any, Literal
 
 from reconciler.kinds import kind_of
-from reconciler.ledger import Ledger, make_entry
+from reconciler.ledger import Entry, Ledger, make_entry
 from reconciler.model import Desired, Environment, Key, Kind, split_key
 
-Status = Literal["adopted", "differs", "absent", "ledgered"]
+# ledgered: in the ledger, with a file. unfiled: in the ledger, no file (and no --write-yaml).
+# restored: in the ledger, no file: one was written from the last applied payload.
+Status = Literal["adopted", "differs", "absent", "ledgered", "unfiled", "restored"]
 
 
 @dataclass(frozen=True)
@@ -29,6 +31,7 @@ class Adoption:
     payload: dict[str, Any] | None = None  # what goes into the ledger
     source: str | None = None
     yaml: dict[str, Any] | None = None  # a file to write (no file holds the record yet)
+    note: str = ""  # what the reader must know of it (a file that cannot say it all)
 
 
 def adoption(
@@ -72,9 +75,44 @@ def _without_file(
     return Adoption(key, kind.name, identity, "differs", envelope, held, None, doc)
 
 
+_ABSENT: Any = object()
+
+
+def from_ledger(key: Key, entries: Mapping[str, Entry], *, env: str, wanted_file: bool) -> Adoption:
+    """A ledgered record that no file holds: with `wanted_file`, the YAML of its last applied
+    payload (`entries`: its entry in each environment's ledger that has it, `env`'s among them);
+    a field the kind lets a file give per environment becomes a mapping when they differ."""
+    entry = entries[env]
+    kind = kind_of(entry.kind)
+    if not wanted_file:
+        return Adoption(key, entry.kind, entry.identity, "unfiled", entry.envelope, None)
+    doc = kind.to_yaml(entry.payload, entry.envelope)
+    for field_name, yaml_key in kind.per_environment.items():
+        values = {name: e.payload.get(field_name, _ABSENT) for name, e in sorted(entries.items())}
+        if len({repr(v) for v in values.values()}) > 1:
+            doc[yaml_key] = {name: v for name, v in values.items() if v is not _ABSENT}
+    # Re-dumped through the model so the file's keys follow the documented order.
+    record = kind.model.model_validate(doc)
+    doc = record.model_dump(mode="json", exclude_unset=True, by_alias=False)
+    return Adoption(
+        key,
+        entry.kind,
+        entry.identity,
+        "restored",
+        entry.envelope,
+        entry.payload,
+        entry.source,
+        doc,
+    )
+
+
 def record(ledger: Ledger, adoptions: Iterable[Adoption], *, commit: str | None) -> Ledger:
-    """The ledger with every adopted record in it."""
+    """The ledger with every adopted record in it, and the new file of each restored one."""
     for a in adoptions:
+        if a.status == "restored" and a.key in ledger.records:
+            kept = ledger.records[a.key].model_dump()
+            ledger = ledger.with_entry(a.key, Entry(**{**kept, "source": a.source}))
+            continue
         if a.payload is None or a.status not in {"adopted", "differs"}:
             continue
         entry = make_entry(

@@ -5,16 +5,21 @@ written too (calls do not wait for that write: until it lands, the intent stands
 A run that dies between the two leaves the intent, and the next apply resolves it by querying
 the directory (`resolve_intents`), so a call that landed is not repeated and one that did not
 is not skipped.
+
+Interruption: once `stop` is set, no new call starts; the calls in flight may finish within
+`grace` seconds, and those still running then are cancelled, their intents left for the next
+run. The result says which changes were applied, failed, not started or left in flight.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable
+import time
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal, TypeVar
 
 from reconciler.errors import AlreadyExists, AuthError, RedoxError
 from reconciler.kinds import kind_of
@@ -27,7 +32,16 @@ from reconciler.redox_api import RedoxApi
 
 log = logging.getLogger(__name__)
 
-Status = Literal["applied", "adopted", "failed", "skipped", "resolved", "dropped"]
+Status = Literal[
+    "applied",
+    "adopted",
+    "failed",
+    "skipped",
+    "resolved",
+    "dropped",
+    "not_started",  # the apply was stopped before this change's call was sent
+    "in_flight",  # sent, but stopped before the outcome was known: its intent is left
+]
 
 
 @dataclass(frozen=True)
@@ -46,23 +60,74 @@ class Result:
 
     outcomes: list[Outcome] = field(default_factory=list)
     ledger: Ledger | None = None
+    interrupted: bool = False  # stopped (a signal) before every change was carried out
+    elapsed: float | None = None  # seconds the changes took, once run
 
     def count(self, status: Status) -> int:
         return sum(1 for o in self.outcomes if o.status == status)
 
     @property
     def ok(self) -> bool:
-        return not any(o.status in {"failed", "skipped"} for o in self.outcomes)
+        unfinished = {"failed", "skipped", "not_started", "in_flight"}
+        return not self.interrupted and not any(o.status in unfinished for o in self.outcomes)
+
+    @property
+    def intents_left(self) -> int:
+        """Calls whose outcome the next apply must settle (they are in the ledger's intents)."""
+        return len(self.ledger.intents) if self.ledger is not None else 0
 
     def summary(self) -> str:
+        """One line: what was applied, failed, skipped, (when stopped) not started and left in
+        flight, then how long it took. Its counts are the ledger's."""
         done = self.count("applied") + self.count("adopted")
+        counts = (
+            f"{done} applied ({self.count('adopted')} already in the directory), "
+            f"{self.count('failed')} failed, {self.count('skipped')} skipped"
+        )
+        left = self.intents_left
+        settle = f"; {left} intent{'' if left == 1 else 's'} left for the next apply to settle"
+        took = f" Took {_duration(self.elapsed)}." if self.elapsed is not None else ""
+        if not self.interrupted:
+            return f"Apply complete: {counts}{settle if left else ''}.{took}"
         return (
-            f"Apply complete: {done} applied ({self.count('adopted')} already in the directory), "
-            f"{self.count('failed')} failed, {self.count('skipped')} skipped."
+            f"Interrupted: {counts}, {self.count('not_started')} not started, "
+            f"{self.count('in_flight')} in flight when stopped{settle}.{took}"
         )
 
 
+def _duration(seconds: float) -> str:
+    if seconds < 60:
+        return f"{seconds:.1f}s"
+    minutes, rest = divmod(round(seconds), 60)
+    return f"{minutes}m{rest:02d}s"
+
+
 Progress = Callable[[Outcome], None]
+T = TypeVar("T")
+
+
+class Stopped(Exception):
+    """`stop` was set while an apply was still reading (settling intents, refreshing)."""
+
+
+async def until_stopped(stop: asyncio.Event | None, work: Awaitable[T]) -> T:
+    """`work`'s result; Stopped, with `work` cancelled, when `stop` is set first. Only reads
+    of the directory are raced so: cutting them short loses nothing."""
+    task = asyncio.ensure_future(work)
+    if stop is None:
+        return await task
+    stopping = asyncio.ensure_future(stop.wait())
+    try:
+        await asyncio.wait({task, stopping}, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        stopping.cancel()
+        if not task.done():
+            task.cancel()
+        await asyncio.gather(task, stopping, return_exceptions=True)
+    if task.cancelled():
+        raise Stopped
+    return task.result()
+
 
 # Intents are made durable for up to LOOKAHEAD x concurrency changes, so calls find their intent
 # on disk instead of each waiting for a ledger write; a crash leaves at most that many to resolve.
@@ -119,12 +184,23 @@ class Applier:
     concurrency: int = 8
     progress: Progress = lambda outcome: None
     result: Result = field(default_factory=Result)
+    # Set (by a signal) to stop: no new call starts, and the calls in flight get `grace`
+    # seconds (api.timeout) to finish before they are cancelled.
+    stop: asyncio.Event | None = None
+    grace: float = 60.0
     # Set by the first authentication failure: no later call could succeed, so none is sent.
     refused: AuthError | None = field(default=None, init=False)
+    _settled: set[Key] = field(default_factory=set, init=False)
+
+    @property
+    def stopped(self) -> bool:
+        return self.stop is not None and self.stop.is_set()
 
     def _report(self, outcome: Outcome) -> None:
         self.result.outcomes.append(outcome)
-        self.progress(outcome)
+        self._settled.add(outcome.key)
+        if outcome.status != "not_started":  # not a call: nothing to show as progress
+            self.progress(outcome)
 
     async def resolve_intents(self) -> None:
         """Settle the calls an interrupted apply left without a known outcome."""
@@ -136,7 +212,8 @@ class Applier:
         wanted = [
             Wanted(i.kind, i.identity, i.envelope, i.payload) for i in (pending[k] for k in keys)
         ]
-        found = await look_up_all(self.api, wanted, env=self.env, concurrency=self.concurrency)
+        looking = look_up_all(self.api, wanted, env=self.env, concurrency=self.concurrency)
+        found = await until_stopped(self.stop, looking)
         for key, seen in zip(keys, found, strict=True):
             self._settle(key, pending[key], seen)
         await self.writer.durable()
@@ -168,19 +245,24 @@ class Applier:
         self._report(Outcome(key, intent.action, "resolved", note))
 
     async def run(self, plan: Plan) -> Result:
-        """Apply every change, parents first; a failure skips only the changes that need it."""
-        finished: dict[Key, asyncio.Future[bool]] = {
-            c.key: asyncio.get_running_loop().create_future() for c in plan.changes
+        """Apply every change, parents first; a failure skips only the changes that need it.
+        Once `stop` is set no new call starts (see the module's docstring)."""
+        started = time.monotonic()
+        loop = asyncio.get_running_loop()
+        # True: done; False: failed or skipped; None: not carried out (stopped).
+        finished: dict[Key, asyncio.Future[bool | None]] = {
+            c.key: loop.create_future() for c in plan.changes
         }
         window = asyncio.Semaphore(self.concurrency * LOOKAHEAD)
         gate = asyncio.Semaphore(self.concurrency)
 
         async def one(change: Change) -> None:
-            ok = False
+            ok: bool | None = None
             try:
                 needed = [finished[k] for k in change.depends_on if k in finished]
                 results = [await f for f in needed]
-                if not all(results):
+                if any(r is False for r in results):
+                    ok = False
                     self._report(
                         Outcome(
                             change.key,
@@ -190,15 +272,64 @@ class Applier:
                         )
                     )
                     return
+                if self.stopped or None in results:
+                    self._not_started(change)
+                    return
                 async with window:
+                    if self.stopped:
+                        self._not_started(change)
+                        return
                     ok = await self._apply(change, gate)
+            except asyncio.CancelledError:
+                if change.key not in self._settled:
+                    self._not_started(change)
+                raise
             finally:
-                finished[change.key].set_result(ok)
+                if not finished[change.key].done():
+                    finished[change.key].set_result(ok)
 
-        await asyncio.gather(*(one(c) for c in plan.changes))
+        tasks = [loop.create_task(one(c)) for c in plan.changes]
+        try:
+            await self._until_done_or_stopped(tasks)
+        except BaseException:
+            for task in tasks:  # never left running behind the caller's back
+                task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+            raise
+        for task in tasks:
+            failure = None if task.cancelled() else task.exception()
+            if failure is not None:
+                raise failure  # a bug: never swallowed
         await self.writer.flush()
+        self.result.interrupted = self.stopped
         self.result.ledger = self.writer.state
+        self.result.elapsed = time.monotonic() - started
         return self.result
+
+    async def _until_done_or_stopped(self, tasks: list[asyncio.Task[None]]) -> None:
+        """Wait for every task; once stopped, for `grace` seconds more at most, then cancel."""
+        if not tasks:
+            return
+        if self.stop is None:
+            await asyncio.wait(tasks)
+            return
+        stopping = asyncio.ensure_future(self.stop.wait())
+        everything = asyncio.ensure_future(asyncio.wait(tasks))
+        try:
+            await asyncio.wait({stopping, everything}, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            for waiter in (stopping, everything):
+                waiter.cancel()
+            await asyncio.gather(stopping, everything, return_exceptions=True)
+        running = [t for t in tasks if not t.done()]
+        if not running:
+            return
+        log.debug("stopped: waiting up to %gs for %d calls in flight", self.grace, len(running))
+        _, late = await asyncio.wait(running, timeout=self.grace)
+        for task in late:
+            task.cancel()
+        if late:
+            await asyncio.wait(late)
 
     async def _apply(self, change: Change, gate: asyncio.Semaphore) -> bool:
         kind = kind_of(change.kind)
@@ -219,7 +350,6 @@ class Applier:
             started_at=now(),
         )
         self.writer.update(lambda ledger: ledger.with_intent(change.key, intent))
-        await self.writer.durable()
         bodies = kind.requests(
             change.action,
             change.envelope,
@@ -227,29 +357,55 @@ class Applier:
             before=change.before,
             destination=destination,
         )
-        status: Status = "applied"
-        note = ""
-        async with gate:
+        try:
+            await self.writer.durable()
+            await gate.acquire()
+        except asyncio.CancelledError:
+            self._not_started(change)
+            raise
+        try:
             if self.refused is not None:
                 self.writer.update(lambda ledger: ledger.without_intent(change.key))
                 return self._not_sent(change)
-            try:
-                for body in bodies:
-                    await self.api.send(body)
-            except AlreadyExists as exc:
-                if change.action != Action.CREATE:
-                    return self._failed(change, exc)
-                try:
-                    status, note = await self._resolve_existing(change, destination)
-                except RedoxError as again:
-                    return self._failed(change, again)
-            except RedoxError as exc:
-                return self._failed(change, exc)
+            if self.stopped:
+                return self._not_started(change)
+            sent = await self._send(change, bodies, destination)
+        except asyncio.CancelledError:
+            # Sent, outcome unknown: the intent stays, and the next apply settles it.
+            message = "in flight when the apply stopped: the next apply settles it"
+            self._report(Outcome(change.key, change.action.value, "in_flight", message))
+            raise
+        finally:
+            gate.release()
+        if sent is None:
+            return False
+        status, note = sent
         self._record(change)
         # Not awaited: until this write lands, the durable intent stands for the call.
         self.writer.save_in_background()
         self._report(Outcome(change.key, change.action.value, status, note))
         return True
+
+    async def _send(
+        self, change: Change, bodies: list[dict[str, Any]], destination: str
+    ) -> tuple[Status, str] | None:
+        """Send a change's requests: its status and a note, or None when it failed."""
+        try:
+            for body in bodies:
+                await self.api.send(body)
+        except AlreadyExists as exc:
+            if change.action != Action.CREATE:
+                self._failed(change, exc)
+                return None
+            try:
+                return await self._resolve_existing(change, destination)
+            except RedoxError as again:
+                self._failed(change, again)
+                return None
+        except RedoxError as exc:
+            self._failed(change, exc)
+            return None
+        return "applied", ""
 
     async def _resolve_existing(self, change: Change, destination: str) -> tuple[Status, str]:
         """A Create answered "already exists": look, then adopt it or bring it up to date."""
@@ -284,6 +440,13 @@ class Applier:
             self.writer.update(lambda ledger: ledger.without_intent(change.key))
             self.writer.save_in_background()
         self._report(Outcome(change.key, change.action.value, "failed", str(exc)))
+        return False
+
+    def _not_started(self, change: Change) -> bool:
+        """Report a change that the stop kept from being sent; its intent, if any, goes."""
+        if change.key in self.writer.state.intents:
+            self.writer.update(lambda ledger: ledger.without_intent(change.key))
+        self._report(Outcome(change.key, change.action.value, "not_started", "stopped first"))
         return False
 
     def _not_sent(self, change: Change) -> bool:

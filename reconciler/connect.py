@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Mapping
 from contextlib import AsyncExitStack, asynccontextmanager
+from typing import Any
 
 import httpx
 
@@ -24,15 +25,34 @@ async def session(
     *,
     concurrency: int | None = None,
     lock: str | None = None,
+    offline_ok: bool = False,
 ) -> AsyncIterator[RedoxApi]:
     """A Redox client for the workspace's environment, holding the environment's lock for
     `lock` (e.g. "apply") when given. The in-process sandbox serves `sandbox`; any other
     environment is Redox (or `sandbox serve`) at REDOX_BASE_URL or `api.base_url`,
-    authenticated with the REDOX_* credentials of `environ`."""
+    authenticated with the REDOX_* credentials of `environ`. With `offline_ok`, missing
+    credentials fail the first request instead (for work that may need none)."""
     async with AsyncExitStack() as stack:
         if lock is not None:
             stack.enter_context(ws.locked(lock))
-        yield await stack.enter_async_context(_client(ws, environ, concurrency))
+        api: RedoxApi
+        try:
+            api = await stack.enter_async_context(_client(ws, environ, concurrency))
+        except AuthError as missing:
+            if not offline_ok:
+                raise
+            api = _Offline(missing)
+        yield api
+
+
+class _Offline:
+    """Redox without credentials: every request fails with the error that says which to set."""
+
+    def __init__(self, error: AuthError) -> None:
+        self._error = error
+
+    async def send(self, body: dict[str, Any]) -> dict[str, Any]:
+        raise self._error
 
 
 @asynccontextmanager

@@ -55,7 +55,7 @@ def compare(ledger: Ledger, seen: dict[Key, dict[str, Any] | None]) -> list[Drif
             finding = Finding.REACTIVATED
         else:
             finding = Finding.DIFFERENT
-        fields = field_changes(ours, theirs)
+        fields = field_changes(ours, theirs, identities=kind.list_identities)
         drifts.append(Drift(key, entry.kind, entry.identity, finding, entry.source, fields))
     return drifts
 

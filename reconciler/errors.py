@@ -96,6 +96,10 @@ class StalePlan(ReconcilerError):
     """A saved plan no longer matches the ledger it was made against."""
 
 
+class PlanChanged(PlanError):
+    """The plan about to be applied is not the one that was reviewed (`--expect-digest`)."""
+
+
 class RedoxError(ReconcilerError):
     """Redox (or the network on the way to it) refused or failed a request."""
 

@@ -221,6 +221,13 @@ class Kind:
     # query answer adds of its own (never ours to compare).
     hidden_fields: ClassVar[tuple[str, ...]] = ()
     added_fields: ClassVar[tuple[str, ...]] = ()
+    # How a plan's field diff pairs the items of a list (by the list's Redox field name, at any
+    # depth): by the values of these keys of each item, so that an inserted, removed or
+    # reordered item shows as that item alone. Lists not named here pair by value.
+    list_identities: ClassVar[Mapping[str, tuple[str, ...]]] = {}
+    # Payload fields that a file may give a value per environment (a mapping under the YAML key
+    # named here): import writes such a mapping when the environments' ledgers differ.
+    per_environment: ClassVar[Mapping[str, str]] = {}
     # The top-level keys of a file that `identity` and `check_all` read: all a Loaded keeps of
     # the raw data once the file is validated.
     cross_keys: ClassVar[tuple[str, ...]]
@@ -266,6 +273,15 @@ class Kind:
     def to_yaml(self, payload: dict[str, Any], envelope: dict[str, Any]) -> dict[str, Any]:
         """The YAML form of a payload, the inverse of `desired` (import writes it to a file)."""
         raise NotImplementedError
+
+    def json_schema(self) -> dict[str, Any]:
+        """The JSON Schema of one file, for editors: every rule of the model that JSON Schema
+        can state (patterns, enums, if/then), in a draft yaml-language-server understands."""
+        return {
+            "$schema": "https://json-schema.org/draft/2020-12/schema",
+            "$id": f"https://redox-reconciler.invalid/schema/{self.name}.json",
+            **self.model.model_json_schema(by_alias=False),
+        }
 
     # -- requests --
 

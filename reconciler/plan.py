@@ -2,32 +2,48 @@
 
 from __future__ import annotations
 
+import difflib
+import functools
+import hashlib
+import json
+import re
+from collections import Counter
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from deepdiff import DeepDiff
-
 from reconciler.errors import PlanError, UnsafePlan
-from reconciler.jsontext import pack, unpack, without_gc
-from reconciler.kinds import kind_of
+from reconciler.jsontext import canonical_json, pack, unpack, without_gc
+from reconciler.kinds import kind_of, oid_keys
 from reconciler.ledger import Entry, Ledger
 from reconciler.model import ACTION_ORDER, Action, Desired, Key, make_key
 
-__all__ = ["Action", "Change", "FieldChange", "Plan", "build_plan", "summary"]
+__all__ = [
+    "DIGEST_PATTERN",
+    "Action",
+    "Change",
+    "FieldChange",
+    "Plan",
+    "build_plan",
+    "plan_digest",
+    "summary",
+]
 
 PLAN_FORMAT = 1
+DIGEST_PATTERN = re.compile(r"sha256:[0-9a-f]{64}")
 
 
 @dataclass(frozen=True, slots=True)
 class FieldChange:
-    """One field that differs: its Redox path, and the values before and after."""
+    """One field that differs: its Redox path, and the values before and after. A list item
+    that only changed places has `moved_from`, its path before."""
 
     path: str
     before: Any = None
     after: Any = None
     added: bool = False
     removed: bool = False
+    moved_from: str | None = None
 
 
 @dataclass(frozen=True, slots=True, eq=False)
@@ -78,6 +94,18 @@ class Change:
         """A human name for the record (Organization Name, provider's name)."""
         return kind_of(self.kind).display_name(self.after, self.identity)
 
+    def digested(self) -> dict[str, Any]:
+        """What the plan digest covers of this change: what is sent, to which record, and
+        what the ledger held; not the file it came from nor the field list derived from it."""
+        return {
+            "action": self.action.value,
+            "kind": self.kind,
+            "identity": self.identity,
+            "envelope": self.envelope,
+            "before": self.before,
+            "after": self.after,
+        }
+
 
 @dataclass(frozen=True)
 class Plan:
@@ -91,6 +119,12 @@ class Plan:
     unsafe: str | None = None  # why the safety guard refuses this plan without --force
     refreshed: bool = False
     warnings: tuple[str, ...] = field(default=())
+    notes: tuple[str, ...] = field(default=())  # facts worth knowing that change nothing
+
+    @functools.cached_property
+    def digest(self) -> str:
+        """The plan digest, `sha256:` and 64 hex digits (see `plan_digest`)."""
+        return plan_digest(self.environment, self.changes)
 
     def counts(self) -> dict[Action, int]:
         """How many changes of each action, every action present."""
@@ -127,6 +161,21 @@ def summary(plan: Plan) -> str:
     )
 
 
+def plan_digest(environment: str, changes: Iterable[Change]) -> str:
+    """sha256 of the canonical JSON of `{"changes": [...], "environment": NAME}`, each change as
+    `Change.digested` gives it, in plan order: the same changes give the same digest whatever
+    the ledger's serial, the files' names or the time."""
+    # Hashed piece by piece (sorted keys put "changes" first): a large plan's text is never
+    # held whole, and the result is the digest of canonical_json of the whole document.
+    hasher = hashlib.sha256(b'{"changes":[')
+    separator = b""
+    for change in changes:
+        hasher.update(separator + canonical_json(change.digested()).encode())
+        separator = b","
+    hasher.update(b'],"environment":' + canonical_json(environment).encode() + b"}")
+    return "sha256:" + hasher.hexdigest()
+
+
 @without_gc
 def build_plan(
     desired: Mapping[Key, Desired],
@@ -141,13 +190,17 @@ def build_plan(
     """Diff the desired state against the ledger; PlanError when a ledgered file is gone."""
     changes: list[Change] = []
     gone: list[Entry] = []
+    retired: list[Entry] = []  # inactive, and no file holds them: allowed, the ledger keeps them
     for key, want in desired.items():
         have = ledger.records.get(key)
         change = _change_for(want, have)
         if change is not None:
             changes.append(change)
     for key, entry in ledger.records.items():
-        if key in desired or entry.status == "inactive":
+        if key in desired:
+            continue
+        if entry.status == "inactive":
+            retired.append(entry)
             continue
         if missing == "deactivate":
             kind = kind_of(entry.kind)
@@ -160,14 +213,14 @@ def build_plan(
                     envelope=entry.envelope,
                     before=entry.payload,
                     packed_after=pack(after),
-                    fields=field_changes(entry.payload, after),
+                    fields=field_changes(entry.payload, after, identities=kind.list_identities),
                     source=entry.source,
                 )
             )
         else:
             gone.append(entry)
     if gone:
-        raise PlanError(_gone_message(gone))
+        raise PlanError(_gone_message(gone, ledger.environment))
     parents = _parents(desired, ledger)
     ordered = _order(_with_dependencies(changes, parents), parents)
     return Plan(
@@ -178,6 +231,7 @@ def build_plan(
         changes=ordered,
         unsafe=_safety(ordered, ledger, max_deactivate_fraction, min_records_for_fraction),
         refreshed=refreshed,
+        notes=_retired_note(retired),
     )
 
 
@@ -203,7 +257,11 @@ def _change_for(want: Desired, have: Entry | None) -> Change | None:
         else:
             action = Action.UPDATE
         before = have.payload
-        fields = field_changes({**have.envelope, **have.payload}, {**want.envelope, **want.payload})
+        fields = field_changes(
+            {**have.envelope, **have.payload},
+            {**want.envelope, **want.payload},
+            identities=kind_of(want.kind).list_identities,
+        )
     return Change(
         kind=want.kind,
         identity=want.identity,
@@ -216,27 +274,147 @@ def _change_for(want: Desired, have: Entry | None) -> Change | None:
     )
 
 
-def field_changes(before: Mapping[str, Any], after: Mapping[str, Any]) -> tuple[FieldChange, ...]:
-    """The fields that differ between two payloads, by Redox path (Address.City, Contacts[0])."""
-    diff = DeepDiff(dict(before), dict(after), view="tree", ignore_order=False)
+def field_changes(
+    before: Mapping[str, Any],
+    after: Mapping[str, Any],
+    *,
+    identities: Mapping[str, tuple[str, ...]] | None = None,
+) -> tuple[FieldChange, ...]:
+    """The fields that differ between two payloads, by Redox path (Address.City, Contacts[0]).
+
+    List items are paired before they are compared: by identity where the kind gives the list
+    one (`Kind.list_identities`: Contacts by Purpose and Name, say), otherwise by equal value,
+    and what is left in place of each other by position. So inserting one contact shows one
+    added item, not a change in every contact after it; an item whose place alone changed is
+    reported as moved. Paths of items that are there afterwards use their index afterwards."""
     found: list[FieldChange] = []
-    for report, levels in diff.items():
-        for level in levels:
-            path = _path(level.path(output_format="list"))
-            if report in {"dictionary_item_added", "iterable_item_added"}:
-                found.append(FieldChange(path, after=level.t2, added=True))
-            elif report in {"dictionary_item_removed", "iterable_item_removed"}:
-                found.append(FieldChange(path, before=level.t1, removed=True))
-            else:
-                found.append(FieldChange(path, before=level.t1, after=level.t2))
+    _diff(dict(before), dict(after), "", "", identities or {}, found)
     return tuple(sorted(found, key=lambda f: f.path))
 
 
-def _path(steps: list[Any]) -> str:
-    text = ""
-    for step in steps:
-        text += f"[{step}]" if isinstance(step, int) else (f".{step}" if text else str(step))
-    return text
+def _join(path: str, key: str) -> str:
+    return f"{path}.{key}" if path else key
+
+
+def _same(a: Any, b: Any) -> bool:
+    # Type too: True == 1 and 1 == 1.0 in Python, never on the wire.
+    return type(a) is type(b) and a == b
+
+
+def _diff(
+    a: Any,
+    b: Any,
+    path: str,
+    name: str,
+    identities: Mapping[str, tuple[str, ...]],
+    found: list[FieldChange],
+) -> None:
+    if isinstance(a, dict) and isinstance(b, dict):
+        for key in a:
+            if key not in b:
+                found.append(FieldChange(_join(path, key), before=a[key], removed=True))
+            else:
+                _diff(a[key], b[key], _join(path, key), key, identities, found)
+        for key in b:
+            if key not in a:
+                found.append(FieldChange(_join(path, key), after=b[key], added=True))
+    elif isinstance(a, list) and isinstance(b, list):
+        _diff_list(a, b, path, identities.get(name), identities, found)
+    elif not _same(a, b):
+        found.append(FieldChange(path, before=a, after=b))
+
+
+def _canonical(value: Any) -> str:
+    return json.dumps(value, sort_keys=True, ensure_ascii=False)
+
+
+def _identities(items: list[Any], keys: tuple[str, ...] | None) -> list[str | None]:
+    """Each item's identity (None without one), unique within the list or None."""
+    if not keys:
+        return [None] * len(items)
+    found: list[str | None] = []
+    for item in items:
+        values = [item.get(k) for k in keys] if isinstance(item, dict) else [None]
+        found.append(None if any(v is None for v in values) else _canonical(values))
+    counts = Counter(found)
+    repeated = {i for i, n in counts.items() if i is not None and n > 1}
+    return [None if i in repeated else i for i in found]
+
+
+def _diff_list(
+    a: list[Any],
+    b: list[Any],
+    path: str,
+    keys: tuple[str, ...] | None,
+    identities: Mapping[str, tuple[str, ...]],
+    found: list[FieldChange],
+) -> None:
+    ids_a, ids_b = _identities(a, keys), _identities(b, keys)
+    where_a = {ident: i for i, ident in enumerate(ids_a) if ident is not None}
+    pairs = [(where_a[ident], j) for j, ident in enumerate(ids_b) if ident in where_a]
+    paired_a = {i for i, _ in pairs}
+    paired_b = {j for _, j in pairs}
+    # Items with an identity that the other side lacks were removed or added; the items with
+    # none are aligned by value, as a text diff aligns lines.
+    rest_a = [i for i, ident in enumerate(ids_a) if ident is None]
+    rest_b = [j for j, ident in enumerate(ids_b) if ident is None]
+    text_a = {i: _canonical(a[i]) for i in rest_a}
+    text_b = {j: _canonical(b[j]) for j in rest_b}
+    matcher = difflib.SequenceMatcher(None, list(text_a.values()), list(text_b.values()), False)
+    for op, a1, a2, b1, b2 in matcher.get_opcodes():
+        if op in {"equal", "replace"}:
+            pairs.extend(zip(rest_a[a1:a2], rest_b[b1:b2], strict=False))
+    paired_a.update(i for i, _ in pairs)
+    paired_b.update(j for _, j in pairs)
+    # An item the alignment left out on both sides, unchanged, moved.
+    unpaired_a: dict[str, list[int]] = {}
+    for i in rest_a:
+        if i not in paired_a:
+            unpaired_a.setdefault(text_a[i], []).append(i)
+    for j in rest_b:
+        if j not in paired_b and unpaired_a.get(text_b[j]):
+            i = unpaired_a[text_b[j]].pop(0)
+            pairs.append((i, j))
+            paired_a.add(i)
+            paired_b.add(j)
+    for i, item in enumerate(a):
+        if i not in paired_a:
+            found.append(FieldChange(f"{path}[{i}]", before=item, removed=True))
+    for j, item in enumerate(b):
+        if j not in paired_b:
+            found.append(FieldChange(f"{path}[{j}]", after=item, added=True))
+    pairs.sort(key=lambda pair: pair[1])
+    in_order = _longest_increasing([i for i, _ in pairs])
+    for i, j in pairs:
+        if i not in in_order:
+            found.append(FieldChange(f"{path}[{j}]", moved_from=f"{path}[{i}]"))
+        _diff(a[i], b[j], f"{path}[{j}]", "", identities, found)
+
+
+def _longest_increasing(seq: list[int]) -> set[int]:
+    """The values of a longest increasing subsequence of `seq`: the items that kept their
+    order; the others moved."""
+    tails: list[int] = []  # index into seq of the smallest tail of each length
+    back: list[int] = [-1] * len(seq)
+    for k, value in enumerate(seq):
+        lo, hi = 0, len(tails)
+        while lo < hi:
+            mid = (lo + hi) // 2
+            if seq[tails[mid]] < value:
+                lo = mid + 1
+            else:
+                hi = mid
+        back[k] = tails[lo - 1] if lo else -1
+        if lo == len(tails):
+            tails.append(k)
+        else:
+            tails[lo] = k
+    kept: set[int] = set()
+    k = tails[-1] if tails else -1
+    while k != -1:
+        kept.add(seq[k])
+        k = back[k]
+    return kept
 
 
 def _parents(desired: Mapping[Key, Desired], ledger: Ledger) -> dict[Key, tuple[Key, ...]]:
@@ -301,21 +479,48 @@ def _safety(changes: Iterable[Change], ledger: Ledger, fraction: float, minimum:
     )
 
 
-def _gone_message(gone: list[Entry]) -> str:
+def _gone_message(gone: list[Entry], environment: str) -> str:
     lines = [
         f"{len(gone)} ledgered record{'s are' if len(gone) != 1 else ' is'} missing from the "
         "files. Carequality records are never deleted, so removing a file is not a way to "
         "retire one:"
     ]
     for entry in sorted(gone, key=lambda e: (e.source or "", e.identity)):
+        where = f"was last applied from {entry.source}" if entry.source else "(no file on record)"
+        lines.append(f"  - {entry.kind} {entry.identity} {where}")
+    # `import --oid` writes a file from the ledger for the records an OID names.
+    named = sorted(e.identity for e in gone if oid_keys([e.identity]) == [_key_of(e)])
+    if named:
+        oids = " ".join(f"--oid {oid}" for oid in named)
         lines.append(
-            f"  - {entry.kind} {entry.identity} was last applied from {entry.source or '?'}"
+            "Fix: write the files back from the ledger with "
+            f"`reconciler import --env {environment} {oids} --write-yaml` (or restore them "
+            "from git), then set `active: false` in each to deactivate the record. Or set "
+            "`missing: deactivate` in reconciler.yaml to deactivate records whose file is gone."
         )
-    lines.append(
-        "Fix: restore each file and set `active: false` in it to deactivate the record, or set "
-        "`missing: deactivate` in reconciler.yaml to deactivate records whose file is gone."
-    )
+    if len(named) < len(gone):
+        lines.append(
+            "Fix: restore each file from git and set `active: false` in it to deactivate the "
+            "record, or set `missing: deactivate` in reconciler.yaml to deactivate records "
+            "whose file is gone."
+        )
     return "\n".join(lines)
+
+
+def _key_of(entry: Entry) -> Key:
+    return make_key(entry.kind, entry.identity)
+
+
+def _retired_note(retired: list[Entry]) -> tuple[str, ...]:
+    """Inactive records whose file was removed: nothing to do, but the plan says so."""
+    if not retired:
+        return ()
+    shown = sorted(f"{e.kind} {e.identity}" for e in retired)
+    listed = ", ".join(shown[:5]) + (f" and {len(shown) - 5} more" if len(shown) > 5 else "")
+    count = f"{len(retired)} inactive record{'s have' if len(retired) != 1 else ' has'}"
+    return (
+        f"{count} no file; the ledger keeps {'them' if len(retired) != 1 else 'it'}: {listed}.",
+    )
 
 
 def plan_from_document(doc: Mapping[str, Any], *, name: str = "") -> Plan:

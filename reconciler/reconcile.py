@@ -7,35 +7,49 @@ The data path of apply: cli -> reconcile -> (loader, ledger, plan) -> apply -> c
 
 from __future__ import annotations
 
+import asyncio
 import os
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Literal
 
-import yaml
-
-from reconciler import files, ledger_store
-from reconciler.adopt import Adoption, adoption, file_name, record
-from reconciler.apply import Applier, LedgerWriter, Progress, Result
+from reconciler import files, jsonfile, ledger_store, saved_plan, yamltext
+from reconciler.adopt import Adoption, adoption, file_name, from_ledger, record
+from reconciler.apply import Applier, LedgerWriter, Progress, Result, Stopped, until_stopped
 from reconciler.drift import Drift, compare, refreshed_ledger
-from reconciler.errors import LoadError, PlanError, Problem, ReconcilerError, StalePlan, quoted
+from reconciler.errors import (
+    LoadError,
+    PlanChanged,
+    PlanError,
+    Problem,
+    ReconcilerError,
+    StalePlan,
+    quoted,
+)
 from reconciler.graph import Graph, build_graph
 from reconciler.history import History
 from reconciler.history_git import record_history
 from reconciler.kinds import kind_of, oid_keys
-from reconciler.ledger import Ledger
+from reconciler.ledger import Entry, Ledger
 from reconciler.loader import desired_digest, load_records
 from reconciler.lookup import Wanted, look_up_all, look_up_ledger
 from reconciler.model import split_key
-from reconciler.plan import Plan, build_plan, check_safety
+from reconciler.plan import (
+    DIGEST_PATTERN,
+    Plan,
+    build_plan,
+    check_safety,
+    summary,
+)
 from reconciler.redox_api import RedoxApi
-from reconciler.saved_plan import dependency_cycle, plan_from_bytes
+from reconciler.saved_plan import dependency_cycle
 from reconciler.settings import BUILT_IN, SANDBOX
 from reconciler.status import Status, build_status
 from reconciler.workspace import Workspace
 
 __all__ = [
+    "DIGEST_PATTERN",
     "Adoption",
     "Applied",
     "DriftReport",
@@ -44,11 +58,14 @@ __all__ = [
     "Plan",
     "Status",
     "Validation",
+    "Written",
     "apply",
+    "check_expected_digest",
     "drift",
     "graph",
     "history",
     "import_",
+    "init_repository",
     "ledger",
     "plan",
     "read_saved_plan",
@@ -175,13 +192,47 @@ def read_saved_plan(path: Path, ws: Workspace) -> Plan:
         raise PlanError(f"the saved plan {path} {exc}") from None
     except OSError as exc:
         raise PlanError(f"cannot read the saved plan {path}: {exc.strerror or exc}") from None
-    saved = plan_from_bytes(raw, name=str(path))
+    try:
+        document = jsonfile.loads(raw)
+    except jsonfile.JsonProblem as exc:
+        raise saved_plan.damaged(str(path), exc) from None
+    saved = saved_plan.plan_from_document(document, name=str(path))
+    _check_saved_digest(path, document, saved)
     if saved.environment != ws.env_name:
         raise PlanError(
             f"{path} is a plan for environment {saved.environment!r}: run "
             f"`reconciler apply --env {saved.environment} {path}`"
         )
     return saved
+
+
+def _check_saved_digest(path: Path, document: object, saved: Plan) -> None:
+    """A saved plan is applied only as it was made: its changes must give its plan digest."""
+    written = document.get("plan_digest") if isinstance(document, dict) else None
+    if written == saved.digest:
+        return
+    if written is None:
+        why = "carries no plan_digest (it was made by an older reconciler, or edited)"
+    else:
+        why = (
+            f"does not match its plan_digest: its changes give {saved.digest}, the file says "
+            f"{quoted(written)}. The file was edited after `reconciler plan --out` wrote it"
+        )
+    raise PlanError(
+        f"the saved plan {path} {why}. A saved plan is applied exactly as it was made and "
+        "reviewed: make it again with `reconciler plan --out FILE`."
+    )
+
+
+def check_expected_digest(chosen: Plan, expected: str | None) -> None:
+    """PlanChanged when `expected` is given and the plan has another digest."""
+    if expected is None or chosen.digest == expected:
+        return
+    raise PlanChanged(
+        f"the plan for {chosen.environment} changed since it was reviewed, so nothing was "
+        f"sent. Reviewed: {expected}. Now: {chosen.digest}, {summary(chosen)} "
+        f"Review the new plan (reconciler plan --env {chosen.environment}) and apply that."
+    )
 
 
 # --- talking to Redox ----------------------------------------------------------------------
@@ -200,15 +251,16 @@ Review = Callable[[Plan], bool]
 @dataclass(frozen=True)
 class Applied:
     """What an apply did. `plan` is what was (or would have been) applied; `result` holds every
-    outcome, the settling of calls an earlier run left unresolved included."""
+    outcome, the settling of calls an earlier run left unresolved included. "interrupted":
+    stopped by `stop` (before the plan was carried out, or part way: see `result`)."""
 
-    status: Literal["no_changes", "declined", "applied"]
-    plan: Plan
+    status: Literal["no_changes", "declined", "applied", "interrupted"]
+    plan: Plan | None
     result: Result
 
     @property
     def ok(self) -> bool:
-        return self.status != "declined" and self.result.ok
+        return self.status in {"no_changes", "applied"} and self.result.ok
 
 
 async def apply(
@@ -223,10 +275,14 @@ async def apply(
     progress: Progress = lambda outcome: None,
     commit: str | None = None,
     concurrency: int,
+    expect_digest: str | None = None,
+    stop: asyncio.Event | None = None,
 ) -> Applied:
     """Settle what an interrupted apply left, plan (or take the saved plan, if the ledger has
-    not moved since), check it, let `review` see it and say yes, then carry it out. The
-    caller holds the environment's lock for the whole of it."""
+    not moved since), check it (against `expect_digest`, the reviewed plan's digest, when
+    given), let `review` see it and say yes, then carry it out. The caller holds the
+    environment's lock for the whole of it. Once `stop` is set no new call starts, the calls
+    in flight get api.timeout to finish, and the result says what was done."""
     if saved is not None and refresh:
         raise PlanError("a saved plan is applied exactly as it is: drop --refresh")
     if saved is None:
@@ -239,7 +295,31 @@ async def apply(
         commit=commit,
         concurrency=concurrency,
         progress=progress,
+        stop=stop,
+        grace=ws.settings.file.api.timeout,
     )
+    try:
+        return await _apply(ws, api, applier, saved, refresh, targets, force, review, expect_digest)
+    except Stopped:
+        # Only reads were cut short: nothing was sent, and intents stay for the next run.
+        await writer.flush()
+        applier.result.interrupted = True
+        applier.result.ledger = writer.state
+        return Applied("interrupted", None, applier.result)
+
+
+async def _apply(
+    ws: Workspace,
+    api: RedoxApi,
+    applier: Applier,
+    saved: Plan | None,
+    refresh: bool,
+    targets: Iterable[str],
+    force: bool,
+    review: Review,
+    expect_digest: str | None,
+) -> Applied:
+    writer, stop, concurrency = applier.writer, applier.stop, applier.concurrency
     await applier.resolve_intents()
     current = writer.state
     if saved is not None:
@@ -247,11 +327,12 @@ async def apply(
             raise StalePlan(
                 f"the saved plan was made against ledger serial {saved.serial} but the "
                 f"ledger is now at serial {current.serial}: another apply ran since. Make "
-                "a new plan (reconciler plan --out FILE) and review it."
+                f"a new plan (`reconciler plan --env {ws.env_name} --out FILE`) and review it."
             )
         chosen = saved
     elif refresh:
-        seen = await look_up_ledger(api, current, env=ws.environment, concurrency=concurrency)
+        looking = look_up_ledger(api, current, env=ws.environment, concurrency=concurrency)
+        seen = await until_stopped(stop, looking)
         chosen = plan(ws, refreshed_ledger(current, seen), refreshed=True)
     else:
         chosen = plan(ws, current)
@@ -261,12 +342,16 @@ async def apply(
         if unknown:
             raise PlanError(f"--target names no record in the files or the ledger: {unknown}")
         chosen = chosen.only(wanted)
+    check_expected_digest(chosen, expect_digest)
     check_safety(chosen, force=force)
     if chosen.empty:
         return Applied("no_changes", chosen, applier.result)
+    if applier.stopped:
+        raise Stopped
     if not review(chosen):
         return Applied("declined", chosen, applier.result)
-    return Applied("applied", chosen, await applier.run(chosen))
+    result = await applier.run(chosen)
+    return Applied("interrupted" if result.interrupted else "applied", chosen, result)
 
 
 def _known(target: str, ws: Workspace, current: Ledger) -> bool:
@@ -321,8 +406,12 @@ async def import_(
         for key, seen in zip(keys, found, strict=True)
     ]
     for key in sorted(set(oid_keys(named)) & set(current.records)):
-        kind, identity = split_key(key)
-        adoptions.append(Adoption(key, kind, identity, "ledgered", current.records[key].envelope))
+        entry = current.records[key]
+        if key in desired:
+            adoptions.append(Adoption(key, entry.kind, entry.identity, "ledgered", entry.envelope))
+        else:
+            entries = {**_ledgered_elsewhere(ws, key), ws.env_name: entry}
+            adoptions.append(from_ledger(key, entries, env=ws.env_name, wanted_file=write_yaml))
     missing = [a for a in adoptions if a.status == "absent" and named]
     if missing:
         raise PlanError(
@@ -330,8 +419,50 @@ async def import_(
         )
     if write_yaml:
         adoptions = _write_files(ws, adoptions)
+        adoptions = [_check_restored(ws, a, current) for a in adoptions]
     ledger_store.save(ws.ledger_path, record(current, adoptions, commit=commit))
     return adoptions
+
+
+def _ledgered_elsewhere(ws: Workspace, key: str) -> dict[str, Entry]:
+    """The record's entry in the ledger of each other environment of reconciler.yaml that has
+    one (the local sandbox's aside): what import writes per environment comes from these."""
+    found: dict[str, Entry] = {}
+    for name, env in ws.settings.environments.items():
+        if name == ws.env_name or env.in_process:
+            continue
+        path = ws.repo / env.ledger
+        if not path.exists():
+            continue
+        try:
+            other = ledger_store.load(path, name, shown=env.ledger)
+        except ReconcilerError:
+            continue  # that environment's own commands report its broken ledger
+        if key in other.records:
+            found[name] = other.records[key]
+    return found
+
+
+def _where_it_was(ws: Workspace, a: Adoption, folder: Path, taken: set[str]) -> Path | None:
+    """A restored record's file goes back where it was last applied from, when that is free."""
+    if a.status != "restored" or not a.source:
+        return None
+    path = (ws.repo / a.source).resolve()
+    if path.parent != folder.resolve() or path.name in taken or path.suffix != ".yaml":
+        return None
+    taken.add(path.name)
+    return folder / path.name
+
+
+def _check_restored(ws: Workspace, a: Adoption, current: Ledger) -> Adoption:
+    """A file written from the ledger must say exactly what was last applied, or say so."""
+    if a.status != "restored":
+        return a
+    written = load_records(ws.repo, ws.environment).desired.get(a.key)
+    if written is not None and written.wire_digest == current.records[a.key].digest:
+        return a
+    note = "the file cannot say exactly what was last applied: the plan shows the difference"
+    return replace(a, note=note)
 
 
 def _write_files(ws: Workspace, adoptions: list[Adoption]) -> list[Adoption]:
@@ -349,9 +480,11 @@ def _write_files(ws: Workspace, adoptions: list[Adoption]) -> list[Adoption]:
         folder = ws.repo / kind.folder
         folder.mkdir(exist_ok=True)
         names = taken.setdefault(folder, {p.name for p in folder.iterdir()})
-        name = kind.display_name(a.payload or {}, a.identity)
-        path = folder / file_name(name, names, fallback=kind.name)
-        text = yaml.safe_dump(a.yaml, sort_keys=False, allow_unicode=True, width=100)
+        path = _where_it_was(ws, a, folder, names)
+        if path is None:
+            name = kind.display_name(a.payload or {}, a.identity)
+            path = folder / file_name(name, names, fallback=kind.name)
+        text = yamltext.dump(a.yaml, sort_keys=False, allow_unicode=True, width=100)
         ledger_store.atomic_write(path, text)
         paths.append(path)
         written.append(replace(a, source=path.relative_to(ws.repo).as_posix()))
@@ -362,9 +495,44 @@ def _write_files(ws: Workspace, adoptions: list[Adoption]) -> list[Adoption]:
             for path in paths:
                 path.unlink(missing_ok=True)
             raise PlanError(
-                "the directory's records would not make valid files, so nothing was imported:\n"
+                "the records would not make valid files, so nothing was imported:\n"
                 + "".join(f"  {p}\n" for p in exc.problems)
                 + "Where a part_of names a parent that no file holds, import the parent too "
                 "(another --oid) or list it under external_parents in reconciler.yaml."
             ) from None
+    return written
+
+
+# --- starting a records repository ---------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Written:
+    """One file `init` wrote (`replaced`: it was there before, and --force replaced it)."""
+
+    path: str
+    replaced: bool
+
+
+def init_repository(target: Path, *, version: str, force: bool = False) -> list[Written]:
+    """Write a new records repository's files into `target`: settings, an example record,
+    .gitignore, the workflows and the pre-commit configuration. Without `force`, refuses
+    before writing anything when one of them exists."""
+    from reconciler.scaffold import scaffold
+
+    wanted = scaffold(version)
+    present = sorted(path for path in wanted if (target / path).exists())
+    if present and not force:
+        raise ReconcilerError(
+            f"{target} already has {', '.join(present)}: nothing was written. Run "
+            "`reconciler init --force` to replace them with the templates."
+        )
+    written = []
+    for path, text in wanted.items():
+        destination = target / path
+        if destination.exists() and not destination.is_file():
+            raise ReconcilerError(f"{destination} is not a file: move it away and run init again")
+        replaced = destination.exists()
+        ledger_store.atomic_write(destination, text)
+        written.append(Written(path, replaced))
     return written

@@ -38,6 +38,7 @@ NO_SUBSCRIPTION = (
     "No subscriptions. Meta.Destinations needs to contain a destination from existing subscription."
 )
 PARSE_FAILED = "Failed to parse request body as XML resource."
+DUPLICATE_BUSINESS = "Your Organization Source contains a duplicate business!"
 PUBLIC_KEY_NOT_FOUND = "Public key not found, check client_id, kid and Redox dashboard settings"
 UNAUTHORIZED = "Unauthorized: the access token is missing, invalid or expired; get a new one."
 MANAGING_ORG = "Redox Health System"

@@ -9,10 +9,12 @@ from typing import Any
 
 import yaml
 from pydantic import BaseModel, ValidationError
+from pydantic.fields import FieldInfo
 
 from reconciler.errors import Problem, quoted
+from reconciler.fields import pattern_message
 from reconciler.model import wire_name
-from reconciler.yamlfile import line_of, node_at
+from reconciler.yamlfile import Yaml11Word, line_of, node_at
 
 _NAMES = {str: "text", int: "a whole number", float: "a number", bool: "true or false"}
 _SHAPES = {yaml.MappingNode: "mapping", yaml.SequenceNode: "list", yaml.ScalarNode: "scalar"}
@@ -26,7 +28,8 @@ def problems_from(
     model: type[BaseModel] | None = None,
     subject: str = "",
 ) -> list[Problem]:
-    """One Problem per pydantic error, on the line of the offending key or value."""
+    """One Problem per pydantic error, on the line of the key whose value is wrong (a missing
+    key: the line of the key that holds the mapping it is missing from)."""
     problems: list[Problem] = []
     seen: set[tuple[int, str]] = set()
     for loc, kind, error in _errors(exc, node, model):
@@ -37,13 +40,14 @@ def problems_from(
             if loc[:-1]:
                 message += f" (in {_dotted(loc[:-1])})"
         elif kind == "missing":
-            line = line_of(node, loc[:-1])
+            line = line_of(node, loc[:-1], key=True)
             message = f"missing required key {loc[-1]!r}"
             if loc[:-1]:
                 message += f" (in {_dotted(loc[:-1])})"
+            message += _hint(_field(model, loc), str(loc[-1]))
         else:
-            line = line_of(node, loc)
-            message = f"{at}: {_describe(error, node_at(node, loc))}"
+            line = line_of(node, loc, key=True)
+            message = f"{at}: {_describe(error, node_at(node, loc), _field(model, loc))}"
         if (line, message) not in seen:
             seen.add((line, message))
             problems.append(Problem(file, line, message, subject=subject))
@@ -174,9 +178,21 @@ def _dotted(loc: tuple[Any, ...]) -> str:
     return text
 
 
-def _describe(error: Any, node: yaml.Node | None) -> str:
+def _describe(error: Any, node: yaml.Node | None, field: FieldInfo | None) -> str:
     kind: str = error.get("type", "")
     value = error.get("input")
+    if isinstance(value, Yaml11Word):
+        return (
+            f"{value.text} unquoted is a boolean to YAML 1.1 (PyYAML) and text to YAML 1.2 "
+            f'(editors): write true or false, or quote the text ("{value.text}")'
+        )
+    if kind == "string_pattern_mismatch" and isinstance(value, str):
+        worded = pattern_message(error["ctx"]["pattern"], value)
+        if worded is not None:
+            return worded
+    if kind == "too_short" and not value:
+        described = field.description if field is not None else None
+        return "must not be empty" + (f": {described}" if described else "")
     if kind in {"string_type", "int_type", "float_type", "bool_type"}:
         wanted = {"string_type": "text", "int_type": "a whole number", "float_type": "a number"}
         want = wanted.get(kind, "true or false")
@@ -190,7 +206,7 @@ def _describe(error: Any, node: yaml.Node | None) -> str:
         shape = "a list" if kind == "list_type" else "a mapping of keys"
         return f"expected {shape}, got {type(value).__name__} {quoted(value)}"
     if kind == "literal_error":
-        return f"{quoted(value)} is not allowed: {error['ctx']['expected']}"
+        return f"{quoted(value)} is not allowed: write {error['ctx']['expected']}"
     if kind == "value_error":
         # The field rules quote the value in full: cut it here, once for all of them.
         text = str(error["ctx"]["error"])
@@ -200,6 +216,38 @@ def _describe(error: Any, node: yaml.Node | None) -> str:
     if kind == "string_too_long":
         return f"is too long ({len(value)} characters; at most {error['ctx']['max_length']})"
     return str(error["msg"])
+
+
+def _hint(field: FieldInfo | None, key: str) -> str:
+    """What to write for a missing key: its values when it has a closed list of them, and why
+    it is needed (the field's description)."""
+    if field is None:
+        return ""
+    values = [v for m in _literals(field.annotation) for v in typing.get_args(m)]
+    hint = ": write " + " or ".join(f"{key}: {v}" for v in values) if values else ""
+    if field.description:
+        hint += f" ({field.description})" if hint else f": {field.description}"
+    return hint
+
+
+def _literals(annotation: Any) -> list[Any]:
+    annotation = _unwrap(annotation)
+    if typing.get_origin(annotation) is typing.Literal:
+        return [annotation]
+    return [m for m in _members(annotation) if typing.get_origin(m) is typing.Literal]
+
+
+def _field(model: type[BaseModel] | None, loc: tuple[Any, ...]) -> FieldInfo | None:
+    """The pydantic field at `loc` (None when `loc` ends at a list item or a mapping value)."""
+    if model is None or not loc:
+        return None
+    current: Any = model
+    for step in loc[:-1]:
+        current = _child(_container(current), step)
+    container = _container(current)
+    if isinstance(container, type) and issubclass(container, BaseModel):
+        return container.model_fields.get(str(loc[-1]))
+    return None
 
 
 def _scalar(value: Any) -> bool:

@@ -117,6 +117,8 @@ def _text(node: yaml.ScalarNode) -> str:
 
 def _value(node: yaml.Node, depth: int) -> Any:
     if isinstance(node, yaml.ScalarNode):
+        if (word := _yaml11_word(node)) is not None:
+            return word
         return _text(node) if node.tag == _STR else _scalar(node)
     if depth >= MAX_DEPTH:
         raise YamlProblem(
@@ -186,6 +188,29 @@ def _number(node: yaml.ScalarNode, construct: Any) -> int | float:
         + ("not finite" if isinstance(value, float) else "beyond 64 bits")
         + ": put it in quotes if it is text",
     )
+
+
+YAML11_WORDS = frozenset({"yes", "no", "on", "off", "y", "n"})
+
+
+class Yaml11Word:
+    """An unquoted yes, no, on, off, y or n (any case): a boolean to PyYAML and YAML 1.1, text
+    to YAML 1.2 editors. It stands in for the value, neither a bool nor text, so that no field
+    accepts it and validation reports it at its own line."""
+
+    __slots__ = ("text",)
+
+    def __init__(self, text: str) -> None:
+        self.text = text
+
+    def __repr__(self) -> str:
+        return self.text
+
+
+def _yaml11_word(node: yaml.ScalarNode) -> Yaml11Word | None:
+    if node.style or len(node.value) > 3 or node.value.lower() not in YAML11_WORDS:
+        return None
+    return Yaml11Word(node.value)
 
 
 def _tag_problem(node: yaml.Node) -> YamlProblem:

@@ -12,11 +12,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import yaml
 from click.testing import CliRunner, Result
 
 from reconciler import ledger as ledgers
-from reconciler import ledger_store, reconcile
+from reconciler import ledger_store, reconcile, yamltext
 from reconciler.cli import cli
 from reconciler.cli.base import BUG
 from reconciler.kinds import kind_of
@@ -33,8 +32,8 @@ OMIT: Any = object()  # org(name=OMIT) leaves the key out
 
 
 def dump(data: Any) -> str:
-    """YAML text of a mapping, keys in the order given."""
-    return yaml.safe_dump(data, sort_keys=False, allow_unicode=True)
+    """YAML text of a mapping, keys in the order given (YAML 1.1 words such as `y` quoted)."""
+    return yamltext.dump(data, sort_keys=False, allow_unicode=True)
 
 
 def make_org(number: int = 1, *, parent: str | None = None, **fields: Any) -> dict[str, Any]:

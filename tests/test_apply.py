@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 from pathlib import Path
 from typing import Any
@@ -200,46 +201,6 @@ def test_parents_are_created_before_their_children(repo: Path) -> None:
     assert_plan_empty(repo)
 
 
-def test_a_failed_record_skips_its_dependants_only(repo: Path) -> None:
-    broken, child = "2.16.840.1.113883.3.6147.458.777", "2.16.840.1.113883.3.6147.458.777.1"
-    # No type: valid for the files (type is optional), but Carequality refuses it (403).
-    (repo / "orgs" / "broken.yaml").write_text(
-        org_yaml(broken, "Broken Parent").replace("type: Implementer\n", ""), encoding="utf-8"
-    )
-    (repo / "orgs" / "broken-child.yaml").write_text(
-        org_yaml(child, "Child Of Broken", part_of=broken), encoding="utf-8"
-    )
-
-    result = invoke(repo, "apply", "--yes")
-
-    assert result.exit_code == 1, result.output
-    assert "Apply complete: 7 applied (0 already in the directory), 1 failed, 1 skipped." in (
-        result.stdout
-    )
-    assert f"failed: create organization:{broken}: " in result.stdout
-    assert "Failed to parse request body as XML resource." in result.stdout
-    assert f"skipped: create organization:{child}: a record it depends on failed" in (result.stdout)
-    log = sandbox_log(repo)
-    refused = [e for e in log if e["status"] != 200]
-    assert [(subject(e), e["status"]) for e in refused] == [(broken, 403)]
-    assert child not in {subject(e) for e in log}
-    assert len([e for e in log if e["status"] == 200]) == 7
-    ledger = ledger_doc(repo, "sandbox")
-    assert len(ledger["records"]) == 7
-    assert ledger["intents"] == {}
-    assert planned(repo) == [("create", broken), ("create", child)]
-
-    # Once the file is fixed, the next apply creates both, parent first.
-    (repo / "orgs" / "broken.yaml").write_text(org_yaml(broken, "Broken Parent"), encoding="utf-8")
-    result = invoke(repo, "apply", "--yes")
-    assert result.exit_code == 0, result.output
-    assert writes(sandbox_log(repo)[len(log) :]) == [
-        ("Organization", "New", broken),
-        ("Organization", "New", child),
-    ]
-    assert_plan_empty(repo)
-
-
 def test_an_update_the_directory_refuses_fails_alone(applied: Path) -> None:
     # The directory lost a record (its journal no longer has it): an Update of it is refused.
     journal = applied / ".reconciler" / "sandbox" / "directory.jsonl"
@@ -384,9 +345,11 @@ def test_on_a_terminal_apply_asks_and_only_yes_applies(repo: Path) -> None:
     accepted = _on_a_terminal(repo, "apply", answer="yes\n", stderr_too=True)
     assert accepted.returncode == 0, accepted.stderr
     assert len(writes(sandbox_log(repo))) == 7
-    # On a terminal: one progress line, rewritten in place, instead of a log line per call.
-    assert "\r\x1b[K[7/7] applied: create " in accepted.stderr
+    # On a terminal: a progress bar, rewritten in place, instead of a log line per call.
+    assert re.search(r"\r\x1b\[K\[#{24}\] 7/7  [0-9.]+ calls/s  0:00 left", accepted.stderr)
     assert "\napplied: create " not in accepted.stderr
+    # The summary ends with the time the apply took.
+    assert re.search(r"Apply complete: 7 applied .*\. Took [0-9.]+s\.$", accepted.stdout, re.M)
     assert_plan_empty(repo)
 
 
@@ -433,6 +396,45 @@ def test_apply_through_sandbox_serve_with_real_auth(served: ServedSandbox, repo:
     assert (
         _wire(served, repo, "plan", "--env", "development", "--detailed-exitcode").returncode == 0
     )
+
+
+def test_a_failed_record_skips_its_dependants_only(repo: Path, tmp_path: Path) -> None:
+    broken, child = "2.16.840.1.113883.3.6147.458.777", "2.16.840.1.113883.3.6147.458.777.1"
+    (repo / "orgs" / "broken.yaml").write_text(org_yaml(broken, "Broken Parent"), encoding="utf-8")
+    (repo / "orgs" / "broken-child.yaml").write_text(
+        org_yaml(child, "Child Of Broken", part_of=broken), encoding="utf-8"
+    )
+    # Every file validates; Redox refuses the parent anyway (its 500 "duplicate business").
+    with served_sandbox(tmp_path / "refusing", refuse=broken) as refusing:
+        result = _wire(refusing, repo, "apply", "--yes", "--env", "development")
+        log = [e for e in refusing.requests() if e["path"] == "/endpoint"]
+        plan_after = planned(repo, "development")
+
+    assert result.returncode == 1, result.stdout + result.stderr
+    assert "Apply complete: 7 applied (0 already in the directory), 1 failed, 1 skipped." in (
+        result.stdout
+    )
+    assert f"failed: create organization:{broken}: " in result.stdout
+    assert "Your Organization Source contains a duplicate business!" in result.stdout
+    assert f"skipped: create organization:{child}: a record it depends on failed" in (result.stdout)
+    refused = [e for e in log if e["status"] != 200]
+    assert [(subject(e), e["status"]) for e in refused] == [(broken, 500)]
+    assert child not in {subject(e) for e in log}
+    assert len([e for e in log if e["status"] == 200]) == 7
+    ledger = ledger_doc(repo, "development")
+    assert len(ledger["records"]) == 7
+    assert ledger["intents"] == {}
+    assert plan_after == [("create", broken), ("create", child)]
+
+    # Once Redox takes it, the next apply creates both, parent first.
+    with served_sandbox(tmp_path / "refusing") as accepting:
+        offset = accepting.log_size()
+        result = _wire(accepting, repo, "apply", "--yes", "--env", "development")
+        assert result.returncode == 0, result.stdout + result.stderr
+        assert writes(accepting.logged_since(offset)) == [
+            ("Organization", "New", broken),
+            ("Organization", "New", child),
+        ]
 
 
 def _precreate(served: ServedSandbox, repo: Path, oid: str, **changes: Any) -> dict[str, Any]:

@@ -44,7 +44,7 @@ CORE = (
 )
 # pydantic loads its plugins (importlib.metadata, which loads email, socket and tempfile) when
 # the first model class is built: those are pydantic's, whatever the core does.
-BASELINE = "import pydantic, deepdiff\nclass _Model(pydantic.BaseModel):\n    x: int = 0\n"
+BASELINE = "import pydantic\nclass _Model(pydantic.BaseModel):\n    x: int = 0\n"
 
 
 def loaded_by(*modules: str) -> list[str]:
@@ -116,6 +116,7 @@ CLI_MAY_IMPORT = {
     "reconciler.settings",  # the name of the default environment
     "reconciler.kinds",  # `schema --kind`: the choices and the model
     "reconciler.sandbox.serve",  # `sandbox serve`
+    "reconciler.github",  # `github ...`: the workflow steps
     "reconciler.redact",  # masking the run's secrets in everything it prints
 }
 

@@ -5,7 +5,9 @@ that server enforces of a JSON Schema, how it reads YAML 1.1 words and how it re
 
 from __future__ import annotations
 
+import copy
 import json
+import random
 import re
 import subprocess
 import sys
@@ -15,6 +17,11 @@ from typing import Any
 
 import pytest
 from editor import Diagnostic, Editor, editor_unavailable, running_editor
+from mistakes import BASES, FOLDERS, independent, to_yaml, with_mistakes
+from mistakes import MISTAKES as CATALOG
+
+from reconciler import reconcile
+from reconciler.workspace import Workspace
 
 PROJECT = Path(__file__).resolve().parents[1]
 SCHEMA_FILE = "organization.schema.json"  # where the README has `reconciler schema` write it
@@ -350,3 +357,163 @@ def test_a_modeline_path_is_relative_to_the_yaml_file(editor: Editor, repo: Path
         for reference, path in files.items()
     }
     assert outcome == references
+
+
+# -- every rule of validate, seen in the editor ----------------------------------------------------
+
+PROVIDER_SCHEMA_FILE = "provider.schema.json"
+PROVIDERS = "providers/*.yaml"
+EDITOR_SEES = [m for ms in CATALOG.values() for m in ms if m.editor]
+YAML_1_1_CLASS = [m for ms in CATALOG.values() for m in ms if not m.editor]
+
+
+@pytest.fixture(scope="module")
+def schemas(tmp_path_factory: pytest.TempPathFactory) -> dict[Path, list[str]]:
+    """Both generated schemas, mapped to their folders as an editor's yaml.schemas maps them."""
+    folder = tmp_path_factory.mktemp("schemas")
+    mapping: dict[Path, list[str]] = {}
+    for kind, name, glob in (
+        ("organization", SCHEMA_FILE, ORGS),
+        ("provider", PROVIDER_SCHEMA_FILE, PROVIDERS),
+    ):
+        printed = reconciler("schema", "--kind", kind, cwd=folder)
+        assert printed.returncode == 0, printed.stderr
+        (folder / name).write_text(printed.stdout, encoding="utf-8")
+        mapping[folder / name] = [glob]
+    return mapping
+
+
+def validate_lines(kind: str, text: str, root: Path) -> set[int]:
+    """The lines validate reports errors at, for one file of `kind` alone in a repository."""
+    folder = root / FOLDERS[kind]
+    folder.mkdir(parents=True)
+    (folder / "record.yaml").write_text(text, encoding="utf-8")
+    found = reconcile.validate(Workspace(repo=root, env_name="sandbox"))
+    return {p.line for p in found.problems if p.severity == "error"}
+
+
+def test_the_base_records_are_clean_in_the_editor(
+    editor: Editor, tmp_path: Path, schemas: dict[Path, list[str]]
+) -> None:
+    editor.configure(schemas=schemas)
+    files = {tmp_path / FOLDERS[kind] / "base.yaml": to_yaml(base) for kind, base in BASES.items()}
+
+    assert editor.diagnostics_of(files) == {path: [] for path in files}
+
+
+def test_the_editor_flags_every_mistake_validate_reports_on_its_line(
+    editor: Editor, tmp_path: Path, schemas: dict[Path, list[str]]
+) -> None:
+    editor.configure(schemas=schemas)
+    files: dict[Path, str] = {}
+    expected: dict[Path, tuple[str, set[int]]] = {}
+    for number, mistake in enumerate(EDITOR_SEES):
+        text, at = with_mistakes(BASES[mistake.kind], [mistake])
+        path = tmp_path / "editor" / FOLDERS[mistake.kind] / f"{number}.yaml"
+        files[path] = text
+        reported = validate_lines(mistake.kind, text, tmp_path / "validate" / str(number))
+        assert reported == set(at), mistake.name
+        expected[path] = (mistake.name, reported)
+
+    flagged = editor.diagnostics_of(files)
+
+    wrong = {
+        name: (want, flagged[path])
+        for path, (name, want) in expected.items()
+        if lines(flagged[path]) != want
+    }
+    assert wrong == {}
+    seen = {name for name, _want in expected.values()}
+    acceptance = {
+        "OID syntax: second arc over 39",
+        "phone with dashes",
+        "email",
+        "ZIP too short",
+        "ZIP unquoted",
+        "state a name",
+        "type missing",
+        "type unknown",
+    }
+    assert acceptance <= seen
+
+
+def test_random_sets_of_mistakes_are_flagged_where_validate_reports_them(
+    editor: Editor, tmp_path: Path, schemas: dict[Path, list[str]]
+) -> None:
+    editor.configure(schemas=schemas)
+    rng = random.Random(20260416)
+    files: dict[Path, str] = {}
+    expected: dict[Path, set[int]] = {}
+    for number in range(40):
+        kind = rng.choice(sorted(CATALOG))
+        order = [m for m in CATALOG[kind] if m.editor]
+        rng.shuffle(order)
+        chosen = independent(order, at_most=rng.randint(1, 5))
+        text, _lines = with_mistakes(BASES[kind], chosen)
+        path = tmp_path / "editor" / FOLDERS[kind] / f"{number}.yaml"
+        files[path] = text
+        expected[path] = validate_lines(kind, text, tmp_path / "validate" / str(number))
+
+    flagged = editor.diagnostics_of(files)
+
+    assert {p: lines(found) for p, found in flagged.items()} == expected
+
+
+def test_yaml_1_1_scalars_in_text_fields_are_the_one_class_the_editor_cannot_see(
+    editor: Editor, tmp_path: Path, schemas: dict[Path, list[str]]
+) -> None:
+    # An unquoted yes, 12:30 or 17:00 in a text field is text to a YAML 1.2 editor, and a
+    # schema cannot see quoting: validate reports it (PyYAML reads a boolean or a number), the
+    # editor does not. The README says so.
+    editor.configure(schemas=schemas)
+    files = {}
+    for number, mistake in enumerate(YAML_1_1_CLASS):
+        text, reported = with_mistakes(BASES[mistake.kind], [mistake])
+        assert validate_lines(mistake.kind, text, tmp_path / str(number)) == set(reported)
+        files[tmp_path / "editor" / FOLDERS[mistake.kind] / f"{number}.yaml"] = text
+
+    flagged = editor.diagnostics_of(files)
+
+    assert YAML_1_1_CLASS
+    assert all(found == [] for found in flagged.values()), flagged
+
+
+EMAILS = [
+    "a@b.co",
+    "first.last+tag@sub.example.org",
+    '"quoted local"@example.org',
+    "user@[192.168.0.1]",
+    "a@b",
+    "a@b.c",
+    "a b@c.org",
+    "a..b@c.org",
+    ".a@c.org",
+    "a.@c.org",
+    "a@-b.org",
+    "a@b_c.org",
+    "ü@example.org",
+    "a@exämple.org",
+    "a@@c.org",
+    "a(b)@c.org",
+]
+
+
+def test_the_editor_and_validate_read_emails_alike(
+    editor: Editor, tmp_path: Path, schemas: dict[Path, list[str]]
+) -> None:
+    editor.configure(schemas=schemas)
+    files = {}
+    verdicts = {}
+    for number, email in enumerate(EMAILS):
+        record = copy.deepcopy(BASES["organization"])
+        record["contacts"][0]["email_addresses"] = [email]
+        text = to_yaml(record)
+        files[tmp_path / "editor" / "orgs" / f"{number}.yaml"] = text
+        verdicts[email] = bool(validate_lines("organization", text, tmp_path / str(number)))
+
+    flagged = editor.diagnostics_of(files)
+
+    assert {email: bool(flagged[path]) for email, path in zip(EMAILS, files, strict=True)} == (
+        verdicts
+    )
+    assert set(verdicts.values()) == {True, False}

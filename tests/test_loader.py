@@ -139,7 +139,8 @@ def test_broken_yaml_never_runs_code(repo: Any, tmp_path: Any) -> None:
 
 
 def test_bom_is_accepted(repo: Any) -> None:
-    made = repo({"a": b"\xef\xbb\xbf" + f"oid: 1.2.3\nname: x\npart_of: {GATEWAY}\n".encode()})
+    text = f"oid: 1.2.3\nname: x\npart_of: {GATEWAY}\ntype: Connection\n"
+    made = repo({"a": b"\xef\xbb\xbf" + text.encode()})
     settings = load_settings(made.root)
     assert len(load_records(made.root, settings.environment("sandbox")).desired) == 1
 
@@ -157,14 +158,14 @@ def test_bom_is_accepted(repo: Any) -> None:
 def test_a_number_where_text_is_expected_says_to_quote_it(
     repo: Any, text: str, key: str, quoted: str
 ) -> None:
-    base = f"oid: 1.2.3\npart_of: {GATEWAY}\n"
+    base = f"oid: 1.2.3\npart_of: {GATEWAY}\ntype: Connection\n"
     if not text.startswith("name"):
         base += "name: x\n"
     made = repo({"a": base + text + "\n"})
     (found,) = load_problems(made)
     assert found.message.startswith(f"{key}: expected text, got ")
     assert f"put it in quotes ({quoted})" in found.message
-    assert found.line == (3 if text.startswith("name") else 4)
+    assert found.line == (4 if text.startswith("name") else 5)
 
 
 def test_zip_with_leading_zero_says_to_quote_it_as_written(repo: Any) -> None:
@@ -179,7 +180,9 @@ def test_zip_with_leading_zero_says_to_quote_it_as_written(repo: Any) -> None:
 def test_type_mistake_is_one_message(repo: Any) -> None:
     made = repo({"a": make_org(type="implementer")})
     (found,) = load_problems(made)
-    assert found.message == "type: 'implementer' is not allowed: 'Implementer' or 'Connection'"
+    assert (
+        found.message == "type: 'implementer' is not allowed: write 'Implementer' or 'Connection'"
+    )
 
 
 def test_type_mapping_mistake_names_the_key(repo: Any) -> None:

@@ -112,11 +112,12 @@ def test_full_record_maps_to_the_redox_item() -> None:
 
 
 def test_omitted_keys_are_not_sent() -> None:
-    minimal = {"oid": "1.2.3", "name": "Minimal", "part_of": GATEWAY}
+    minimal = {"oid": "1.2.3", "name": "Minimal", "part_of": GATEWAY, "type": "Connection"}
     assert payload(minimal) == {
         "Name": "Minimal",
         "Active": True,
         "Identifiers": [{"ID": "1.2.3", "IDType": "OID"}],
+        "Type": {"Value": "Connection"},
         "PartOf": {"Identifier": {"Value": GATEWAY}},
     }
 
@@ -156,8 +157,13 @@ def test_type_text_and_value_only_mapping_send_the_same() -> None:
     assert payload(make_org(type="Implementer")) == payload(make_org(type={"value": "Implementer"}))
 
 
-def test_type_omitted_is_not_sent() -> None:
-    assert "Type" not in payload(make_org(type=OMIT))
+def test_type_is_required_naming_its_values(problems: Any) -> None:
+    (found,) = problems(make_org(type=OMIT))
+    assert found.message == (
+        "missing required key 'type': write type: Implementer or type: Connection "
+        "(Carequality refuses a record without a type)"
+    )
+    assert found.line == 1
 
 
 @pytest.mark.parametrize(
@@ -317,7 +323,10 @@ def test_invalid_emails(problems: Any, email: str) -> None:
     data = make_org()
     data["contacts"][0]["email_addresses"] = ["ok@example.org", email]
     (found,) = problems(data)
-    assert found.message == f"contacts[0].email_addresses[1]: {email!r} is not an email address"
+    assert found.message == (
+        f"contacts[0].email_addresses[1]: {email!r} is not an email address: "
+        "write it as name@example.org"
+    )
 
 
 @pytest.mark.parametrize(
@@ -348,7 +357,7 @@ def test_usps_rules_apply_only_in_the_usa(problems: Any, address: dict[str, str]
 def test_usps_rules_in_the_usa(problems: Any, address: dict[str, str], why: str) -> None:
     (found,) = problems(make_org(address=address))
     assert why in found.message
-    assert found.message.startswith("address: ")
+    assert found.message.startswith("address." + why.split(":")[0] + ": ")
 
 
 def test_implementer_needs_a_contact(problems: Any) -> None:

@@ -130,7 +130,8 @@ def test_the_sdist_carries_the_whole_test_suite_and_what_it_reads(dists: Dists) 
     for folder in ("orgs", "providers", ".github/workflows"):
         assert project_files(folder) <= names, folder
     assert {"reconciler.yaml", "LICENSE", "README.md", "CHANGELOG.md", "pyproject.toml"} <= names
-    assert ".pre-commit-hooks.yaml" in names
+    assert {".pre-commit-hooks.yaml", "action.yml"} <= names
+    assert "reconciler/templates/requirements.txt" in names
     assert metadata_version(dists.sdist_text("PKG-INFO")) == pyproject_version()
     assert dists.sdist.name == f"redox_reconciler-{pyproject_version()}.tar.gz"
 
@@ -138,6 +139,10 @@ def test_the_sdist_carries_the_whole_test_suite_and_what_it_reads(dists: Dists) 
 @pytest.mark.slow
 def test_the_wheel_carries_the_license_and_the_package_only(dists: Dists) -> None:
     names = dists.wheel_names()
+    # init writes its files from these templates.
+    assert {"reconciler/templates/requirements.txt", "reconciler/templates/workflows/sync.yml"} <= (
+        names
+    )
     dist_info = f"redox_reconciler-{pyproject_version()}.dist-info"
     assert f"{dist_info}/licenses/LICENSE" in names
     assert "MIT License" in dists.wheel_text("/licenses/LICENSE")
@@ -172,3 +177,8 @@ def test_the_wheel_installs_and_runs_in_a_clean_venv(dists: Dists, tmp_path: Pat
     version = run([bin_dir / "reconciler", "--version"], cwd=tmp_path).stdout
     assert version == f"reconciler, version {pyproject_version()}\n"
     run([bin_dir / "reconciler", "--repo", PROJECT, "validate"], cwd=tmp_path)
+    # The installed wheel starts a records repository from its own templates, which validates.
+    run([bin_dir / "reconciler", "init", tmp_path / "records"], cwd=tmp_path)
+    run([bin_dir / "reconciler", "validate"], cwd=tmp_path / "records")
+    sync = (tmp_path / "records" / ".github" / "workflows" / "sync-environment.yml").read_text()
+    assert f'redox-reconciler=={pyproject_version()}"' in sync

@@ -9,12 +9,11 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-import yaml
 from conftest import BASE_OID, GATEWAY, Repo
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from reconciler import reconcile
+from reconciler import reconcile, yamltext
 from reconciler.jsontext import iter_pretty_json, pretty_json
 from reconciler.kinds.organization import Organization
 from reconciler.model import to_wire, wire_name
@@ -28,7 +27,7 @@ PLAIN = st.text(alphabet="abcdefghijklmnopqrstuvwxyz ABC-0123456789.", min_size=
 PHONE = st.from_regex(r"\+[1-9][0-9]{7,14}", fullmatch=True)
 EMAIL = st.builds(
     "{}@{}.example".format,
-    st.from_regex(r"[a-z][a-z0-9.+_-]{0,8}", fullmatch=True),
+    st.from_regex(r"[a-z][a-z0-9+_-]{0,8}(\.[a-z0-9+_-]{1,4})?", fullmatch=True),
     st.from_regex(r"[a-z]{1,8}", fullmatch=True),
 )
 
@@ -97,6 +96,7 @@ def hierarchies(draw: st.DrawFn) -> list[dict[str, Any]]:
             "oid": f"{parent['oid'] if parent else BASE_OID}.{index + 1}",
             "name": draw(TEXT),
             "part_of": parent["oid"] if parent else GATEWAY,
+            "type": draw(TYPE),
         }
         active = draw(st.booleans()) if parent_active else False
         if not active or draw(st.booleans()):
@@ -104,7 +104,6 @@ def hierarchies(draw: st.DrawFn) -> list[dict[str, Any]]:
         extras = draw(
             mapping(
                 aliases=st.lists(TEXT, max_size=3),
-                type=TYPE,
                 directory=st.sampled_from(["Carequality", "Other"]),
                 destination_id=DESTINATION.map(lambda d: ("set", d)),
                 identifiers=st.lists(IDENTIFIER, max_size=2),
@@ -129,7 +128,7 @@ def hierarchies(draw: st.DrawFn) -> list[dict[str, Any]]:
 def write(root: Path, records: list[dict[str, Any]]) -> Repo:
     made = Repo(root)
     for index, record in enumerate(records):
-        made.org(f"record-{index}", yaml.safe_dump(record, sort_keys=False, allow_unicode=True))
+        made.org(f"record-{index}", yamltext.dump(record, sort_keys=False, allow_unicode=True))
     return made
 
 
@@ -152,7 +151,7 @@ def shuffled(value: Any, rng: random.Random) -> Any:
 def restyled(record: dict[str, Any], rng: random.Random) -> str:
     """The record as YAML in another style, key order and layout, with comments."""
     flow = rng.choice([None, True, False])
-    text = yaml.safe_dump(
+    text = yamltext.dump(
         shuffled(record, rng),
         sort_keys=False,
         default_flow_style=flow,
@@ -218,7 +217,7 @@ def test_a_real_edit_is_planned_as_exactly_one_change(
         edited = {**records[index], "name": records[index]["name"] + " (renamed)"}
         if len(edited["name"]) > 200:
             return
-        made.org(f"record-{index}", yaml.safe_dump(edited, allow_unicode=True))
+        made.org(f"record-{index}", yamltext.dump(edited, allow_unicode=True))
         (change,) = made.plan().changes
         assert change.identity == edited["oid"]
         assert [f.path for f in change.fields] == ["Name"]

@@ -685,3 +685,152 @@ def test_callers_queued_behind_a_failed_token_refresh_share_its_failure(
     outcomes = asyncio.run(run())
     assert all(isinstance(o, RedoxError) for o in outcomes), outcomes
     assert len(token_requests) == 2, "one refresh (max_attempts=2), shared by every caller"
+
+
+# -- 429: the rate adapts (AIMD) --------------------------------------------------------------
+
+
+class StrictServer:
+    """A MockTransport handler that accepts at most `limit` requests in any second of virtual
+    time and answers 429 with Retry-After beyond that, as `sandbox serve --rate-limit` does."""
+
+    def __init__(self, vt: VirtualTime, limit: int, *, retry_after: float = 1.0) -> None:
+        self.vt = vt
+        self.limit = limit
+        self.retry_after = retry_after
+        self.accepted: list[float] = []
+        self.limited: list[float] = []
+
+    async def __call__(self, request: httpx.Request) -> httpx.Response:
+        now = self.vt.now
+        if sum(1 for t in self.accepted if t > now - 1.0) >= self.limit:
+            self.limited.append(now)
+            return httpx.Response(
+                429,
+                json={"Meta": {"Errors": [{"Text": "Rate limit exceeded"}]}},
+                headers={"Retry-After": f"{self.retry_after:g}"},
+            )
+        self.accepted.append(now)
+        return httpx.Response(200, json=ok_reply())
+
+
+def strict_client(vt: VirtualTime, server: StrictServer, *, rate: float) -> RedoxClient:
+    http = httpx.AsyncClient(transport=httpx.MockTransport(server))
+    return RedoxClient(
+        base_url=BASE,
+        http=http,
+        credentials=None,
+        rate_limit=rate,
+        concurrency=8,
+        sleep=vt.sleep,
+        clock=vt.clock,
+    )
+
+
+def test_429s_slow_the_client_down_until_every_call_succeeds() -> None:
+    """A server at a fifth of the client's rate: every call succeeds, with few 429s."""
+    vt = VirtualTime()
+    server = StrictServer(vt, 5)
+    client = strict_client(vt, server, rate=25)
+    replies = vt.run(_send_all(client, [query_body() for _ in range(150)]))
+    assert len(replies) == 150
+    assert len(server.accepted) == 150
+    # Without adapting, 150 calls at 25/s against 5/s would draw hundreds of 429s and some
+    # calls would run out of attempts.
+    assert len(server.limited) < 40, len(server.limited)
+    span = server.accepted[-1] - server.accepted[0]
+    assert 150 / span > 2.5, f"{150 / span:.1f} calls/s against a limit of 5/s"
+
+
+def test_a_429_halves_the_rate_once_per_burst_and_it_creeps_back() -> None:
+    from reconciler.redox.client import _RateLimiter
+
+    vt = VirtualTime()
+    limiter = _RateLimiter(20.0, sleep=vt.sleep, clock=vt.clock)
+
+    async def scenario() -> list[float]:
+        rates = []
+        cuts = [await limiter.acquire() for _ in range(3)]
+        for c in cuts:  # three 429s for requests sent at the same rate: one cut
+            limiter.slow_down(c, None)
+        rates.append(limiter.rate)
+        limiter.slow_down(await limiter.acquire(), None)  # sent after the cut: cut again
+        rates.append(limiter.rate)
+        await vt.sleep(2.0)
+        await limiter.acquire()
+        rates.append(limiter.rate)
+        await vt.sleep(60.0)
+        await limiter.acquire()
+        rates.append(limiter.rate)
+        return rates
+
+    halved, quartered, crept, restored = vt.run(scenario())
+    assert halved == 10.0
+    assert 5.0 <= quartered < 5.5  # halved again, then crept for the slot it waited for
+    assert 5.0 < crept < 10.0
+    assert restored == 20.0
+    assert limiter.throttled == 4
+
+
+def test_the_rate_never_falls_below_one_request_per_second() -> None:
+    from reconciler.redox.client import _RateLimiter
+
+    vt = VirtualTime()
+    limiter = _RateLimiter(25.0, sleep=vt.sleep, clock=vt.clock)
+
+    async def scenario() -> list[float]:
+        rates = []
+        for _ in range(20):
+            limiter.slow_down(await limiter.acquire(), None)
+            rates.append(limiter.rate)
+        return rates
+
+    rates = vt.run(scenario())
+    assert min(rates) >= 1.0
+    assert rates[-1] < 1.1  # down at the floor (it creeps up a little during each wait)
+
+
+def test_retry_after_holds_back_every_later_send() -> None:
+    vt = VirtualTime()
+    server = StrictServer(vt, 1, retry_after=5.0)
+    client = strict_client(vt, server, rate=25)
+    vt.run(_send_all(client, [query_body() for _ in range(4)]))
+    assert len(server.accepted) == 4
+    first_429 = server.limited[0]
+    # Once the server said "retry after 5 s", nothing was sent for 5 s.
+    assert not [t for t in server.accepted + server.limited[1:] if first_429 < t < first_429 + 5]
+
+
+def test_tokens_that_expire_while_calls_wait_never_fail_a_call(credentials: Credentials) -> None:
+    """Tokens that live 1 s, calls that wait for slots and retries: each send carries a token
+    that is still valid, and a 401 for one that expired in flight is renewed, however often."""
+    vt = VirtualTime()
+    issued: dict[str, float] = {}
+    refused = 0
+
+    async def handler(request: httpx.Request) -> httpx.Response:
+        nonlocal refused
+        if request.url.path == "/v2/auth/token":
+            token = f"tok-{uuid.uuid4().hex}"
+            issued[token] = vt.now + 1.0
+            return httpx.Response(200, json={"access_token": token, "expires_in": 1})
+        token = (request.headers.get("authorization") or "").removeprefix("Bearer ")
+        await vt.sleep(0.3)  # the token may expire while the request is on its way
+        if vt.now >= issued.get(token, 0.0):
+            refused += 1
+            return httpx.Response(401, json={"Meta": {"Errors": [{"Text": "Unauthorized"}]}})
+        return httpx.Response(200, json=ok_reply())
+
+    http = httpx.AsyncClient(transport=httpx.MockTransport(handler))
+    client = RedoxClient(
+        base_url=BASE,
+        http=http,
+        credentials=credentials,
+        rate_limit=10,
+        concurrency=8,
+        sleep=vt.sleep,
+        clock=vt.clock,
+    )
+    replies = vt.run(_send_all(client, [query_body() for _ in range(40)]))
+    assert len(replies) == 40
+    assert refused > 1, "the scenario must make tokens expire in flight more than once"

@@ -77,5 +77,10 @@ def test_dependabot_updates_actions_and_pip_weekly() -> None:
     config = yaml.safe_load((PROJECT / ".github" / "dependabot.yml").read_text(encoding="utf-8"))
     assert config["version"] == 2
     updates = {(u["package-ecosystem"], u["directory"]): u for u in config["updates"]}
-    assert set(updates) == {("github-actions", "/"), ("pip", "/")}
+    # pyproject's dependencies, and the hash-pinned lock the workflows install from.
+    assert set(updates) == {
+        ("github-actions", "/"),
+        ("pip", "/"),
+        ("pip", "/reconciler/templates"),
+    }
     assert {u["schedule"]["interval"] for u in updates.values()} == {"weekly"}

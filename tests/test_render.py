@@ -173,7 +173,12 @@ def test_text_of_an_empty_plan() -> None:
 def test_text_shows_why_an_unsafe_plan_is_refused() -> None:
     plan = Plan("sandbox", "", 0, "d", small_plan().changes, unsafe="too many deactivations")
     lines = render_text(plan).splitlines()
-    assert lines[-3:] == ["Unsafe: too many deactivations", "", SUMMARY]
+    assert lines[-4:] == [
+        "Unsafe: too many deactivations",
+        "",
+        f"Plan digest: {plan.digest}",
+        SUMMARY,
+    ]
 
 
 # --- markdown ---------------------------------------------------------------------------------
@@ -227,9 +232,11 @@ def test_a_huge_markdown_plan_fits_a_comment_and_says_where_the_full_plan_is() -
     plan = big_create_plan(2000)
     markdown = render_markdown(plan, full_plan_at="the `plan` artifact of this run")
     assert len(markdown) <= MARKDOWN_LIMIT == 60_000
-    assert "**Plan: 2000 to create, 0 to update, 0 to deactivate, 0 to reactivate.**\n\n|" in (
-        markdown
-    )
+    assert (
+        "**Plan: 2000 to create, 0 to update, 0 to deactivate, 0 to reactivate.**\n\n"
+        f"Plan digest: `{plan.digest}`\n"
+        f"<!-- reconciler:plan-digest env=production {plan.digest} -->\n\n|"
+    ) in markdown
     assert "see the `plan` artifact of this run" in markdown
     assert "_Showing the first " in markdown
     assert "2000 changes" in markdown

@@ -266,6 +266,7 @@ def test_faults_from_env() -> None:
         "REDOX_SANDBOX_TOKEN_LIFETIME": "60",
         "REDOX_SANDBOX_LOSE_REPLY_RATE": "0.5",
         "REDOX_SANDBOX_SEED": "42",
+        "REDOX_SANDBOX_REFUSE": "1.2.3, 1234567893,",
     }
     assert faults_from_env(env) == Faults(
         latency=0.25,
@@ -275,6 +276,7 @@ def test_faults_from_env() -> None:
         token_lifetime=60,
         lose_reply_rate=0.5,
         seed=42,
+        refuse=frozenset({"1.2.3", "1234567893"}),
     )
     with pytest.raises(ReconcilerError, match="REDOX_SANDBOX_ERROR_RATE"):
         faults_from_env({"REDOX_SANDBOX_ERROR_RATE": "2"})

@@ -115,7 +115,10 @@ def test_target_carries_both_gateways_and_the_external_parents(repo: Any) -> Non
             "environments:\n  staging:\n    ledgr: x.json\n",
             "line 3: unknown key 'ledgr': did you mean 'ledger'? (in environments.staging)",
         ),
-        ("missing: delete\n", "line 1: missing: 'delete' is not allowed: 'error' or 'deactivate'"),
+        (
+            "missing: delete\n",
+            "line 1: missing: 'delete' is not allowed: write 'error' or 'deactivate'",
+        ),
         ("safety:\n  max_deactivate_fraction: 2\n", "line 2: safety.max_deactivate_fraction"),
         ("api:\n  concurrency: 0\n", "line 2: api.concurrency"),
         ("gateway_oid: 2.16.0840\n", "line 1: gateway_oid: '2.16.0840' is not an OID"),

@@ -1,12 +1,14 @@
 """Run a GitHub Actions workflow's jobs locally, the way a runner would, for the tests.
 
 Every `run:` step runs as bash in a clone of a local "origin" repository, with the variables a
-runner sets (GITHUB_OUTPUT, GITHUB_ENV, GITHUB_STEP_SUMMARY, GITHUB_EVENT_PATH, ...) and its
-`env:` with every `${{ }}` expression evaluated against contexts the test supplies (secrets,
-vars, the event). `uses:` steps are done by hand: actions/checkout clones origin,
+runner sets (GITHUB_OUTPUT, GITHUB_ENV, GITHUB_STEP_SUMMARY, GITHUB_EVENT_PATH, GITHUB_API_URL,
+...) and its `env:` with every `${{ }}` expression evaluated against contexts the test supplies
+(secrets, vars, the event). `uses:` steps are done by hand: actions/checkout clones origin,
 actions/setup-python is this interpreter's bin directory on PATH; any other action is an
 error, so that a new one cannot slip past the tests. Jobs run in `needs:` order; a matrix
-expands into one job per combination. Only what these workflows use is implemented.
+expands into one job per combination; a job that calls a reusable workflow of the same
+repository (`uses: ./.github/workflows/x.yml` with `with:` inputs) runs that workflow's jobs
+with those inputs. Only what these workflows use is implemented.
 """
 
 from __future__ import annotations
@@ -240,6 +242,16 @@ def evaluate(text: str, context: Mapping[str, Any], status: Mapping[str, bool]) 
 _INTERPOLATION = re.compile(r"\$\{\{(.*?)\}\}", re.DOTALL)
 
 
+def value_of(value: Any, context: Mapping[str, Any], status: Mapping[str, bool]) -> Any:
+    """A `with:` value: one whole `${{ }}` keeps its type (a boolean stays a boolean)."""
+    if isinstance(value, str):
+        whole = re.fullmatch(r"\$\{\{(.*)\}\}", value.strip(), re.DOTALL)
+        if whole and "${{" not in whole.group(1):
+            return evaluate(whole.group(1), context, status)
+        return interpolate(value, context, status)
+    return value
+
+
 def interpolate(value: Any, context: Mapping[str, Any], status: Mapping[str, bool]) -> str:
     """A string with every `${{ }}` replaced by its value."""
     if not isinstance(value, str):
@@ -354,16 +366,25 @@ class Runner:
     environments: dict[str, Environment] = field(default_factory=dict)
     fake_bin: Path | None = None
     extra_env: dict[str, str] = field(default_factory=dict)
-    # Called as before_step(job_key, step_name, workspace) just before each run step.
+    # Called as before_step(job_key, step_name, workspace) just before each run step; the key
+    # of a job that calls a reusable workflow stands for the called workflow's jobs.
     before_step: Callable[[str, str, Path], None] | None = None
     run_id: int = 4242
+    api_url: str = "https://api.github.com"
+    token: str = "ghs_fake-workflow-token"
 
     def run(self, workflow: Path) -> RunResult:
         """Run every job of `workflow` in `needs:` order and return what happened."""
-        document = yaml.safe_load(workflow.read_text(encoding="utf-8"))
         self.work.mkdir(parents=True, exist_ok=True)
         event_path = self.work / "event.json"
         event_path.write_text(json.dumps(self.event, indent=2), encoding="utf-8")
+        inputs = dict(self.event.get("inputs") or {})
+        return RunResult(self._jobs(workflow, event_path, inputs, prefix=""))
+
+    def _jobs(
+        self, workflow: Path, event_path: Path, inputs: dict[str, Any], *, prefix: str
+    ) -> list[JobResult]:
+        document = yaml.safe_load(workflow.read_text(encoding="utf-8"))
         jobs: dict[str, Any] = document["jobs"]
         done: dict[str, list[JobResult]] = {}
         results: list[JobResult] = []
@@ -371,10 +392,82 @@ class Runner:
             spec = jobs[key]
             needs = _list(spec.get("needs"))
             for matrix in _matrix(spec.get("strategy", {}).get("matrix")):
-                result = self._job(document, key, spec, matrix, needs, done, event_path)
-                done.setdefault(key, []).append(result)
-                results.append(result)
-        return RunResult(results)
+                if "uses" in spec:
+                    found = self._call(workflow, key, spec, needs, done, event_path, inputs)
+                else:
+                    found = [
+                        self._job(
+                            document, key, spec, matrix, needs, done, event_path, inputs, prefix
+                        )
+                    ]
+                done.setdefault(key, []).extend(found)
+                results.extend(found)
+        return results
+
+    def _call(
+        self,
+        workflow: Path,
+        key: str,
+        spec: dict[str, Any],
+        needs: list[str],
+        done: dict[str, list[JobResult]],
+        event_path: Path,
+        inputs: dict[str, Any],
+    ) -> list[JobResult]:
+        """A job that calls a reusable workflow: its jobs, labelled with this job's key (one
+        called job) or `key/called-key`."""
+        uses = str(spec["uses"])
+        if not uses.startswith("./.github/workflows/"):
+            raise NotImplementedError(f"the test runner calls local workflows only, not {uses}")
+        called_path = workflow.parent / Path(uses).name
+        context, status = self._caller_context(event_path, key, needs, done, inputs)
+        if not condition(spec.get("if"), context, status):
+            return [JobResult(key, key, "skipped", {}, [], "", None, None)]
+        called = yaml.safe_load(called_path.read_text(encoding="utf-8"))
+        trigger = called.get("on", called.get(True)) or {}
+        declared = (trigger.get("workflow_call") or {}).get("inputs") or {}
+        given = {k: value_of(v, context, status) for k, v in (spec.get("with") or {}).items()}
+        unknown = set(given) - set(declared)
+        if unknown:
+            raise ValueError(f"{uses} declares no input {sorted(unknown)}")
+        called_inputs = {}
+        for name, declaration in declared.items():
+            value = given.get(name, declaration.get("default"))
+            if declaration.get("required") and value is None:
+                raise ValueError(f"{uses} needs the input {name}")
+            if declaration.get("type") == "boolean" and isinstance(value, str):
+                value = value.lower() == "true"
+            called_inputs[name] = value
+        found = self._jobs(called_path, event_path, called_inputs, prefix=key)
+        if len(called["jobs"]) == 1:
+            for result in found:
+                result.key = key
+        else:
+            for result in found:
+                result.key = f"{key}/{result.key}"
+        return found
+
+    def _caller_context(
+        self,
+        event_path: Path,
+        key: str,
+        needs: list[str],
+        done: dict[str, list[JobResult]],
+        inputs: dict[str, Any],
+    ) -> tuple[dict[str, Any], dict[str, bool]]:
+        needs_context = {
+            name: {"result": _combined([r.result for r in done.get(name, [])]), "outputs": {}}
+            for name in needs
+        }
+        ok = all(n["result"] == "success" for n in needs_context.values())
+        context = {
+            "github": self._github(event_path, self.work, key),
+            "needs": needs_context,
+            "inputs": inputs,
+            "vars": dict(self.vars),
+            "secrets": dict(self.secrets),
+        }
+        return context, {"success": ok, "failure": not ok, "always": True, "cancelled": False}
 
     def _github(self, event_path: Path, workspace: Path, job: str) -> dict[str, Any]:
         ref_name = self.ref.rsplit("/", 1)[-1] if self.ref.startswith("refs/heads/") else ""
@@ -390,14 +483,14 @@ class Runner:
             "repository": self.repository,
             "repository_owner": self.repository.split("/")[0],
             "server_url": "https://github.com",
-            "api_url": "https://api.github.com",
+            "api_url": self.api_url,
             "run_id": str(self.run_id),
             "run_number": "7",
             "run_attempt": "1",
             "actor": "octocat",
             "workflow": "",
             "job": job,
-            "token": "ghs_fake-workflow-token",
+            "token": self.token,
             "workspace": str(workspace),
             "base_ref": self.event.get("pull_request", {}).get("base", {}).get("ref", ""),
             "head_ref": self.event.get("pull_request", {}).get("head", {}).get("ref", ""),
@@ -412,9 +505,12 @@ class Runner:
         needs: list[str],
         done: dict[str, list[JobResult]],
         event_path: Path,
+        inputs: dict[str, Any],
+        prefix: str = "",
     ) -> JobResult:
         suffix = "-".join(_text(v) for v in matrix.values())
-        root = self.work / (f"{key}-{suffix}" if suffix else key)
+        label = f"{prefix}-{key}" if prefix else key
+        root = self.work / (f"{label}-{suffix}" if suffix else label)
         workspace, temp = root / "workspace", root / "runner-temp"
         temp.mkdir(parents=True)
         github = self._github(event_path, workspace, key)
@@ -432,7 +528,7 @@ class Runner:
             "vars": dict(self.vars),
             "secrets": dict(self.secrets),
             "runner": {"os": "Linux", "temp": str(temp), "arch": "X64"},
-            "inputs": dict(self.event.get("inputs") or {}),
+            "inputs": inputs,
             "env": {},
             "steps": {},
             "job": {"status": "success"},
@@ -490,11 +586,27 @@ class Runner:
             step_id = step.get("id")
             if not condition(step.get("if"), context, status):
                 result = StepResult(step_name, step_id, "skipped")
+            elif str(step.get("uses", "")).startswith("./"):
+                result = self._composite(
+                    key,
+                    index,
+                    step,
+                    step_name,
+                    context,
+                    status,
+                    env={**job_env, **exported},
+                    github=github,
+                    workspace=workspace,
+                    temp=temp,
+                    exported=exported,
+                    extra_path=extra_path,
+                    summary_parts=summary_parts,
+                )
             elif "uses" in step:
                 result = self._uses(step, step_name, context, status, workspace)
             else:
                 result = self._run(
-                    key,
+                    prefix or key,
                     index,
                     step,
                     step_name,
@@ -545,6 +657,99 @@ class Runner:
             # This interpreter's bin directory is on every step's PATH already.
             return StepResult(name, step.get("id"), "success", 0, f"python {given}\n")
         raise NotImplementedError(f"the test runner does not know the action {step['uses']}")
+
+    def _composite(
+        self,
+        job_key: str,
+        index: int,
+        step: dict[str, Any],
+        name: str,
+        context: dict[str, Any],
+        status: Mapping[str, bool],
+        *,
+        env: dict[str, str],
+        github: dict[str, Any],
+        workspace: Path,
+        temp: Path,
+        exported: dict[str, str],
+        extra_path: list[str],
+        summary_parts: list[str],
+    ) -> StepResult:
+        """A local composite action (`uses: ./path`): its steps, with its inputs (the `with:`
+        given over the defaults), `github.action_path` and GITHUB_ACTION_PATH, and its outputs
+        from its steps' outputs."""
+        folder = workspace / str(step["uses"]).removeprefix("./")
+        action = yaml.safe_load((folder / "action.yml").read_text(encoding="utf-8"))
+        if action["runs"]["using"] != "composite":
+            raise NotImplementedError(f"the test runner runs composite actions only: {folder}")
+        declared = action.get("inputs") or {}
+        given = {k: interpolate(v, context, status) for k, v in (step.get("with") or {}).items()}
+        unknown = set(given) - set(declared)
+        if unknown:
+            raise ValueError(f"{step['uses']} declares no input {sorted(unknown)}")
+        inputs = {
+            k: given.get(k, interpolate(spec.get("default", ""), context, status))
+            for k, spec in declared.items()
+        }
+        step_env = {k: interpolate(v, context, status) for k, v in (step.get("env") or {}).items()}
+        inner: dict[str, Any] = {
+            **context,
+            "inputs": inputs,
+            "steps": {},
+            "github": {**context["github"], "action_path": str(folder)},
+        }
+        results: list[StepResult] = []
+        failed = False
+        for number, inner_step in enumerate(action["runs"]["steps"]):
+            inner_status = {
+                "success": not failed,
+                "failure": failed,
+                "always": True,
+                "cancelled": False,
+            }
+            inner_name = inner_step.get("name") or inner_step.get("uses") or "run"
+            if not condition(inner_step.get("if"), inner, inner_status):
+                result = StepResult(inner_name, inner_step.get("id"), "skipped")
+            elif "uses" in inner_step:
+                result = self._uses(inner_step, inner_name, inner, inner_status, workspace)
+            else:
+                result = self._run(
+                    job_key,
+                    index * 100 + number,
+                    inner_step,
+                    f"{name} / {inner_name}",
+                    inner,
+                    inner_status,
+                    env={**env, **step_env, "GITHUB_ACTION_PATH": str(folder)},
+                    github=github,
+                    workspace=workspace,
+                    temp=temp,
+                    defaults={},
+                    exported=exported,
+                    extra_path=extra_path,
+                    summary_parts=summary_parts,
+                )
+            results.append(result)
+            if inner_step.get("id"):
+                inner["steps"][inner_step["id"]] = {
+                    "outcome": result.outcome,
+                    "conclusion": result.outcome,
+                    "outputs": result.outputs,
+                }
+            failed = failed or result.outcome == "failure"
+        outputs = {
+            k: interpolate(spec.get("value", ""), inner, {"success": True, "always": True})
+            for k, spec in (action.get("outputs") or {}).items()
+        }
+        return StepResult(
+            name,
+            step.get("id"),
+            "failure" if failed else "success",
+            1 if failed else 0,
+            "".join(f"## {r.name} [{r.outcome}]\n{r.stdout}" for r in results),
+            "".join(r.stderr for r in results),
+            outputs,
+        )
 
     def _checkout(
         self, name: str, step_id: str | None, given: dict[str, str], workspace: Path
@@ -658,7 +863,7 @@ class Runner:
             "GITHUB_RUN_ID": github["run_id"],
             "GITHUB_RUN_NUMBER": github["run_number"],
             "GITHUB_ACTOR": github["actor"],
-            "GITHUB_JOB": job_key,
+            "GITHUB_JOB": github["job"],
             "RUNNER_OS": "Linux",
             "RUNNER_TEMP": str(temp),
             **{k: str(v) for k, v in files.items()},

@@ -12,9 +12,11 @@ import click
 from reconciler import redact
 from reconciler.cli.apply import apply
 from reconciler.cli.base import ReconcilerGroup
+from reconciler.cli.github import github
 from reconciler.cli.observe import drift, import_
 from reconciler.cli.records import plan, schema, show, validate
 from reconciler.cli.sandbox import sandbox
+from reconciler.cli.scaffold import init
 from reconciler.cli.views import graph, history, status
 
 
@@ -52,6 +54,8 @@ for command in (
     graph,
     status,
     history,
+    github,
+    init,
 ):
     cli.add_command(command)
 

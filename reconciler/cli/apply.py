@@ -1,22 +1,36 @@
-"""apply: carry out a plan against Redox with the environment locked."""
+"""apply: carry out a plan against Redox with the environment locked.
+
+Interruption (SPEC 2): during the apply the first SIGINT or SIGTERM stops it (no new call
+starts, the calls in flight finish within api.timeout, the ledger is written and the summary
+says what was done; exit 130) and a second one exits at once. At the confirmation prompt
+Ctrl-C exits 130 at once: nothing was sent, and the lock is released on the way out.
+"""
 
 from __future__ import annotations
 
 import asyncio
+import os
+import signal
 import sys
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager, suppress
 from pathlib import Path
+from types import FrameType
 from typing import Any
 
 import click
 
 from reconciler import reconcile
 from reconciler.cli.base import color, common, environ
+from reconciler.cli.progress import ApplyProgress
 from reconciler.connect import session
 from reconciler.errors import PlanError
 from reconciler.git import head_commit
 from reconciler.reconcile import Applied
 from reconciler.render import render_text
 from reconciler.workspace import Workspace
+
+INTERRUPTED = 130  # 128 + SIGINT, as shells report a run that Ctrl-C ended
 
 
 @click.command()
@@ -28,6 +42,12 @@ from reconciler.workspace import Workspace
 @click.option("--refresh", is_flag=True, help="Plan against what the directory really holds.")
 @click.option("--target", "targets", multiple=True, metavar="OID", help="Apply only these.")
 @click.option("--concurrency", type=click.IntRange(1, 64), default=None, help="Calls in flight.")
+@click.option(
+    "--expect-digest",
+    metavar="sha256:HEX",
+    callback=lambda _ctx, _param, value: _digest_option(value),
+    help="Refuse, sending nothing, unless the plan has this digest (the reviewed plan's).",
+)
 @common
 def apply(
     ws: Workspace,
@@ -37,6 +57,7 @@ def apply(
     refresh: bool,
     targets: tuple[str, ...],
     concurrency: int | None,
+    expect_digest: str | None,
 ) -> int:
     """Apply a fresh plan, or exactly a saved one, to the environment."""
     saved = reconcile.read_saved_plan(planfile, ws) if planfile else None
@@ -46,39 +67,55 @@ def apply(
         )
         raise PlanError(
             f"apply to {ws.env_name} needs --yes because {why}. Review the plan first "
-            f"(reconciler plan --env {ws.env_name})."
+            f"(`reconciler plan --env {ws.env_name}`)."
         )
     workers = concurrency or ws.settings.file.api.concurrency
-    progress = _Progress(interactive=sys.stderr.isatty())
-
-    def review(plan: reconcile.Plan) -> bool:
-        if saved is None or not yes:
-            click.echo(render_text(plan, color=color()), nl=False)
-        if not yes:
-            answer = click.prompt(
-                f"\nApply these changes to {ws.env_name}? Only 'yes' is accepted",
-                default="",
-                show_default=False,
-            )
-            if answer.strip() != "yes":
-                return False
-        progress.total = len(plan.changes)
-        return True
+    grace = ws.settings.file.api.timeout
+    progress = ApplyProgress(interactive=sys.stderr.isatty())
 
     async def run() -> Applied:
-        async with session(ws, environ(), concurrency=workers, lock="apply") as api:
-            return await reconcile.apply(
-                ws,
-                api,
-                saved=saved,
-                refresh=refresh,
-                targets=targets,
-                force=force,
-                review=review,
-                progress=progress,
-                commit=head_commit(ws.repo),
-                concurrency=workers,
+        stop = asyncio.Event()
+
+        def stopping(name: str) -> None:
+            progress.note(
+                f"{name}: stopping. No new call starts; the calls in flight finish (at most "
+                f"{grace:g}s), then the ledger is written. Press Ctrl-C again to exit at once."
             )
+
+        signals = _Signals(asyncio.get_running_loop(), stop, on_first=stopping)
+
+        def review(plan: reconcile.Plan) -> bool:
+            if saved is None or not yes:
+                click.echo(render_text(plan, color=color()), nl=False)
+            if not yes:
+                # Ctrl-C here raises KeyboardInterrupt (click.Abort): nothing was sent yet.
+                with signals.suspended():
+                    answer = click.prompt(
+                        f"\nApply these changes to {ws.env_name}? Only 'yes' is accepted",
+                        default="",
+                        show_default=False,
+                    )
+                if answer.strip() != "yes":
+                    return False
+            progress.start(len(plan.changes))
+            return True
+
+        with signals:
+            async with session(ws, environ(), concurrency=workers, lock="apply") as api:
+                return await reconcile.apply(
+                    ws,
+                    api,
+                    saved=saved,
+                    refresh=refresh,
+                    targets=targets,
+                    force=force,
+                    review=review,
+                    progress=progress,
+                    commit=head_commit(ws.repo),
+                    concurrency=workers,
+                    expect_digest=expect_digest,
+                    stop=stop,
+                )
 
     applied = asyncio.run(run())
     progress.finish()
@@ -89,34 +126,97 @@ def apply(
         click.echo("Apply cancelled: nothing was sent.")
         return 1
     result = applied.result
+    if applied.plan is None:
+        click.echo(
+            "Interrupted before the plan was carried out: nothing was sent. "
+            f"{result.intents_left} intent(s) left for the next apply to settle."
+        )
+        return INTERRUPTED
     click.echo(result.summary())
     for outcome in result.outcomes:
         if outcome.status in {"failed", "skipped"}:
             click.echo(f"  {outcome.status}: {outcome.action} {outcome.key}: {outcome.message}")
+    if applied.status == "interrupted":
+        return INTERRUPTED
     return 0 if applied.ok else 1
 
 
-class _Progress:
-    """A progress line on a terminal; one log line per call otherwise (stderr)."""
+def _digest_option(value: str | None) -> str | None:
+    if value is not None and not reconcile.DIGEST_PATTERN.fullmatch(value):
+        raise click.BadParameter(
+            f"{value!r} is not a plan digest: write sha256: and 64 lowercase hex digits, as "
+            "`reconciler plan` prints it"
+        )
+    return value
 
-    def __init__(self, *, interactive: bool) -> None:
-        self.interactive = interactive
-        self.total = 0
-        self.done = 0
 
-    def __call__(self, outcome: Any) -> None:
-        line = f"{outcome.status}: {outcome.action} {outcome.key}"
-        if outcome.message:
-            line += f" ({outcome.message})"
-        if outcome.status in {"resolved", "dropped"}:
-            click.echo(f"interrupted apply: {line}", err=True)
-            return
-        self.done += 1
-        if self.interactive:
-            click.echo(f"\r\x1b[K[{self.done}/{self.total}] {line}", err=True, nl=False)
-        else:
-            click.echo(line, err=True)
+class _Signals:
+    """SIGINT and SIGTERM while an apply runs: the first sets `stop`, a second exits at once.
+    Handlers go through the event loop where it can (POSIX), through signal.signal where it
+    cannot (Windows); either way the stop is set on the loop's thread."""
 
-    def finish(self) -> None:
-        if self.interactive and self.done:
-            click.echo("", err=True)
+    NAMES = {signal.SIGINT: "Interrupted (Ctrl-C)", signal.SIGTERM: "Terminated (SIGTERM)"}
+
+    def __init__(
+        self,
+        loop: asyncio.AbstractEventLoop,
+        stop: asyncio.Event,
+        *,
+        on_first: Callable[[str], None],
+    ) -> None:
+        self._loop = loop
+        self._stop = stop
+        self._on_first = on_first
+        self._via_loop: list[signal.Signals] = []
+        self._previous: dict[signal.Signals, Any] = {}
+
+    def __enter__(self) -> _Signals:
+        for signum in self.NAMES:
+            try:
+                self._loop.add_signal_handler(signum, self._received, signum)
+                self._via_loop.append(signum)
+            except (NotImplementedError, RuntimeError, ValueError):
+                # Not the main thread (ValueError): the default behaviour stays.
+                with suppress(ValueError):
+                    self._previous[signum] = signal.signal(signum, self._from_signal_module)
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        for signum in self._via_loop:
+            self._loop.remove_signal_handler(signum)
+        for signum, previous in self._previous.items():
+            signal.signal(signum, previous)
+        self._via_loop, self._previous = [], {}
+
+    @contextmanager
+    def suspended(self) -> Iterator[None]:
+        """While a prompt waits: Ctrl-C and SIGTERM raise KeyboardInterrupt in it at once."""
+        self.__exit__()
+        previous: dict[signal.Signals, Any] = {}
+        for signum in self.NAMES:
+            with suppress(ValueError):
+                previous[signum] = signal.signal(signum, _raise_keyboard_interrupt)
+        try:
+            yield
+        finally:
+            for signum, handler in previous.items():
+                signal.signal(signum, handler)
+            self.__enter__()
+
+    def _from_signal_module(self, signum: int, frame: FrameType | None) -> None:
+        self._loop.call_soon_threadsafe(self._received, signal.Signals(signum))
+
+    def _received(self, signum: signal.Signals) -> None:
+        if self._stop.is_set():
+            os.write(
+                sys.stderr.fileno(),
+                b"\nInterrupted again: exiting at once. Calls that were in flight are left as "
+                b"intents in the ledger; the next apply settles them.\n",
+            )
+            os._exit(INTERRUPTED)
+        self._stop.set()
+        self._on_first(self.NAMES[signum])
+
+
+def _raise_keyboard_interrupt(signum: int, frame: FrameType | None) -> None:
+    raise KeyboardInterrupt

@@ -47,9 +47,15 @@ class ReconcilerGroup(click.Group):
         except ReconcilerError as exc:
             click.echo(f"Error: {exc}", err=True)
             code = 1
-        except click.exceptions.Abort:
-            click.echo("Aborted: nothing was applied.", err=True)
-            code = 1
+        except click.exceptions.Abort as exc:
+            # click raises Abort for Ctrl-C or the end of input at a prompt, which comes before
+            # anything is sent (an apply under way stops on its own, see cli/apply.py).
+            if isinstance(exc.__context__, KeyboardInterrupt):
+                click.echo("Interrupted: nothing was sent.", err=True)
+                code = 130
+            else:
+                click.echo("Aborted: nothing was sent.", err=True)
+                code = 1
         except click.ClickException as exc:
             exc.show()
             code = 1

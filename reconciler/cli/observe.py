@@ -52,7 +52,9 @@ def import_(ws: Workspace, oids: tuple[str, ...], from_files: bool, write_yaml: 
     """Adopt records that already exist in the directory into the ledger. Sends no New."""
 
     async def run() -> list[Adoption]:
-        async with session(ws, environ(), lock="import") as api:
+        # Offline is fine until a record must be looked up: restoring files from the ledger
+        # needs no credentials.
+        async with session(ws, environ(), lock="import", offline_ok=True) as api:
             return await reconcile.import_(
                 ws,
                 api,

@@ -87,7 +87,9 @@ def plan(
         return 1
     if out is not None:
         click.echo(
-            f"Saved the plan to {out}: apply exactly it with `reconciler apply {out}`.", err=True
+            f"Saved the plan to {out}: apply exactly it with "
+            f"`reconciler apply --env {ws.env_name} {out}`.",
+            err=True,
         )
     return 2 if detailed_exitcode and not the_plan.empty else 0
 
@@ -120,12 +122,5 @@ def show(ws: Workspace, fmt: str) -> int:
 @click.option("--kind", type=click.Choice(sorted(KINDS)), default="organization")
 def schema(kind: str) -> int:
     """Print the JSON Schema of a record file, for editors."""
-    model = KINDS[kind].model
-    document = model.model_json_schema(by_alias=False)
-    document = {
-        "$schema": "https://json-schema.org/draft/2020-12/schema",
-        "$id": f"https://redox-reconciler.invalid/schema/{kind}.json",
-        **document,
-    }
-    click.echo(json.dumps(document, indent=2, sort_keys=True))
+    click.echo(json.dumps(KINDS[kind].json_schema(), indent=2, sort_keys=True))
     return 0

@@ -44,6 +44,12 @@ def sandbox() -> None:
     default=None,
     help="Repeat the request (headers and body) in every error reply, as a misbehaving proxy does.",
 )
+@click.option(
+    "--refuse",
+    multiple=True,
+    metavar="IDENTITY",
+    help="Refuse writes of this record (OID or provider identity) with Redox's 500.",
+)
 @common
 def serve(
     ws: Workspace,
@@ -57,6 +63,7 @@ def serve(
     lose_reply_rate: float | None,
     seed: int | None,
     echo_errors: bool | None,
+    refuse: tuple[str, ...],
 ) -> int:
     """Serve the sandbox on 127.0.0.1 and write a ready client credential to
     <data>/credentials.env (load it with `set -a; . FILE; set +a`). Faults default to the
@@ -74,6 +81,7 @@ def serve(
         "lose_reply_rate": lose_reply_rate,
         "seed": seed,
         "echo_errors": echo_errors or None,
+        "refuse": frozenset(refuse) or None,
     }
     faults = replace(faults, **{k: v for k, v in given.items() if v is not None})
     folder = (data or ws.sandbox_dir).resolve()

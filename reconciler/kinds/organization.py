@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import TYPE_CHECKING, Annotated, Any, ClassVar, Literal
+from typing import TYPE_CHECKING, Annotated, Any, ClassVar, Literal, get_args
 
-from pydantic import Field, StringConstraints, model_validator
+from pydantic import ConfigDict, Field, StringConstraints, ValidationInfo, field_validator
 
 from reconciler import redox_api
 from reconciler.errors import Problem
-from reconciler.fields import Address, Email, Name, Oid, Phone
+from reconciler.fields import Address, Email, Name, Oid, Phone, all_of, is_oid
 from reconciler.model import (
     Action,
     Desired,
@@ -28,7 +28,8 @@ if TYPE_CHECKING:
     from reconciler.redox_api import RedoxApi
 
 ORGANIZATION = "organization"
-ORG_TYPES = ("Implementer", "Connection")
+OrgTypeValue = Literal["Implementer", "Connection"]
+ORG_TYPES: tuple[str, ...] = get_args(OrgTypeValue)
 
 
 class Identifier(Wire):
@@ -43,7 +44,7 @@ class Coding(Wire):
 
 class OrgType(Wire):
     system: str | None = None
-    value: Literal["Implementer", "Connection"]
+    value: OrgTypeValue
 
 
 class PhoneNumber(Wire):
@@ -77,40 +78,73 @@ class EndpointAttributes(Wire):
 class Endpoint(Wire):
     identifiers: list[EndpointIdentifier] = Field(default_factory=list)
     connection_type: Coding | None = None
-    # Carequality refuses an endpoint without a display name ("Failed to parse request body").
-    name: Annotated[str, StringConstraints(min_length=1)]
+    name: Annotated[str, StringConstraints(min_length=1)] = Field(
+        description="Carequality requires a display name for every endpoint"
+    )
     address: str | None = None
     mime_type: str | None = None
     attributes: EndpointAttributes | None = None
 
 
+IMPLEMENTER_CONTACT = (
+    "an Implementer needs at least one contact (a Carequality rule): add contacts with a "
+    "name and an email address or phone number"
+)
+# The Carequality rule as JSON Schema: a record whose type is Implementer (written either way)
+# has a non-empty `contacts`. `Organization._implementer_contact` is the same rule for pydantic.
+IMPLEMENTER_NEEDS_A_CONTACT: dict[str, Any] = {
+    "if": {
+        "properties": {
+            "type": {
+                "anyOf": [
+                    {"const": "Implementer"},
+                    {"properties": {"value": {"const": "Implementer"}}, "required": ["value"]},
+                ]
+            }
+        },
+        "required": ["type"],
+    },
+    "then": {
+        "required": ["contacts"],
+        "properties": {"contacts": {"minItems": 1}},
+        "errorMessage": IMPLEMENTER_CONTACT[:1].upper() + IMPLEMENTER_CONTACT[1:] + ".",
+    },
+}
+
+
 class Organization(Wire):
     """One organization file."""
+
+    model_config = ConfigDict(json_schema_extra=all_of(IMPLEMENTER_NEEDS_A_CONTACT))
 
     oid: Oid
     name: Name
     part_of: Oid
     aliases: list[str] = Field(default_factory=list)
     active: bool = True
-    type: Literal["Implementer", "Connection"] | OrgType | None = None
-    directory: str | None = None
+    # Declared before `contacts`, whose rule reads it.
+    type: OrgTypeValue | OrgType = Field(description="Carequality refuses a record without a type")
+    # Redox refuses an empty Directory (400 "Directory is required.").
+    directory: Annotated[str, StringConstraints(min_length=1)] | None = None
     destination_id: str | dict[str, str | None] | None = None
     identifiers: list[Identifier] = Field(default_factory=list)
-    contacts: list[Contact] = Field(default_factory=list)
+    # Validated when omitted too: an Implementer without the key breaks the rule.
+    contacts: list[Contact] = Field(default_factory=list, validate_default=True)
     address: Address | None = None
     endpoints: list[Endpoint] = Field(default_factory=list)
 
     @property
-    def type_value(self) -> str | None:
+    def type_value(self) -> str:
         return self.type.value if isinstance(self.type, OrgType) else self.type
 
-    @model_validator(mode="after")
-    def _implementer_contact(self) -> Organization:
-        if self.type_value == "Implementer" and not self.contacts:
-            raise ValueError(
-                "an Implementer needs at least one contact (a Carequality rule): add contacts:"
-            )
-        return self
+    @field_validator("contacts")
+    @classmethod
+    def _implementer_contact(cls, contacts: list[Contact], info: ValidationInfo) -> list[Contact]:
+        kind = info.data.get("type")
+        value = kind.value if isinstance(kind, OrgType) else kind
+        if value == "Implementer" and not contacts:
+            raise ValueError(IMPLEMENTER_CONTACT)
+        return contacts
 
 
 class OrganizationKind(Kind):
@@ -129,6 +163,12 @@ class OrganizationKind(Kind):
     }
     # A query never shows where a record's traffic goes, and names the record's manager.
     hidden_fields: ClassVar[tuple[str, ...]] = ("Endpoints", "DestinationID")
+    list_identities: ClassVar[Mapping[str, tuple[str, ...]]] = {
+        "Identifiers": ("IDType", "ID"),
+        "Contacts": ("Purpose", "Name"),
+        "Endpoints": ("Name",),
+    }
+    per_environment: ClassVar[Mapping[str, str]] = {"DestinationID": "destination_id"}
     added_fields: ClassVar[tuple[str, ...]] = ("ManagingOrg",)
     cross_keys: ClassVar[tuple[str, ...]] = ("oid", "part_of", "active")
 
@@ -167,7 +207,7 @@ class OrganizationKind(Kind):
         ]
         if isinstance(org.type, OrgType):
             item["Type"] = to_wire(data["type"])
-        elif org.type is not None:
+        else:
             item["Type"] = {"Value": org.type}
         item["PartOf"] = {"Identifier": {"Value": org.part_of}}
         for key in ("contacts", "endpoints"):
@@ -210,6 +250,8 @@ class OrganizationKind(Kind):
             if part_of is None:
                 continue
             parent = by_oid.get(part_of)
+            if not is_oid(part_of):
+                continue  # the model reports the syntax, on its own line
             if part_of == oid:
                 problems.append(_problem(item, "part_of", "a record cannot be part of itself"))
             elif parent is None and part_of not in roots:

@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 from reconciler import redox_api
 from reconciler.errors import Problem
-from reconciler.fields import check_oid
+from reconciler.fields import is_oid
 from reconciler.kinds.organization import ORGANIZATION
 from reconciler.kinds.provider_record import NPI, NPI_DIGITS, OID, Provider, npi_luhn_ok
 from reconciler.model import (
@@ -50,6 +50,13 @@ class ProviderKind(Kind):
         "sandbox": redox_api.SANDBOX_PROVIDER_DESTINATION
     }
     cross_keys: ClassVar[tuple[str, ...]] = ("identifiers", "roles")
+    # Identifiers by type and value; the provider's other lists by their own Identifiers.
+    list_identities: ClassVar[Mapping[str, tuple[str, ...]]] = {
+        "Identifiers": ("IDType", "ID"),
+        "Qualifications": ("Identifiers",),
+        "Roles": ("Identifiers",),
+        "Locations": ("Identifiers",),
+    }
 
     def identity(self, data: dict[str, Any]) -> str | None:
         return _identity(data.get("identifiers"), key="id", type_key="id_type")
@@ -275,9 +282,7 @@ def _role_organization_problems(item: Loaded, managed: set[str], env: Environmen
     for oid in _role_oids(item.cross_values, wire=False):
         if oid in managed or oid in env.external_parents:
             continue
-        try:
-            check_oid(oid)
-        except ValueError:
+        if not is_oid(oid):
             continue  # the model reports the syntax, on its own line
         owner = next(
             (m for m in sorted(managed, key=len, reverse=True) if oid.startswith(m + ".")), None

@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import re
-from datetime import date, datetime
 from typing import Annotated, Any, Literal
 
-from pydantic import AfterValidator, BeforeValidator, Field, model_validator
+from pydantic import BeforeValidator, ConfigDict, Field, ValidationInfo, field_validator
 
-from reconciler.fields import Address, Email, Phone, check_oid
+from reconciler.fields import OID as OID_RULE
+from reconciler.fields import Address, Email, Phone, When, all_of, any_case, text_rule
 from reconciler.model import Wire
 
 NPI = "NPI"
@@ -17,40 +17,33 @@ LOCATION_STATUSES = ("Active", "Suspended", "Inactive")
 
 # --- field rules ------------------------------------------------------------------------------
 
-# Used with fullmatch: `$` would let a trailing newline through.
-_DATE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
-_DATETIME = re.compile(
-    r"[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}(:[0-9]{2}(\.[0-9]+)?)?(Z|[+-][0-9]{2}:?[0-9]{2})?"
+_TWO = "[0-9]{2}"
+_MONTH_DAY = (
+    "(?:(?:0[13578]|1[02])-(?:0[1-9]|[12][0-9]|3[01])"
+    "|(?:0[469]|11)-(?:0[1-9]|[12][0-9]|30)"
+    "|02-(?:0[1-9]|1[0-9]|2[0-8]))"
 )
-_TIME = re.compile(
-    r"T?([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9](\.[0-9]+)?)?(Z|[+-]([01][0-9]|2[0-3]):?[0-5][0-9])?"
+_LEAP_YEAR = f"(?:{_TWO}(?:0[48]|[2468][048]|[13579][26])|(?:[02468][048]|[13579][26])00)"
+# A real calendar date, leap years included: the pattern is the whole rule.
+_DATE = f"(?:[0-9]{{4}}-{_MONTH_DAY}|{_LEAP_YEAR}-02-29)"
+_HOUR, _MINUTE = "(?:[01][0-9]|2[0-3])", "[0-5][0-9]"
+_CLOCK = f"{_HOUR}:{_MINUTE}(?::{_MINUTE}(?:[.][0-9]+)?)?(?:Z|[+-]{_HOUR}:?{_MINUTE})?"
+ISO_DATE = text_rule(
+    f"^{_DATE}(?:T{_CLOCK})?$",
+    "not an ISO 8601 date: use YYYY-MM-DD (a real date) or a full ISO 8601 date and time "
+    "such as 2000-02-01T08:30:00Z",
 )
+TIME_OF_DAY = text_rule(
+    f"^T?{_CLOCK}$",
+    'not a time of day: use HH:MM or HH:MM:SS (24-hour, e.g. "17:30"), optionally with an '
+    "ISO 8601 offset such as Z or +01:00",
+)
+LOCATION_STATUS = text_rule(
+    f"^(?:{'|'.join(any_case(status) for status in LOCATION_STATUSES)})$",
+    "not a location status: use Active, Suspended or Inactive (any case)",
+)
+NPI_RULE = text_rule("^[0-9]{10}$", "not an NPI: an NPI is exactly 10 digits")
 NPI_DIGITS = re.compile(r"[0-9]{10}")
-
-
-def check_date(value: str) -> str:
-    """ISO 8601: a date (1963-01-06) or a full date and time (2000-02-01T08:30:00Z)."""
-    hint = "use YYYY-MM-DD or a full ISO 8601 date and time such as 2000-02-01T08:30:00Z"
-    try:
-        if _DATE.fullmatch(value):
-            date.fromisoformat(value)
-        elif _DATETIME.fullmatch(value):
-            datetime.fromisoformat(value.replace("Z", "+00:00"))
-        else:
-            raise ValueError(value)
-    except ValueError:
-        raise ValueError(f"{value!r} is not an ISO 8601 date: {hint}") from None
-    return value
-
-
-def check_time(value: str) -> str:
-    """A time of day: HH:MM or HH:MM:SS, optionally ISO 8601's fraction and offset (09:00Z)."""
-    if not _TIME.fullmatch(value):
-        raise ValueError(
-            f'{value!r} is not a time of day: use HH:MM or HH:MM:SS (24-hour, e.g. "17:30"), '
-            "optionally with an ISO 8601 offset such as Z or +01:00"
-        )
-    return value
 
 
 def _time_not_number(value: Any) -> Any:
@@ -63,13 +56,6 @@ def _time_not_number(value: Any) -> Any:
     return value
 
 
-def check_status(value: str) -> str:
-    """Active, Suspended or Inactive, in any case (Redox's own example writes "active")."""
-    if value.capitalize() not in LOCATION_STATUSES:
-        raise ValueError(f"{value!r} is not a location status: use Active, Suspended or Inactive")
-    return value
-
-
 def npi_luhn_ok(npi: str) -> bool:
     """Whether a 10-digit NPI's last digit is the Luhn check digit over 80840 + its first 9."""
     total = 0
@@ -79,46 +65,45 @@ def npi_luhn_ok(npi: str) -> bool:
     return total % 10 == 0
 
 
-IsoDate = Annotated[str, AfterValidator(check_date)]
-TimeOfDay = Annotated[str, BeforeValidator(_time_not_number), AfterValidator(check_time)]
-LocationStatus = Annotated[str, AfterValidator(check_status)]
+IsoDate = Annotated[str, ISO_DATE.field]
+TimeOfDay = Annotated[str, TIME_OF_DAY.field, BeforeValidator(_time_not_number)]
+LocationStatus = Annotated[str, LOCATION_STATUS.field]
 Day = Literal["Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday"]
 
 
 # --- the Providers[] tree -----------------------------------------------------------------
 
+# An identifier's `id` follows its `id_type`: 10 digits for an NPI, the OID rule for an OID.
+IS_NPI = When("id_type", f"^{NPI}$", {"id": NPI_RULE})
+IS_OID = When("id_type", f"^{OID}$", {"id": OID_RULE})
+IDENTIFIER_RULES = ConfigDict(json_schema_extra=all_of(IS_NPI.schema(), IS_OID.schema()))
 
-def _identifier_rules(id_value: str | None, id_type: str | None) -> None:
-    if id_value is None:
-        return
-    if id_type == NPI and not NPI_DIGITS.fullmatch(id_value):
-        raise ValueError(f"NPI {id_value!r} must be exactly 10 digits")
-    if id_type == OID:
-        check_oid(id_value)
+
+def _identifier_rules(value: Any, info: ValidationInfo) -> Any:
+    return IS_OID.check(IS_NPI.check(value, info), info)
 
 
 class ProviderIdentifier(Wire):
     """One of the provider's own identifiers: `id` is required."""
 
-    id: Annotated[str, Field(min_length=1)]
-    id_type: str | None = None
+    model_config = IDENTIFIER_RULES
 
-    @model_validator(mode="after")
-    def _rules(self) -> ProviderIdentifier:
-        _identifier_rules(self.id, self.id_type)
-        return self
+    # Declared first: the rules of `id` read it.
+    id_type: str | None = None
+    id: Annotated[str, Field(min_length=1)]
+
+    _rules = field_validator("id")(_identifier_rules)
 
 
 class Identifier(Wire):
     """An identifier inside the record (qualification, role, organization, location, service)."""
 
-    id: str | None = None
-    id_type: str | None = None
+    model_config = IDENTIFIER_RULES
 
-    @model_validator(mode="after")
-    def _rules(self) -> Identifier:
-        _identifier_rules(self.id, self.id_type)
-        return self
+    id_type: str | None = None
+    id: str | None = None
+
+    _rules = field_validator("id")(_identifier_rules)
 
 
 class DemographicsAddress(Address):
@@ -204,22 +189,13 @@ class Role(Wire):
     availability: list[Availability] = Field(default_factory=list)
 
 
-def _at_least_one(identifiers: list[ProviderIdentifier]) -> list[ProviderIdentifier]:
-    if not identifiers:
-        raise ValueError(
-            'a provider needs at least one identifier, e.g. - {id: "1234567893", id_type: NPI}'
-        )
-    return identifiers
-
-
 class Provider(Wire):
     """One provider file: a Redox `Providers[]` item in snake_case, plus `active`."""
 
-    identifiers: Annotated[
-        list[ProviderIdentifier],
-        AfterValidator(_at_least_one),
-        Field(json_schema_extra={"minItems": 1}),
-    ]
+    identifiers: list[ProviderIdentifier] = Field(
+        min_length=1,
+        description='at least one, the NPI first, e.g. - {id: "1234567893", id_type: NPI}',
+    )
     active: bool = True
     demographics: Demographics = Field(default_factory=Demographics)
     qualifications: list[Qualification] = Field(default_factory=list)

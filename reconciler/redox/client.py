@@ -76,7 +76,9 @@ class _Token:
 
 
 class _RateLimiter:
-    """A token bucket of burst 1: reserves evenly spaced send slots, first come first served."""
+    """Evenly spaced send slots, first come first served, at a rate that adapts to 429s (AIMD):
+    each 429 halves it (never below 1/s), and it creeps back up to the configured rate while
+    no 429 comes. A Retry-After holds every later send back until it has passed."""
 
     def __init__(
         self,
@@ -85,24 +87,53 @@ class _RateLimiter:
         sleep: Callable[[float], Awaitable[None]],
         clock: Callable[[], float],
     ) -> None:
-        # 5% headroom: requests that leave exactly 1/rate apart can arrive closer together
-        # after network jitter, and a server counting a sliding window would then see rate+1.
-        self._interval = 1.05 / rate
+        self._ceiling = rate
+        self._floor = min(1.0, rate)
+        # Requests/s regained per second without a 429: from half the rate back to all of it
+        # in about 12 s, so one 429 costs little and a server's real limit is found again soon.
+        self._increase = max(0.5, rate / 25)
         self._sleep = sleep
         self._clock = clock
         self._next = float("-inf")
+        self._sent: collections.deque[float] = collections.deque()
+        self._cuts = 0  # how many times a 429 has cut the rate
+        self._since = clock()  # when the rate last changed
+        self.throttled = 0  # 429s seen
+        self._set(rate)
+
+    @property
+    def rate(self) -> float:
+        """The rate in force now, requests per second."""
+        return self._rate
+
+    def _set(self, rate: float) -> None:
+        self._rate = rate
+        # 5% headroom: requests that leave exactly 1/rate apart can arrive closer together
+        # after network jitter, and a server counting a sliding window would then see rate+1.
+        self._interval = 1.05 / rate
         # Spacing alone is not enough: a pause (garbage collection, a ledger write) lets the
         # spaced sends bunch up, so the sends of the last second are counted too.
         self._per_second = max(1, int(rate / 1.05))
-        self._sent: collections.deque[float] = collections.deque()
 
-    async def acquire(self) -> None:
-        now = self._clock()
-        # Reserving without an await in between keeps the reservation atomic in asyncio.
-        slot = max(now, self._next)
-        self._next = slot + self._interval
-        if slot > now:
-            await self._sleep(slot - now)
+    def _creep(self, now: float) -> None:
+        if self._rate < self._ceiling and now > self._since:
+            self._set(min(self._ceiling, self._rate + self._increase * (now - self._since)))
+        self._since = max(self._since, now)
+
+    async def acquire(self) -> int:
+        """Wait for a send slot; returns the number of cuts so far, for `slow_down`."""
+        while True:
+            now = self._clock()
+            self._creep(now)
+            cuts = self._cuts
+            # Reserving without an await in between keeps the reservation atomic in asyncio.
+            slot = max(now, self._next)
+            self._next = slot + self._interval
+            if slot > now:
+                await self._sleep(slot - now)
+            if cuts == self._cuts:
+                break
+            # A 429 came while this caller waited: its slot was spaced for the old rate.
         while True:
             now = self._clock()
             # A microsecond of slack: float clocks must not spin on a vanishing wait.
@@ -112,6 +143,29 @@ class _RateLimiter:
                 break
             await self._sleep(1.0 - (now - self._sent[0]))
         self._sent.append(now)
+        return cuts
+
+    def slow_down(self, cuts: int, retry_after: float | None) -> None:
+        """A 429 answered a request sent after `cuts` cuts: halve the rate, once for all the
+        requests that were sent at the same rate, and hold sends back for `retry_after`."""
+        self.throttled += 1
+        now = self._clock()
+        if cuts == self._cuts:
+            self._creep(now)
+            self._set(max(self._floor, self._rate / 2))
+            self._cuts += 1
+            # The slots reserved ahead were spaced for the old rate: the callers waiting for
+            # them reserve again (see acquire), from now on.
+            self._next = min(self._next, now)
+            # Said once at INFO: the rest of a storm would drown the run's own lines.
+            log = logger.info if self._cuts == 1 else logger.debug
+            log(
+                "Redox answered 429 (too many requests): slowing down to %.1f requests/s",
+                self._rate,
+            )
+        if retry_after:
+            # The server asked for a pause: no one sends before it has passed.
+            self._next = max(self._next, now + retry_after)
 
 
 def _excerpt(text: str, limit: int = 200) -> str:
@@ -217,13 +271,13 @@ class RedoxClient:
         margin = min(30.0, 0.1 * token.lifetime)
         return token.expires_at - self._clock() >= margin
 
-    async def _access_token(self, *, stale: str | None = None) -> str | None:
+    async def _access_token(self, *, stale: str | None = None) -> _Token | None:
         """A valid access token; a new one when the cached one is near expiry or is `stale`."""
         if self._credentials is None:
             return None
         token = self._token
         if token is not None and token.value != stale and self._fresh(token):
-            return token.value
+            return token
         # One refresh at a time: callers that queued behind it reuse its token, or its failure
         # (each redoing a refresh that just failed would cost the whole retry budget again).
         waited_from = self._refreshes
@@ -241,7 +295,7 @@ class RedoxClient:
                     self._refreshes += 1  # refreshes finished, failed or not
                 self._refresh_failure = None
                 self._token = token
-            return token.value
+            return token
 
     async def _fetch_token(self) -> _Token:
         cause = ""
@@ -253,6 +307,9 @@ class RedoxClient:
                 "client_assertion_type": CLIENT_ASSERTION_TYPE,
                 "client_assertion": self._assertion(),
             }
+            # The token's lifetime counts from the request: the server's clock started earlier
+            # than the reply arrives, so counting from the reply would outlive the token.
+            asked_at = self._clock()
             try:
                 response = await self._http.post(self._token_url, data=form, timeout=self._timeout)
             except (httpx.TimeoutException, httpx.TransportError) as exc:
@@ -261,7 +318,7 @@ class RedoxClient:
             else:
                 logger.debug("token request: HTTP %d (attempt %d)", response.status_code, attempt)
                 if response.status_code not in RETRYABLE_STATUSES:
-                    return self._read_token(response)
+                    return self._read_token(response, asked_at)
                 cause = f"HTTP {response.status_code} on the token request"
                 retry_after = _retry_after(response)
             if attempt < self._max_attempts:
@@ -271,7 +328,7 @@ class RedoxClient:
             retryable=True,
         )
 
-    def _read_token(self, response: httpx.Response) -> _Token:
+    def _read_token(self, response: httpx.Response, asked_at: float) -> _Token:
         try:
             payload = response.json()
         except ValueError:
@@ -279,7 +336,7 @@ class RedoxClient:
         if response.is_success and isinstance(payload, dict) and payload.get("access_token"):
             lifetime = float(payload.get("expires_in") or ASSERTION_LIFETIME)
             redact.register(str(payload["access_token"]))
-            return _Token(str(payload["access_token"]), self._clock() + lifetime, lifetime)
+            return _Token(str(payload["access_token"]), asked_at + lifetime, lifetime)
         texts = meta_errors(payload)
         if not texts and isinstance(payload, dict):
             texts = [
@@ -312,18 +369,21 @@ class RedoxClient:
         body = with_source(body, self._source_id)
         event = _event(body)
         attempt = 0
-        reauthenticated = False
+        refused_fresh = False  # a token that should still have been valid was refused
         stale: str | None = None
         cause = ""
         last_status: int | None = None
         while True:
             attempt += 1
-            token = await self._access_token(stale=stale)
-            headers = {"Authorization": f"Bearer {token}"} if token is not None else {}
             retry_after: float | None = None
+            token = await self._access_token(stale=stale)
             try:
                 async with self._in_flight:
-                    await self._limiter.acquire()
+                    cuts = await self._limiter.acquire()
+                    if token is not None and not self._fresh(token):
+                        # The wait for a slot outlived the token: never send one that expired.
+                        token = await self._access_token(stale=stale)
+                    headers = {"Authorization": f"Bearer {token.value}"} if token else {}
                     response = await self._http.post(
                         self._endpoint_url, json=body, headers=headers, timeout=self._timeout
                     )
@@ -334,18 +394,26 @@ class RedoxClient:
             else:
                 status = response.status_code
                 logger.debug("%s: HTTP %d (attempt %d)", event, status, attempt)
-                if status == 401 and token is not None and not reauthenticated:
-                    # The token may have expired early or been revoked: one fresh token, once.
-                    reauthenticated = True
-                    stale = token
-                    attempt -= 1
-                    continue
+                if status == 401 and token is not None:
+                    # A token that has expired by now is simply renewed, as often as that
+                    # happens (short-lived tokens must never fail a call). One that should
+                    # still be valid may have been revoked: renewed once, then it is an error.
+                    stale = token.value
+                    if not self._fresh(token):
+                        if attempt < self._max_attempts:
+                            continue
+                    elif not refused_fresh:
+                        refused_fresh = True
+                        attempt -= 1
+                        continue
                 if status not in RETRYABLE_STATUSES:
                     return self._read_reply(event, response)
                 texts = meta_errors(_json_or_none(response))
                 cause = f"HTTP {status}" + (f": {'; '.join(texts)}" if texts else "")
                 last_status = status
                 retry_after = _retry_after(response)
+                if status == 429:
+                    self._limiter.slow_down(cuts, retry_after)
             if attempt >= self._max_attempts:
                 error_class = Throttled if last_status == 429 else RedoxError
                 raise error_class(

@@ -17,6 +17,8 @@ from reconciler.render.ledger import render_import, render_ledger_text
 from reconciler.render.plan import (
     MARKDOWN_LIMIT,
     change_document,
+    digest_lines,
+    digest_marker,
     plan_document,
     render_json,
     render_json_chunks,
@@ -29,6 +31,8 @@ from reconciler.render.status import render_status_text, status_document
 __all__ = [
     "MARKDOWN_LIMIT",
     "change_document",
+    "digest_lines",
+    "digest_marker",
     "drift_document",
     "drift_note",
     "drift_summary",

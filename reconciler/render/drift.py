@@ -47,7 +47,11 @@ def render_drift_text(drifts: Sequence[Drift], checked: int, environment: str) -
         lines.append(f"  ! {d.kind} {d.identity}: {_FINDING_TEXT[d.finding.value]}{where}")
         lines.extend(f"      {field_line(f)}" for f in d.fields)
     if drifts:
-        lines += ["", "Repair it with `reconciler apply --refresh` (or plan --refresh to review)."]
+        lines += [
+            "",
+            f"Repair it with `reconciler apply --refresh --env {environment}` (review it first "
+            f"with `reconciler plan --refresh --env {environment}`).",
+        ]
     lines.append(drift_summary(drifts, checked))
     return "\n".join(lines) + "\n"
 

@@ -3,11 +3,10 @@ Pure."""
 
 from __future__ import annotations
 
-from dataclasses import asdict
 from typing import Any
 
 from reconciler.history import Commit, FileEvent, History, LedgerEvent
-from reconciler.render.plan import field_line
+from reconciler.render.plan import field_document, field_line
 
 
 def _commit_line(commit: Commit) -> str:
@@ -91,7 +90,7 @@ def history_document(history: History) -> dict[str, Any]:
             "path": event.path,
             "change": event.change,
             "previous_path": event.previous_path,
-            "fields": [asdict(f) for f in event.fields],
+            "fields": [field_document(f) for f in event.fields],
             "invalid": event.invalid,
             "history_cut": event.boundary,
         }

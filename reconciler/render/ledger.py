@@ -34,6 +34,8 @@ _ADOPTION_TEXT = {
     "differs": "adopted {key} as the directory holds it: the plan will update it",
     "absent": "not in the directory: {key} (the plan will create it)",
     "ledgered": "already in the ledger: {key}",
+    "unfiled": "already in the ledger, but no file holds {key}",
+    "restored": "wrote the file of {key} from the ledger's last applied payload",
 }
 
 
@@ -42,11 +44,14 @@ def render_import(adoptions: Sequence[Adoption], environment: str) -> str:
     lines: list[str] = []
     for a in adoptions:
         line = _ADOPTION_TEXT[a.status].format(key=a.key)
-        if a.status == "adopted" and a.source:
+        if a.status in {"adopted", "restored"} and a.source:
             line += f" ({a.source})"
         lines.append(line)
-        if a.status in {"adopted", "differs"} and a.source is None:
-            lines.append(f"  no file holds {a.identity}: add one (or rerun with --write-yaml)")
+        if a.status in {"adopted", "differs", "unfiled"} and a.source is None:
+            again = f"reconciler import --env {environment} --oid {a.identity} --write-yaml"
+            lines.append(f"  no file holds {a.identity}: add one, or write it with `{again}`")
+        if a.note:
+            lines.append(f"  {a.note}")
     adopted = sum(1 for a in adoptions if a.status in {"adopted", "differs"})
     lines.append(
         f"Imported {adopted} record{'s' if adopted != 1 else ''} into the {environment} ledger."

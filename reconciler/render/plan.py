@@ -46,6 +46,8 @@ def _leaves(value: Any, prefix: str = "") -> Iterable[tuple[str, Any]]:
 
 
 def field_line(f: FieldChange) -> str:
+    if f.moved_from is not None:
+        return f"{f.path}: moved from {f.moved_from}"
     if f.added:
         return f"{f.path}: (none) -> {_value(f.after)}"
     if f.removed:
@@ -83,10 +85,13 @@ def render_text(plan: Plan, *, color: bool = False) -> str:
         lines.extend(f"      {line}" for line in _detail_lines(change))
     for warning in plan.warnings:
         lines.append(paint("33", f"Warning: {warning}"))
+    for note in plan.notes:
+        lines.append(f"Note: {note}")
     if plan.unsafe:
         lines.append("")
         lines.append(paint("31", f"Unsafe: {plan.unsafe}"))
     lines.append("")
+    lines.append(f"Plan digest: {plan.digest}")
     lines.append(paint("1", summary(plan)))
     return "\n".join(lines) + "\n"
 
@@ -108,7 +113,8 @@ def render_markdown(
     head = [f"### reconciler plan: `{plan.environment}`", ""]
     if plan.unsafe:
         head += [f"> [!CAUTION]\n> {plan.unsafe}", ""]
-    head += [f"**{summary(plan)}**", ""]
+    head += [f"**{summary(plan)}**", "", *digest_lines(plan), ""]
+    head += [line for note in plan.notes for line in (f"_Note: {md_cell(note)}_", "")]
     if plan.empty:
         return "\n".join([*head, "No changes: the directory matches the files.", ""])
     table = ["| action | record | name | file | fields |", "|---|---|---|---|---|"]
@@ -150,6 +156,17 @@ def _graph_section(plan: Plan, graph: Graph | None) -> list[str]:
             f"records. `reconciler graph --env {plan.environment}` shows the whole tree._",
         ]
     return ["", "```mermaid", render_mermaid(view).rstrip("\n"), "```"]
+
+
+def digest_marker(environment: str, digest: str) -> str:
+    """The hidden marker of a plan's digest in markdown: `<!-- reconciler:plan-digest env=NAME
+    sha256:HEX -->`, which the sync reads back from the pull request's comment."""
+    return f"<!-- reconciler:plan-digest env={environment} {digest} -->"
+
+
+def digest_lines(plan: Plan) -> list[str]:
+    """The plan digest in markdown: visible, then in the hidden marker."""
+    return [f"Plan digest: `{plan.digest}`", digest_marker(plan.environment, plan.digest)]
 
 
 def _markdown_summary(
@@ -201,17 +218,22 @@ def change_document(change: Change) -> dict[str, Any]:
         "envelope": change.envelope,
         "before": change.before,
         "after": after,
-        "fields": [
-            {
-                "path": f.path,
-                "before": f.before,
-                "after": f.after,
-                "added": f.added,
-                "removed": f.removed,
-            }
-            for f in change.fields
-        ],
+        "fields": [field_document(f) for f in change.fields],
     }
+
+
+def field_document(f: FieldChange) -> dict[str, Any]:
+    """One field change in a JSON document (a plan's, a history's)."""
+    doc = {
+        "path": f.path,
+        "before": f.before,
+        "after": f.after,
+        "added": f.added,
+        "removed": f.removed,
+    }
+    if f.moved_from is not None:  # only a list item that changed places has it
+        doc["moved_from"] = f.moved_from
+    return doc
 
 
 def _document(plan: Plan, changes: Any) -> dict[str, Any]:
@@ -221,6 +243,7 @@ def _document(plan: Plan, changes: Any) -> dict[str, Any]:
         "lineage": plan.lineage,
         "serial": plan.serial,
         "desired_digest": plan.desired_digest,
+        "plan_digest": plan.digest,
         "refreshed": plan.refreshed,
         "unsafe": plan.unsafe,
         "summary": {action.value: count for action, count in plan.counts().items()},

@@ -30,6 +30,7 @@ from typing import Any
 
 from reconciler.kinds import KINDS
 from reconciler.redox_api import (
+    DUPLICATE_BUSINESS,
     ENDPOINT_PATH,
     NO_SUBSCRIPTION,
     TOKEN_PATH,
@@ -75,6 +76,9 @@ class Faults:
     retry_after: float = 1.0
     token_lifetime: int = 300
     lose_reply_rate: float = 0.0
+    # Writes about these identities are refused with Redox's 500 "duplicate business": a
+    # refusal that no check of the files can foresee.
+    refuse: frozenset[str] = frozenset()
     seed: int | None = None
     # Every error reply repeats the request, headers and body (as a misbehaving proxy or a debug
     # page does): the client must keep the bearer token and the assertion out of what it shows.
@@ -366,6 +370,8 @@ class Sandbox:
             status = self._random.choice((502, 503))
             text = "Request dropped during internal updates; retry later."
             return _Reply(status, {"Meta": self._meta(meta, errors=[text])}), "injected_error"
+        if self._faults.refuse and isinstance(body, dict) and _refused(body, self._faults.refuse):
+            return _Reply(500, {"Meta": self._meta(meta, errors=[DUPLICATE_BUSINESS])}), "refused"
         try:
             if not isinstance(body, dict):
                 raise Refusal(400, "The request body is not a JSON object.")
@@ -400,6 +406,18 @@ class Sandbox:
             handled = self._store.provider_event(event_type, body)
         reply_meta = self._meta(meta, event_type=handled.event_type, detail=handled.detail)
         return {"Meta": reply_meta} | handled.fields
+
+
+def _refused(body: dict[str, Any], identities: frozenset[str]) -> bool:
+    """Whether `body` writes a record that the `refuse` fault names."""
+    meta = body.get("Meta")
+    if not isinstance(meta, dict):
+        return False
+    data_model, event_type = meta.get("DataModel"), meta.get("EventType")
+    if (str(data_model), str(event_type)) not in WRITES:
+        return False
+    about = _logged_oid(body) if data_model == "Organization" else _logged_identity(body)
+    return about in identities
 
 
 def _logged_oid(body: dict[str, Any]) -> str | None:

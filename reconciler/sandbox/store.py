@@ -7,6 +7,7 @@ import copy
 import json
 import logging
 import os
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -241,12 +242,13 @@ class Store:
         if not isinstance(records, list) or not records:
             raise Refusal(400, "Providers must be a non-empty array.")
         identities = []
+        writes = event_type in ("New", "Update")
         for record in records:
+            _checked(
+                record, PROVIDER_RULES + (PROVIDER_WRITE_RULES if writes else ()), "Providers[]"
+            )
             identity = provider_identity(record)
-            if identity is None:
-                raise Refusal(400, "Providers[].Identifiers[] with an ID is required.")
-            if event_type in ("New", "Update") and not isinstance(record.get("IsActive"), bool):
-                raise Refusal(400, "Providers[].IsActive is required on New and Update.")
+            assert identity is not None  # a rule above
             identities.append(identity)
         for identity in identities:
             if event_type == "New" and identity in self.providers:
@@ -318,28 +320,96 @@ class Store:
         return found
 
 
+@dataclass(frozen=True)
+class ContentRule:
+    """What Redox is documented to refuse in a record of a request: the rule, and the status
+    and Meta.Errors text it answers a record that breaks it with."""
+
+    name: str
+    holds: Callable[[dict[str, Any]], bool]
+    status: int
+    text: str
+
+
+def _type_value(record: dict[str, Any]) -> Any:
+    kind = record.get("Type")
+    return kind.get("Value") if isinstance(kind, dict) else None
+
+
+def _implementer_contact(record: dict[str, Any]) -> bool:
+    contacts = record.get("Contacts")
+    return _type_value(record) != "Implementer" or (isinstance(contacts, list) and bool(contacts))
+
+
+def _endpoint_names(record: dict[str, Any]) -> bool:
+    endpoints = record.get("Endpoints") or []
+    return isinstance(endpoints, list) and all(
+        isinstance(e, dict) and e.get("Name") for e in endpoints
+    )
+
+
+# Organization New and Update (reference/redox-api-notes.md): Name and Active are required; the
+# Carequality directory refuses a record without an identifier (the OID), a valid type, a
+# contact for an Implementer or endpoint display names, all with one text (its FHIR conversion
+# fails).
+ORGANIZATION_RULES = (
+    ContentRule(
+        "a name",
+        lambda r: isinstance(r.get("Name"), str) and bool(r["Name"]),
+        400,
+        "Organizations[].Name is required.",
+    ),
+    ContentRule(
+        "the active flag",
+        lambda r: isinstance(r.get("Active"), bool),
+        400,
+        "Organizations[].Active is required.",
+    ),
+    ContentRule("an OID identifier", lambda r: organization_oid(r) is not None, 403, PARSE_FAILED),
+    ContentRule("a valid type", lambda r: _type_value(r) in ORG_TYPES, 403, PARSE_FAILED),
+    ContentRule("a contact for an Implementer", _implementer_contact, 403, PARSE_FAILED),
+    ContentRule("a display name on every endpoint", _endpoint_names, 403, PARSE_FAILED),
+)
+# Provider events: an identifier with an ID always; IsActive on New and Update.
+PROVIDER_RULES = (
+    ContentRule(
+        "an identifier",
+        lambda r: provider_identity(r) is not None,
+        400,
+        "Providers[].Identifiers[] with an ID is required.",
+    ),
+)
+PROVIDER_WRITE_RULES = (
+    ContentRule(
+        "the active flag",
+        lambda r: isinstance(r.get("IsActive"), bool),
+        400,
+        "Providers[].IsActive is required on New and Update.",
+    ),
+)
+
+
+def broken_rules(record: Any, rules: tuple[ContentRule, ...]) -> list[ContentRule]:
+    """The rules a request's record breaks (every rule, when it is not an object)."""
+    if not isinstance(record, dict):
+        return list(rules)
+    return [rule for rule in rules if not rule.holds(record)]
+
+
+def _checked(record: Any, rules: tuple[ContentRule, ...], what: str) -> None:
+    """Refuse `record` the way Redox refuses the first rule it breaks."""
+    if not isinstance(record, dict):
+        raise Refusal(400, f"{what} items must be objects.")
+    broken = broken_rules(record, rules)
+    if broken:
+        raise Refusal(broken[0].status, broken[0].text)
+
+
 def _checked_organization(record: Any) -> str:
     """The OID of a New/Update record, refused the way Redox refuses an incomplete one."""
-    if not isinstance(record, dict):
-        raise Refusal(400, "Organizations[] items must be objects.")
-    if not isinstance(record.get("Name"), str) or not record["Name"]:
-        raise Refusal(400, "Organizations[].Name is required.")
-    if not isinstance(record.get("Active"), bool):
-        raise Refusal(400, "Organizations[].Active is required.")
+    _checked(record, ORGANIZATION_RULES, "Organizations[]")
     oid = organization_oid(record)
-    kind = record.get("Type")
-    type_value = kind.get("Value") if isinstance(kind, dict) else None
-    contacts = record.get("Contacts")
-    endpoints = record.get("Endpoints") or []
-    # Redox reports all of these with one text: the directory's FHIR conversion fails.
-    if (
-        oid is None
-        or type_value not in ORG_TYPES
-        or (type_value == "Implementer" and not (isinstance(contacts, list) and contacts))
-        or not isinstance(endpoints, list)
-        or not all(isinstance(e, dict) and e.get("Name") for e in endpoints)
-    ):
-        raise Refusal(403, PARSE_FAILED)
+    assert oid is not None  # a rule above
     return oid
 
 

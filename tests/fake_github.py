@@ -1,0 +1,238 @@
+"""A fake of the GitHub REST API, as much as `reconciler github` uses, served on 127.0.0.1 the
+way the sandbox stands in for Redox: issue comments (paged by Link headers, as GitHub pages
+them), the pull requests of a commit, and workflow runs. Tokens are write tokens or read-only
+ones (a fork's: writes get GitHub's 403), unknown tokens get 401, unknown things 404, and it
+can be told to fail the next requests with 5xx.
+
+The test holds the state (`FakeGitHub`); the server runs in a thread of the test process, so
+subprocesses (the workflow steps) and the test see the same comments and pulls."""
+
+from __future__ import annotations
+
+import json
+import re
+import threading
+import time
+from collections.abc import Awaitable, Callable, Iterator, MutableMapping
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import parse_qs, urlencode
+
+import uvicorn
+
+Scope = MutableMapping[str, Any]
+Receive = Callable[[], Awaitable[MutableMapping[str, Any]]]
+Send = Callable[[MutableMapping[str, Any]], Awaitable[None]]
+
+WRITE_TOKEN = "ghs_fake-workflow-token"
+FORK_TOKEN = "ghs_fake-fork-read-only-token"
+BOT = "github-actions[bot]"
+DEFAULT_PER_PAGE = 30  # GitHub's default page size: a client that does not page misses items
+STARTUP_LIMIT = 30.0  # a guard against a server that never starts, not a measurement
+
+
+@dataclass
+class FakeGitHub:
+    """One repository's comments, pull requests and workflow runs, and the requests seen."""
+
+    repository: str
+    tokens: dict[str, str] = field(
+        default_factory=lambda: {WRITE_TOKEN: "write", FORK_TOKEN: "read"}
+    )
+    comments: list[dict[str, Any]] = field(default_factory=list)
+    pulls: list[dict[str, Any]] = field(default_factory=list)
+    runs: list[dict[str, Any]] = field(default_factory=list)
+    workflows: set[str] = field(default_factory=lambda: {"sync.yml", "plan.yml", "drift.yml"})
+    requests: list[dict[str, Any]] = field(default_factory=list)
+    failures: list[int] = field(default_factory=list)  # statuses for the next requests
+    next_id: int = 1001
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+    # -- what a test sets up and reads --------------------------------------------------------
+
+    def add_comment(self, number: int, body: str, *, login: str = BOT) -> dict[str, Any]:
+        with self.lock:
+            return self._add_comment(number, body, login)
+
+    def _add_comment(self, number: int, body: str, login: str) -> dict[str, Any]:
+        comment = {
+            "id": self.next_id,
+            "issue": number,
+            "body": body,
+            "user": {"login": login},
+            "html_url": f"https://github.com/{self.repository}/pull/{number}"
+            f"#issuecomment-{self.next_id}",
+        }
+        self.next_id += 1
+        self.comments.append(comment)
+        return comment
+
+    def comments_on(self, number: int) -> list[dict[str, Any]]:
+        with self.lock:
+            return [dict(c) for c in self.comments if c["issue"] == number]
+
+    def open_pull(self, number: int, head_sha: str, *, head_repo: str | None = None) -> None:
+        with self.lock:
+            self.pulls = [p for p in self.pulls if p["number"] != number]
+            self.pulls.append(
+                {
+                    "number": number,
+                    "state": "open",
+                    "head": {"sha": head_sha, "repo": {"full_name": head_repo or self.repository}},
+                    "merge_commit_sha": None,
+                    "merged_at": None,
+                    "commits": [head_sha],
+                }
+            )
+
+    def push_to_pull(self, number: int, head_sha: str) -> None:
+        with self.lock:
+            pull = next(p for p in self.pulls if p["number"] == number)
+            pull["head"]["sha"] = head_sha
+            pull["commits"].append(head_sha)
+
+    def merge_pull(self, number: int, merge_sha: str) -> None:
+        with self.lock:
+            pull = next(p for p in self.pulls if p["number"] == number)
+            pull.update(
+                state="closed", merge_commit_sha=merge_sha, merged_at="2025-01-01T00:00:00Z"
+            )
+
+    def add_run(self, status: str, *, workflow: str = "sync.yml", created_at: str = "") -> int:
+        with self.lock:
+            run_id = self.next_id
+            self.next_id += 1
+            self.runs.append(
+                {
+                    "id": run_id,
+                    "workflow": workflow,
+                    "status": status,
+                    "created_at": created_at or "2025-01-01T00:00:00Z",
+                    "html_url": f"https://github.com/{self.repository}/actions/runs/{run_id}",
+                }
+            )
+            return run_id
+
+    def fail_next(self, *statuses: int) -> None:
+        with self.lock:
+            self.failures.extend(statuses)
+
+    def seen(self, method: str | None = None) -> list[dict[str, Any]]:
+        with self.lock:
+            return [dict(r) for r in self.requests if method is None or r["method"] == method]
+
+    # -- the ASGI app ---------------------------------------------------------------------------
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            return
+        body = b""
+        while True:
+            message = await receive()
+            body += message.get("body", b"")
+            if not message.get("more_body"):
+                break
+        headers = {k.decode().lower(): v.decode() for k, v in scope["headers"]}
+        query = {k: v[-1] for k, v in parse_qs(scope["query_string"].decode()).items()}
+        with self.lock:
+            status, payload, extra = self._handle(
+                scope["method"], scope["path"], query, headers, body
+            )
+        data = json.dumps(payload).encode()
+        response_headers = [(b"content-type", b"application/json")]
+        response_headers += [(k.encode(), v.encode()) for k, v in extra.items()]
+        await send({"type": "http.response.start", "status": status, "headers": response_headers})
+        await send({"type": "http.response.body", "body": data})
+
+    def _handle(
+        self, method: str, path: str, query: dict[str, str], headers: dict[str, str], body: bytes
+    ) -> tuple[int, Any, dict[str, str]]:
+        token = headers.get("authorization", "").removeprefix("Bearer ").strip()
+        grant = self.tokens.get(token)
+        self.requests.append(
+            {"method": method, "path": path, "query": query, "grant": grant, "token": token}
+        )
+        if self.failures:
+            return self.failures.pop(0), {"message": "Server Error"}, {}
+        if grant is None:
+            return 401, {"message": "Bad credentials"}, {}
+        prefix = f"/repos/{self.repository}/"
+        if not path.startswith(prefix):
+            return 404, {"message": "Not Found"}, {}
+        rest = path.removeprefix(prefix)
+        base = f"http://{headers.get('host', '127.0.0.1')}{path}"
+        if method in {"POST", "PATCH"} and grant != "write":
+            return 403, {"message": "Resource not accessible by integration"}, {}
+        if match := re.fullmatch(r"issues/(\d+)/comments", rest):
+            number = int(match[1])
+            if method == "GET":
+                items = [c for c in self.comments if c["issue"] == number]
+                return self._page(items, query, base)
+            if method == "POST":
+                text = json.loads(body or b"{}").get("body")
+                if not isinstance(text, str) or len(text) > 65_536:
+                    return 422, {"message": "Validation Failed: body is too long"}, {}
+                return 201, self._add_comment(number, text, BOT), {}
+        if (match := re.fullmatch(r"issues/comments/(\d+)", rest)) and method == "PATCH":
+            found = [c for c in self.comments if c["id"] == int(match[1])]
+            if not found:
+                return 404, {"message": "Not Found"}, {}
+            text = json.loads(body or b"{}").get("body")
+            if not isinstance(text, str) or len(text) > 65_536:
+                return 422, {"message": "Validation Failed: body is too long"}, {}
+            found[0]["body"] = text
+            return 200, found[0], {}
+        if (match := re.fullmatch(r"commits/([0-9a-f]{7,40})/pulls", rest)) and method == "GET":
+            sha = match[1]
+            items = [p for p in self.pulls if p["merge_commit_sha"] == sha or sha in p["commits"]]
+            return self._page(items, query, base)
+        if (match := re.fullmatch(r"actions/workflows/([^/]+)/runs", rest)) and method == "GET":
+            if match[1] not in self.workflows:
+                return 404, {"message": "Not Found"}, {}
+            items = [r for r in self.runs if r["workflow"] == match[1]]
+            if "status" in query:
+                items = [r for r in items if r["status"] == query["status"]]
+            if query.get("created", "").startswith(">="):
+                since = query["created"][2:]
+                items = [r for r in items if r["created_at"] >= since]
+            status, page, links = self._page(items, query, base)
+            return status, {"total_count": len(items), "workflow_runs": page}, links
+        return 404, {"message": "Not Found"}, {}
+
+    @staticmethod
+    def _page(
+        items: list[dict[str, Any]], query: dict[str, str], base: str
+    ) -> tuple[int, Any, dict[str, str]]:
+        per_page = min(int(query.get("per_page", DEFAULT_PER_PAGE)), 100)
+        page = int(query.get("page", 1))
+        chunk = items[(page - 1) * per_page : page * per_page]
+        links = []
+        kept = {k: v for k, v in query.items() if k != "page"}
+        if page * per_page < len(items):
+            links.append(f'<{base}?{urlencode({**kept, "page": page + 1})}>; rel="next"')
+            last = (len(items) + per_page - 1) // per_page
+            links.append(f'<{base}?{urlencode({**kept, "page": last})}>; rel="last"')
+        return 200, [dict(i) for i in chunk], ({"link": ", ".join(links)} if links else {})
+
+
+@contextmanager
+def served(fake: FakeGitHub) -> Iterator[str]:
+    """Serve `fake` on 127.0.0.1 (a free port) in a thread; yields its base URL."""
+    config = uvicorn.Config(
+        fake, host="127.0.0.1", port=0, log_level="warning", lifespan="off", ws="none"
+    )
+    server = uvicorn.Server(config)
+    thread = threading.Thread(target=server.run, name="fake-github", daemon=True)
+    thread.start()
+    deadline = time.monotonic() + STARTUP_LIMIT
+    while not server.started:
+        if not thread.is_alive() or time.monotonic() > deadline:
+            raise RuntimeError("the fake GitHub API did not start")
+        time.sleep(0.01)
+    port = server.servers[0].sockets[0].getsockname()[1]
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.should_exit = True
+        thread.join(timeout=15)

@@ -28,6 +28,7 @@ class FieldChangeDocument(_Strict):
     after: Any = None
     added: bool = False
     removed: bool = False
+    moved_from: str | None = None
 
 
 class ChangeDocument(_Strict):

@@ -51,7 +51,7 @@ def test_nesting_stops_at_the_limit() -> None:
     ],
 )
 def test_numbers_within_64_bits_are_read(text: str, value: Any) -> None:
-    assert yamlfile.parse(f"n: {text}\n")[0] == {"n": value}
+    assert yamlfile.parse(f"num: {text}\n")[0] == {"num": value}
 
 
 @pytest.mark.parametrize(
@@ -59,7 +59,7 @@ def test_numbers_within_64_bits_are_read(text: str, value: Any) -> None:
     ["18446744073709551616", "-9223372036854775809", "1" + "0" * 40, "1.5e+400", ".inf", ".NaN"],
 )
 def test_numbers_beyond_64_bits_must_be_quoted(text: str) -> None:
-    problem = _problem(f"a: 1\nn: {text}\n")
+    problem = _problem(f"a: 1\nnum: {text}\n")
     assert problem.line == 2
     assert "put it in quotes" in problem.message
     assert len(problem.message) < 200

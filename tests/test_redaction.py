@@ -136,3 +136,18 @@ def test_logs_and_streams_are_masked() -> None:
     redact.RedactingStream(wrapped).write(f"x {secret} y")  # type: ignore[arg-type]
     redact.RedactingStream(wrapped).writelines([secret, "\n"])  # type: ignore[arg-type]
     assert wrapped.getvalue() == "x *** y***\n"
+
+
+def test_the_job_summary_and_step_outputs_are_masked(tmp_path: Path) -> None:
+    from reconciler.github import Actions
+
+    secret = "ghs_summarysecret0123456789"
+    redact.register(secret)
+    summary, output = tmp_path / "summary.md", tmp_path / "output"
+    actions = Actions(repository="o/r", summary_path=summary, output_path=output)
+    actions.add_summary(f"the token was {secret}")
+    actions.set_outputs(echo=f"x {secret} y", lines=f"a\n{secret}\n")
+    written = summary.read_text() + output.read_text()
+    assert secret not in written
+    assert "the token was ***" in summary.read_text()
+    assert "echo=x *** y" in output.read_text()

@@ -2,7 +2,39 @@
 
 from __future__ import annotations
 
+import reprlib
 from dataclasses import dataclass
+from typing import Any
+
+QUOTE_LIMIT = 80  # characters of an input value that an error message shows
+MESSAGE_LIMIT = 1000  # characters of one problem's message
+
+_REPR = reprlib.Repr()
+_REPR.maxstring = _REPR.maxother = QUOTE_LIMIT
+_REPR.maxlevel = 3
+
+
+def cut(text: str, *, limit: int = QUOTE_LIMIT) -> str:
+    """`text` cut to `limit` characters, saying how long it was."""
+    if len(text) <= limit:
+        return text
+    return f"{text[:limit]}... ({len(text):,} characters)"
+
+
+def quoted(value: Any, *, limit: int = QUOTE_LIMIT) -> str:
+    """`repr(value)` of at most about `limit` characters: an error message never prints an
+    input back in bulk (a value of a megabyte, a deep structure, a number of 5,000 digits)."""
+    if isinstance(value, str):
+        if len(value) <= limit:
+            return repr(value)
+        return f"{value[:limit]!r}... ({len(value):,} characters)"
+    if isinstance(value, int) and not isinstance(value, bool) and value.bit_length() > 128:
+        return f"<a number of about {int(value.bit_length() * 0.30103) + 1} digits>"
+    try:
+        text = _REPR.repr(value)
+    except (ValueError, RecursionError):  # beyond Python's digit limit, or nested too deep
+        text = f"<{type(value).__name__}>"
+    return text if len(text) <= limit else text[:limit] + "..."
 
 
 class ReconcilerError(Exception):
@@ -18,6 +50,13 @@ class Problem:
     message: str
     subject: str = ""
     severity: str = "error"
+
+    def __post_init__(self) -> None:
+        # A net under the quoting of values: no problem prints an input back in bulk.
+        if len(self.message) > MESSAGE_LIMIT:
+            object.__setattr__(self, "message", cut(self.message, limit=MESSAGE_LIMIT))
+        if len(self.subject) > QUOTE_LIMIT:
+            object.__setattr__(self, "subject", cut(self.subject))
 
     def __str__(self) -> str:
         where = f"{self.file}, line {self.line}" if self.line else self.file

@@ -16,6 +16,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from reconciler import jsonfile
 from reconciler.jsontext import canonical_json
 from reconciler.model import Key
 from reconciler.plan import FieldChange, field_changes
@@ -220,10 +221,10 @@ def entry_at(raw: bytes | None, key: Key) -> Entry:
         except ValueError:
             pass  # not the tool's layout after all: read the whole file
     try:
-        doc = json.loads(raw)
+        doc = jsonfile.loads(raw)
         found = doc.get("records", {}).get(key), doc.get("intents", {}).get(key)
-    except (ValueError, AttributeError):
-        return None, None
+    except (jsonfile.JsonProblem, AttributeError):
+        return None, None  # a version of the ledger git holds that is no ledger: not applied
     entry, intent = (value if isinstance(value, dict) else None for value in found)
     return entry, intent
 
@@ -236,7 +237,10 @@ def _cut(raw: bytes, needle: bytes, start: int, stop: int) -> dict[str, Any] | N
     end = raw.find(b"\n    }", begin)
     if end < 0:
         raise ValueError("no end of the entry")
-    value = json.loads(raw[begin : end + 6])
+    try:
+        value = jsonfile.loads(raw[begin : end + 6])
+    except jsonfile.JsonProblem as exc:
+        raise ValueError(str(exc)) from None
     if not isinstance(value, dict):
         raise ValueError("the entry is no object")
     return value

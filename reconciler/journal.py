@@ -26,9 +26,9 @@ from typing import Any, Literal, NoReturn
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from reconciler import ledger_store
+from reconciler import files, jsonfile, ledger_store, redact
 from reconciler.errors import LedgerError
-from reconciler.ledger import Edit, Entry, Intent, Ledger
+from reconciler.ledger import Edit, Entry, Intent, Ledger, LedgerFile
 
 VERSION = 1
 
@@ -78,14 +78,21 @@ class Replayed:
     changes: int
 
 
-def replay(ledger: Ledger, path: Path, *, shown: str | None = None) -> Replayed:
+def replay(
+    ledger: Ledger, path: Path, *, shown: str | None = None, root: Path | None = None
+) -> Replayed:
     """`ledger` (as on disk) with the changes of the journal at `path` made; the serial is one
-    more when there were any, the serial the ledger gets once they are written into it."""
+    more when there were any, the serial the ledger gets once they are written into it. `root`
+    (resolved) is the repository no symlink may lead out of."""
     name = shown or str(path)
     try:
-        raw = path.read_bytes()
+        raw = files.read_bytes(
+            path, root=root or path.parent.resolve(), limit=files.MAX_DOCUMENT_BYTES
+        )
     except FileNotFoundError:
         return Replayed(ledger, 0)
+    except files.Unreadable as exc:
+        raise LedgerError(f"the apply journal {name} {exc}: move it away") from None
     except OSError as exc:
         raise LedgerError(f"cannot read the apply journal {name}: {exc.strerror}") from None
     lines = raw.split(b"\n")
@@ -102,8 +109,7 @@ def replay(ledger: Ledger, path: Path, *, shown: str | None = None) -> Replayed:
     edits = []
     for number, raw_line in enumerate(lines[1:], start=2):
         change = _parse(Change, raw_line, name, number)
-        if change.entry is not None and change.intent is not None:
-            _corrupt(name, number, "a change holds both an entry and an intent")
+        _check_change(change, name, number)
         edits.append(Edit(change.key, entry=change.entry, intent=change.intent))
     current = current.edited(*edits)
     changes = len(lines) - 1
@@ -113,18 +119,29 @@ def replay(ledger: Ledger, path: Path, *, shown: str | None = None) -> Replayed:
 
 
 def _parse(model: type[Header] | type[Change], raw: bytes, name: str, number: int) -> Any:
+    """One line, read as strictly as the ledger (jsonfile's bounds, then the model)."""
     try:
-        return model.model_validate(json.loads(raw))
-    except ValueError as exc:  # not JSON, not UTF-8, or not the model (ValidationError)
-        _corrupt(name, number, _reason(exc))
+        return model.model_validate(jsonfile.loads(raw))
+    except jsonfile.JsonProblem as exc:
+        _corrupt(name, number, str(exc))
+    except ValidationError as exc:
+        _corrupt(name, number, str(jsonfile.first_error(exc)))
 
 
-def _reason(exc: Exception) -> str:
-    if isinstance(exc, ValidationError):
-        first = exc.errors(include_url=False)[0]
-        where = ".".join(str(p) for p in first["loc"])
-        return f"{where}: {first['msg']}" if where else str(first["msg"])
-    return str(exc)
+def _check_change(change: Change, name: str, number: int) -> None:
+    """A change's record or intent must be keyed as the ledger keys it, by a known kind, and an
+    intent's action must be one a plan holds: the ledger's own checks."""
+    if change.entry is not None and change.intent is not None:
+        _corrupt(name, number, "a change holds both an entry and an intent")
+    records = {change.key: change.entry} if change.entry is not None else {}
+    intents = {change.key: change.intent} if change.intent is not None else {}
+    one = LedgerFile.model_construct(
+        version=1, environment="", lineage="", serial=0, records=records, intents=intents
+    )
+    try:
+        ledger_store.check_entries(one)
+    except jsonfile.JsonProblem as exc:
+        _corrupt(name, number, str(exc))
 
 
 def _corrupt(name: str, number: int, reason: str) -> NoReturn:
@@ -158,17 +175,32 @@ def _check_extends(header: Header, ledger: Ledger, name: str) -> None:
     )
 
 
-def read(ledger_path: Path, journal_path: Path, environment: str, *, shown: str) -> Ledger:
-    """The ledger as it stands: the file, with the changes of an unfinished apply's journal."""
-    on_disk = ledger_store.load(ledger_path, environment, shown=shown)
-    return replay(on_disk, journal_path, shown=_shown_journal(journal_path)).ledger
+def read(
+    ledger_path: Path,
+    journal_path: Path,
+    environment: str,
+    *,
+    shown: str,
+    root: Path | None = None,
+) -> Ledger:
+    """The ledger as it stands: the file, with the changes of an unfinished apply's journal.
+    `root` (resolved): the repository no symlink may lead out of."""
+    on_disk = ledger_store.load(ledger_path, environment, shown=shown, root=root)
+    return replay(on_disk, journal_path, shown=_shown_journal(journal_path), root=root).ledger
 
 
-def recover(ledger_path: Path, journal_path: Path, environment: str, *, shown: str) -> Ledger:
+def recover(
+    ledger_path: Path,
+    journal_path: Path,
+    environment: str,
+    *,
+    shown: str,
+    root: Path | None = None,
+) -> Ledger:
     """Write an unfinished apply's journal into the ledger file and remove it; the ledger. The
     caller holds the environment's lock."""
-    on_disk = ledger_store.load(ledger_path, environment, shown=shown)
-    replayed = replay(on_disk, journal_path, shown=_shown_journal(journal_path))
+    on_disk = ledger_store.load(ledger_path, environment, shown=shown, root=root)
+    replayed = replay(on_disk, journal_path, shown=_shown_journal(journal_path), root=root)
     current = replayed.ledger
     if replayed.changes:
         current = ledger_store.save(ledger_path, replace(current, serial=on_disk.serial))
@@ -206,7 +238,7 @@ class JournalFile:
     def append(self, lines: list[str]) -> None:
         """Append `lines` and make them durable (fsync)."""
         assert self._fd is not None, "start() the journal first"
-        data = "".join(lines).encode("utf-8")
+        data = redact.redact("".join(lines)).encode("utf-8")  # as atomic_write masks
         while data:
             written = os.write(self._fd, data)
             data = data[written:]

@@ -8,8 +8,8 @@ from pathlib import Path
 
 from pydantic import ValidationError
 
-from reconciler import yamlfile
-from reconciler.errors import LoadError, Problem
+from reconciler import files, yamlfile
+from reconciler.errors import LoadError, Problem, quoted
 from reconciler.jsontext import digest, without_gc
 from reconciler.kinds import KINDS
 from reconciler.model import Desired, Environment, Key, Kind, Loaded, make_key
@@ -20,17 +20,20 @@ SUFFIXES = (".yaml", ".yml")
 
 
 def record_files(repo: Path, kind: Kind) -> list[Path]:
-    """The record files of one kind, sorted; hidden files and folders are skipped."""
+    """The record files of one kind, sorted; hidden files and folders are skipped. A folder
+    named like a record file (`x.yaml/`) is listed, not entered, so that reading it is an
+    error that names it; symlinked folders are not entered."""
     folder = repo / kind.folder
     found: list[tuple[tuple[str, ...], Path]] = []
     # os.walk, not Path.rglob: a repository of 100,000 records is read in a fraction of the time.
-    for parent, folders, files in os.walk(folder):
-        folders[:] = [name for name in folders if not name.startswith(".")]
+    for parent, folders, names in os.walk(folder):
         base = Path(parent)
         parts = base.relative_to(folder).parts
+        named = [name for name in folders if name.endswith(SUFFIXES)]
+        folders[:] = [n for n in folders if not n.startswith(".") and not n.endswith(SUFFIXES)]
         found.extend(
             ((*parts, name), base / name)
-            for name in files
+            for name in (*names, *named)
             if not name.startswith(".") and name.endswith(SUFFIXES)
         )
     found.sort(key=lambda pair: pair[0])  # the order of sorted(paths): part by part
@@ -38,12 +41,20 @@ def record_files(repo: Path, kind: Kind) -> list[Path]:
 
 
 def load_file(
-    path: Path, shown: str, kind: Kind, env: Environment, *, raw: bytes | None = None
+    path: Path,
+    shown: str,
+    kind: Kind,
+    env: Environment,
+    *,
+    root: Path | None = None,
+    limit: int | None = files.MAX_FILE_BYTES,
+    raw: bytes | None = None,
 ) -> tuple[Loaded | None, list[Problem]]:
-    """One record file (whose bytes are `raw` when already read) validated against its kind's
-    model, and its problems."""
+    """One record file validated against its kind's model, and its problems. `root` (resolved)
+    is the repository, which no symlink may lead out of; `limit` the most bytes of a file;
+    `raw` its bytes when they were read already."""
     try:
-        data, node = yamlfile.read(path, shown, raw=raw)
+        data, node = yamlfile.read(path, shown, root=root, limit=limit, raw=raw)
     except yamlfile.YamlProblem as exc:
         return None, [yamlfile.problem(shown, exc)]
     except OSError as exc:
@@ -54,7 +65,7 @@ def load_file(
             Problem(shown, 1, f"the file is empty: {article} {kind.name} file holds one record")
         ]
     if not isinstance(data, dict):
-        what = "a list" if isinstance(data, list) else f"the value {data!r}"
+        what = "a list" if isinstance(data, list) else f"the value {quoted(data)}"
         return None, [
             Problem(
                 shown,
@@ -86,25 +97,37 @@ class Records:
 
 
 @without_gc
-def load_records(repo: Path, env: Environment, *, cache: PlanCache | None = None) -> Records:
+def load_records(
+    repo: Path,
+    env: Environment,
+    *,
+    max_file_bytes: int | None = files.MAX_FILE_BYTES,
+    cache: PlanCache | None = None,
+) -> Records:
     """Every record of every kind in `repo`, or LoadError with every problem found. With
     `cache`, a file whose bytes were read and found valid before is not read again."""
     problems: list[Problem] = []
     loaded: dict[str, list[Loaded]] = {}
     fresh: dict[str, Loaded] = {}  # valid files the cache does not hold yet
     used: list[str] = []
+    root = repo.resolve()
     for kind in KINDS.values():
         found = loaded.setdefault(kind.name, [])
-        files = [(path, path.relative_to(repo).as_posix()) for path in record_files(repo, kind)]
-        keyed = _keyed(cache, kind, [path for path, _ in files]) if cache is not None else {}
+        if not _folder_inside(repo / kind.folder, root, problems):
+            continue
+        paths = record_files(repo, kind)
+        keyed = _keyed(cache, kind, paths, root, max_file_bytes) if cache is not None else {}
         hits = cache.get({key: kind for key, _ in keyed.values()}) if cache is not None else {}
-        for path, shown in files:
+        for path in paths:
+            shown = path.relative_to(repo).as_posix()
             key, raw = keyed.get(path, (None, None))
             hit = hits.get(key) if key is not None else None
             if hit is not None:
                 found.append(hit.loaded(shown))
                 continue
-            item, found_problems = load_file(path, shown, kind, env, raw=raw)
+            item, found_problems = load_file(
+                path, shown, kind, env, root=root, limit=max_file_bytes, raw=raw
+            )
             if item is not None:
                 found.append(item)
                 if key is not None and not found_problems and item.desired is not None:
@@ -128,16 +151,35 @@ def load_records(repo: Path, env: Environment, *, cache: PlanCache | None = None
     return Records({d.key: d for d in desired}, problems)
 
 
-def _keyed(cache: PlanCache, kind: Kind, paths: list[Path]) -> dict[Path, tuple[str, bytes]]:
-    """The cache key and the bytes of each file that can be read (load_file reports the rest)."""
+def _keyed(
+    cache: PlanCache, kind: Kind, paths: list[Path], root: Path, limit: int | None
+) -> dict[Path, tuple[str, bytes]]:
+    """The cache key and the bytes of each file that may be read (load_file reports the rest),
+    read as load_file reads them: regular files inside the repository, within the limit."""
     keyed: dict[Path, tuple[str, bytes]] = {}
     for path in paths:
         try:
-            raw = path.read_bytes()
-        except OSError:
+            raw = files.read_bytes(path, root=root, limit=limit)
+        except (files.Unreadable, OSError):
             continue
         keyed[path] = (cache.key(kind.name, raw), raw)
     return keyed
+
+
+def _folder_inside(folder: Path, root: Path, problems: list[Problem]) -> bool:
+    """Whether a kind's folder may be walked: absent, or inside the repository once resolved
+    (the files found in it are then inside too, as the walk enters no symlinked folder)."""
+    if not os.path.lexists(folder):
+        return False
+    try:
+        files.inside(folder, root)
+    except files.Unreadable as exc:
+        problems.append(Problem(folder.name, 0, f"the folder {exc}"))
+        return False
+    except OSError as exc:
+        problems.append(Problem(folder.name, 0, f"the folder cannot be read: {exc.strerror}"))
+        return False
+    return True
 
 
 @without_gc

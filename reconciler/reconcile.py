@@ -7,13 +7,13 @@ The data path of apply: cli -> reconcile -> (loader, ledger, plan) -> apply -> c
 
 from __future__ import annotations
 
-import json
+import os
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Literal
 
-from reconciler import ledger_store, yamltext
+from reconciler import files, jsonfile, ledger_store, saved_plan, yamltext
 from reconciler.adopt import Adoption, adoption, file_name, from_ledger, record
 from reconciler.drift import Drift, Part, compare, refreshed_ledger
 from reconciler.errors import (
@@ -23,6 +23,7 @@ from reconciler.errors import (
     Problem,
     ReconcilerError,
     StalePlan,
+    quoted,
 )
 from reconciler.graph import Graph, build_graph
 from reconciler.history import History
@@ -36,10 +37,10 @@ from reconciler.plan import (
     Plan,
     build_plan,
     check_safety,
-    plan_from_document,
     summary,
 )
 from reconciler.redox_api import RedoxApi
+from reconciler.saved_plan import dependency_cycle
 from reconciler.settings import BUILT_IN, SANDBOX
 from reconciler.status import Status, build_status
 from reconciler.workspace import Workspace
@@ -116,6 +117,15 @@ def plan(ws: Workspace, ledger: Ledger | None = None, *, refreshed: bool = False
         min_records_for_fraction=file.safety.min_records_for_fraction,
         refreshed=refreshed,
     )
+    cycle = dependency_cycle({c.key: c.depends_on for c in built.changes})
+    if cycle:
+        # Only a hand-edited ledger can do this: the files' hierarchy is checked for cycles.
+        raise PlanError(
+            f"the records {' -> '.join(quoted(k) for k in cycle[:8])} wait for each other in a "
+            "cycle, through the "
+            f"parents the ledger {ws.environment.ledger} records: restore the ledger from git "
+            f"(git checkout -- {ws.environment.ledger})"
+        )
     return replace(built, warnings=tuple(str(w) for w in ws.records.warnings))
 
 
@@ -181,10 +191,18 @@ def save_plan(path: Path, text: Iterable[str]) -> None:
 def read_saved_plan(path: Path, ws: Workspace) -> Plan:
     """A plan saved with `plan --out`, for the workspace's environment."""
     try:
-        document = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise PlanError(f"cannot read the saved plan {path}: {exc}") from None
-    saved = plan_from_document(document)
+        # The person names the file: it may be anywhere, but it must be a regular file.
+        real = Path(os.path.realpath(path))
+        raw = files.read_bytes(path, root=real.parent, limit=files.MAX_DOCUMENT_BYTES)
+    except files.Unreadable as exc:
+        raise PlanError(f"the saved plan {path} {exc}") from None
+    except OSError as exc:
+        raise PlanError(f"cannot read the saved plan {path}: {exc.strerror or exc}") from None
+    try:
+        document = jsonfile.loads(raw)
+    except jsonfile.JsonProblem as exc:
+        raise saved_plan.damaged(str(path), exc) from None
+    saved = saved_plan.plan_from_document(document, name=str(path))
     _check_saved_digest(path, document, saved)
     if saved.environment != ws.env_name:
         raise PlanError(
@@ -204,7 +222,7 @@ def _check_saved_digest(path: Path, document: object, saved: Plan) -> None:
     else:
         why = (
             f"does not match its plan_digest: its changes give {saved.digest}, the file says "
-            f"{written}. The file was edited after `reconciler plan --out` wrote it"
+            f"{quoted(written)}. The file was edited after `reconciler plan --out` wrote it"
         )
     raise PlanError(
         f"the saved plan {path} {why}. A saved plan is applied exactly as it was made and "

@@ -5,15 +5,16 @@ each kind names its setting and the destinations Redox publishes for it."""
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 from functools import cache
-from pathlib import Path
-from typing import Any, Literal
+from pathlib import Path, PurePosixPath, PureWindowsPath
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, create_model
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, create_model
 
-from reconciler import yamlfile
-from reconciler.errors import Problem, SettingsError
+from reconciler import files, yamlfile
+from reconciler.errors import Problem, SettingsError, quoted
 from reconciler.fields import Oid
 from reconciler.kinds import KINDS
 from reconciler.model import Environment
@@ -50,11 +51,32 @@ class Drift(_Strict):
     rate_share: float = Field(0.5, gt=0, le=1)  # of api.rate_limit: drift, --refresh, import
 
 
+def _inside_path(value: str) -> str:
+    """A path relative to the repository that stays inside it (the ledger's file)."""
+    if not value:
+        raise ValueError("must not be empty: leave the key out for the default")
+    if any(ord(c) < 32 or ord(c) == 127 for c in value):
+        raise ValueError(f"{quoted(value)} holds a control character: write a plain path")
+    parts = PurePosixPath(value.replace("\\", "/")).parts
+    if value.startswith(("/", "\\")) or PureWindowsPath(value).drive or ".." in parts:
+        raise ValueError(
+            f"{quoted(value)} is not a path inside the repository: write it relative to the "
+            "repository, without '..' (e.g. ledger/staging.json)"
+        )
+    return value
+
+
+InsidePath = Annotated[str, Field(min_length=1, max_length=255), AfterValidator(_inside_path)]
+# Environment names become file names (ledger/<name>.json, the lock) and appear in messages.
+EnvironmentName = Annotated[str, Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$")]
+
+
 class EnvironmentEntry(_Strict):
     """One environment as written in reconciler.yaml: every key optional, merged over the
-    built-in one. `file_model` adds each kind's destination key."""
+    built-in one. `file_model` adds each kind's destination key. Only keys written are merged,
+    so `ledger: null` is refused rather than taken for the default."""
 
-    ledger: str | None = None
+    ledger: InsidePath = ""
     protected: bool | None = None
 
 
@@ -68,7 +90,9 @@ class SettingsFile(_Strict):
     safety: Safety = Field(default_factory=Safety)
     api: Api = Field(default_factory=Api)
     drift: Drift = Field(default_factory=Drift)
-    environments: dict[str, EnvironmentEntry] = Field(default_factory=dict)
+    environments: dict[EnvironmentName, EnvironmentEntry] = Field(default_factory=dict)
+    # The most bytes of one record file or of reconciler.yaml, checked before it is read.
+    max_file_bytes: int = Field(files.MAX_FILE_BYTES, ge=1024, le=1024**3)
 
 
 @cache
@@ -78,7 +102,7 @@ def file_model(destination_settings: frozenset[str]) -> type[SettingsFile]:
         name: (str | None, None) for name in sorted(destination_settings)
     }
     entry = create_model("EnvironmentEntry", __base__=EnvironmentEntry, **destinations)
-    environments: Any = (dict[str, entry], Field(default_factory=dict))
+    environments: Any = (dict[EnvironmentName, entry], Field(default_factory=dict))
     return create_model("SettingsFile", __base__=SettingsFile, environments=environments)
 
 
@@ -103,7 +127,7 @@ class Settings:
         except KeyError:
             known = ", ".join(sorted(self.environments))
             raise SettingsError(
-                f"unknown environment {name!r}: use one of {known}, or add it under "
+                f"unknown environment {quoted(name)}: use one of {known}, or add it under "
                 f"environments: in {SETTINGS_FILE}"
             ) from None
 
@@ -113,9 +137,9 @@ def load_settings(repo: Path) -> Settings:
     path = repo / SETTINGS_FILE
     data: Any = {}
     node = None
-    if path.exists():
+    if os.path.lexists(path):
         try:
-            data, node = yamlfile.read(path, SETTINGS_FILE)
+            data, node = yamlfile.read(path, SETTINGS_FILE, root=repo.resolve())
         except yamlfile.YamlProblem as exc:
             raise SettingsError(str(yamlfile.problem(SETTINGS_FILE, exc))) from None
         if data is None:

@@ -11,7 +11,7 @@ import yaml
 from pydantic import BaseModel, ValidationError
 from pydantic.fields import FieldInfo
 
-from reconciler.errors import Problem
+from reconciler.errors import Problem, quoted
 from reconciler.fields import pattern_message
 from reconciler.model import wire_name
 from reconciler.yamlfile import Yaml11Word, line_of, node_at
@@ -36,7 +36,7 @@ def problems_from(
         at = _dotted(loc) or "the record"
         if kind == "extra_forbidden":
             line = line_of(node, loc, key=True)
-            message = f"unknown key {loc[-1]!r}{_suggestion(model, loc)}"
+            message = f"unknown key {quoted(loc[-1])}{_suggestion(model, loc)}"
             if loc[:-1]:
                 message += f" (in {_dotted(loc[:-1])})"
         elif kind == "missing":
@@ -77,7 +77,7 @@ def _errors(
             continue
         value = next((e[2].get("input") for e in errors if e[0] == at), None)
         wanted = _union_description(errors[0][4])
-        got = f"{_NAMES.get(type(value), type(value).__name__)} {value!r}"
+        got = f"{_NAMES.get(type(value), type(value).__name__)} {quoted(value)}"
         plain.append((at, "union", {"msg": f"expected {wanted}, got {got}", "input": value}))
     return plain
 
@@ -199,16 +199,18 @@ def _describe(error: Any, node: yaml.Node | None, field: FieldInfo | None) -> st
         got = _NAMES.get(type(value), type(value).__name__)
         # As written, not as YAML read it: 01234 is the number 668 to YAML 1.1, 1.50 is 1.5.
         written = isinstance(node, yaml.ScalarNode) and not isinstance(value, str)
-        shown = str(node.value) if written and node is not None else repr(value)
+        shown = str(node.value) if written and node is not None else quoted(value)
         hint = f': put it in quotes ("{shown}")' if kind == "string_type" and _scalar(value) else ""
         return f"expected {want}, got {got} {shown}{hint}"
     if kind in {"list_type", "dict_type", "model_type", "model_attributes_type"}:
         shape = "a list" if kind == "list_type" else "a mapping of keys"
-        return f"expected {shape}, got {type(value).__name__} {value!r}"
+        return f"expected {shape}, got {type(value).__name__} {quoted(value)}"
     if kind == "literal_error":
-        return f"{value!r} is not allowed: write {error['ctx']['expected']}"
+        return f"{quoted(value)} is not allowed: write {error['ctx']['expected']}"
     if kind == "value_error":
-        return str(error["ctx"]["error"])
+        # The field rules quote the value in full: cut it here, once for all of them.
+        text = str(error["ctx"]["error"])
+        return text.replace(repr(value), quoted(value)) if isinstance(value, str) else text
     if kind == "string_too_short":
         return "must not be empty"
     if kind == "string_too_long":

@@ -42,12 +42,17 @@ class Workspace:
 
     @property
     def lock_path(self) -> Path:
-        return self.repo / LOCAL_DIR / "locks" / f"{self.env_name}.lock"
+        """The lock of the environment's ledger file (shared by every environment that names the
+        same file)."""
+        name = ledger_store.lock_name(self.ledger_path, self.repo.resolve())
+        return self.repo / LOCAL_DIR / "locks" / name
 
     @property
     def journal_path(self) -> Path:
-        """Where an apply journals its changes until it rewrites the ledger file."""
-        return self.repo / LOCAL_DIR / "journal" / f"{self.env_name}.jsonl"
+        """Where an apply journals its changes to the environment's ledger file until it
+        rewrites the file (named after the file, as its lock is)."""
+        name = ledger_store.lock_name(self.ledger_path, self.repo.resolve()).removesuffix(".lock")
+        return self.repo / LOCAL_DIR / "journal" / f"{name}.jsonl"
 
     @property
     def sandbox_dir(self) -> Path:
@@ -60,7 +65,12 @@ class Workspace:
         if self.cache:
             settings, kinds = self.settings.file, KINDS.values()
             cache = PlanCache.of(self.repo, self.environment, settings, kinds)
-        return load_records(self.repo, self.environment, cache=cache)
+        return load_records(
+            self.repo,
+            self.environment,
+            max_file_bytes=self.settings.file.max_file_bytes,
+            cache=cache,
+        )
 
     @property
     def desired(self) -> dict[Key, Desired]:
@@ -69,17 +79,27 @@ class Workspace:
     def ledger(self) -> Ledger:
         """The ledger as it is on disk now, with what an unfinished apply journaled (read again
         on every call)."""
-        shown = self.environment.ledger
-        return journal.read(self.ledger_path, self.journal_path, self.env_name, shown=shown)
+        return journal.read(
+            self.ledger_path,
+            self.journal_path,
+            self.env_name,
+            shown=self.environment.ledger,
+            root=self.repo.resolve(),
+        )
 
     def recovered_ledger(self) -> Ledger:
         """The ledger, with what an interrupted apply journaled written into its file. Only
         while holding the lock."""
-        shown = self.environment.ledger
-        return journal.recover(self.ledger_path, self.journal_path, self.env_name, shown=shown)
+        return journal.recover(
+            self.ledger_path,
+            self.journal_path,
+            self.env_name,
+            shown=self.environment.ledger,
+            root=self.repo.resolve(),
+        )
 
     @contextmanager
     def locked(self, purpose: str) -> Iterator[None]:
         """Hold the environment's lock (one apply or import at a time) or fail at once."""
-        with ledger_store.lock(self.lock_path, purpose=purpose):
+        with ledger_store.lock(self.lock_path, purpose=purpose, ledger=self.ledger_path):
             yield

@@ -1,11 +1,15 @@
 """Read one YAML file into plain values, keeping the node tree so problems get line numbers.
 
 Only plain mappings, lists and scalars are accepted: a tag such as `!!python/object`, a
-duplicate key or a merge key is a problem, never executed or silently resolved.
+duplicate key or a merge key is a problem, never executed or silently resolved. Reading is
+bounded: only a regular file inside the repository and under the size limit is read (files.py),
+aliases are refused (an alias bomb expands a kilobyte into gigabytes), nesting is capped, and
+a number beyond 64 bits must be quoted.
 """
 
 from __future__ import annotations
 
+import math
 import sys
 from collections.abc import Collection, Sequence
 from pathlib import Path
@@ -13,7 +17,8 @@ from typing import Any
 
 import yaml
 
-from reconciler.errors import Problem
+from reconciler import files
+from reconciler.errors import Problem, cut, quoted
 
 try:  # libyaml's parser is several times faster; the pure-Python one gives the same nodes
     _Loader: Any = yaml.CSafeLoader
@@ -33,11 +38,27 @@ class YamlProblem(Exception):
         self.message = message
 
 
-def read(path: Path, shown: str, *, raw: bytes | None = None) -> tuple[Any, yaml.Node | None]:
-    """Plain values and the node tree of one file (whose bytes are `raw` when already read);
-    YamlProblem (with a line) when unreadable."""
+MAX_DEPTH = 32  # levels of nesting; a record needs about six
+MAX_NUMBER_CHARS = 32  # an unquoted number longer than this is text that lacks its quotes
+
+
+def read(
+    path: Path,
+    shown: str,
+    *,
+    root: Path | None = None,
+    limit: int | None = files.MAX_FILE_BYTES,
+    raw: bytes | None = None,
+) -> tuple[Any, yaml.Node | None]:
+    """Plain values and the node tree of one file; YamlProblem (with a line, 0 when the file is
+    not read at all) when unreadable. `root` (resolved) is the folder no symlink may leave
+    (default: the file's own folder); `limit` the most bytes read; `raw` the file's bytes when
+    they were read already (through files.read_bytes, as here)."""
     if raw is None:
-        raw = path.read_bytes()
+        try:
+            raw = files.read_bytes(path, root=root or path.parent.resolve(), limit=limit)
+        except files.Unreadable as exc:
+            raise YamlProblem(0, str(exc)) from None
     try:
         text = raw.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
@@ -51,6 +72,8 @@ def read(path: Path, shown: str, *, raw: bytes | None = None) -> tuple[Any, yaml
 def parse(text: str) -> tuple[Any, yaml.Node | None]:
     """Plain values and the node tree of a YAML text."""
     try:
+        if "*" in text:  # only then can it hold an alias (cheap to rule out for most files)
+            _refuse_aliases(text)
         node = yaml.compose(text, Loader=_Loader)
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
@@ -66,7 +89,23 @@ def parse(text: str) -> tuple[Any, yaml.Node | None]:
         raise YamlProblem(1, f"is not valid YAML: {exc}") from None
     if node is None:
         return None, None
-    return _value(node), node
+    return _value(node, 0), node
+
+
+def _refuse_aliases(text: str) -> None:
+    # The composed tree shares an aliased node without saying where the alias was written:
+    # the events say, and reading them is linear in the text (nothing is expanded).
+    previous = None
+    for event in yaml.parse(text, Loader=_Loader):
+        merge = isinstance(previous, yaml.ScalarEvent) and previous.value == "<<"
+        previous = event
+        if isinstance(event, yaml.AliasEvent) and not merge:  # a merge key has its own problem
+            raise YamlProblem(
+                event.start_mark.line + 1 if event.start_mark else 1,
+                f"uses the YAML alias *{cut(event.anchor or '', limit=40)}: write the value "
+                "out in full (aliases are refused, so that a small file cannot expand into a "
+                "huge one)",
+            )
 
 
 _STR, _NULL, _BOOL, _INT, _FLOAT, _TIMESTAMP, _SEQ, _MAP, _MERGE = (
@@ -83,15 +122,20 @@ def _text(node: yaml.ScalarNode) -> str:
     return sys.intern(text) if len(text) <= _SHARED_UP_TO else text
 
 
-def _value(node: yaml.Node) -> Any:
+def _value(node: yaml.Node, depth: int) -> Any:
     if isinstance(node, yaml.ScalarNode):
         if (word := _yaml11_word(node)) is not None:
             return word
         return _text(node) if node.tag == _STR else _scalar(node)
+    if depth >= MAX_DEPTH:
+        raise YamlProblem(
+            node.start_mark.line + 1,
+            f"nests lists and mappings more than {MAX_DEPTH} levels deep: a record needs a few",
+        )
     if isinstance(node, yaml.SequenceNode):
         if node.tag != _SEQ:
             raise _tag_problem(node)
-        return [_value(item) for item in node.value]
+        return [_value(item, depth + 1) for item in node.value]
     if isinstance(node, yaml.MappingNode):
         if node.tag != _MAP:
             raise _tag_problem(node)
@@ -101,16 +145,17 @@ def _value(node: yaml.Node) -> Any:
             line = key_node.start_mark.line + 1
             if key_node.tag == _MERGE:
                 raise YamlProblem(line, "uses a merge key (<<): write the keys out in full")
-            key = _value(key_node)
+            key = _value(key_node, depth + 1)
             if not isinstance(key, str):
-                raise YamlProblem(line, f"has the key {key!r}: keys must be plain names")
+                raise YamlProblem(line, f"has the key {quoted(key)}: keys must be plain names")
             if key in first_line:
                 raise YamlProblem(
                     line,
-                    f"has the key {key!r} twice (lines {first_line[key]} and {line}): keep one",
+                    f"has the key {quoted(key)} twice (lines {first_line[key]} and {line}): "
+                    "keep one",
                 )
             first_line[key] = line
-            result[key] = _value(value_node)
+            result[key] = _value(value_node, depth + 1)
         return result
     raise _tag_problem(node)  # pragma: no cover - compose yields only the three node types
 
@@ -124,12 +169,32 @@ def _scalar(node: yaml.ScalarNode) -> Any:
     if tag == _BOOL:
         return _SCALARS.construct_yaml_bool(node)
     if tag == _INT:
-        return _SCALARS.construct_yaml_int(node)
+        return _number(node, _SCALARS.construct_yaml_int)
     if tag == _FLOAT:
-        return _SCALARS.construct_yaml_float(node)
+        return _number(node, _SCALARS.construct_yaml_float)
     if tag == _TIMESTAMP:
         return node.value  # dates stay text: the wire carries ISO 8601 strings
     raise _tag_problem(node)
+
+
+def _number(node: yaml.ScalarNode, construct: Any) -> int | float:
+    """An unquoted number within 64 bits (and finite); YamlProblem otherwise. The length is
+    checked first: Python refuses to read an integer of more than 4,300 digits, and text
+    that long is never a number a record means."""
+    text: str = node.value
+    value: int | float | None = None
+    if len(text) <= MAX_NUMBER_CHARS:
+        value = construct(node)
+        if isinstance(value, int) and -(2**63) <= value < 2**64:
+            return value
+        if isinstance(value, float) and math.isfinite(value):
+            return value
+    raise YamlProblem(
+        node.start_mark.line + 1,
+        f"has the number {cut(text, limit=40)}, which is "
+        + ("not finite" if isinstance(value, float) else "beyond 64 bits")
+        + ": put it in quotes if it is text",
+    )
 
 
 YAML11_WORDS = frozenset({"yes", "no", "on", "off", "y", "n"})

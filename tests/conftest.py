@@ -17,6 +17,7 @@ from click.testing import CliRunner, Result
 from reconciler import ledger as ledgers
 from reconciler import ledger_store, reconcile, yamltext
 from reconciler.cli import cli
+from reconciler.cli.base import BUG
 from reconciler.kinds import kind_of
 from reconciler.plan import Plan
 from reconciler.workspace import Workspace
@@ -178,6 +179,8 @@ def run_cli() -> Callable[..., Result]:
         if result.exception is not None and not isinstance(result.exception, SystemExit):
             raise result.exception  # a traceback is always a bug: fail with it
         assert "Traceback" not in result.output
+        # The CLI's catch-all turns an unexpected exception into a report: still a bug.
+        assert BUG not in result.output, result.output
         return result
 
     return run

@@ -20,6 +20,7 @@ import httpx
 import yaml
 from redox_schemas import assert_valid_bodies
 
+from reconciler.cli.base import BUG
 from reconciler.redox_api import SANDBOX_PROVIDER_DESTINATION
 from reconciler.workspace import Workspace
 
@@ -116,7 +117,9 @@ def start_sandbox(data_dir: Path, **faults: float | int | None) -> ServedSandbox
     args = [sys.executable, "-m", "reconciler", "sandbox", "serve", "--port", "0"]
     args += ["--data", str(data_dir)]
     for name, value in faults.items():
-        if value is not None:
+        if value is True:  # a flag (echo_errors=True)
+            args.append(f"--{name.replace('_', '-')}")
+        elif value is not None and value is not False:
             args += [f"--{name.replace('_', '-')}", str(value)]
     with log_path.open("wb") as log:
         process = subprocess.Popen(
@@ -182,11 +185,43 @@ def cli_args(repo: Path, *args: str) -> list[str]:
     return [sys.executable, "-m", "reconciler", "--repo", str(repo), *args]
 
 
+def start_cli(
+    repo: Path, *args: str, environ: Mapping[str, str], log: Path
+) -> subprocess.Popen[bytes]:
+    """Start `reconciler ARGS` in a subprocess (stdin not a terminal), its output to `log`."""
+    with log.open("wb") as out:
+        return subprocess.Popen(
+            cli_args(repo, *args),
+            cwd=repo,
+            env=dict(environ),
+            stdin=subprocess.DEVNULL,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+        )
+
+
+def wait_for_holder(lock: Path, process: subprocess.Popen[bytes]) -> dict[str, Any]:
+    """Wait until `process` has recorded itself as the holder of `lock`; its holder record."""
+    holder_file = lock.with_name(lock.name + ".holder")
+    deadline = time.monotonic() + STARTUP_LIMIT
+    while time.monotonic() < deadline:
+        assert process.poll() is None, "the process ended before it was seen holding the lock"
+        try:
+            holder: dict[str, Any] = json.loads(holder_file.read_text(encoding="utf-8") or "{}")
+        except (FileNotFoundError, json.JSONDecodeError):
+            holder = {}
+        if holder.get("pid") == process.pid:
+            return holder
+        time.sleep(0.01)
+    raise AssertionError(f"the process never took the lock {lock}")
+
+
 def run_cli(
     repo: Path, *args: str, environ: Mapping[str, str] | None = None
 ) -> subprocess.CompletedProcess[str]:
-    """Run `reconciler ARGS` in a subprocess (stdin not a terminal) and wait for it."""
-    return subprocess.run(
+    """Run `reconciler ARGS` in a subprocess (stdin not a terminal) and wait for it. Its output
+    never holds a traceback or the catch-all's bug report, whatever the test expects of it."""
+    done = subprocess.run(
         cli_args(repo, *args),
         cwd=repo,
         env=dict(environ) if environ is not None else clean_environ(),
@@ -196,6 +231,10 @@ def run_cli(
         timeout=CLI_LIMIT,
         check=False,
     )
+    output = done.stdout + done.stderr
+    assert "Traceback (most recent call last)" not in output, output[-3000:]
+    assert BUG not in output, output[-3000:]
+    return done
 
 
 # -- repositories ---------------------------------------------------------------------------

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import json
 import os
-import pty
 import re
 import subprocess
 from pathlib import Path
@@ -298,6 +297,8 @@ def _on_a_terminal(
 ) -> subprocess.CompletedProcess[str]:
     """Run the CLI with a pseudo-terminal as stdin (and stderr) and type `answer` into it.
     With `stderr_too`, the returned stderr is what the terminal showed (echo included)."""
+    import pty  # POSIX only: the tests that call this are marked posix
+
     leader, follower = pty.openpty()
     shown = b""
     try:
@@ -333,6 +334,7 @@ def _on_a_terminal(
     return subprocess.CompletedProcess(process.args, process.returncode, out, err)
 
 
+@pytest.mark.posix
 def test_on_a_terminal_apply_asks_and_only_yes_applies(repo: Path) -> None:
     refused = _on_a_terminal(repo, "apply", answer="y\n")
     assert refused.returncode == 1, refused.stderr
@@ -351,6 +353,7 @@ def test_on_a_terminal_apply_asks_and_only_yes_applies(repo: Path) -> None:
     assert_plan_empty(repo)
 
 
+@pytest.mark.posix
 def test_protected_production_needs_yes_even_on_a_terminal(repo: Path) -> None:
     off_terminal = invoke(repo, "apply", "--env", "production")
     on_terminal = _on_a_terminal(repo, "apply", "--env", "production", answer="yes\n")

@@ -43,6 +43,8 @@ from reconciler import ledger as ledgers
 from reconciler import ledger_store, reconcile
 from reconciler.workspace import Workspace
 
+pytestmark = pytest.mark.posix  # SIGKILL
+
 ENV = "development"
 CHILDREN = 199
 TRIALS = 20

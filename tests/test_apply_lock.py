@@ -6,41 +6,27 @@ from __future__ import annotations
 import json
 import signal
 import socket
-import subprocess
-import time
 from pathlib import Path
-from typing import Any
 
+import pytest
 from sandbox_server import (
-    cli_args,
     desired_wire,
     generated_repo,
     ledger_doc,
     run_cli,
     served_sandbox,
+    start_cli,
+    wait_for_holder,
 )
 
-from reconciler import reconcile
+from reconciler import ledger_store, reconcile
 from reconciler.workspace import Workspace
+
+pytestmark = pytest.mark.posix  # SIGKILL
 
 ENV = "development"
 ROOT = "2.16.840.1.113883.3.6147.458.31338"
 HOLD_LIMIT = 60.0  # a guard against an apply that never takes the lock, not a measurement
-
-
-def _holder(lock: Path, pid: int, process: subprocess.Popen[bytes]) -> dict[str, Any]:
-    """Wait until `pid` has written itself into the lock file; its holder record."""
-    deadline = time.monotonic() + HOLD_LIMIT
-    while time.monotonic() < deadline:
-        assert process.poll() is None, "the first apply ended before it was seen holding the lock"
-        try:
-            holder: dict[str, Any] = json.loads(lock.read_text(encoding="utf-8") or "{}")
-        except (FileNotFoundError, json.JSONDecodeError):
-            holder = {}
-        if holder.get("pid") == pid:
-            return holder
-        time.sleep(0.01)
-    raise AssertionError(f"the first apply never took the lock {lock}")
 
 
 def test_a_second_apply_fails_at_once_and_a_killed_holder_blocks_nobody(tmp_path: Path) -> None:
@@ -48,17 +34,14 @@ def test_a_second_apply_fails_at_once_and_a_killed_holder_blocks_nobody(tmp_path
     lock = Workspace(repo=repo, env_name=ENV).lock_path
     # 0.1 s per call, one at a time: the first apply runs for about ten seconds.
     with served_sandbox(tmp_path / "served", latency=0.1) as served:
-        with (tmp_path / "first.log").open("wb") as log:
-            first = subprocess.Popen(
-                cli_args(repo, "apply", "--yes", "--env", ENV, "--concurrency", "1"),
-                cwd=repo,
-                env=served.environ(),
-                stdin=subprocess.DEVNULL,
-                stdout=log,
-                stderr=subprocess.STDOUT,
-            )
+        first = start_cli(
+            repo,
+            *("apply", "--yes", "--env", ENV, "--concurrency", "1"),
+            environ=served.environ(),
+            log=tmp_path / "first.log",
+        )
         try:
-            holder = _holder(lock, first.pid, first)
+            holder = wait_for_holder(lock, first)
 
             second = run_cli(repo, "apply", "--yes", "--env", ENV, environ=served.environ())
 
@@ -81,7 +64,8 @@ def test_a_second_apply_fails_at_once_and_a_killed_holder_blocks_nobody(tmp_path
                 first.kill()
                 first.wait()
         # The killed holder's record is still in the file; the OS lock went with the process.
-        assert json.loads(lock.read_text(encoding="utf-8"))["pid"] == first.pid
+        holder_file = ledger_store.holder_file(lock)
+        assert json.loads(holder_file.read_text(encoding="utf-8"))["pid"] == first.pid
 
         third = run_cli(repo, "apply", "--yes", "--env", ENV, environ=served.environ())
 
@@ -91,4 +75,7 @@ def test_a_second_apply_fails_at_once_and_a_killed_holder_blocks_nobody(tmp_path
         assert {oid: served.creations().get(oid) for oid in want} == dict.fromkeys(want, 1)
     assert ledger_doc(repo, ENV)["intents"] == {}
     assert reconcile.plan(Workspace(repo=repo, env_name=ENV)).empty
-    assert lock.read_text(encoding="utf-8") == ""  # released on a normal exit
+    assert holder_file.read_text(encoding="utf-8") == ""  # released on a normal exit
+    # The third apply recognised the killed holder's record as stale, and said so.
+    assert f"pid {first.pid}" in third.stderr
+    assert "ended without releasing it" in third.stderr

@@ -117,6 +117,7 @@ CLI_MAY_IMPORT = {
     "reconciler.kinds",  # `schema --kind`: the choices and the model
     "reconciler.sandbox.serve",  # `sandbox serve`
     "reconciler.github",  # `github ...`: the workflow steps
+    "reconciler.redact",  # masking the run's secrets in everything it prints
 }
 
 
@@ -247,3 +248,45 @@ def test_the_write_check_sees_a_write(tmp_path: Path) -> None:
     sample = tmp_path / "sample.py"
     sample.write_text("import os\nos.replace('a', 'b')\nopen('x', 'w')\n")
     assert _file_writes(sample) == ["os.replace() on line 2", "open() on line 3"]
+
+
+# Modules that exist on POSIX only: importing one at module level stops the tool on Windows.
+POSIX_ONLY = frozenset({"fcntl", "termios", "pty", "tty", "pwd", "grp", "resource"})
+
+
+def _module_level_imports(tree: ast.Module) -> set[str]:
+    """Top-level names of the modules imported at module level (not inside a function; inside
+    `if`/`try` blocks too, which still run at import)."""
+    found: set[str] = set()
+    pending: list[ast.stmt] = list(tree.body)
+    while pending:
+        node = pending.pop()
+        if isinstance(node, ast.Import):
+            found.update(alias.name.split(".")[0] for alias in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.module and not node.level:
+            found.add(node.module.split(".")[0])
+        elif isinstance(node, ast.If | ast.Try | ast.With):
+            for field in ("body", "orelse", "finalbody", "handlers"):
+                for child in getattr(node, field, []):
+                    pending.extend(child.body if isinstance(child, ast.ExceptHandler) else [child])
+    return found
+
+
+def test_nothing_in_the_package_imports_a_posix_only_module_at_module_level() -> None:
+    found = {
+        _name(path): sorted(posix)
+        for path in _module_files(PACKAGE)
+        if (
+            posix := _module_level_imports(ast.parse(path.read_text(encoding="utf-8"))) & POSIX_ONLY
+        )
+    }
+    assert found == {}
+
+
+def test_the_posix_import_check_sees_one() -> None:
+    tree = ast.parse(
+        "import os\ntry:\n    import fcntl\nexcept ImportError:\n    pass\n"
+        "if os.name == 'posix':\n    from termios import TCSANOW\n"
+        "def later():\n    import pty\n"
+    )
+    assert _module_level_imports(tree) & POSIX_ONLY == {"fcntl", "termios"}

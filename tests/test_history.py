@@ -254,3 +254,20 @@ def test_an_entry_is_cut_out_of_the_ledger_as_the_whole_file_holds_it(
     assert entry_at(compact, key) == (doc["records"][key], None)
     assert entry_at(raw, "organization:9.9") == (None, None)
     assert entry_at(None, key) == (None, None)
+
+
+@pytest.mark.parametrize(
+    "hostile",
+    [
+        b'{"records": {"organization:1.2": {"payload": NaN}}}',
+        b'{"records": {"organization:1.2": ' + b"[" * 5000 + b"]" * 5000 + b"}}",
+        b'{"records": {"organization:1.2": {"name": "\\ud800"}}}',
+        b"not json at all",
+    ],
+    ids=["nan", "deep", "surrogate", "garbage"],
+)
+def test_a_version_of_the_ledger_that_is_no_ledger_is_read_as_holding_nothing(
+    hostile: bytes,
+) -> None:
+    # git keeps whatever was once committed; history reads it with the strict reader.
+    assert entry_at(hostile, "organization:1.2") == (None, None)

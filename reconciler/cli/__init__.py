@@ -10,6 +10,7 @@ from pathlib import Path
 
 import click
 
+from reconciler import redact
 from reconciler.cli.base import ReconcilerGroup
 
 # Each command, as "module:name". A command's module is imported only when that command runs
@@ -67,6 +68,7 @@ def cli(
         format="%(message)s",
         stream=sys.stderr,
     )
+    redact.filter_root_handlers()
     for noisy in ("httpx", "httpcore"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
     ctx.obj = {"env": env_name, "repo": repo, "no_cache": no_cache}

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import logging
 import os
 import sys
 from collections.abc import Callable
@@ -11,18 +12,32 @@ from typing import Any, TypeVar
 
 import click
 
-from reconciler.errors import LoadError, ReconcilerError
+from reconciler import redact
+from reconciler.errors import LoadError, ReconcilerError, cut
 from reconciler.render import render_problems
 from reconciler.settings import SANDBOX
 from reconciler.workspace import Workspace
 
 F = TypeVar("F", bound=Callable[..., Any])
+logger = logging.getLogger(__name__)
+# The words of the catch-all's report: tests fail on any output that holds them.
+BUG = "this is a bug: please report it with the file attached"
 
 
 class ReconcilerGroup(click.Group):
-    """Maps every failure to one paragraph on stderr and exit 1 (2 is kept for "changes")."""
+    """Maps every failure to one paragraph on stderr and exit 1 (2 is kept for "changes").
+    Everything the command prints passes through redact: no secret of the run is shown."""
 
     def main(self, *args: Any, **kwargs: Any) -> Any:
+        stdout, stderr = sys.stdout, sys.stderr
+        sys.stdout = redact.RedactingStream(stdout)
+        sys.stderr = redact.RedactingStream(stderr)
+        try:
+            return self._main(*args, **kwargs)
+        finally:
+            sys.stdout, sys.stderr = stdout, stderr
+
+    def _main(self, *args: Any, **kwargs: Any) -> Any:
         kwargs["standalone_mode"] = False
         try:
             code = super().main(*args, **kwargs)
@@ -51,7 +66,25 @@ class ReconcilerGroup(click.Group):
         except KeyboardInterrupt:
             click.echo("Interrupted.", err=True)
             code = 130
+        except Exception as exc:
+            # The last line of defence: what slipped through every branch above is a bug, and
+            # is reported as one, in one paragraph, never as a traceback.
+            argv = kwargs.get("args", args[0] if args else None)
+            click.echo(bug_report(exc, sys.argv[1:] if argv is None else list(argv)), err=True)
+            code = 1
         sys.exit(code if isinstance(code, int) else 0)
+
+
+def bug_report(exc: BaseException, argv: list[str]) -> str:
+    """The one paragraph for an exception that no branch expected (the traceback goes to the
+    debug log, shown with --verbose)."""
+    logger.debug("unexpected error", exc_info=exc)
+    command = " ".join(["reconciler", *(cut(str(a), limit=60) for a in argv)])
+    reason = cut(f"{type(exc).__name__}: {exc}".rstrip(": "), limit=200)
+    return (
+        f"Error: `{command}` failed unexpectedly ({reason}): {BUG}, with the command and its "
+        "output (--verbose shows the details)."
+    )
 
 
 def common(func: F) -> F:

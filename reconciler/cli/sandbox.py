@@ -39,6 +39,12 @@ def sandbox() -> None:
 )
 @click.option("--seed", type=int, default=None, help="Seed of the fault dice.")
 @click.option(
+    "--echo-errors",
+    is_flag=True,
+    default=None,
+    help="Repeat the request (headers and body) in every error reply, as a misbehaving proxy does.",
+)
+@click.option(
     "--refuse",
     multiple=True,
     metavar="IDENTITY",
@@ -56,6 +62,7 @@ def serve(
     token_lifetime: int | None,
     lose_reply_rate: float | None,
     seed: int | None,
+    echo_errors: bool | None,
     refuse: tuple[str, ...],
 ) -> int:
     """Serve the sandbox on 127.0.0.1 and write a ready client credential to
@@ -73,6 +80,7 @@ def serve(
         "token_lifetime": token_lifetime,
         "lose_reply_rate": lose_reply_rate,
         "seed": seed,
+        "echo_errors": echo_errors or None,
         "refuse": frozenset(refuse) or None,
     }
     faults = replace(faults, **{k: v for k, v in given.items() if v is not None})

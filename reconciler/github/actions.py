@@ -14,6 +14,7 @@ import httpx
 
 from reconciler.errors import ReconcilerError
 from reconciler.github.client import DEFAULT_API_URL, GitHub
+from reconciler.redact import redact
 
 
 @dataclass(frozen=True)
@@ -81,14 +82,16 @@ class Actions:
         """Append to the job summary (nothing outside a runner)."""
         if self.summary_path is not None and markdown:
             with self.summary_path.open("a", encoding="utf-8") as handle:
-                handle.write(markdown if markdown.endswith("\n") else markdown + "\n")
+                text = markdown if markdown.endswith("\n") else markdown + "\n"
+                handle.write(redact(text))
 
     def set_outputs(self, **values: str) -> None:
         """Set the step's outputs (multi-line values in the runner's delimiter form)."""
         if self.output_path is None:
             return
         with self.output_path.open("a", encoding="utf-8") as handle:
-            for name, value in values.items():
+            for name, raw in values.items():
+                value = redact(raw)
                 if "\n" in value:
                     delimiter = f"ghadelimiter_{uuid.uuid4()}"
                     handle.write(f"{name}<<{delimiter}\n{value}\n{delimiter}\n")

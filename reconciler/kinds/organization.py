@@ -304,7 +304,10 @@ class OrganizationKind(Kind):
         return doc
 
     def parent_keys(self, payload: dict[str, Any]) -> tuple[Key, ...]:
-        value = payload.get("PartOf", {}).get("Identifier", {}).get("Value")
+        # A ledger read back may hold any JSON here: a hand edit is no reason to crash.
+        part_of = payload.get("PartOf")
+        identifier = part_of.get("Identifier") if isinstance(part_of, dict) else None
+        value = identifier.get("Value") if isinstance(identifier, dict) else None
         return (make_key(ORGANIZATION, value),) if isinstance(value, str) else ()
 
     def request(

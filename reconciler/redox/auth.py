@@ -10,6 +10,7 @@ from typing import Any
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 
+from reconciler import redact
 from reconciler.errors import AuthError
 
 _ENV_CLIENT_ID = "REDOX_CLIENT_ID"
@@ -25,6 +26,9 @@ class Credentials:
     client_id: str
     key_id: str
     private_key: str
+
+    def __post_init__(self) -> None:
+        redact.register_pem(self.private_key)
 
     def __repr__(self) -> str:
         # The private key must never reach a log line or a traceback.

@@ -17,6 +17,7 @@ from typing import Any
 import httpx
 import jwt
 
+from reconciler import redact
 from reconciler.errors import AuthError, RedoxError, Throttled
 from reconciler.redox.auth import Credentials, signing_key
 from reconciler.redox_api import (
@@ -262,7 +263,9 @@ class RedoxClient:
             "jti": str(uuid.uuid4()),
         }
         headers = {"kid": self._credentials.key_id, "typ": "JWT"}
-        return jwt.encode(claims, key, algorithm=alg, headers=headers)
+        assertion = jwt.encode(claims, key, algorithm=alg, headers=headers)
+        redact.register(assertion)
+        return assertion
 
     def _fresh(self, token: _Token) -> bool:
         margin = min(30.0, 0.1 * token.lifetime)
@@ -332,6 +335,7 @@ class RedoxClient:
             payload = None
         if response.is_success and isinstance(payload, dict) and payload.get("access_token"):
             lifetime = float(payload.get("expires_in") or ASSERTION_LIFETIME)
+            redact.register(str(payload["access_token"]))
             return _Token(str(payload["access_token"]), asked_at + lifetime, lifetime)
         texts = meta_errors(payload)
         if not texts and isinstance(payload, dict):

@@ -80,6 +80,9 @@ class Faults:
     # refusal that no check of the files can foresee.
     refuse: frozenset[str] = frozenset()
     seed: int | None = None
+    # Every error reply repeats the request, headers and body (as a misbehaving proxy or a debug
+    # page does): the client must keep the bearer token and the assertion out of what it shows.
+    echo_errors: bool = False
 
 
 @dataclass
@@ -260,7 +263,8 @@ class Sandbox:
             code = "invalid_client" if refusal.status == 401 else "invalid_request"
             entry |= {"status": refusal.status, "outcome": "refused", "error": refusal.text}
             self._log(entry)
-            return _Reply(refusal.status, {"error": code, "error_description": refusal.text})
+            text = refusal.text + self._echo(headers, body)
+            return _Reply(refusal.status, {"error": code, "error_description": text})
         entry |= {"status": 200, "outcome": "ok", "error": None, "client_id": client_id}
         self._log(entry)
         return _Reply(200, {"access_token": token, "expires_in": lifetime, "token_type": "Bearer"})
@@ -293,6 +297,13 @@ class Sandbox:
                 for text in errors
             ]
         return meta
+
+    def _echo(self, headers: Mapping[str, str], body: bytes) -> str:
+        """The request, as an echoing server repeats it in an error (when the fault is set)."""
+        if not self._faults.echo_errors:
+            return ""
+        text = body.decode("utf-8", errors="replace")
+        return f" (request headers: {json.dumps(dict(headers))}; body: {text})"
 
     def _rate_limited(self) -> bool:
         limit = self._faults.rate_limit
@@ -331,6 +342,9 @@ class Sandbox:
             "identity": _logged_identity(body) if meta.get("DataModel") == "Provider" else None,
         }
         reply, outcome = self._endpoint_reply(headers, body, meta)
+        if reply.status >= 400 and self._faults.echo_errors:
+            for error in reply.payload.get("Meta", {}).get("Errors", []):
+                error["Text"] += self._echo(headers, raw)
         if self._faults.latency > 0:
             await asyncio.sleep(self._faults.latency)
         errors = meta_errors(reply.payload)

@@ -165,6 +165,7 @@ def faults_from_env(env: Mapping[str, str]) -> Faults:
         token_lifetime=int(lifetime if lifetime is not None else defaults.token_lifetime),
         lose_reply_rate=fraction("REDOX_SANDBOX_LOSE_REPLY_RATE"),
         seed=int(seed) if seed is not None else None,
+        echo_errors=env.get("REDOX_SANDBOX_ECHO_ERRORS", "").strip().lower() in {"1", "true"},
         refuse=frozenset(
             i.strip() for i in env.get("REDOX_SANDBOX_REFUSE", "").split(",") if i.strip()
         ),

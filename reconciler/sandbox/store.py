@@ -12,6 +12,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from reconciler import files, jsonfile
+from reconciler.errors import ReconcilerError
 from reconciler.kinds.organization import ORG_TYPES, OrganizationKind
 from reconciler.kinds.provider import ProviderKind
 from reconciler.redox_api import MANAGING_ORG, PARSE_FAILED, already_exists, not_valid
@@ -34,6 +38,33 @@ ORG_KINDS = frozenset({ORG_CREATE, ORG_UPDATE, ORG_PUT})
 organization_oid = OrganizationKind().wire_identity
 provider_identity = ProviderKind().wire_identity
 HIDDEN_FROM_QUERIES = OrganizationKind.hidden_fields
+
+
+class JournalLine(BaseModel):
+    """One line of the journal (directory.jsonl): a change the directory made durable."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid", strict=True)
+
+    kind: str = Field(pattern=r"^(organization\.(create|update|put)|provider\.(create|update))$")
+    identity: str = Field(min_length=1)
+    record: dict[str, Any]
+
+
+def journal_line(raw: bytes, *, journal: Path, number: int) -> JournalLine:
+    """One journal line, checked in full; ReconcilerError naming the file, the line and the
+    fix otherwise (only the sandbox writes the journal)."""
+    try:
+        return JournalLine.model_validate(jsonfile.loads(raw))
+    except jsonfile.JsonProblem as exc:
+        problem = exc
+    except ValidationError as exc:
+        problem = jsonfile.first_error(exc)
+    where = f" at {problem.where}" if problem.where else ""
+    raise ReconcilerError(
+        f"the sandbox journal {journal}, line {number}, is damaged{where}: {problem.message}. "
+        f"Only the sandbox writes it: remove the folder {journal.parent} to start an empty "
+        "sandbox"
+    )
 
 
 class Refusal(Exception):
@@ -71,7 +102,11 @@ class Store:
         assert self._journal is not None
         if not self._journal.exists():
             return
-        data = self._journal.read_bytes()
+        try:
+            root = self._journal.parent.resolve()
+            data = files.read_bytes(self._journal, root=root, limit=files.MAX_DOCUMENT_BYTES)
+        except files.Unreadable as exc:
+            raise ReconcilerError(f"the sandbox journal {self._journal} {exc}") from None
         # Everything after the last newline is a write torn by a crash: it was never
         # acknowledged, so dropping it is correct, and it must go before anything is appended.
         end = data.rfind(b"\n") + 1
@@ -82,15 +117,9 @@ class Store:
                 handle.flush()
                 os.fsync(handle.fileno())
         for number, line in enumerate(data[:end].splitlines(), start=1):
-            if not line.strip():
-                continue
-            try:
-                entry = json.loads(line)
-                self._apply(str(entry["kind"]), str(entry["identity"]), entry["record"])
-            except (ValueError, KeyError, TypeError):
-                logger.warning(
-                    "sandbox journal %s: skipping unreadable line %d", self._journal, number
-                )
+            if line.strip():
+                entry = journal_line(line, journal=self._journal, number=number)
+                self._apply(entry.kind, entry.identity, entry.record)
 
     def _apply(self, kind: str, identity: str, record: dict[str, Any]) -> None:
         if kind in ORG_KINDS:

@@ -28,7 +28,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from reconciler import files, jsonfile, ledger_store, redact
 from reconciler.errors import LedgerError
-from reconciler.ledger import Edit, Entry, Intent, Ledger, LedgerFile
+from reconciler.ledger import Edit, Entry, EntryFile, Intent, Ledger, LedgerFile
 
 VERSION = 1
 
@@ -50,7 +50,7 @@ class Change(_Line):
     """One change: exactly one of `entry` or `intent`, or neither (the intent dropped)."""
 
     key: str = Field(min_length=1)
-    entry: Entry | None = None
+    entry: EntryFile | None = None
     intent: Intent | None = None
 
 
@@ -110,7 +110,8 @@ def replay(
     for number, raw_line in enumerate(lines[1:], start=2):
         change = _parse(Change, raw_line, name, number)
         _check_change(change, name, number)
-        edits.append(Edit(change.key, entry=change.entry, intent=change.intent))
+        entry = Entry.of(change.entry) if change.entry is not None else None
+        edits.append(Edit(change.key, entry=entry, intent=change.intent))
     current = current.edited(*edits)
     changes = len(lines) - 1
     if changes:
@@ -185,7 +186,7 @@ def read(
 ) -> Ledger:
     """The ledger as it stands: the file, with the changes of an unfinished apply's journal.
     `root` (resolved): the repository no symlink may lead out of."""
-    on_disk = ledger_store.load(ledger_path, environment, shown=shown, root=root)
+    on_disk = ledger_store.load(ledger_path, environment, shown=shown, root=root, reading=True)
     return replay(on_disk, journal_path, shown=_shown_journal(journal_path), root=root).ledger
 
 

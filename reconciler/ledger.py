@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
-from typing import Any, Literal
+from typing import Any, Literal, Protocol
 
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr
 
@@ -42,8 +42,11 @@ class _Frozen(BaseModel):
         return self._text
 
 
-class Entry(_Frozen):
-    """One record as last applied."""
+class EntryFile(BaseModel):
+    """One record of the ledger file as written (what is validated when it is read back)."""
+
+    # No private attributes: 100,000 of these are made to read a ledger, and each would cost.
+    model_config = ConfigDict(frozen=True, extra="forbid", defer_build=True)
 
     kind: str
     identity: str
@@ -54,6 +57,148 @@ class Entry(_Frozen):
     commit: str | None = None
     applied_at: str
     status: Status
+
+
+_FIELDS = ("kind", "identity", "envelope", "digest", "source", "commit", "applied_at", "status")
+
+
+class InFile(Protocol):
+    """Where a record's JSON is in the ledger file it was read from (ledger_text makes these)."""
+
+    def text(self) -> Rendered:
+        """The record's JSON as the file holds it (for writing the record back as it is)."""
+
+    def value(self) -> Any:
+        """The record's JSON, parsed afresh."""
+
+
+class Entry:
+    """One record as last applied. Read from the ledger file, it keeps where its JSON is in the
+    file instead of its payload: the payload is parsed when asked for (a no-op plan of 100,000
+    records asks for none), and the JSON is written back as it is (a rewrite of the ledger
+    renders only the records that changed). Frozen; compared by value."""
+
+    __slots__ = (*_FIELDS, "_payload", "_in_file", "_text", "_parents")
+
+    kind: str
+    identity: str
+    envelope: dict[str, Any]
+    digest: str
+    source: str | None
+    commit: str | None
+    applied_at: str
+    status: Status
+    _payload: dict[str, Any] | None
+    _in_file: InFile | None
+    _text: Rendered | None
+    _parents: tuple[Key, ...] | None
+
+    def __init__(
+        self,
+        *,
+        kind: str,
+        identity: str,
+        envelope: dict[str, Any] | None = None,
+        payload: dict[str, Any] | None = None,
+        digest: str,
+        source: str | None = None,
+        commit: str | None = None,
+        applied_at: str,
+        status: Status,
+        in_file: InFile | None = None,
+        parents: tuple[Key, ...] | None = None,
+    ) -> None:
+        if (payload is None) == (in_file is None):
+            raise ValueError("an Entry holds either its payload or where it is in the ledger")
+        setting = object.__setattr__
+        setting(self, "kind", kind)
+        setting(self, "identity", identity)
+        setting(self, "envelope", envelope if envelope is not None else {})
+        setting(self, "digest", digest)
+        setting(self, "source", source)
+        setting(self, "commit", commit)
+        setting(self, "applied_at", applied_at)
+        setting(self, "status", status)
+        setting(self, "_payload", payload)
+        setting(self, "_in_file", in_file)
+        setting(self, "_text", None)
+        setting(self, "_parents", parents)
+
+    @classmethod
+    def of(cls, model: EntryFile, *, in_file: InFile | None = None) -> Entry:
+        """The Entry of a validated record: lean (its place in the file kept, the payload let
+        go) when it was read from `in_file`."""
+        lean = in_file is not None
+        return cls(
+            kind=model.kind,
+            identity=model.identity,
+            envelope=model.envelope,
+            payload=None if lean else model.payload,
+            digest=model.digest,
+            source=model.source,
+            commit=model.commit,
+            applied_at=model.applied_at,
+            status=model.status,
+            in_file=in_file,
+            parents=parents_of(model.kind, model.payload) if lean else None,
+        )
+
+    def __setattr__(self, name: str, value: object) -> None:
+        raise AttributeError(f"an Entry is frozen: {name} cannot be set")
+
+    @property
+    def payload(self) -> dict[str, Any]:
+        """The payload as last applied (parsed afresh from the ledger file when lean)."""
+        if self._payload is not None:
+            return self._payload
+        assert self._in_file is not None
+        payload: dict[str, Any] = self._in_file.value()["payload"]
+        return payload
+
+    @property
+    def parents(self) -> tuple[Key, ...]:
+        """The keys of the records this one hangs under (its kind reads them off the payload)."""
+        if self._parents is None:
+            object.__setattr__(self, "_parents", parents_of(self.kind, self.payload))
+        assert self._parents is not None
+        return self._parents
+
+    def model_dump(self) -> dict[str, Any]:
+        """The entry as the ledger file holds it."""
+        dumped = {name: getattr(self, name) for name in _FIELDS}
+        dumped["payload"] = self.payload
+        return dumped
+
+    def model_copy(self, *, update: dict[str, Any]) -> Entry:
+        """The same entry with the fields of `update` changed."""
+        return Entry(**{**self.model_dump(), **update})
+
+    def rendered(self) -> Rendered:
+        """This entry's JSON as the ledger file holds it: as it was read, or rendered once
+        (every ledger write during an apply would otherwise render every entry again)."""
+        if self._in_file is not None:
+            return self._in_file.text()
+        if self._text is None:
+            object.__setattr__(self, "_text", rendered(self.model_dump(), depth=2))
+        assert self._text is not None
+        return self._text
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, Entry):
+            return NotImplemented
+        return self.model_dump() == other.model_dump()
+
+    __hash__ = None  # type: ignore[assignment]  # payloads are dicts: never hashable
+
+    def __repr__(self) -> str:
+        return f"Entry({self.kind}:{self.identity}, {self.status}, digest={self.digest[:12]})"
+
+
+def parents_of(kind: str, payload: dict[str, Any]) -> tuple[Key, ...]:
+    """The keys of the records a payload of `kind` hangs under."""
+    from reconciler.kinds import kind_of  # here: the kinds' modules need no ledger
+
+    return kind_of(kind).parent_keys(payload)
 
 
 class Intent(_Frozen):
@@ -75,7 +220,7 @@ class LedgerFile(BaseModel):
     environment: str
     lineage: str
     serial: int = Field(ge=0)
-    records: dict[str, Entry] = Field(default_factory=dict)
+    records: dict[str, EntryFile] = Field(default_factory=dict)
     intents: dict[str, Intent] = Field(default_factory=dict)
 
 

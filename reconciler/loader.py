@@ -17,6 +17,7 @@ from reconciler.plan_cache import PlanCache
 from reconciler.validation import problems_from
 
 SUFFIXES = (".yaml", ".yml")
+_BATCH = 500  # files read, keyed and looked up in the plan cache at a time
 
 
 def record_files(repo: Path, kind: Kind) -> list[Path]:
@@ -116,24 +117,27 @@ def load_records(
         if not _folder_inside(repo / kind.folder, root, problems):
             continue
         paths = record_files(repo, kind)
-        keyed = _keyed(cache, kind, paths, root, max_file_bytes) if cache is not None else {}
-        hits = cache.get({key: kind for key, _ in keyed.values()}) if cache is not None else {}
-        for path in paths:
-            shown = path.relative_to(repo).as_posix()
-            key, raw = keyed.get(path, (None, None))
-            hit = hits.get(key) if key is not None else None
-            if hit is not None:
-                found.append(hit.loaded(shown))
-                continue
-            item, found_problems = load_file(
-                path, shown, kind, env, root=root, limit=max_file_bytes, raw=raw
-            )
-            if item is not None:
-                found.append(item)
-                if key is not None and not found_problems and item.desired is not None:
-                    fresh[key] = item
-            problems.extend(found_problems)
-        used.extend(key for key, _ in keyed.values())
+        # A batch at a time: the bytes of the files, read to key them, are let go with it.
+        for first in range(0, len(paths), _BATCH):
+            batch = paths[first : first + _BATCH]
+            keyed = _keyed(cache, kind, batch, root, max_file_bytes) if cache else {}
+            hits = cache.get({key: kind for key, _ in keyed.values()}) if cache else {}
+            for path in batch:
+                shown = path.relative_to(repo).as_posix()
+                key, raw = keyed.get(path, (None, None))
+                hit = hits.get(key) if key is not None else None
+                if hit is not None:
+                    found.append(hit.loaded(shown))
+                    continue
+                item, found_problems = load_file(
+                    path, shown, kind, env, root=root, limit=max_file_bytes, raw=raw
+                )
+                if item is not None:
+                    found.append(item)
+                    if key is not None and not found_problems and item.desired is not None:
+                        fresh[key] = item
+                problems.extend(found_problems)
+            used.extend(key for key, _ in keyed.values())
     if cache is not None:
         cache.put(fresh, used=used)
     known: set[Key] = {

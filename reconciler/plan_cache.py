@@ -22,7 +22,7 @@ import json
 import logging
 import sqlite3
 import sys
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
@@ -31,7 +31,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from reconciler.jsontext import canonical_json
-from reconciler.model import Desired, Environment, Kind, Loaded
+from reconciler.model import Desired, Environment, Kind, Loaded, shared, shared_envelope
 
 log = logging.getLogger(__name__)
 
@@ -139,21 +139,24 @@ class PlanCache:
     def put(self, items: Mapping[str, Loaded], *, used: Iterable[str]) -> None:
         """Keep `items` (key -> a valid record file); then, when the cache has grown well
         beyond the records read (`used`, every key of this run), drop what they did not use."""
-        rows = [row for key, item in items.items() if (row := _row(key, item)) is not None]
-        if not rows:
+        if not items:
             return
+
+        def rows() -> Iterator[tuple[str, str, str]]:  # made as written: never all at once
+            return (row for key, item in items.items() if (row := _row(key, item)) is not None)
+
         try:
-            self._write(rows, set(used))
+            self._write(rows(), set(used))
         except sqlite3.DatabaseError as exc:
             log.debug("plan cache %s unusable (%s): starting it again", self.path, exc)
             with contextlib.suppress(OSError):
                 self.path.unlink()
             with contextlib.suppress(sqlite3.Error, OSError):
-                self._write(rows, set(used))
+                self._write(rows(), set(used))
         except (sqlite3.Error, OSError) as exc:  # busy, read-only, disk full: only slower
             log.debug("plan cache %s not written: %s", self.path, exc)
 
-    def _write(self, rows: list[tuple[str, str, str]], used: set[str]) -> None:
+    def _write(self, rows: Iterator[tuple[str, str, str]], used: set[str]) -> None:
         folder = self.path.parent
         folder.mkdir(parents=True, exist_ok=True)
         ignore = folder / ".gitignore"
@@ -220,11 +223,11 @@ class Hit:
         desired = Desired(
             kind=value.kind,
             identity=value.identity,
-            envelope=value.envelope,
+            envelope=shared_envelope(value.envelope),
             packed_payload=self.payload,
             active=value.active,
             file=shown,
-            depends_on=tuple(value.depends_on),
+            depends_on=shared(tuple(value.depends_on)),
             wire_digest=value.wire_digest,
         )
         return Loaded(value.kind, shown, value.cross_values, value.lines, desired=desired)

@@ -340,10 +340,19 @@ class Ledger:
             "environment": self.environment,
             "lineage": self.lineage,
             "serial": self.serial,
-            "records": {k: e.rendered() for k, e in self.records.items()},
+            "records": _Rendering(self.records),
             "intents": {k: i.rendered() for k, i in self.intents.items()},
         }
         return doc
+
+
+class _Rendering(dict[Key, Any]):
+    """Records whose JSON is made as each is written, not all before the first is (the text of
+    100,000 records is as large as the file)."""
+
+    def __getitem__(self, key: Key) -> Rendered:
+        entry: Entry = dict.__getitem__(self, key)
+        return entry.rendered()
 
 
 def _without(mapping: dict[Key, Intent], key: Key) -> dict[Key, Intent]:

@@ -4,6 +4,7 @@ the checks every answer must pass (no traceback, no bug report, an exit code of 
 from __future__ import annotations
 
 import os
+import signal
 import subprocess
 import sys
 import tempfile
@@ -19,6 +20,7 @@ from reconciler.cli.base import BUG
 GUARD = 10.0  # seconds: an answer later than this is a hang (the issue's fuzz limit)
 RSS_LIMIT = 300 * 1024 * 1024  # bytes: the fuzz suite's limit
 ROW_RSS_LIMIT = 200 * 1024 * 1024  # bytes: each row of the issue's table
+PEAK_RSS = Path(__file__).with_name("peak_rss.py")
 
 
 @dataclass(frozen=True)
@@ -57,50 +59,44 @@ def _environ(environ: Mapping[str, str] | None) -> dict[str, str]:
 def run(
     repo: Path, *args: str, environ: Mapping[str, str] | None = None, guard: float = GUARD
 ) -> Answer:
-    """`reconciler --repo REPO ARGS` in a subprocess, measured: its own peak RSS (os.wait4
-    reports the child's rusage alone; 0 where there is no wait4, on Windows), killed after
-    `guard` seconds."""
+    """`reconciler --repo REPO ARGS` in a subprocess, measured: its own peak RSS (through
+    tests/peak_rss.py, whose docstring says why a launcher; 0 on Windows, which has no
+    wait4), killed with its launcher after `guard` seconds."""
     argv = [sys.executable, "-m", "reconciler", "--repo", str(repo), *args]
     if not hasattr(os, "wait4"):  # pragma: no cover - Windows: time only
         return _run_unmeasured(repo, argv, environ, guard)
-    with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
-        start = time.monotonic()
-        process = subprocess.Popen(
-            argv,
-            cwd=repo,
-            env=_environ(environ),
-            stdin=subprocess.DEVNULL,
-            stdout=out,
-            stderr=err,
-        )
-        while True:
-            pid, status, usage = os.wait4(process.pid, os.WNOHANG)
-            if pid:
-                break
-            if time.monotonic() - start > guard:
-                process.kill()
-                _pid, status, usage = os.wait4(process.pid, 0)
-                process.returncode = os.waitstatus_to_exitcode(status)
-                out.seek(0)
-                err.seek(0)
+    with tempfile.TemporaryDirectory() as folder:
+        report = Path(folder) / "peak"
+        out_path, err_path = Path(folder) / "out", Path(folder) / "err"
+        with out_path.open("wb") as out, err_path.open("wb") as err:
+            start = time.monotonic()
+            process = subprocess.Popen(
+                [sys.executable, str(PEAK_RSS), str(report), *argv],
+                cwd=repo,
+                env=_environ(environ),
+                stdin=subprocess.DEVNULL,
+                stdout=out,
+                stderr=err,
+                start_new_session=True,  # the launcher and the CLI die together on a hang
+            )
+            try:
+                returncode = process.wait(timeout=guard)
+            except subprocess.TimeoutExpired:
+                os.killpg(process.pid, signal.SIGKILL)
+                process.wait()
                 raise AssertionError(
                     f"reconciler {' '.join(args)} did not answer within {guard}s (a hang):\n"
-                    + err.read().decode(errors="replace")[-3000:]
-                )
-            time.sleep(0.005)
-        seconds = time.monotonic() - start
-        process.returncode = os.waitstatus_to_exitcode(status)
-        out.seek(0)
-        err.seek(0)
-        answer = Answer(
+                    + err_path.read_bytes().decode(errors="replace")[-3000:]
+                ) from None
+            seconds = time.monotonic() - start
+        return Answer(
             tuple(args),
-            process.returncode,
-            out.read().decode(errors="replace"),
-            err.read().decode(errors="replace"),
+            returncode,
+            out_path.read_bytes().decode(errors="replace"),
+            err_path.read_bytes().decode(errors="replace"),
             seconds,
-            usage.ru_maxrss * 1024,  # kilobytes on Linux
+            int(report.read_text(encoding="ascii")),
         )
-    return answer
 
 
 def assert_sound(answer: Answer, *, rss_limit: int = RSS_LIMIT) -> None:

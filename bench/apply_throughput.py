@@ -15,6 +15,16 @@ Measured from the sandbox's request log (requests.jsonl): calls/s between the fi
 last call, the share of R that is, the 429s the server sent; failures from the apply's summary.
 Target: at least 90% of R, no 429, no failure.
 
+With `--ledger-sizes 0,10000,100000` it measures instead how the cost of a call depends on the
+size of the ledger (`ledger_scale`): a repository of --updates organizations, applied once,
+whose ledger then also holds L retired records (inactive, their files long gone), and whose
+files are all edited; then `apply` sends --updates Updates at `api.rate_limit: R` to a server
+that allows R. For each L: the apply's CPU seconds, the CPU per call beyond what a run with
+nothing to send costs on the same repository (the marginal cost of a call), the wall time of
+the calls (first to last request in the server's log) and from the first call to the exit
+(the ledger file is rewritten at the end), each against the rate floor of updates / R.
+Targets (issue 16): <= 10 ms CPU per call at 100k, calls <= 1.1x the floor.
+
 `--storm` measures a 429 storm instead: the server allows R/5 requests/s while the client is
 configured for R (api.rate_limit), `--storm-records` organizations (default 200). Reported:
 calls/s against the server's limit, the 429s, failures and exit code. Target: exit 0, no
@@ -173,6 +183,129 @@ def measure(
     )
 
 
+RETIRE = """
+import json, sys
+from dataclasses import replace
+from pathlib import Path
+from reconciler import ledger as ledgers, ledger_store
+path, count, gateway = Path(sys.argv[1]), int(sys.argv[2]), sys.argv[3]
+book = ledger_store.load(path, "development")
+records = dict(book.records)
+for n in range(count):
+    oid = f"2.16.840.1.113883.3.6147.458.69000.{n}"
+    payload = {
+        "Active": False, "Identifiers": [{"ID": oid, "IDType": "OID"}],
+        "Name": f"Retired Clinic {n}", "PartOf": {"Identifier": {"Value": gateway}},
+        "Address": {"City": "Madison", "Country": "USA", "State": "WI", "ZIP": "53703",
+                    "StreetAddress": f"{n} Old Mill Rd"},
+        "Contacts": [{"Name": "Interop Team", "Purpose": "Technical",
+                      "EmailAddresses": ["interop@example.org"]}],
+        "Type": {"Value": "Implementer"},
+    }
+    records[f"organization:{oid}"] = ledgers.make_entry(
+        kind="organization", identity=oid, envelope={"Directory": "Carequality"},
+        payload=payload, active=False, source=f"orgs/retired-{n}.yaml", commit=None,
+    )
+ledger_store.save(path, replace(book, records=records))
+"""
+
+
+@dataclass
+class LedgerRow:
+    ledger: int
+    calls: int
+    cpu: float  # the apply's user + system seconds
+    idle_cpu: float  # the same apply with nothing to send
+    wall: float
+    span: float  # first to last call, in the server's log
+    to_exit: float  # first call to the apply's exit
+    peak_mb: float
+    exit_code: int
+
+
+def _timed(argv: list[str], *, cwd: Path, env: dict[str, str]) -> tuple[float, float, float, int]:
+    """CPU seconds, wall seconds, peak RSS (MB) and exit code of one process."""
+    started = time.monotonic()
+    process = subprocess.Popen(
+        argv,
+        cwd=cwd,
+        env=env,
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+    _pid, status, usage = os.wait4(process.pid, 0)
+    code = os.waitstatus_to_exitcode(status)
+    if code != 0 and process.stdout and process.stderr:
+        sys.stderr.write(
+            process.stdout.read().decode()[-2000:] + process.stderr.read().decode()[-2000:]
+        )
+    cpu = usage.ru_utime + usage.ru_stime
+    return cpu, time.monotonic() - started, usage.ru_maxrss / 1024, code
+
+
+def ledger_scale(
+    work: Path,
+    *,
+    ledger: int,
+    updates: int,
+    rate: float,
+    latency: float,
+    concurrency: int,
+    arc: int,
+) -> LedgerRow:
+    """One row of the ledger-size scenario (see the module's docstring)."""
+    repo = make_repo(
+        work / f"repo-{arc}", records=updates, arc=arc, rate=rate, concurrency=concurrency
+    )
+    data = work / f"sandbox-{arc}"
+    server, credentials = serve(data, latency=latency, rate=rate)
+    env = clean_environ(credentials)
+    apply = [sys.executable, "-m", "reconciler", "--repo", str(repo), "apply", "--yes"]
+    apply += ["--env", "development"]
+    try:
+        setup = subprocess.run(apply, cwd=repo, env=env, capture_output=True, text=True)
+        if setup.returncode != 0:
+            raise SystemExit(f"setup apply failed: {setup.stdout[-2000:]}{setup.stderr[-2000:]}")
+        ledger_path = repo / "ledger" / "development.json"
+        subprocess.run(
+            [sys.executable, "-c", RETIRE, str(ledger_path), str(ledger), GATEWAY], check=True
+        )
+        for path in (repo / "orgs").glob("*.yaml"):
+            text = path.read_text(encoding="utf-8")
+            path.write_text(text.replace("city: Madison", "city: Verona"), encoding="utf-8")
+        mark = len((data / "requests.jsonl").read_text().splitlines())
+        cpu, wall, peak, code = _timed(apply, cwd=repo, env=env)
+        exited = time.time()
+        idle_cpu, _, _, _ = _timed(apply, cwd=repo, env=env)
+    finally:
+        server.send_signal(signal.SIGTERM)
+        server.wait(timeout=30)
+    log = [json.loads(line) for line in (data / "requests.jsonl").read_text().splitlines()[mark:]]
+    times = sorted(e["time"] for e in log if e["path"] == "/endpoint" and e["status"] != 429)
+    span = times[-1] - times[0] if len(times) > 1 else 0.0
+    to_exit = exited - times[0] if times else 0.0
+    return LedgerRow(ledger, len(times), cpu, idle_cpu, wall, span, to_exit, peak, code)
+
+
+def print_ledger_scale(rows: list[LedgerRow], *, updates: int, rate: float) -> None:
+    floor = updates / rate
+    print(f"{updates} Updates at R = {rate:g}/s: rate floor {floor:.1f} s")
+    header = (
+        f"{'ledger':>7} {'calls':>5} {'CPU s':>6} {'idle s':>6} {'ms/call':>7} {'wall s':>6} "
+        f"{'calls s':>7} {'x floor':>7} {'to exit':>7} {'x floor':>7} {'peak MB':>7} {'exit':>4}"
+    )
+    print(header)
+    print("-" * len(header))
+    for r in rows:
+        per_call = (r.cpu - r.idle_cpu) / r.calls * 1000 if r.calls else 0.0
+        print(
+            f"{r.ledger:>7} {r.calls:>5} {r.cpu:>6.2f} {r.idle_cpu:>6.2f} {per_call:>7.1f} "
+            f"{r.wall:>6.1f} {r.span:>7.2f} {r.span / floor:>7.2f} {r.to_exit:>7.2f} "
+            f"{r.to_exit / floor:>7.2f} {r.peak_mb:>7.0f} {r.exit_code:>4}"
+        )
+
+
 def measure_storm(
     work: Path, *, records: int, client_rate: float, latency: float, concurrency: int
 ) -> tuple[Row, float]:
@@ -228,9 +361,29 @@ def main() -> None:
     parser.add_argument("--latency", type=float, default=0.05)
     parser.add_argument("--concurrency", type=int, default=16)
     parser.add_argument("--serial-records", type=int, default=None, help="N for one at a time")
+    parser.add_argument(
+        "--ledger-sizes", default=None, help="e.g. 0,10000,100000: the ledger-size scenario"
+    )
+    parser.add_argument("--updates", type=int, default=100, help="calls of that scenario")
     parser.add_argument("--storm", action="store_true", help="a server at R/5: the 429 scenario")
     parser.add_argument("--storm-records", type=int, default=200)
     args = parser.parse_args()
+    if args.ledger_sizes:
+        with tempfile.TemporaryDirectory(prefix="apply-ledger-") as tmp:
+            rows = [
+                ledger_scale(
+                    Path(tmp),
+                    ledger=int(size),
+                    updates=args.updates,
+                    rate=args.rate,
+                    latency=args.latency,
+                    concurrency=args.concurrency,
+                    arc=63000 + index,
+                )
+                for index, size in enumerate(args.ledger_sizes.split(","))
+            ]
+        print_ledger_scale(rows, updates=args.updates, rate=args.rate)
+        return
     if args.storm:
         storm_main(args)
         return

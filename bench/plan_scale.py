@@ -1,21 +1,28 @@
 """How `reconciler plan` scales with the number of organization files.
 
-Run: `.venv/bin/python bench/plan_scale.py [--sizes 1000,10000,100000] [--no-noop]`
+Run: `.venv/bin/python bench/plan_scale.py [--sizes 1000,10000,100000] [--repeat 3]
+[--cases cold,text,warm,noop,noop-warm,changed]`
 
 For each size N it writes N realistic organization files (a few parents, many children with
 contacts, addresses and identifiers, about 25 lines each) into a temporary repository and
-measures, each in a fresh process (cold start; peak RSS of that process alone, via wait4):
+measures, each in a fresh process (peak RSS of that process alone, via wait4):
 
 - floor: read every file and `yaml.load` it with `yaml.CSafeLoader` (the cost of the YAML
   itself, which no reconciler can avoid);
-- plan: a cold `reconciler plan --format json > /dev/null` against an empty ledger, through
-  the real console script;
-- no-op: the same plan against a ledger that already holds every record (no changes).
+- cold: `reconciler plan --format json --no-cache` against an empty ledger (N creates), through
+  the real console script; text: the same with the text plan;
+- warm: the same plan with the plan cache filled by an earlier run (unchanged files);
+- noop: against a ledger that already holds every record (no changes), cache not used;
+  noop-warm: the same with the cache filled;
+- changed: 1% of the files edited (one field each) against the full ledger, the cache filled
+  by the plan before the edit: what a pull request's plan costs.
 
-Each time is the fastest of --repeat runs (default 3), as other load on the machine only
-ever adds time; the peak RSS is the largest seen.
+Each time is the least CPU time (user + system) of --repeat runs, as other load on the machine
+only ever adds time; the ratio is to the floor's, measured in the same run; the peak RSS is the
+largest seen. Wall seconds are printed too.
 
-Targets: plan <= 1.3x the floor at 10k, roughly linear to 100k, 100k under 400 MB.
+Targets (issue 16): cold <= 1.3x the floor at 10k and 100k, text <= json + 10%; warm <= 0.35x
+at 10k; no-op at 100k <= 1.3x and <= 400 MB.
 """
 
 from __future__ import annotations
@@ -23,10 +30,12 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
 import subprocess
 import sys
 import tempfile
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 GATEWAY = "2.16.840.1.113883.3.6147.458.2"
@@ -117,23 +126,31 @@ def write_repo(root: Path, count: int) -> None:
         (folder / f"facility-{i:06d}.yaml").write_text(org_text(1000 + i, parent), encoding="utf-8")
 
 
-def measure(argv: list[str], *, repeat: int = 1) -> tuple[float, float]:
-    """Wall seconds (the fastest of `repeat` runs: other load only ever adds time) and peak
-    RSS (MB) of a fresh process each time; fails loudly on a non-zero exit."""
+@dataclass
+class Run:
+    cpu: float  # user + system seconds
+    wall: float
+    mb: float  # peak RSS
+
+
+def measure(argv: list[str], *, repeat: int = 1) -> Run:
+    """The least CPU and wall seconds of `repeat` fresh processes, and the largest peak RSS
+    (MB); fails loudly on an exit other than 0 or 2 (changes)."""
     runs = [_run(argv) for _ in range(repeat)]
-    return min(t for t, _ in runs), max(mb for _, mb in runs)
+    return Run(min(r.cpu for r in runs), min(r.wall for r in runs), max(r.mb for r in runs))
 
 
-def _run(argv: list[str], *, stdout: int | None = subprocess.DEVNULL) -> tuple[float, float]:
+def _run(argv: list[str]) -> Run:
     start = time.perf_counter()
-    proc = subprocess.Popen(argv, stdout=stdout, stderr=subprocess.PIPE)
+    proc = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     _pid, status, usage = os.wait4(proc.pid, 0)
     elapsed = time.perf_counter() - start
-    proc.returncode = os.waitstatus_to_exitcode(status)
+    code = os.waitstatus_to_exitcode(status)
     err = proc.stderr.read().decode() if proc.stderr else ""
-    if proc.returncode != 0:
-        raise SystemExit(f"{argv} exited {proc.returncode}:\n{err[-2000:]}")
-    return elapsed, usage.ru_maxrss / 1024  # ru_maxrss is in KiB on Linux
+    if code not in (0, 2):
+        raise SystemExit(f"{argv} exited {code}:\n{err[-2000:]}")
+    # ru_maxrss is in KiB on Linux
+    return Run(usage.ru_utime + usage.ru_stime, elapsed, usage.ru_maxrss / 1024)
 
 
 def reconciler_command() -> list[str]:
@@ -141,59 +158,83 @@ def reconciler_command() -> list[str]:
     return [str(script)] if script.exists() else [sys.executable, "-m", "reconciler"]
 
 
-def run_size(count: int, *, noop: bool, repeat: int) -> dict[str, float]:
+CITY = re.compile(r"^  city: .*$", re.MULTILINE)
+
+
+def edit_share(root: Path, share: float, *, city: str) -> int:
+    """Set the city of `share` of the organization files; how many were changed."""
+    files = sorted((root / "orgs").rglob("facility-*.yaml"))
+    changed = files[:: max(1, round(1 / share))]
+    for path in changed:
+        text = path.read_text(encoding="utf-8")
+        path.write_text(CITY.sub(f"  city: {city}", text, count=1), encoding="utf-8")
+    return len(changed)
+
+
+CASES = ("cold", "text", "warm", "noop", "noop-warm", "changed")
+
+
+def run_size(count: int, *, cases: set[str], repeat: int) -> dict[str, Run]:
     with tempfile.TemporaryDirectory(prefix="plan-scale-") as tmp:
         root = Path(tmp)
         write_repo(root, count)
-        floor_s, floor_mb = measure(
-            [sys.executable, "-c", FLOOR, str(root / "orgs")], repeat=repeat
-        )
-        plan_s, plan_mb = measure(
-            [*reconciler_command(), "--repo", tmp, "plan", "--format", "json"], repeat=repeat
-        )
-        row = {
-            "n": count,
-            "floor": floor_s,
-            "plan": plan_s,
-            "plan_mb": plan_mb,
-            "floor_mb": floor_mb,
-        }
-        if noop:
+        plan = [*reconciler_command(), "--repo", tmp, "plan"]
+        found = {"floor": measure([sys.executable, "-c", FLOOR, str(root / "orgs")], repeat=repeat)}
+        if "cold" in cases:
+            found["cold"] = measure([*plan, "--format", "json", "--no-cache"], repeat=repeat)
+        if "text" in cases:
+            found["text"] = measure([*plan, "--no-cache"], repeat=repeat)
+        if "warm" in cases:
+            measure([*plan, "--format", "json"])  # fills the cache
+            found["warm"] = measure([*plan, "--format", "json"], repeat=repeat)
+        if cases & {"noop", "noop-warm", "changed"}:
             out = root / "plan.json"
-            measure([*reconciler_command(), "--repo", tmp, "plan", "--out", str(out)])
+            measure([*plan, "--out", str(out)])
             ledger = root / ".reconciler" / "sandbox" / "ledger.json"
             measure([sys.executable, "-c", FILL_LEDGER, str(out), str(ledger)])
-            noop_s, noop_mb = measure(
-                [*reconciler_command(), "--repo", tmp, "plan", "--detailed-exitcode"], repeat=repeat
-            )
-            row.update(noop=noop_s, noop_mb=noop_mb)
-        return row
+            out.unlink()
+            noop = [*plan, "--detailed-exitcode"]
+            if "noop" in cases:
+                found["noop"] = measure([*noop, "--no-cache"], repeat=repeat)
+            if "noop-warm" in cases:
+                measure(noop)
+                found["noop-warm"] = measure(noop, repeat=repeat)
+            if "changed" in cases:
+                measure(noop)  # the cache holds every file as it is
+                runs = []
+                for attempt in range(repeat):  # new contents each time: never in the cache
+                    edit_share(root, 0.01, city=f"Verona {attempt}")
+                    runs.append(_run([*plan, "--format", "json"]))
+                found["changed"] = Run(
+                    min(r.cpu for r in runs), min(r.wall for r in runs), max(r.mb for r in runs)
+                )
+        return found
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sizes", default="1000,10000", help="comma-separated file counts")
-    parser.add_argument("--no-noop", action="store_true", help="skip the no-op plan")
+    parser.add_argument("--cases", default=",".join(CASES), help="comma-separated cases")
     parser.add_argument(
         "--repeat", type=int, default=3, help="runs per measurement; the fastest counts"
     )
     args = parser.parse_args()
     sizes = [int(s) for s in args.sizes.split(",") if s]
-    header = f"{'N':>8} {'floor s':>8} {'plan s':>8} {'ratio':>6} {'peak MB':>8}"
-    if not args.no_noop:
-        header += f" {'no-op s':>8} {'no-op MB':>9}"
-    print(header, flush=True)
+    cases = {c for c in args.cases.split(",") if c}
+    print(
+        f"{'N':>7} {'case':<10} {'CPU s':>7} {'ratio':>6} {'wall s':>7} {'peak MB':>8}", flush=True
+    )
     rows = []
     for count in sizes:
-        row = run_size(count, noop=not args.no_noop, repeat=args.repeat)
-        rows.append(row)
-        line = (
-            f"{count:>8} {row['floor']:>8.2f} {row['plan']:>8.2f} "
-            f"{row['plan'] / row['floor']:>6.2f} {row['plan_mb']:>8.0f}"
-        )
-        if "noop" in row:
-            line += f" {row['noop']:>8.2f} {row['noop_mb']:>9.0f}"
-        print(line, flush=True)
+        found = run_size(count, cases=cases, repeat=args.repeat)
+        floor = found["floor"].cpu
+        for case, run in found.items():
+            rows.append({"n": count, "case": case, **run.__dict__, "ratio": run.cpu / floor})
+            print(
+                f"{count:>7} {case:<10} {run.cpu:>7.2f} {run.cpu / floor:>6.2f} "
+                f"{run.wall:>7.2f} {run.mb:>8.0f}",
+                flush=True,
+            )
     print(json.dumps(rows), file=sys.stderr)
 
 

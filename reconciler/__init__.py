@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
-from importlib.metadata import PackageNotFoundError
-from importlib.metadata import version as distribution_version
-
 DISTRIBUTION = "redox-reconciler"
 
 
 def version() -> str:
     """The installed distribution's version: pyproject.toml is its one source."""
+    # Imported here: importlib.metadata costs every command tens of milliseconds at start-up.
+    from importlib.metadata import PackageNotFoundError
+    from importlib.metadata import version as distribution_version
+
     try:
         return distribution_version(DISTRIBUTION)
     except PackageNotFoundError:  # a source tree on sys.path that was never installed

@@ -4,7 +4,9 @@ Pure: the queries are lookup's."""
 from __future__ import annotations
 
 import enum
+import hashlib
 from dataclasses import dataclass, replace
+from datetime import UTC, datetime
 from typing import Any
 
 from reconciler.kinds import kind_of
@@ -32,6 +34,38 @@ class Drift:
     finding: Finding
     source: str | None
     fields: tuple[FieldChange, ...] = ()
+
+
+@dataclass(frozen=True)
+class Part:
+    """The share of the ledger one drift run checks (SPEC 2, "Drift cost"): part `index`
+    (0-based) of `parts`, chosen by the UTC day, so every record is checked once every
+    `parts` days."""
+
+    index: int
+    parts: int
+
+    @classmethod
+    def of_day(cls, parts: int, day: int | None = None) -> Part:
+        """Today's part (or that of `day`, a UTC day number: days since 1970-01-01)."""
+        if day is None:
+            day = (datetime.now(UTC).date() - datetime(1970, 1, 1, tzinfo=UTC).date()).days
+        return cls(day % parts, parts)
+
+    def holds(self, identity: str) -> bool:
+        """Whether the record of `identity` is in this part: a stable hash of the identity,
+        the same on every machine and every run."""
+        if self.parts == 1:
+            return True
+        number = int.from_bytes(hashlib.sha256(identity.encode()).digest()[:8], "big")
+        return number % self.parts == self.index
+
+    def of(self, ledger: Ledger) -> Ledger:
+        """The ledger with only the records of this part."""
+        if self.parts == 1:
+            return ledger
+        kept = {k: e for k, e in ledger.records.items() if self.holds(e.identity)}
+        return replace(ledger, records=kept)
 
 
 def compare(ledger: Ledger, seen: dict[Key, dict[str, Any] | None]) -> list[Drift]:

@@ -124,14 +124,19 @@ def read_bytes(path: Path, *, root: Path, limit: int | None = MAX_FILE_BYTES) ->
             )
         chunks = []
         left = limit + 1 if limit is not None else None
+        # The size the file has, in one read (a ledger of 100,000 records is read without a
+        # second copy of it); then whatever it grew by meanwhile, a chunk at a time.
+        first = info.st_size + 1 if left is None else min(left, info.st_size + 1)
         while left is None or left > 0:
-            chunk = os.read(fd, 1024 * 1024 if left is None else min(left, 1024 * 1024))
+            size = first or (1024 * 1024 if left is None else min(left, 1024 * 1024))
+            first = 0
+            chunk = os.read(fd, size)
             if not chunk:
                 break
             chunks.append(chunk)
             if left is not None:
                 left -= len(chunk)
-        data = b"".join(chunks)
+        data = chunks[0] if len(chunks) == 1 else b"".join(chunks)
         if limit is not None and len(data) > limit:  # it grew after the check
             raise Unreadable(f"is more than the limit of {size_text(limit)}: split it")
         return data

@@ -53,8 +53,9 @@ def _constant(name: str) -> Any:
     raise JsonProblem(f"holds {name}, which is not JSON")
 
 
-def loads(raw: bytes | str) -> Any:
-    """The JSON value of `raw`; JsonProblem when it is not strict, bounded JSON."""
+def loads(raw: bytes | str, *, depth: int = MAX_DEPTH) -> Any:
+    """The JSON value of `raw`; JsonProblem when it is not strict, bounded JSON (nested at most
+    `depth` levels: less for a part of a document read on its own)."""
     try:
         value = json.loads(raw, parse_int=_integer, parse_float=_real, parse_constant=_constant)
     except RecursionError:
@@ -67,9 +68,9 @@ def loads(raw: bytes | str) -> Any:
         ) from None
     except ValueError as exc:  # only from the number hooks: a text of digits too long to read
         raise JsonProblem(f"is not JSON: {cut(str(exc))}") from None
-    where = too_deep(value, MAX_DEPTH)
+    where = too_deep(value, depth)
     if where is not None:
-        raise JsonProblem(f"nests more than {MAX_DEPTH} levels deep", where)
+        raise JsonProblem(f"nests more than {depth} levels deep", where)
     escaped = (
         _SURROGATE_ESCAPE.search(raw)
         if isinstance(raw, str)

@@ -46,6 +46,14 @@ def digest(value: Any) -> str:
     return hashlib.sha256(canonical_json(value).encode()).hexdigest()
 
 
+def canonical_with_digest(envelope: Any, payload: Any) -> tuple[str, str]:
+    """The canonical JSON of `payload`, and `digest([envelope, payload])` made from it: the
+    payload is encoded once for both (a list's canonical JSON is its items' joined by ",")."""
+    text = canonical_json(payload)
+    whole = "[" + canonical_json(envelope) + "," + text + "]"
+    return text, hashlib.sha256(whole.encode()).hexdigest()
+
+
 def pretty_json(value: Any) -> str:
     """`json.dumps(value, sort_keys=True, indent=2, ensure_ascii=False) + "\\n"`, several times
     faster: the standard library falls back to its pure-Python encoder whenever it indents."""

@@ -14,6 +14,9 @@ steps that each say what they guarantee to everything after them:
 
 A failure names the file, the path inside it and the fix (restore the committed version); a
 corrupt ledger is never overwritten, because every writer loads it first.
+
+A ledger in the layout the tool writes is read record by record (ledger_text), with each of
+these checks made on every part; anything else is read whole, as above.
 """
 
 from __future__ import annotations
@@ -34,11 +37,11 @@ from typing import Any
 from filelock import FileLock, Timeout
 from pydantic import ValidationError
 
-from reconciler import files, jsonfile, redact
+from reconciler import files, jsonfile, ledger_text, redact
 from reconciler.errors import LedgerError, LockHeld, ReconcilerError, quoted
 from reconciler.jsontext import without_gc
 from reconciler.kinds import kind_of
-from reconciler.ledger import VERSION, Ledger, LedgerFile, now
+from reconciler.ledger import VERSION, Entry, Ledger, LedgerFile, now
 from reconciler.model import Action, make_key
 
 logger = logging.getLogger(__name__)
@@ -114,8 +117,12 @@ def check_entries(parsed: LedgerFile) -> None:
             )
 
 
-def parse(raw: bytes, environment: str, *, name: str) -> Ledger:
-    """A ledger from the bytes of its file, checked in full (steps 2 to 4 above)."""
+def parse(raw: bytes, environment: str, *, name: str, path: Path | None = None) -> Ledger:
+    """A ledger from the bytes of its file, checked in full (steps 2 to 4 above). With the
+    file's `path`, its records are read from it again when asked for (ledger_text.OnDisk)."""
+    lean = ledger_text.parse(raw, environment, path=path)  # record by record, when it can
+    if lean is not None:
+        return lean
     try:
         doc = jsonfile.loads(raw)
     except jsonfile.JsonProblem as exc:
@@ -137,29 +144,35 @@ def parse(raw: bytes, environment: str, *, name: str) -> Ledger:
         environment=parsed.environment,
         lineage=parsed.lineage,
         serial=parsed.serial,
-        records=dict(parsed.records),
+        records={key: Entry.of(entry) for key, entry in parsed.records.items()},
         intents=dict(parsed.intents),
     )
 
 
 @without_gc
 def load(
-    path: Path, environment: str, *, shown: str | None = None, root: Path | None = None
+    path: Path,
+    environment: str,
+    *,
+    shown: str | None = None,
+    root: Path | None = None,
+    reading: bool = False,
 ) -> Ledger:
     """The ledger at `path`; an empty one (no lineage yet) when the file does not exist.
     Problems name the file as `shown` (e.g. relative to the repository) when given; `root`
-    (resolved) is the repository no symlink may lead out of."""
+    (resolved) is the repository no symlink may lead out of. `reading`: for a command that
+    only reads the ledger, whose records need not hold the file's bytes."""
     name = shown or str(path)
     raw = read_ledger_bytes(path, name=name, root=root)
     if raw is None:
         return Ledger.new(environment)
-    return parse(raw, environment, name=name)
+    return parse(raw, environment, name=name, path=path if reading else None)
 
 
 def save(path: Path, ledger: Ledger) -> Ledger:
     """Write `ledger` with serial + 1, atomically: a reader sees the old file or the new one."""
     saved = replace(ledger, serial=ledger.serial + 1, lineage=ledger.lineage or str(uuid.uuid4()))
-    atomic_write(path, saved.to_json())
+    atomic_write(path, saved.json_chunks())
     return saved
 
 

@@ -13,9 +13,11 @@ from reconciler.errors import LoadError, Problem, quoted
 from reconciler.jsontext import digest, without_gc
 from reconciler.kinds import KINDS
 from reconciler.model import Desired, Environment, Key, Kind, Loaded, make_key
+from reconciler.plan_cache import PlanCache
 from reconciler.validation import problems_from
 
 SUFFIXES = (".yaml", ".yml")
+_BATCH = 500  # files read, keyed and looked up in the plan cache at a time
 
 
 def record_files(repo: Path, kind: Kind) -> list[Path]:
@@ -47,11 +49,13 @@ def load_file(
     *,
     root: Path | None = None,
     limit: int | None = files.MAX_FILE_BYTES,
+    raw: bytes | None = None,
 ) -> tuple[Loaded | None, list[Problem]]:
     """One record file validated against its kind's model, and its problems. `root` (resolved)
-    is the repository, which no symlink may lead out of; `limit` the most bytes of a file."""
+    is the repository, which no symlink may lead out of; `limit` the most bytes of a file;
+    `raw` its bytes when they were read already."""
     try:
-        data, node = yamlfile.read(path, shown, root=root, limit=limit)
+        data, node = yamlfile.read(path, shown, root=root, limit=limit, raw=raw)
     except yamlfile.YamlProblem as exc:
         return None, [yamlfile.problem(shown, exc)]
     except OSError as exc:
@@ -95,24 +99,47 @@ class Records:
 
 @without_gc
 def load_records(
-    repo: Path, env: Environment, *, max_file_bytes: int | None = files.MAX_FILE_BYTES
+    repo: Path,
+    env: Environment,
+    *,
+    max_file_bytes: int | None = files.MAX_FILE_BYTES,
+    cache: PlanCache | None = None,
 ) -> Records:
-    """Every record of every kind in `repo`, or LoadError with every problem found."""
+    """Every record of every kind in `repo`, or LoadError with every problem found. With
+    `cache`, a file whose bytes were read and found valid before is not read again."""
     problems: list[Problem] = []
     loaded: dict[str, list[Loaded]] = {}
+    fresh: dict[str, Loaded] = {}  # valid files the cache does not hold yet
+    used: list[str] = []
     root = repo.resolve()
     for kind in KINDS.values():
         found = loaded.setdefault(kind.name, [])
         if not _folder_inside(repo / kind.folder, root, problems):
             continue
-        for path in record_files(repo, kind):
-            shown = path.relative_to(repo).as_posix()
-            item, found_problems = load_file(
-                path, shown, kind, env, root=root, limit=max_file_bytes
-            )
-            if item is not None:
-                found.append(item)
-            problems.extend(found_problems)
+        paths = record_files(repo, kind)
+        # A batch at a time: the bytes of the files, read to key them, are let go with it.
+        for first in range(0, len(paths), _BATCH):
+            batch = paths[first : first + _BATCH]
+            keyed = _keyed(cache, kind, batch, root, max_file_bytes) if cache else {}
+            hits = cache.get({key: kind for key, _ in keyed.values()}) if cache else {}
+            for path in batch:
+                shown = path.relative_to(repo).as_posix()
+                key, raw = keyed.get(path, (None, None))
+                hit = hits.get(key) if key is not None else None
+                if hit is not None:
+                    found.append(hit.loaded(shown))
+                    continue
+                item, found_problems = load_file(
+                    path, shown, kind, env, root=root, limit=max_file_bytes, raw=raw
+                )
+                if item is not None:
+                    found.append(item)
+                    if key is not None and not found_problems and item.desired is not None:
+                        fresh[key] = item
+                problems.extend(found_problems)
+            used.extend(key for key, _ in keyed.values())
+    if cache is not None:
+        cache.put(fresh, used=used)
     known: set[Key] = {
         make_key(item.kind, identity)
         for items in loaded.values()
@@ -126,6 +153,21 @@ def load_records(
         raise LoadError(problems)
     desired = (item.desired for items in loaded.values() for item in items if item.desired)
     return Records({d.key: d for d in desired}, problems)
+
+
+def _keyed(
+    cache: PlanCache, kind: Kind, paths: list[Path], root: Path, limit: int | None
+) -> dict[Path, tuple[str, bytes]]:
+    """The cache key and the bytes of each file that may be read (load_file reports the rest),
+    read as load_file reads them: regular files inside the repository, within the limit."""
+    keyed: dict[Path, tuple[str, bytes]] = {}
+    for path in paths:
+        try:
+            raw = files.read_bytes(path, root=root, limit=limit)
+        except (files.Unreadable, OSError):
+            continue
+        keyed[path] = (cache.key(kind.name, raw), raw)
+    return keyed
 
 
 def _folder_inside(folder: Path, root: Path, problems: list[Problem]) -> bool:

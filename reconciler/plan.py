@@ -419,7 +419,7 @@ def _longest_increasing(seq: list[int]) -> set[int]:
 
 def _parents(desired: Mapping[Key, Desired], ledger: Ledger) -> dict[Key, tuple[Key, ...]]:
     """Each known record's parents: from the files, else from the last-applied payload."""
-    parents = {key: kind_of(e.kind).parent_keys(e.payload) for key, e in ledger.records.items()}
+    parents = {key: e.parents for key, e in ledger.records.items() if key not in desired}
     parents.update({key: d.depends_on for key, d in desired.items()})
     return parents
 

@@ -7,17 +7,15 @@ The data path of apply: cli -> reconcile -> (loader, ledger, plan) -> apply -> c
 
 from __future__ import annotations
 
-import asyncio
 import os
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 from reconciler import files, jsonfile, ledger_store, saved_plan, yamltext
 from reconciler.adopt import Adoption, adoption, file_name, from_ledger, record
-from reconciler.apply import Applier, LedgerWriter, Progress, Result, Stopped, until_stopped
-from reconciler.drift import Drift, compare, refreshed_ledger
+from reconciler.drift import Drift, Part, compare, refreshed_ledger
 from reconciler.errors import (
     LoadError,
     PlanChanged,
@@ -33,8 +31,7 @@ from reconciler.history_git import record_history
 from reconciler.kinds import kind_of, oid_keys
 from reconciler.ledger import Entry, Ledger
 from reconciler.loader import desired_digest, load_records
-from reconciler.lookup import Wanted, look_up_all, look_up_ledger
-from reconciler.model import split_key
+from reconciler.model import Key, split_key
 from reconciler.plan import (
     DIGEST_PATTERN,
     Plan,
@@ -47,6 +44,15 @@ from reconciler.saved_plan import dependency_cycle
 from reconciler.settings import BUILT_IN, SANDBOX
 from reconciler.status import Status, build_status
 from reconciler.workspace import Workspace
+
+if TYPE_CHECKING:
+    import asyncio
+
+    from reconciler.apply import Applier, Progress, Result
+    from reconciler.lookup import Found
+
+# The use cases that talk to Redox import apply and lookup (and so asyncio) when they run:
+# validate and plan must start fast.
 
 __all__ = [
     "DIGEST_PATTERN",
@@ -102,9 +108,12 @@ def validate(ws: Workspace) -> Validation:
 def plan(ws: Workspace, ledger: Ledger | None = None, *, refreshed: bool = False) -> Plan:
     """A fresh plan of the files against `ledger` (default: the ledger on disk)."""
     file = ws.settings.file
+    # The ledger first: reading it holds its file's bytes for a while, which are let go before
+    # the files' records take their room (a no-op plan of 100,000 records peaks lower).
+    current = ledger if ledger is not None else ws.ledger()
     built = build_plan(
         ws.desired,
-        ledger if ledger is not None else ws.ledger(),
+        current,
         desired_digest=desired_digest(ws.desired),
         missing=file.missing,
         max_deactivate_fraction=file.safety.max_deactivate_fraction,
@@ -238,10 +247,30 @@ def check_expected_digest(chosen: Plan, expected: str | None) -> None:
 # --- talking to Redox ----------------------------------------------------------------------
 
 
+def lookup_rate(ws: Workspace) -> float | None:
+    """Requests a second that drift, --refresh and import may spend: `drift.rate_share` of
+    `api.rate_limit` (None for the in-process sandbox, which has no budget to share)."""
+    if ws.environment.in_process:
+        return None
+    file = ws.settings.file
+    return file.api.rate_limit * file.drift.rate_share
+
+
+async def _look_up_ledger(
+    ws: Workspace, api: RedoxApi, current: Ledger, *, concurrency: int
+) -> dict[Key, Found]:
+    """The directory's record of every record of `current`, at the lookups' share of the rate."""
+    from reconciler.lookup import look_up_ledger
+
+    return await look_up_ledger(
+        api, current, env=ws.environment, concurrency=concurrency, rate=lookup_rate(ws)
+    )
+
+
 async def refreshed_plan(ws: Workspace, api: RedoxApi, *, concurrency: int) -> Plan:
     """A plan against what the directory really holds for every ledgered record."""
     current = ws.ledger()
-    seen = await look_up_ledger(api, current, env=ws.environment, concurrency=concurrency)
+    seen = await _look_up_ledger(ws, api, current, concurrency=concurrency)
     return plan(ws, refreshed_ledger(current, seen), refreshed=True)
 
 
@@ -283,11 +312,13 @@ async def apply(
     given), let `review` see it and say yes, then carry it out. The caller holds the
     environment's lock for the whole of it. Once `stop` is set no new call starts, the calls
     in flight get api.timeout to finish, and the result says what was done."""
+    from reconciler.apply import Applier, LedgerWriter, Stopped
+
     if saved is not None and refresh:
         raise PlanError("a saved plan is applied exactly as it is: drop --refresh")
     if saved is None:
         ws.desired  # noqa: B018 - invalid files fail here, before anything is sent
-    writer = LedgerWriter(ws.ledger_path, ws.ledger())
+    writer = LedgerWriter(ws.ledger_path, ws.recovered_ledger(), journal=ws.journal_path)
     applier = Applier(
         api=api,
         writer=writer,
@@ -319,6 +350,8 @@ async def _apply(
     review: Review,
     expect_digest: str | None,
 ) -> Applied:
+    from reconciler.apply import Stopped, until_stopped
+
     writer, stop, concurrency = applier.writer, applier.stop, applier.concurrency
     await applier.resolve_intents()
     current = writer.state
@@ -331,7 +364,7 @@ async def _apply(
             )
         chosen = saved
     elif refresh:
-        looking = look_up_ledger(api, current, env=ws.environment, concurrency=concurrency)
+        looking = _look_up_ledger(ws, api, current, concurrency=concurrency)
         seen = await until_stopped(stop, looking)
         chosen = plan(ws, refreshed_ledger(current, seen), refreshed=True)
     else:
@@ -361,18 +394,33 @@ def _known(target: str, ws: Workspace, current: Ledger) -> bool:
 
 @dataclass(frozen=True)
 class DriftReport:
-    """Every ledgered record that the directory holds otherwise, of `checked` queried."""
+    """Every ledgered record that the directory holds otherwise, of `checked` queried: the
+    records of `part` of the `ledgered` ones."""
 
     environment: str
     drifts: list[Drift]
     checked: int
+    part: Part
+    ledgered: int
 
 
-async def drift(ws: Workspace, api: RedoxApi, *, concurrency: int) -> DriftReport:
-    """Query the directory for every ledgered record and compare it with the ledger."""
+async def drift(
+    ws: Workspace,
+    api: RedoxApi,
+    *,
+    concurrency: int,
+    rotate: int | None = None,
+    day: int | None = None,
+) -> DriftReport:
+    """Query the directory for today's part of the ledgered records (1/`rotate` of them; by
+    default drift.rotate) and compare them with the ledger."""
     current = ws.ledger()
-    seen = await look_up_ledger(api, current, env=ws.environment, concurrency=concurrency)
-    return DriftReport(ws.env_name, compare(current, seen), len(current.records))
+    part = Part.of_day(rotate or ws.settings.file.drift.rotate, day)
+    checked = part.of(current)
+    seen = await _look_up_ledger(ws, api, checked, concurrency=concurrency)
+    return DriftReport(
+        ws.env_name, compare(current, seen), len(checked.records), part, len(current.records)
+    )
 
 
 async def import_(
@@ -388,11 +436,13 @@ async def import_(
     """Adopt records the directory already holds into the ledger, never sending a New: the
     organizations named by OID, or every record of the files that the ledger lacks. The
     caller holds the environment's lock."""
+    from reconciler.lookup import Wanted, look_up_all
+
     named = list(oids)
     if bool(named) == from_files:
         raise PlanError("import needs either --oid OID (one or more) or --from-files")
     desired = ws.desired
-    current = ws.ledger()
+    current = ws.recovered_ledger()
     keys = sorted(set(oid_keys(named) if named else desired) - set(current.records))
     wanted = []
     for key in keys:
@@ -400,7 +450,9 @@ async def import_(
         want = desired.get(key)
         envelope = want.envelope if want is not None else {"Directory": ws.environment.directory}
         wanted.append(Wanted(kind, identity, envelope, want.payload if want else None))
-    found = await look_up_all(api, wanted, env=ws.environment, concurrency=concurrency)
+    found = await look_up_all(
+        api, wanted, env=ws.environment, concurrency=concurrency, rate=lookup_rate(ws)
+    )
     adoptions = [
         adoption(key, seen, want=desired.get(key), env=ws.environment)
         for key, seen in zip(keys, found, strict=True)

@@ -27,7 +27,8 @@ SANDBOX_DIR = ".reconciler/sandbox"
 
 
 class _Strict(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid", strict=True)
+    # defer_build: file_model's subclasses are what validates; the bases need no validator.
+    model_config = ConfigDict(frozen=True, extra="forbid", strict=True, defer_build=True)
 
 
 class Safety(_Strict):
@@ -40,6 +41,14 @@ class Api(_Strict):
     rate_limit: float = Field(25.0, gt=0)
     concurrency: int = Field(8, ge=1, le=64)
     timeout: float = Field(60.0, gt=0)
+
+
+class Drift(_Strict):
+    """What drift checks per run, and how much of the API budget lookups may use (SPEC 2,
+    "Drift cost")."""
+
+    rotate: int = Field(1, ge=1, le=366)  # check 1/rotate of the records per run
+    rate_share: float = Field(0.5, gt=0, le=1)  # of api.rate_limit: drift, --refresh, import
 
 
 def _inside_path(value: str) -> str:
@@ -80,6 +89,7 @@ class SettingsFile(_Strict):
     missing: Literal["error", "deactivate"] = "error"
     safety: Safety = Field(default_factory=Safety)
     api: Api = Field(default_factory=Api)
+    drift: Drift = Field(default_factory=Drift)
     environments: dict[EnvironmentName, EnvironmentEntry] = Field(default_factory=dict)
     # The most bytes of one record file or of reconciler.yaml, checked before it is read.
     max_file_bytes: int = Field(files.MAX_FILE_BYTES, ge=1024, le=1024**3)

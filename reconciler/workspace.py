@@ -8,10 +8,12 @@ from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
 
-from reconciler import ledger_store
+from reconciler import journal, ledger_store
+from reconciler.kinds import KINDS
 from reconciler.ledger import Ledger
 from reconciler.loader import Records, load_records
 from reconciler.model import Desired, Environment, Key
+from reconciler.plan_cache import PlanCache
 from reconciler.settings import SANDBOX_DIR, Settings, load_settings
 
 LOCAL_DIR = ".reconciler"
@@ -23,6 +25,7 @@ class Workspace:
 
     repo: Path
     env_name: str
+    cache: bool = True  # read and keep validated record files in .reconciler/cache/
 
     @cached_property
     def settings(self) -> Settings:
@@ -45,14 +48,28 @@ class Workspace:
         return self.repo / LOCAL_DIR / "locks" / name
 
     @property
+    def journal_path(self) -> Path:
+        """Where an apply journals its changes to the environment's ledger file until it
+        rewrites the file (named after the file, as its lock is)."""
+        name = ledger_store.lock_name(self.ledger_path, self.repo.resolve()).removesuffix(".lock")
+        return self.repo / LOCAL_DIR / "journal" / f"{name}.jsonl"
+
+    @property
     def sandbox_dir(self) -> Path:
         return self.repo / SANDBOX_DIR
 
     @cached_property
     def records(self) -> Records:
         """Every record file, validated; LoadError with every problem otherwise."""
+        cache = None
+        if self.cache:
+            settings, kinds = self.settings.file, KINDS.values()
+            cache = PlanCache.of(self.repo, self.environment, settings, kinds)
         return load_records(
-            self.repo, self.environment, max_file_bytes=self.settings.file.max_file_bytes
+            self.repo,
+            self.environment,
+            max_file_bytes=self.settings.file.max_file_bytes,
+            cache=cache,
         )
 
     @property
@@ -60,9 +77,25 @@ class Workspace:
         return self.records.desired
 
     def ledger(self) -> Ledger:
-        """The ledger as it is on disk now (read again on every call)."""
-        return ledger_store.load(
-            self.ledger_path, self.env_name, shown=self.environment.ledger, root=self.repo.resolve()
+        """The ledger as it is on disk now, with what an unfinished apply journaled (read again
+        on every call)."""
+        return journal.read(
+            self.ledger_path,
+            self.journal_path,
+            self.env_name,
+            shown=self.environment.ledger,
+            root=self.repo.resolve(),
+        )
+
+    def recovered_ledger(self) -> Ledger:
+        """The ledger, with what an interrupted apply journaled written into its file. Only
+        while holding the lock."""
+        return journal.recover(
+            self.ledger_path,
+            self.journal_path,
+            self.env_name,
+            shown=self.environment.ledger,
+            root=self.repo.resolve(),
         )
 
     @contextmanager

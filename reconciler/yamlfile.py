@@ -43,15 +43,22 @@ MAX_NUMBER_CHARS = 32  # an unquoted number longer than this is text that lacks 
 
 
 def read(
-    path: Path, shown: str, *, root: Path | None = None, limit: int | None = files.MAX_FILE_BYTES
+    path: Path,
+    shown: str,
+    *,
+    root: Path | None = None,
+    limit: int | None = files.MAX_FILE_BYTES,
+    raw: bytes | None = None,
 ) -> tuple[Any, yaml.Node | None]:
     """Plain values and the node tree of one file; YamlProblem (with a line, 0 when the file is
     not read at all) when unreadable. `root` (resolved) is the folder no symlink may leave
-    (default: the file's own folder); `limit` the most bytes read."""
-    try:
-        raw = files.read_bytes(path, root=root or path.parent.resolve(), limit=limit)
-    except files.Unreadable as exc:
-        raise YamlProblem(0, str(exc)) from None
+    (default: the file's own folder); `limit` the most bytes read; `raw` the file's bytes when
+    they were read already (through files.read_bytes, as here)."""
+    if raw is None:
+        try:
+            raw = files.read_bytes(path, root=root or path.parent.resolve(), limit=limit)
+        except files.Unreadable as exc:
+            raise YamlProblem(0, str(exc)) from None
     try:
         text = raw.decode("utf-8-sig")
     except UnicodeDecodeError as exc:

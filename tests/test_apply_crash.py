@@ -6,16 +6,22 @@ trial; each trial applies a fresh 200-record repository (1 parent, 199 children)
 OIDs. After each trial's
 rerun the directory equals the files, no OID was created twice, the ledger holds every record
 and no intent, and a plan is empty.
+
+What an apply has made durable is the ledger file plus its journal (reconciler.journal): the
+ledger file is rewritten from the journal now and then and at the end (compaction). The
+compaction trials kill the apply, and the rerun that replays its journal, while the ledger file
+is being rewritten: their ledger holds many more records, so that a rewrite takes a while.
 """
 
 from __future__ import annotations
 
+import json
 import random
 import signal
 import subprocess
 import time
-from collections.abc import Iterator
-from dataclasses import dataclass
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -64,7 +70,11 @@ def _apply_args(repo: Path) -> list[str]:
     return cli_args(repo, "apply", "--yes", "--env", ENV)
 
 
-def _run_and_kill(served: ServedSandbox, repo: Path, delay: float) -> Killed:
+def _kill_apply(
+    served: ServedSandbox, repo: Path, wait: Callable[[subprocess.Popen[bytes]], None]
+) -> bool:
+    """Start `reconciler apply`, let `wait` return at the instant to kill it, SIGKILL it then;
+    whether it had already exited (with success) by that instant."""
     log = repo / "killed-apply.log"
     with log.open("ab") as out:
         process = subprocess.Popen(
@@ -76,7 +86,7 @@ def _run_and_kill(served: ServedSandbox, repo: Path, delay: float) -> Killed:
             stderr=subprocess.STDOUT,
         )
     try:
-        time.sleep(delay)
+        wait(process)
         finished = process.poll() is not None
         if not finished:
             process.send_signal(signal.SIGKILL)
@@ -84,14 +94,19 @@ def _run_and_kill(served: ServedSandbox, repo: Path, delay: float) -> Killed:
         process.wait()
     if finished:
         assert process.returncode == 0, log.read_text()
-    ledger_path = Workspace(repo=repo, env_name=ENV).ledger_path
-    if not ledger_path.exists():
-        return Killed(finished, 0, 0)
-    doc = ledger_doc(repo, ENV)
-    return Killed(finished, len(doc["records"]), len(doc["intents"]))
+    return finished
 
 
-def _assert_settled(served: ServedSandbox, repo: Path, trial: int, since: int) -> None:
+def _run_and_kill(served: ServedSandbox, repo: Path, delay: float) -> Killed:
+    finished = _kill_apply(served, repo, lambda process: time.sleep(delay))
+    # What the run made durable: the ledger file and the changes journaled since it was written.
+    durable = Workspace(repo=repo, env_name=ENV).ledger()
+    return Killed(finished, len(durable.records), len(durable.intents))
+
+
+def _assert_settled(
+    served: ServedSandbox, repo: Path, trial: int, since: int, *, kept: frozenset[str] = frozenset()
+) -> None:
     want = desired_wire(repo, ENV)["organization"]
     assert len(want) == CHILDREN + 1
     # No call that landed was repeated: one New per record, whichever run sent it (a repeat
@@ -107,9 +122,11 @@ def _assert_settled(served: ServedSandbox, repo: Path, trial: int, since: int) -
     twice = {oid: n for oid in want if (n := creations.get(oid, 0)) != 1}
     assert not twice, f"trial {trial}: OIDs not created exactly once: {twice}"
     ledger = ledger_doc(repo, ENV)
-    assert set(ledger["records"]) == {f"organization:{oid}" for oid in want}
+    assert set(ledger["records"]) == {f"organization:{oid}" for oid in want} | kept
     assert ledger["intents"] == {}, f"trial {trial}: intents left {list(ledger['intents'])}"
-    assert reconcile.plan(Workspace(repo=repo, env_name=ENV)).empty
+    ws = Workspace(repo=repo, env_name=ENV)
+    assert not ws.journal_path.exists(), f"trial {trial}: the journal outlived a finished run"
+    assert reconcile.plan(ws).empty
 
 
 @pytest.mark.slow
@@ -143,6 +160,105 @@ def test_apply_killed_at_random_instants_converges_on_the_next_run(tmp_path: Pat
     with_intents = [k for k in kills if not k.finished and k.intents]
     assert len(mid_run) >= 5, kills
     assert with_intents, kills
+
+
+# -- kills while the ledger file is being rewritten ----------------------------------------
+
+COMPACTION_TRIALS = 6
+# Records of retired organizations (inactive, their files long gone) that every compaction
+# rewrites: enough that a rewrite takes a good fraction of a second.
+KEPT = 30_000
+
+
+def _retired(repo: Path, trial: int) -> frozenset[str]:
+    """Give the repository's ledger KEPT retired records; their keys."""
+    ws = Workspace(repo=repo, env_name=ENV)
+    records = {}
+    for n in range(KEPT):
+        oid = f"2.16.840.1.113883.3.6147.458.{50000 + trial}.{n}"
+        records[f"organization:{oid}"] = ledgers.make_entry(
+            kind="organization",
+            identity=oid,
+            envelope={"Directory": "Carequality"},
+            payload={"Name": f"Retired {n}", "Active": False, "Identifiers": [{"ID": oid}]},
+            active=False,
+            source=f"orgs/retired-{n}.yaml",
+            commit=None,
+        )
+    ledger_store.save(ws.ledger_path, replace(ledgers.Ledger.new(ENV), records=records))
+    return frozenset(records)
+
+
+@dataclass
+class Compaction:
+    """Where one kill aimed at a compaction landed."""
+
+    finished: bool  # the process had exited before a rewrite began or before the signal
+    writing: bool  # the new ledger file was being written (its temporary file is left)
+    between: bool  # the ledger file was rewritten, the journal not yet restarted or removed
+
+
+def _rewriting(ledger_path: Path) -> bool:
+    """A new ledger file is being written (ledger_store.atomic_write's temporary file)."""
+    return any(ledger_path.parent.glob(f".{ledger_path.name}.*.tmp"))
+
+
+def _kill_while_compacting(
+    served: ServedSandbox, repo: Path, rng: random.Random, *, within: float
+) -> Compaction:
+    """Run apply and SIGKILL it at a random instant of the first ledger rewrite it makes."""
+    ws = Workspace(repo=repo, env_name=ENV)
+
+    def wait(process: subprocess.Popen[bytes]) -> None:
+        while process.poll() is None and not _rewriting(ws.ledger_path):
+            time.sleep(0.001)
+        time.sleep(rng.uniform(0, within))
+
+    finished = _kill_apply(served, repo, wait)
+    writing = _rewriting(ws.ledger_path)
+    between = False
+    if ws.journal_path.exists() and ws.ledger_path.exists():
+        lines = ws.journal_path.read_text(encoding="utf-8").splitlines()
+        head = json.loads(lines[0]) if lines else {}
+        between = head.get("serial") == ledger_doc(repo, ENV)["serial"] - 1
+    return Compaction(finished, writing, between)
+
+
+@pytest.mark.slow
+def test_apply_killed_while_rewriting_the_ledger_converges_on_the_next_run(
+    tmp_path: Path,
+) -> None:
+    rng = random.Random(SEED + 1)
+    with served_sandbox(tmp_path / "served", latency=0.005) as served:
+        # How long one rewrite of such a ledger takes here: the kills aim within it.
+        probe = generated_repo(tmp_path / "probe", children=1, root=_root(99))
+        _retired(probe, 99)
+        # Timed as apply makes it: the ledger loaded for writing (its records keep the file's
+        # bytes), then saved. (Loaded for reading, each record would open the file again.)
+        path = Workspace(repo=probe, env_name=ENV).ledger_path
+        loaded = ledger_store.load(path, ENV)
+        started = time.monotonic()
+        ledger_store.save(path, loaded)
+        rewrite = time.monotonic() - started
+
+        kills: list[Compaction] = []
+        for trial in range(1, COMPACTION_TRIALS + 1):
+            repo = generated_repo(
+                tmp_path / f"compaction-{trial:02d}", children=CHILDREN, root=_root(60 + trial)
+            )
+            kept = _retired(repo, trial)
+            since = served.log_size()
+            kills.append(_kill_while_compacting(served, repo, rng, within=1.25 * rewrite))
+            if trial % 2 == 0:
+                # The rerun first writes the journal of the killed run into the ledger file:
+                # kill that rewrite too.
+                kills.append(_kill_while_compacting(served, repo, rng, within=1.25 * rewrite))
+            rerun = run_cli(repo, "apply", "--yes", "--env", ENV, environ=served.environ())
+            assert rerun.returncode == 0, f"trial {trial}: {rerun.stdout}{rerun.stderr[-3000:]}"
+            _assert_settled(served, repo, trial, since, kept=kept)
+
+    # The kills must have landed in the rewrites, or they proved nothing.
+    assert sum(k.writing for k in kills) >= COMPACTION_TRIALS // 2, kills
 
 
 # -- an intent left by a crash, settled by the next run -------------------------------------

@@ -187,7 +187,9 @@ def test_a_second_signal_exits_at_once_and_the_next_run_settles_what_was_in_flig
     assert stopped.returncode == 130, stopped.stdout + stopped.stderr
     assert "Interrupted again: exiting at once" in stopped.stderr
     assert stopped.waited < 2.5, "it waited for the calls in flight (3 s each)"
-    assert ledger_doc(repo, ENV)["intents"], "the calls in flight must be left as intents"
+    # What the run made durable: the ledger file and the changes it journaled since.
+    durable = Workspace(repo=repo, env_name=ENV).ledger()
+    assert durable.intents, "the calls in flight must be left as intents"
     # The same directory, served again without the latency, for the next run.
     with served_sandbox(data) as served:
         _assert_next_apply_converges(served, repo)

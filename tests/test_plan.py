@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import shutil
 from dataclasses import replace
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -400,5 +401,13 @@ def test_removing_a_ledgered_file_with_missing_deactivate(repo: Any, run_cli: An
 def test_plan_writes_nothing(repo: Any, run_cli: Any) -> None:
     made = repo({"a": make_org(1, part_of=GATEWAY, address=OMIT)})
     before = sorted(p.relative_to(made.root) for p in made.root.rglob("*"))
-    assert run_cli("plan", repo=made).exit_code == 0
+    assert run_cli("plan", "--no-cache", repo=made).exit_code == 0
     assert sorted(p.relative_to(made.root) for p in made.root.rglob("*")) == before
+    # Nothing but its own cache, which git ignores (.reconciler/cache/.gitignore).
+    assert run_cli("plan", repo=made).exit_code == 0
+    after = sorted(p.relative_to(made.root) for p in made.root.rglob("*"))
+    cache = Path(".reconciler", "cache")
+    assert [p for p in after if p not in before and cache not in p.parents] == [
+        cache.parent,
+        cache,
+    ]

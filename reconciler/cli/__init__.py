@@ -3,6 +3,7 @@ environment or exits; each module holds one group of commands."""
 
 from __future__ import annotations
 
+import importlib
 import logging
 import sys
 from pathlib import Path
@@ -10,25 +11,56 @@ from pathlib import Path
 import click
 
 from reconciler import redact
-from reconciler.cli.apply import apply
 from reconciler.cli.base import ReconcilerGroup
-from reconciler.cli.github import github
-from reconciler.cli.observe import drift, import_
-from reconciler.cli.records import plan, schema, show, validate
-from reconciler.cli.sandbox import sandbox
-from reconciler.cli.scaffold import init
-from reconciler.cli.views import graph, history, status
+
+# Each command, as "module:name". A command's module is imported only when that command runs
+# (or `--help` lists it): `validate` and `plan` load neither asyncio, httpx nor uvicorn.
+COMMANDS = {
+    "validate": "reconciler.cli.records:validate",
+    "plan": "reconciler.cli.records:plan",
+    "apply": "reconciler.cli.apply:apply",
+    "show": "reconciler.cli.records:show",
+    "drift": "reconciler.cli.observe:drift",
+    "import": "reconciler.cli.observe:import_",
+    "schema": "reconciler.cli.records:schema",
+    "sandbox": "reconciler.cli.sandbox:sandbox",
+    "graph": "reconciler.cli.views:graph",
+    "status": "reconciler.cli.views:status",
+    "history": "reconciler.cli.views:history",
+    "github": "reconciler.cli.github:github",
+    "init": "reconciler.cli.scaffold:init",
+}
 
 
-@click.group(cls=ReconcilerGroup, context_settings={"help_option_names": ["-h", "--help"]})
+class LazyGroup(ReconcilerGroup):
+    """A group whose commands are imported when they are asked for."""
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted({*COMMANDS, *super().list_commands(ctx)})
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        where = COMMANDS.get(cmd_name)
+        if where is None:
+            return super().get_command(ctx, cmd_name)
+        module, _, name = where.partition(":")
+        command: click.Command = getattr(importlib.import_module(module), name)
+        return command
+
+
+@click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.option(
     "--env", "env_name", default=None, help="Environment (default: $REDOX_ENV or sandbox)."
 )
 @click.option("--repo", type=click.Path(exists=True, file_okay=False, path_type=Path), default=None)
 @click.option("-v", "--verbose", is_flag=True, help="Log every request and decision to stderr.")
+@click.option(
+    "--no-cache", is_flag=True, help="Read every record file again (no .reconciler/cache)."
+)
 @click.version_option(package_name="redox-reconciler")
 @click.pass_context
-def cli(ctx: click.Context, env_name: str | None, repo: Path | None, verbose: bool) -> None:
+def cli(
+    ctx: click.Context, env_name: str | None, repo: Path | None, verbose: bool, no_cache: bool
+) -> None:
     """Keep Carequality organization and provider records as YAML in git, and make the Redox
     directory match them."""
     logging.basicConfig(
@@ -39,25 +71,7 @@ def cli(ctx: click.Context, env_name: str | None, repo: Path | None, verbose: bo
     redact.filter_root_handlers()
     for noisy in ("httpx", "httpcore"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
-    ctx.obj = {"env": env_name, "repo": repo}
-
-
-for command in (
-    validate,
-    plan,
-    apply,
-    show,
-    drift,
-    import_,
-    schema,
-    sandbox,
-    graph,
-    status,
-    history,
-    github,
-    init,
-):
-    cli.add_command(command)
+    ctx.obj = {"env": env_name, "repo": repo, "no_cache": no_cache}
 
 
 def main() -> None:

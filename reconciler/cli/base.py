@@ -97,15 +97,24 @@ def common(func: F) -> F:
         default=None,
         help="Repository (default: the current directory).",
     )
+    @click.option(
+        "--no-cache", is_flag=True, help="Read every record file again (no .reconciler/cache)."
+    )
     @click.pass_context
     @functools.wraps(func)
     def wrapper(
-        ctx: click.Context, env_name: str | None, repo: Path | None, *args: Any, **kwargs: Any
+        ctx: click.Context,
+        env_name: str | None,
+        repo: Path | None,
+        no_cache: bool,
+        *args: Any,
+        **kwargs: Any,
     ) -> Any:
         parent = ctx.find_object(dict) or {}
         workspace = Workspace(
             repo=(repo or parent.get("repo") or Path.cwd()).resolve(),
             env_name=env_name or parent.get("env") or os.environ.get("REDOX_ENV") or SANDBOX,
+            cache=not (no_cache or parent.get("no_cache")),
         )
         return ctx.invoke(func, workspace, *args, **kwargs)
 

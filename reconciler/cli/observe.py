@@ -23,23 +23,35 @@ from reconciler.workspace import Workspace
 
 @click.command()
 @click.option("--format", "fmt", type=click.Choice(["text", "json", "markdown"]), default="text")
+@click.option(
+    "--rotate",
+    type=click.IntRange(1, 366),
+    default=None,
+    metavar="K",
+    help="Check today's part, 1/K of the records (default: drift.rotate).",
+)
 @common
-def drift(ws: Workspace, fmt: str) -> int:
-    """Query the directory for every ledgered record and report what differs (exit 2)."""
+def drift(ws: Workspace, fmt: str, rotate: int | None) -> int:
+    """Query the directory for the ledgered records (today's part of them with --rotate) and
+    report what differs (exit 2)."""
 
     async def run() -> DriftReport:
         async with session(ws, environ()) as api:
-            return await reconcile.drift(ws, api, concurrency=ws.settings.file.api.concurrency)
+            workers = ws.settings.file.api.concurrency
+            return await reconcile.drift(ws, api, concurrency=workers, rotate=rotate)
 
     report = asyncio.run(run())
     drifts, checked = report.drifts, report.checked
+    part, ledgered = report.part, report.ledgered
     if fmt == "json":
-        document = drift_document(drifts, checked, ws.env_name)
+        document = drift_document(drifts, checked, ws.env_name, part=part, ledgered=ledgered)
         click.echo(json.dumps(document, indent=2, sort_keys=True))
     elif fmt == "markdown":
-        click.echo(render_drift_markdown(drifts, checked, ws.env_name))
+        text = render_drift_markdown(drifts, checked, ws.env_name, part=part, ledgered=ledgered)
+        click.echo(text)
     else:
-        click.echo(render_drift_text(drifts, checked, ws.env_name), nl=False)
+        text = render_drift_text(drifts, checked, ws.env_name, part=part, ledgered=ledgered)
+        click.echo(text, nl=False)
     return 2 if drifts else 0
 
 

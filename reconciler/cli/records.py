@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import json
 import sys
 from pathlib import Path
@@ -20,7 +19,7 @@ from reconciler.render import (
     render_ledger_text,
     render_markdown,
     render_problems,
-    render_text,
+    render_text_chunks,
 )
 from reconciler.workspace import Workspace
 
@@ -81,7 +80,7 @@ def plan(
             render_markdown(the_plan, limit=markdown_limit, full_plan_at=full_plan_at, graph=graph)
         )
     else:
-        click.echo(render_text(the_plan, color=color()), nl=False)
+        sys.stdout.writelines(render_text_chunks(the_plan, color=color()))
     if the_plan.unsafe and not force:
         click.echo(f"Error: {the_plan.unsafe}", err=True)
         return 1
@@ -95,6 +94,8 @@ def plan(
 
 
 def _refreshed_plan(ws: Workspace) -> reconcile.Plan:
+    import asyncio  # here, not above: a plan without --refresh starts without it
+
     from reconciler.connect import session
 
     async def run() -> reconcile.Plan:

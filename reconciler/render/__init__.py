@@ -24,6 +24,7 @@ from reconciler.render.plan import (
     render_json_chunks,
     render_markdown,
     render_text,
+    render_text_chunks,
 )
 from reconciler.render.problems import problems_document, render_github, render_problems
 from reconciler.render.status import render_status_text, status_document
@@ -54,5 +55,6 @@ __all__ = [
     "render_problems",
     "render_status_text",
     "render_text",
+    "render_text_chunks",
     "status_document",
 ]

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from reconciler.drift import Drift
+from reconciler.drift import Drift, Part
 from reconciler.kinds import KINDS
 from reconciler.render.plan import field_line, md_cell
 
@@ -32,16 +32,36 @@ def drift_note() -> str:
     return f"{note} Not compared: {hidden} (a query never returns them)." if hidden else note
 
 
-def drift_summary(drifts: Sequence[Drift], checked: int) -> str:
+def drift_summary(drifts: Sequence[Drift], checked: int, *, part: Part | None = None) -> str:
     """`Drift: N of M records differ from the directory.`"""
+    which = "checked" if part is not None and part.parts > 1 else "ledgered"
     if not drifts:
-        return f"No drift: all {checked} ledgered records match the directory."
+        return f"No drift: all {checked} {which} records match the directory."
     return f"Drift: {len(drifts)} of {checked} records differ from the directory."
 
 
-def render_drift_text(drifts: Sequence[Drift], checked: int, environment: str) -> str:
+def drift_scope(part: Part, checked: int, ledgered: int) -> str:
+    """Which part of the ledger a rotating drift check queried (empty when it checked all)."""
+    if part.parts == 1:
+        return ""
+    return (
+        f"Checked part {part.index + 1} of {part.parts} (today's, by the UTC day): {checked} of "
+        f"the {ledgered} ledgered records. Every record is checked once every {part.parts} days."
+    )
+
+
+def render_drift_text(
+    drifts: Sequence[Drift],
+    checked: int,
+    environment: str,
+    *,
+    part: Part | None = None,
+    ledgered: int = 0,
+) -> str:
     """Drift for a terminal or a log."""
     lines = [f"Environment {environment}: {drift_note()}", ""]
+    if part is not None and (scope := drift_scope(part, checked, ledgered)):
+        lines[1:1] = [scope]
     for d in drifts:
         where = f"  ({d.source})" if d.source else ""
         lines.append(f"  ! {d.kind} {d.identity}: {_FINDING_TEXT[d.finding.value]}{where}")
@@ -52,13 +72,23 @@ def render_drift_text(drifts: Sequence[Drift], checked: int, environment: str) -
             f"Repair it with `reconciler apply --refresh --env {environment}` (review it first "
             f"with `reconciler plan --refresh --env {environment}`).",
         ]
-    lines.append(drift_summary(drifts, checked))
+    lines.append(drift_summary(drifts, checked, part=part))
     return "\n".join(lines) + "\n"
 
 
-def render_drift_markdown(drifts: Sequence[Drift], checked: int, environment: str) -> str:
+def render_drift_markdown(
+    drifts: Sequence[Drift],
+    checked: int,
+    environment: str,
+    *,
+    part: Part | None = None,
+    ledgered: int = 0,
+) -> str:
     """Drift for a job summary or an issue."""
-    lines = [f"### reconciler drift: `{environment}`", "", f"**{drift_summary(drifts, checked)}**"]
+    summary = drift_summary(drifts, checked, part=part)
+    lines = [f"### reconciler drift: `{environment}`", "", f"**{summary}**"]
+    if part is not None and (scope := drift_scope(part, checked, ledgered)):
+        lines += ["", scope]
     if drifts:
         lines += ["", "| record | finding | file | fields |", "|---|---|---|---|"]
         for d in drifts:
@@ -71,11 +101,22 @@ def render_drift_markdown(drifts: Sequence[Drift], checked: int, environment: st
     return "\n".join(lines)
 
 
-def drift_document(drifts: Sequence[Drift], checked: int, environment: str) -> dict[str, Any]:
-    """`drift --format json`."""
+def drift_document(
+    drifts: Sequence[Drift],
+    checked: int,
+    environment: str,
+    *,
+    part: Part | None = None,
+    ledgered: int | None = None,
+) -> dict[str, Any]:
+    """`drift --format json`. `part` and `parts`: the part checked (1-based) of how many."""
+    part = part or Part(0, 1)
     return {
         "environment": environment,
         "checked": checked,
+        "ledgered": checked if ledgered is None else ledgered,
+        "part": part.index + 1,
+        "parts": part.parts,
         "not_compared": not_compared(),
         "drift": [
             {

@@ -4,7 +4,7 @@ that `plan --format json` prints and `plan --out` saves. Pure."""
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
 from reconciler.graph import PLAN_GRAPH_NODES, Graph, plan_view
@@ -29,7 +29,20 @@ _EMOJI = {
 }
 
 
+_encode = json.encoder.encode_basestring  # the C implementation when available
+
+
 def _value(value: Any) -> str:
+    # Scalars directly: a plan of 100,000 creates shows millions of them.
+    kind = type(value)
+    if kind is str:
+        return _encode(value)
+    if kind is bool:
+        return "true" if value else "false"
+    if value is None:
+        return "null"
+    if kind is int:
+        return int.__repr__(value)
     return json.dumps(value, ensure_ascii=False, sort_keys=True)
 
 
@@ -55,20 +68,33 @@ def field_line(f: FieldChange) -> str:
     return f"{f.path}: {_value(f.before)} -> {_value(f.after)}"
 
 
-def _detail_lines(change: Change) -> list[str]:
+def _detail_lines(change: Change, after: dict[str, Any] | None = None) -> list[str]:
     if change.action == Action.CREATE:
-        shown = {**change.envelope, **change.after}
+        shown = {**change.envelope, **(change.after if after is None else after)}
         return [f"{path}: {_value(value)}" for path, value in _leaves(shown)]
     return [field_line(f) for f in change.fields]
 
 
-def _headline(change: Change) -> str:
+def _headline(change: Change, after: dict[str, Any] | None = None) -> str:
     where = f"  ({change.source})" if change.source else ""
-    return f"{change.action.value} {change.kind} {change.identity}  {change.name}{where}"
+    if after is None:
+        name = change.name
+    else:
+        name = kind_of(change.kind).display_name(after, change.identity)
+    return f"{change.action.value} {change.kind} {change.identity}  {name}{where}"
+
+
+Paint = Callable[[str, str], str]
 
 
 def render_text(plan: Plan, *, color: bool = False) -> str:
     """The plan for a terminal or a log; ends with the summary line."""
+    return "".join(render_text_chunks(plan, color=color))
+
+
+def render_text_chunks(plan: Plan, *, color: bool = False) -> Iterator[str]:
+    """`render_text` in pieces, one per change, each made as it is written: a large plan's
+    text is never held whole."""
 
     def paint(code: str, text: str) -> str:
         return f"\x1b[{code}m{text}\x1b[0m" if color else text
@@ -79,10 +105,18 @@ def render_text(plan: Plan, *, color: bool = False) -> str:
     lines.append("")
     if plan.empty:
         lines.append("No changes: the directory matches the files.")
+    yield "\n".join(lines) + "\n"
     for change in plan.changes:
-        code = _COLOR[change.action]
-        lines.append(paint(code, f"  {_SYMBOL[change.action]} {_headline(change)}"))
-        lines.extend(f"      {line}" for line in _detail_lines(change))
+        after = change.after  # unpacked once, for the name too
+        head = paint(
+            _COLOR[change.action], f"  {_SYMBOL[change.action]} {_headline(change, after)}"
+        )
+        yield "\n".join([head, *(f"      {line}" for line in _detail_lines(change, after))]) + "\n"
+    yield _text_tail(plan, paint)
+
+
+def _text_tail(plan: Plan, paint: Paint) -> str:
+    lines: list[str] = []
     for warning in plan.warnings:
         lines.append(paint("33", f"Warning: {warning}"))
     for note in plan.notes:

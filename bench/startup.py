@@ -1,0 +1,86 @@
+"""How long `reconciler validate` and `plan` take to start, on the project's 7-record example.
+
+Run: `.venv/bin/python bench/startup.py [--runs 15] [--top 12]`
+
+Each command runs --runs times in a fresh process (`python -m reconciler`): the wall time and
+CPU time (user + system, via wait4) are the fastest of the runs, as other load only ever adds
+time. Then one `python -X importtime` run of each lists the modules whose own import took
+longest, and whether asyncio, httpx or uvicorn were loaded at all.
+Target (issue 16): validate <= 0.15 s.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+PROJECT = Path(__file__).resolve().parents[1]
+HEAVY = ("asyncio", "httpx", "uvicorn")
+COMMANDS = (("validate",), ("plan",), ("plan", "--format", "json"))
+LINE = re.compile(r"import time:\s+(\d+) \|\s+(\d+) \|( *)(\S+)")
+
+
+def timed(argv: list[str], runs: int) -> tuple[float, float]:
+    """The fastest wall and CPU seconds of `runs` fresh processes."""
+    walls, cpus = [], []
+    for _ in range(runs):
+        start = time.perf_counter()
+        proc = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        _pid, status, usage = os.wait4(proc.pid, 0)
+        walls.append(time.perf_counter() - start)
+        cpus.append(usage.ru_utime + usage.ru_stime)
+        if os.waitstatus_to_exitcode(status) != 0:
+            raise SystemExit(f"{argv} failed")
+    return min(walls), min(cpus)
+
+
+def imports(argv: list[str]) -> list[tuple[int, str]]:
+    """(self microseconds, module) of every module one run imports."""
+    err = subprocess.run(
+        [sys.executable, "-X", "importtime", *argv[1:]], capture_output=True, text=True
+    ).stderr
+    return [(int(m[1]), m[4]) for line in err.splitlines() if (m := LINE.match(line))]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--runs", type=int, default=15)
+    parser.add_argument("--top", type=int, default=12)
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory(prefix="startup-") as tmp:
+        repo = Path(tmp)
+        for folder in ("orgs", "providers"):
+            shutil.copytree(PROJECT / folder, repo / folder)
+        shutil.copy(PROJECT / "reconciler.yaml", repo / "reconciler.yaml")
+        bare, bare_cpu = timed([sys.executable, "-c", "pass"], args.runs)
+        print(f"python -c pass: {bare:.3f} s wall, {bare_cpu:.3f} s CPU")
+        print(
+            f"{'command':<22} {'wall s':>7} {'CPU s':>7} {'imports ms':>10}  heavy modules loaded"
+        )
+        tops = {}
+        for command in COMMANDS:
+            argv = [sys.executable, "-m", "reconciler", "--repo", str(repo), *command]
+            wall, cpu = timed(argv, args.runs)
+            found = imports(argv)
+            heavy = sorted({name for _, name in found if name.split(".")[0] in HEAVY})
+            total = sum(us for us, _ in found) / 1000
+            name = " ".join(command)
+            print(
+                f"{name:<22} {wall:>7.3f} {cpu:>7.3f} {total:>10.0f}  {', '.join(heavy) or 'none'}"
+            )
+            tops[name] = sorted(found, reverse=True)[: args.top]
+        for name, top in tops.items():
+            print(f"\nslowest own imports of `{name}` (ms, one run):")
+            for us, module in top:
+                print(f"  {us / 1000:6.1f}  {module}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,88 @@
+"""Start-up: `validate` and `plan` load neither the event loop, HTTP, the server nor JWT (each
+costs every run tens of milliseconds). The times are bench/startup.py's to print; this checks
+what is loaded, in a fresh interpreter."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+PROJECT = Path(__file__).resolve().parents[1]
+NOT_AT_START = {"asyncio", "httpx", "httpcore", "uvicorn", "jwt", "cryptography"}
+
+RUN = """
+import json, sys
+from reconciler.cli import main
+out, sys.argv = sys.argv[1], ["reconciler", *sys.argv[2:]]
+try:
+    main()
+except SystemExit as exc:
+    code = exc.code
+with open(out, "w") as handle:
+    json.dump({"code": code, "modules": sorted({m.split(".")[0] for m in sys.modules})}, handle)
+"""
+
+
+def loaded(tmp_path: Path, repo: Path, *args: str) -> tuple[int, set[str]]:
+    """The exit code of `reconciler ARGS` run in a fresh interpreter, and the top-level
+    packages it loaded."""
+    out = tmp_path / "loaded.json"
+    subprocess.run(
+        [sys.executable, "-c", RUN, str(out), "--repo", str(repo), *args],
+        capture_output=True,
+        check=False,
+        timeout=120,
+    )
+    found = json.loads(out.read_text())
+    return found["code"], set(found["modules"])
+
+
+@pytest.fixture
+def example(tmp_path: Path) -> Path:
+    repo = tmp_path / "repo"
+    for folder in ("orgs", "providers"):
+        shutil.copytree(PROJECT / folder, repo / folder)
+    shutil.copy(PROJECT / "reconciler.yaml", repo / "reconciler.yaml")
+    return repo
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ("validate",),
+        ("validate", "--format", "github"),
+        ("plan",),
+        ("plan", "--format", "json"),
+        ("plan", "--format", "markdown"),
+        ("show",),
+        ("schema",),
+    ],
+)
+def test_reading_commands_load_no_network(
+    tmp_path: Path, example: Path, args: tuple[str, ...]
+) -> None:
+    code, modules = loaded(tmp_path, example, *args)
+    assert code == 0
+    assert modules & NOT_AT_START == set()
+
+
+def test_a_plan_with_an_update_loads_no_network_either(tmp_path: Path, example: Path) -> None:
+    assert loaded(tmp_path, example, "apply", "--yes")[0] == 0
+    clinic = example / "orgs" / "madison-east-clinic.yaml"
+    clinic.write_text(clinic.read_text().replace("Madison", "Monona", 1))
+    code, modules = loaded(tmp_path, example, "plan")
+    assert code == 0
+    assert modules & NOT_AT_START == set()
+
+
+def test_the_check_sees_what_a_command_talking_to_redox_loads(
+    tmp_path: Path, example: Path
+) -> None:
+    code, modules = loaded(tmp_path, example, "drift")
+    assert code == 0
+    assert {"asyncio", "httpx"} <= modules

@@ -45,6 +45,10 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
+
+from peak_rss import measured  # the peak RSS of the command alone
+
 GATEWAY = "2.16.840.1.113883.3.6147.458.2"
 SANDBOX_PROVIDER_DESTINATION = "3f6b0c1e-8d2a-4c57-9e41-6a2b7d905c13"
 READY = "Sandbox serving on "
@@ -225,23 +229,16 @@ class LedgerRow:
 
 def _timed(argv: list[str], *, cwd: Path, env: dict[str, str]) -> tuple[float, float, float, int]:
     """CPU seconds, wall seconds, peak RSS (MB) and exit code of one process."""
-    started = time.monotonic()
-    process = subprocess.Popen(
-        argv,
-        cwd=cwd,
-        env=env,
-        stdin=subprocess.DEVNULL,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-    )
-    _pid, status, usage = os.wait4(process.pid, 0)
-    code = os.waitstatus_to_exitcode(status)
-    if code != 0 and process.stdout and process.stderr:
-        sys.stderr.write(
-            process.stdout.read().decode()[-2000:] + process.stderr.read().decode()[-2000:]
-        )
-    cpu = usage.ru_utime + usage.ru_stime
-    return cpu, time.monotonic() - started, usage.ru_maxrss / 1024, code
+    with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
+        usage = measured(argv, cwd=cwd, env=env, stdin=subprocess.DEVNULL, stdout=out, stderr=err)
+        if usage.returncode != 0:
+            out.seek(0)
+            err.seek(0)
+            sys.stderr.write(
+                out.read().decode(errors="replace")[-2000:]
+                + err.read().decode(errors="replace")[-2000:]
+            )
+    return usage.cpu, usage.wall, usage.peak / 2**20, usage.returncode
 
 
 def ledger_scale(

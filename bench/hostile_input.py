@@ -5,7 +5,7 @@ Run: `.venv/bin/python bench/hostile_input.py [--repeat 3]`
 Each case of tests/hostile_cases.py (every row of the table and its neighbours) breaks a fresh
 copy of the example repository and runs its command in a fresh process of the real CLI; the
 time is the fastest of --repeat runs (other load on the machine only ever adds time), the
-peak RSS that process's own (wait4). Target: every row under 2 s and 200 MB.
+peak RSS that process's own (tests/peak_rss.py). Target: every row under 2 s and 200 MB.
 """
 
 from __future__ import annotations

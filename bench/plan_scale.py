@@ -5,7 +5,7 @@ Run: `.venv/bin/python bench/plan_scale.py [--sizes 1000,10000,100000] [--repeat
 
 For each size N it writes N realistic organization files (a few parents, many children with
 contacts, addresses and identifiers, about 25 lines each) into a temporary repository and
-measures, each in a fresh process (peak RSS of that process alone, via wait4):
+measures, each in a fresh process (peak RSS of that process alone: tests/peak_rss.py):
 
 - floor: read every file and `yaml.load` it with `yaml.CSafeLoader` (the cost of the YAML
   itself, which no reconciler can avoid);
@@ -29,14 +29,16 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import re
 import subprocess
 import sys
 import tempfile
-import time
 from dataclasses import dataclass
 from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
+
+from peak_rss import measured  # the peak RSS of the command alone
 
 GATEWAY = "2.16.840.1.113883.3.6147.458.2"
 ROOT = "2.16.840.1.113883.3.6147.458.24601"
@@ -141,16 +143,13 @@ def measure(argv: list[str], *, repeat: int = 1) -> Run:
 
 
 def _run(argv: list[str]) -> Run:
-    start = time.perf_counter()
-    proc = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    _pid, status, usage = os.wait4(proc.pid, 0)
-    elapsed = time.perf_counter() - start
-    code = os.waitstatus_to_exitcode(status)
-    err = proc.stderr.read().decode() if proc.stderr else ""
-    if code not in (0, 2):
-        raise SystemExit(f"{argv} exited {code}:\n{err[-2000:]}")
-    # ru_maxrss is in KiB on Linux
-    return Run(usage.ru_utime + usage.ru_stime, elapsed, usage.ru_maxrss / 1024)
+    with tempfile.TemporaryFile() as err:
+        usage = measured(argv, stdout=subprocess.DEVNULL, stderr=err)
+        err.seek(0)
+        if usage.returncode not in (0, 2):
+            message = err.read().decode(errors="replace")[-2000:]
+            raise SystemExit(f"{argv} exited {usage.returncode}:\n{message}")
+    return Run(usage.cpu, usage.wall, usage.peak / 2**20)
 
 
 def reconciler_command() -> list[str]:

@@ -4,7 +4,6 @@ the checks every answer must pass (no traceback, no bug report, an exit code of 
 from __future__ import annotations
 
 import os
-import signal
 import subprocess
 import sys
 import tempfile
@@ -13,6 +12,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
+from peak_rss import measured
 from sandbox_server import clean_environ
 
 from reconciler.cli.base import BUG
@@ -20,7 +20,6 @@ from reconciler.cli.base import BUG
 GUARD = 10.0  # seconds: an answer later than this is a hang (the fuzz limit)
 RSS_LIMIT = 300 * 1024 * 1024  # bytes: the fuzz suite's limit
 ROW_RSS_LIMIT = 200 * 1024 * 1024  # bytes: each row of the table
-PEAK_RSS = Path(__file__).with_name("peak_rss.py")
 
 
 @dataclass(frozen=True)
@@ -65,37 +64,32 @@ def run(
     argv = [sys.executable, "-m", "reconciler", "--repo", str(repo), *args]
     if not hasattr(os, "wait4"):  # pragma: no cover - Windows: time only
         return _run_unmeasured(repo, argv, environ, guard)
-    with tempfile.TemporaryDirectory() as folder:
-        report = Path(folder) / "peak"
-        out_path, err_path = Path(folder) / "out", Path(folder) / "err"
-        with out_path.open("wb") as out, err_path.open("wb") as err:
-            start = time.monotonic()
-            process = subprocess.Popen(
-                [sys.executable, str(PEAK_RSS), str(report), *argv],
+    with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
+        try:
+            usage = measured(
+                argv,
+                timeout=guard,
                 cwd=repo,
                 env=_environ(environ),
                 stdin=subprocess.DEVNULL,
                 stdout=out,
                 stderr=err,
-                start_new_session=True,  # the launcher and the CLI die together on a hang
             )
-            try:
-                returncode = process.wait(timeout=guard)
-            except subprocess.TimeoutExpired:
-                os.killpg(process.pid, signal.SIGKILL)
-                process.wait()
-                raise AssertionError(
-                    f"reconciler {' '.join(args)} did not answer within {guard}s (a hang):\n"
-                    + err_path.read_bytes().decode(errors="replace")[-3000:]
-                ) from None
-            seconds = time.monotonic() - start
+        except subprocess.TimeoutExpired:
+            err.seek(0)
+            raise AssertionError(
+                f"reconciler {' '.join(args)} did not answer within {guard}s (a hang):\n"
+                + err.read().decode(errors="replace")[-3000:]
+            ) from None
+        out.seek(0)
+        err.seek(0)
         return Answer(
             tuple(args),
-            returncode,
-            out_path.read_bytes().decode(errors="replace"),
-            err_path.read_bytes().decode(errors="replace"),
-            seconds,
-            int(report.read_text(encoding="ascii")),
+            usage.returncode,
+            out.read().decode(errors="replace"),
+            err.read().decode(errors="replace"),
+            usage.wall,
+            usage.peak,
         )
 
 

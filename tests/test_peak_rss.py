@@ -5,27 +5,20 @@ hostile-input rows at "296 MB" that were the size of the pytest process, not of 
 
 from __future__ import annotations
 
-import subprocess
 import sys
-import tempfile
 from pathlib import Path
 
 import pytest
-from hostile import PEAK_RSS, ROW_RSS_LIMIT, run
+from hostile import ROW_RSS_LIMIT, run
+from peak_rss import Usage, measured
 
 pytestmark = pytest.mark.posix  # os.fork and wait4
 
 MB = 2**20
 
 
-def _peak(*code: str) -> tuple[int, int]:
-    with tempfile.TemporaryDirectory() as folder:
-        report = Path(folder) / "peak"
-        done = subprocess.run(
-            [sys.executable, str(PEAK_RSS), str(report), sys.executable, "-c", ";".join(code)],
-            check=False,
-        )
-        return done.returncode, int(report.read_text(encoding="ascii"))
+def _python(*code: str) -> Usage:
+    return measured([sys.executable, "-c", "\n".join(code)])
 
 
 def _touched(megabytes: int) -> bytearray:
@@ -44,13 +37,23 @@ def test_a_large_parent_does_not_count_as_the_childs_memory(tmp_path: Path) -> N
     assert answer.max_rss > 5 * MB, answer.describe()  # a Python process, measured at all
 
 
-def test_a_command_that_uses_memory_is_measured() -> None:
-    code, peak = _peak("b = bytearray(250 * 2**20)", "b[::4096] = b'x' * len(b[::4096])")
-    assert code == 0
-    assert peak > 250 * MB
+def test_a_command_that_uses_memory_and_time_is_measured() -> None:
+    usage = _python(
+        "b = bytearray(250 * 2**20)",
+        "b[::4096] = b'x' * len(b[::4096])",
+        "import time",
+        "end = time.process_time() + 0.3",
+        "while time.process_time() < end: pass",
+    )
+    assert usage.returncode == 0
+    assert usage.peak > 250 * MB
+    assert usage.cpu >= 0.3
+    assert usage.wall >= usage.cpu * 0.9
 
 
-def test_the_commands_exit_code_comes_through() -> None:
-    code, peak = _peak("import sys", "sys.exit(3)")
-    assert code == 3
-    assert 0 < peak < 100 * MB
+def test_the_commands_exit_code_and_signal_come_through() -> None:
+    exited = _python("import sys", "sys.exit(3)")
+    assert exited.returncode == 3
+    assert 0 < exited.peak < 100 * MB
+    killed = _python("import os, signal", "os.kill(os.getpid(), signal.SIGKILL)")
+    assert killed.returncode == -9

@@ -19,7 +19,6 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-import sys
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, Literal, NoReturn
@@ -260,10 +259,4 @@ def remove(path: Path) -> None:
     """Delete a journal (its changes are in the ledger file), durably."""
     with contextlib.suppress(FileNotFoundError):
         path.unlink()
-        if sys.platform == "win32":  # pragma: no cover - Windows cannot open a folder to fsync it
-            return
-        dir_fd = os.open(path.parent, os.O_RDONLY)
-        try:
-            os.fsync(dir_fd)
-        finally:
-            os.close(dir_fd)
+        ledger_store.sync_folder(path.parent)

@@ -197,9 +197,14 @@ def atomic_write(path: Path, text: str | Iterable[str]) -> None:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(tmp)
         raise
+    sync_folder(path.parent)
+
+
+def sync_folder(folder: Path) -> None:
+    """fsync a folder, so that a rename or unlink in it survives a crash."""
     if sys.platform == "win32":  # pragma: no cover - Windows cannot open a folder to fsync it
         return
-    dir_fd = os.open(path.parent, os.O_RDONLY)
+    dir_fd = os.open(folder, os.O_RDONLY)
     try:
         os.fsync(dir_fd)
     finally:

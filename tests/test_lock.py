@@ -31,7 +31,7 @@ def test_every_dependency_is_pinned_at_a_version_it_allows() -> None:
     for text in declared["project"]["dependencies"]:
         requirement = Requirement(text)
         name = canonicalize_name(requirement.name)
-        assert name in locked, f"{name} is not in {LOCK.name}: refresh the lock (README, Development)"
+        assert name in locked, f"{name} is not in {LOCK.name}: refresh it (README, Development)"
         assert requirement.specifier.contains(locked[name]), (name, locked[name])
 
 

@@ -1,0 +1,141 @@
+"""The apply use case: settle what an interrupted run left, plan (or take the saved plan), check
+it, let the person review it, carry it out (reconciler.apply.Applier makes the calls).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Literal
+
+from reconciler.drift import refreshed_ledger
+from reconciler.errors import PlanError, StalePlan
+from reconciler.ledger import Ledger
+from reconciler.plan import Plan, check_safety
+from reconciler.reconcile.observe import look_up_ledger_share
+from reconciler.reconcile.records import check_expected_digest, plan
+from reconciler.redox_api import RedoxApi
+from reconciler.workspace import Workspace
+
+if TYPE_CHECKING:
+    import asyncio
+
+    from reconciler.apply import Applier, Progress, Result
+
+
+Review = Callable[[Plan], bool]
+
+
+@dataclass(frozen=True)
+class Applied:
+    """What an apply did. `plan` is what was (or would have been) applied; `result` holds every
+    outcome, the settling of calls an earlier run left unresolved included. "interrupted":
+    stopped by `stop` (before the plan was carried out, or part way: see `result`)."""
+
+    status: Literal["no_changes", "declined", "applied", "interrupted"]
+    plan: Plan | None
+    result: Result
+
+    @property
+    def ok(self) -> bool:
+        return self.status in {"no_changes", "applied"} and self.result.ok
+
+
+async def apply(
+    ws: Workspace,
+    api: RedoxApi,
+    *,
+    saved: Plan | None = None,
+    refresh: bool = False,
+    targets: Iterable[str] = (),
+    force: bool = False,
+    review: Review = lambda plan: True,
+    progress: Progress = lambda outcome: None,
+    commit: str | None = None,
+    concurrency: int,
+    expect_digest: str | None = None,
+    stop: asyncio.Event | None = None,
+) -> Applied:
+    """Settle what an interrupted apply left, plan (or take the saved plan, if the ledger has
+    not moved since), check it (against `expect_digest`, the reviewed plan's digest, when
+    given), let `review` see it and say yes, then carry it out. The caller holds the
+    environment's lock for the whole of it. Once `stop` is set no new call starts, the calls
+    in flight get api.timeout to finish, and the result says what was done."""
+    from reconciler.apply import Applier, LedgerWriter, Stopped
+
+    if saved is not None and refresh:
+        raise PlanError("a saved plan is applied exactly as it is: drop --refresh")
+    if saved is None:
+        ws.desired  # noqa: B018 - invalid files fail here, before anything is sent
+    writer = LedgerWriter(ws.ledger_path, ws.recovered_ledger(), journal=ws.journal_path)
+    applier = Applier(
+        api=api,
+        writer=writer,
+        env=ws.environment,
+        commit=commit,
+        concurrency=concurrency,
+        progress=progress,
+        stop=stop,
+        grace=ws.settings.file.api.timeout,
+    )
+    try:
+        return await _apply(ws, api, applier, saved, refresh, targets, force, review, expect_digest)
+    except Stopped:
+        # Only reads were cut short: nothing was sent, and intents stay for the next run.
+        await writer.flush()
+        applier.result.interrupted = True
+        applier.result.ledger = writer.state
+        return Applied("interrupted", None, applier.result)
+
+
+async def _apply(
+    ws: Workspace,
+    api: RedoxApi,
+    applier: Applier,
+    saved: Plan | None,
+    refresh: bool,
+    targets: Iterable[str],
+    force: bool,
+    review: Review,
+    expect_digest: str | None,
+) -> Applied:
+    from reconciler.apply import Stopped, until_stopped
+
+    writer, stop, concurrency = applier.writer, applier.stop, applier.concurrency
+    await applier.resolve_intents()
+    current = writer.state
+    if saved is not None:
+        if (saved.lineage, saved.serial) != (current.lineage, current.serial):
+            raise StalePlan(
+                f"the saved plan was made against ledger serial {saved.serial} but the "
+                f"ledger is now at serial {current.serial}: another apply ran since. Make "
+                f"a new plan (`reconciler plan --env {ws.env_name} --out FILE`) and review it."
+            )
+        chosen = saved
+    elif refresh:
+        looking = look_up_ledger_share(ws, api, current, concurrency=concurrency)
+        seen = await until_stopped(stop, looking)
+        chosen = plan(ws, refreshed_ledger(current, seen), refreshed=True)
+    else:
+        chosen = plan(ws, current)
+    wanted = list(targets)
+    if wanted:
+        unknown = [t for t in wanted if not _known(t, ws, current)]
+        if unknown:
+            raise PlanError(f"--target names no record in the files or the ledger: {unknown}")
+        chosen = chosen.only(wanted)
+    check_expected_digest(chosen, expect_digest)
+    check_safety(chosen, force=force)
+    if chosen.empty:
+        return Applied("no_changes", chosen, applier.result)
+    if applier.stopped:
+        raise Stopped
+    if not review(chosen):
+        return Applied("declined", chosen, applier.result)
+    result = await applier.run(chosen)
+    return Applied("interrupted" if result.interrupted else "applied", chosen, result)
+
+
+def _known(target: str, ws: Workspace, current: Ledger) -> bool:
+    keys = set(ws.desired) | set(current.records)
+    return target in keys or any(key.split(":", 1)[1] == target for key in keys)

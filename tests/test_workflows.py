@@ -225,7 +225,7 @@ class Origin:
             else:
                 target.parent.mkdir(parents=True, exist_ok=True)
                 target.write_text(text, encoding="utf-8")
-                git(self.seed, "add", "--", path)
+                git(self.seed, "add", "--force", "--", path)  # .reconciler/ too, as a PR can
 
     def push(self, changes: Mapping[str, str | None], message: str) -> str:
         """A developer's commit straight onto main; its sha."""
@@ -777,7 +777,29 @@ def test_plan_fails_the_ledger_check_when_a_pull_request_edits_the_ledger(world:
     assert "::error file=ledger/development.json," in check.stdout
     # Everything else still ran, so the comment shows the plan and says what is wrong.
     [comment] = world.github.comments(number)
-    assert "changes `ledger/`" in comment["body"]
+    assert "changes `ledger/` or `.reconciler/`" in comment["body"]
+
+
+def test_plan_fails_the_ledger_check_when_a_pull_request_commits_local_state(
+    world: World,
+) -> None:
+    # An apply's journal, committed, would be replayed into the ledger by the sync: a change
+    # to what is applied that no record file shows.
+    journal = ".reconciler/journal/ledger%2Fproduction.json.jsonl"
+    number, result = world.pull_request(
+        {journal: '{"journal": 1}\n', "orgs/janesville-clinic.yaml": NEW_CLINIC},
+        "Add a clinic (and a stray journal)",
+    )
+    job = result.job("plan")
+    assert job.result == "failure"
+    check = job.step("ledger")
+    assert check.outcome == "failure"
+    assert f"::error file={journal},title=reconciler's local state is never committed::" in (
+        check.stdout
+    )
+    assert "git rm -r --cached .reconciler" in check.stdout
+    [comment] = world.github.comments(number)
+    assert "changes `ledger/` or `.reconciler/`" in comment["body"]
 
 
 def test_plan_annotates_invalid_files_and_still_comments(world: World) -> None:

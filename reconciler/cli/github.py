@@ -12,7 +12,7 @@ import click
 
 from reconciler.cli.base import common, environ
 from reconciler.render import render_text
-from reconciler.workspace import Workspace
+from reconciler.workspace import LOCAL_DIR, Workspace
 
 if TYPE_CHECKING:
     from reconciler.github import Actions
@@ -43,6 +43,15 @@ def ledger_check(ws: Workspace) -> int:
 
     edited = ledger_edits(ws, _actions())
     for path in edited:
+        if path.startswith(f"{LOCAL_DIR}/"):
+            click.echo(
+                f"::error file={path},title=reconciler's local state is never committed::{path} "
+                "is added or changed by this pull request. .reconciler/ holds an apply's "
+                "journal and the plan cache, which plan and apply read: a committed copy would "
+                "change the plan without showing in the records. Remove it from git "
+                f"(git rm -r --cached {LOCAL_DIR}) and commit."
+            )
+            continue
         click.echo(
             f"::error file={path},title=The ledger is written by the sync workflow only::{path} "
             "is changed by this pull request. The ledger records what was applied; only the "

@@ -27,7 +27,7 @@ from reconciler.github.gitrepo import changed_paths, records_commit
 from reconciler.github.review import rebuilt, refusal_comment
 from reconciler.plan import Plan, summary
 from reconciler.render import render_markdown, render_problems
-from reconciler.workspace import Workspace
+from reconciler.workspace import LOCAL_DIR, Workspace
 
 logger = logging.getLogger(__name__)
 
@@ -43,7 +43,9 @@ DEFAULT_LEDGERS = "ledger/"
 
 def ledger_edits(ws: Workspace, actions: Actions) -> list[str]:
     """The ledger files a pull request changes: only the sync writes them, and a hand edit
-    would make the next apply skip or repeat calls."""
+    would make the next apply skip or repeat calls. Files under `.reconciler/` count too: that
+    local state (an apply's journal, the plan cache) is never committed, and a committed copy
+    would change what plan and apply read without showing in the records' diff."""
     pull = actions.event.get("pull_request") or {}
     base = str((pull.get("base") or {}).get("sha") or "")
     head = str((pull.get("head") or {}).get("sha") or "")
@@ -54,7 +56,7 @@ def ledger_edits(ws: Workspace, actions: Actions) -> list[str]:
         ledgers = sorted({env.ledger for env in environments if not env.in_process})
     except ReconcilerError:
         ledgers = [DEFAULT_LEDGERS]  # invalid settings are validate's to report
-    return changed_paths(ws.repo, base, head, ledgers)
+    return changed_paths(ws.repo, base, head, [*ledgers, LOCAL_DIR])
 
 
 def plan_environments(repo: Path, environments: Iterable[str]) -> list[EnvPlan]:

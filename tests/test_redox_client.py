@@ -273,6 +273,38 @@ def test_token_refusal_is_auth_error_with_redox_text(credentials: Credentials) -
     assert recorder.bodies == []
 
 
+@pytest.mark.parametrize("expires_in", ["soon", -5, 0, "nan", "inf", [300], True, {"s": 1}])
+def test_a_token_reply_without_a_usable_lifetime_is_an_auth_error(
+    credentials: Credentials, expires_in: Any
+) -> None:
+    recorder = Recorder()
+
+    async def handler(request: httpx.Request) -> httpx.Response:
+        if request.url.path == "/v2/auth/token":
+            return httpx.Response(200, json={"access_token": "tok-1", "expires_in": expires_in})
+        return await recorder(request)
+
+    with pytest.raises(AuthError, match=r"expires_in .*not a positive number of seconds"):
+        send(make_client(handler, credentials=credentials))
+    assert recorder.bodies == []  # nothing was sent with a token of unknown life
+
+
+@pytest.mark.parametrize("expires_in", ["600", None, 90.5])
+def test_a_token_lifetime_may_be_digits_or_absent(
+    credentials: Credentials, expires_in: Any
+) -> None:
+    seen: list[str | None] = []
+
+    async def handler(request: httpx.Request) -> httpx.Response:
+        if request.url.path == "/v2/auth/token":
+            return httpx.Response(200, json={"access_token": "tok-2", "expires_in": expires_in})
+        seen.append(request.headers.get("authorization"))
+        return httpx.Response(200, json=ok_reply())
+
+    send(make_client(handler, credentials=credentials))
+    assert seen == ["Bearer tok-2"]
+
+
 # -- replies and retries --------------------------------------------------------------------
 
 

@@ -168,6 +168,26 @@ class _RateLimiter:
             self._next = max(self._next, now + retry_after)
 
 
+def _lifetime(expires_in: Any) -> float:
+    """A token's lifetime in seconds from the reply's `expires_in` (a number, or digits in a
+    string; ASSERTION_LIFETIME when absent); AuthError when it is not a positive number."""
+    if expires_in is None or expires_in == "":
+        return ASSERTION_LIFETIME
+    try:
+        if isinstance(expires_in, bool) or not isinstance(expires_in, int | float | str):
+            raise ValueError
+        lifetime = float(expires_in)
+    except ValueError:
+        lifetime = 0.0
+    if not 0 < lifetime < float("inf"):
+        raise AuthError(
+            f"Redox's token reply gives expires_in {_excerpt(repr(expires_in), 40)}, not a "
+            "positive number of seconds: the token cannot be used. Check api.base_url (is it "
+            "Redox's?) and try again."
+        )
+    return lifetime
+
+
 def _excerpt(text: str, limit: int = 200) -> str:
     flat = " ".join(text.split())
     return flat if len(flat) <= limit else flat[:limit] + "..."
@@ -334,8 +354,8 @@ class RedoxClient:
         except ValueError:
             payload = None
         if response.is_success and isinstance(payload, dict) and payload.get("access_token"):
-            lifetime = float(payload.get("expires_in") or ASSERTION_LIFETIME)
             redact.register(str(payload["access_token"]))
+            lifetime = _lifetime(payload.get("expires_in"))
             return _Token(str(payload["access_token"]), asked_at + lifetime, lifetime)
         texts = meta_errors(payload)
         if not texts and isinstance(payload, dict):

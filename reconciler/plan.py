@@ -229,7 +229,7 @@ def build_plan(
         serial=ledger.serial,
         desired_digest=desired_digest,
         changes=ordered,
-        unsafe=_safety(ordered, ledger, max_deactivate_fraction, min_records_for_fraction),
+        unsafe=unsafe_reason(ordered, ledger, max_deactivate_fraction, min_records_for_fraction),
         refreshed=refreshed,
         notes=_retired_note(retired),
     )
@@ -466,7 +466,12 @@ def _order(changes: list[Change], parents: Mapping[Key, tuple[Key, ...]]) -> tup
     return tuple(sorted(changes, key=sort_key))
 
 
-def _safety(changes: Iterable[Change], ledger: Ledger, fraction: float, minimum: int) -> str | None:
+def unsafe_reason(
+    changes: Iterable[Change], ledger: Ledger, fraction: float, minimum: int
+) -> str | None:
+    """Why the safety guard refuses `changes` against `ledger` without --force (None when it
+    does not): they deactivate more than `fraction` of its active records, once it has at
+    least `minimum`."""
     active = ledger.active_count()
     deactivating = sum(1 for c in changes if c.action == Action.DEACTIVATE)
     if active < minimum or active == 0 or deactivating / active <= fraction:

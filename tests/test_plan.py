@@ -274,6 +274,41 @@ def test_a_saved_plan_round_trips(repo: Any, run_cli: Any) -> None:
     assert plan_from_document(doc) == reconcile.plan(ws)
 
 
+@pytest.mark.parametrize(
+    ("deactivated", "written", "exit_code"),
+    [
+        (4, None, 1),  # unsafe, the reason erased from the file: still refused
+        (1, "text", 0),  # safe, a reason made up in the file: still applied
+    ],
+)
+def test_a_saved_plans_safety_is_decided_again_not_read_from_the_file(
+    repo: Any, run_cli: Any, deactivated: int, written: str | None, exit_code: int
+) -> None:
+    made = repo({f"r{n:02d}": make_org(n) for n in range(1, 11)})
+    assert run_cli("apply", "--yes", repo=made).exit_code == 0
+    for n in range(1, deactivated + 1):
+        made.org(f"r{n:02d}", make_org(n, active=False))
+    out = made.root / "plan.json"
+    assert run_cli("plan", "--force", "--out", str(out), repo=made).exit_code == 0
+    doc = json.loads(out.read_text(encoding="utf-8"))
+    assert (doc["unsafe"] is not None) == (deactivated == 4)
+    doc["unsafe"] = written  # not covered by the plan digest
+    out.write_text(json.dumps(doc), encoding="utf-8")
+    before = made.workspace().ledger()
+
+    result = run_cli("apply", str(out), "--yes", repo=made)
+
+    assert result.exit_code == exit_code, result.output
+    after = made.workspace().ledger()
+    if exit_code == 1:
+        assert "deactivates 4 of 10 active records" in result.stderr
+        assert "--force" in result.stderr
+        assert after.serial == before.serial
+    else:
+        assert "Error" not in result.output
+        assert after.records[f"organization:{make_org(1)['oid']}"].status == "inactive"
+
+
 def test_the_desired_digest_ignores_files_and_follows_content(repo: Any) -> None:
     made, records = family(repo)
     digest = made.plan().desired_digest

@@ -5,13 +5,13 @@ it, let the person review it, carry it out (reconciler.apply.Applier makes the c
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Literal
 
 from reconciler.drift import refreshed_ledger
 from reconciler.errors import PlanError, StalePlan
 from reconciler.ledger import Ledger
-from reconciler.plan import Plan, check_safety
+from reconciler.plan import Plan, check_safety, unsafe_reason
 from reconciler.reconcile.observe import look_up_ledger_share
 from reconciler.reconcile.records import check_expected_digest, plan
 from reconciler.redox_api import RedoxApi
@@ -111,7 +111,14 @@ async def _apply(
                 f"ledger is now at serial {current.serial}: another apply ran since. Make "
                 f"a new plan (`reconciler plan --env {ws.env_name} --out FILE`) and review it."
             )
-        chosen = saved
+        # The guard is decided again, from the plan's changes and this ledger (the one it was
+        # made against) under today's settings: the file's `unsafe` is not covered by its
+        # digest, so an edit to it must not lift the guard.
+        safety = ws.settings.file.safety
+        unsafe = unsafe_reason(
+            saved.changes, current, safety.max_deactivate_fraction, safety.min_records_for_fraction
+        )
+        chosen = replace(saved, unsafe=unsafe)
     elif refresh:
         looking = look_up_ledger_share(ws, api, current, concurrency=concurrency)
         seen = await until_stopped(stop, looking)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import copy
 import itertools
+import os
 import shutil
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -184,3 +185,16 @@ def run_cli() -> Callable[..., Result]:
         return result
 
     return run
+
+
+@pytest.fixture
+def artifacts() -> Path:
+    """Where rendered diagrams are kept for people to look at: $TEST_ARTIFACTS or .reconciler/."""
+    folder = os.environ.get("TEST_ARTIFACTS")
+    path = (
+        Path(folder)
+        if folder
+        else Path(__file__).resolve().parent.parent / ".reconciler" / "test-artifacts"
+    )
+    path.mkdir(parents=True, exist_ok=True)
+    return path

@@ -355,3 +355,45 @@ def assert_valid_requests(bodies: list[dict[str, Any]]) -> None:
     """assert_valid_bodies of the request bodies a test sent (it excuses the two documented
     differences, among them SPEC 1.2's boolean Roles[].Organization.IsActive)."""
     assert_valid_bodies(bodies)
+
+
+def on_a_terminal(
+    repo: Path, *args: str, answer: str, stderr_too: bool = False
+) -> subprocess.CompletedProcess[str]:
+    """Run the CLI with a pseudo-terminal as stdin (and stderr) and type `answer` into it.
+    With `stderr_too`, the returned stderr is what the terminal showed (echo included)."""
+    import pty  # POSIX only: the tests that call this are marked posix
+
+    leader, follower = pty.openpty()
+    shown = b""
+    try:
+        process = subprocess.Popen(
+            cli_args(repo, *args),
+            cwd=repo,
+            env=clean_environ(),
+            stdin=follower,
+            stdout=subprocess.PIPE,
+            stderr=follower if stderr_too else subprocess.PIPE,
+            text=True,
+        )
+        os.close(follower)
+        follower = -1
+        os.write(leader, answer.encode())
+        if stderr_too:
+            # Drain the terminal while the process runs; EIO once every writer has closed it.
+            while True:
+                try:
+                    chunk = os.read(leader, 1 << 16)
+                except OSError:
+                    break
+                if not chunk:
+                    break
+                shown += chunk
+        out, err = process.communicate(timeout=120)
+    finally:
+        if follower != -1:
+            os.close(follower)
+        os.close(leader)
+    if stderr_too:
+        err = shown.decode(errors="replace")
+    return subprocess.CompletedProcess(process.args, process.returncode, out, err)

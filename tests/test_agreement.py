@@ -13,12 +13,12 @@ from typing import Any
 
 import pytest
 from conftest import EXAMPLE_ORGS, MAIN, Repo, make_org
+from factories import hierarchies
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from mistakes import BASES, FOLDERS, ORGANIZATION, PROVIDER, organizations, providers, to_yaml
 from redox_schemas import assert_valid_bodies
 from sandbox_server import org_yaml
-from test_property import hierarchies
 
 from reconciler import reconcile
 from reconciler.kinds import KINDS

@@ -16,11 +16,10 @@ from click.testing import CliRunner, Result
 from sandbox_server import (
     ServedSandbox,
     assert_valid_requests,
-    clean_environ,
-    cli_args,
     desired_wire,
     example_repo,
     ledger_doc,
+    on_a_terminal,
     org_yaml,
     run_cli,
     served_sandbox,
@@ -292,57 +291,15 @@ def test_apply_off_a_terminal_needs_yes(repo: Path) -> None:
     assert not Workspace(repo=repo, env_name="sandbox").ledger_path.exists()
 
 
-def _on_a_terminal(
-    repo: Path, *args: str, answer: str, stderr_too: bool = False
-) -> subprocess.CompletedProcess[str]:
-    """Run the CLI with a pseudo-terminal as stdin (and stderr) and type `answer` into it.
-    With `stderr_too`, the returned stderr is what the terminal showed (echo included)."""
-    import pty  # POSIX only: the tests that call this are marked posix
-
-    leader, follower = pty.openpty()
-    shown = b""
-    try:
-        process = subprocess.Popen(
-            cli_args(repo, *args),
-            cwd=repo,
-            env=clean_environ(),
-            stdin=follower,
-            stdout=subprocess.PIPE,
-            stderr=follower if stderr_too else subprocess.PIPE,
-            text=True,
-        )
-        os.close(follower)
-        follower = -1
-        os.write(leader, answer.encode())
-        if stderr_too:
-            # Drain the terminal while the process runs; EIO once every writer has closed it.
-            while True:
-                try:
-                    chunk = os.read(leader, 1 << 16)
-                except OSError:
-                    break
-                if not chunk:
-                    break
-                shown += chunk
-        out, err = process.communicate(timeout=120)
-    finally:
-        if follower != -1:
-            os.close(follower)
-        os.close(leader)
-    if stderr_too:
-        err = shown.decode(errors="replace")
-    return subprocess.CompletedProcess(process.args, process.returncode, out, err)
-
-
 @pytest.mark.posix
 def test_on_a_terminal_apply_asks_and_only_yes_applies(repo: Path) -> None:
-    refused = _on_a_terminal(repo, "apply", answer="y\n")
+    refused = on_a_terminal(repo, "apply", answer="y\n")
     assert refused.returncode == 1, refused.stderr
     assert "Apply cancelled: nothing was sent." in refused.stdout
     assert "Plan: 7 to create" in refused.stdout
     assert sandbox_log(repo) == []
 
-    accepted = _on_a_terminal(repo, "apply", answer="yes\n", stderr_too=True)
+    accepted = on_a_terminal(repo, "apply", answer="yes\n", stderr_too=True)
     assert accepted.returncode == 0, accepted.stderr
     assert len(writes(sandbox_log(repo))) == 7
     # On a terminal: a progress bar, rewritten in place, instead of a log line per call.
@@ -356,7 +313,7 @@ def test_on_a_terminal_apply_asks_and_only_yes_applies(repo: Path) -> None:
 @pytest.mark.posix
 def test_protected_production_needs_yes_even_on_a_terminal(repo: Path) -> None:
     off_terminal = invoke(repo, "apply", "--env", "production")
-    on_terminal = _on_a_terminal(repo, "apply", "--env", "production", answer="yes\n")
+    on_terminal = on_a_terminal(repo, "apply", "--env", "production", answer="yes\n")
 
     assert off_terminal.exit_code == 1
     assert "needs --yes because it is protected" in off_terminal.stderr

@@ -15,9 +15,9 @@ from typing import Any
 import httpx
 import pytest
 from click.testing import CliRunner, Result
+from factories import big_create_plan, org_payload
 from fake_github import BOT, FORK_TOKEN, WRITE_TOKEN, FakeGitHub, served
 from sandbox_server import example_repo, set_key
-from test_render import big_create_plan, org_payload
 
 from reconciler import reconcile
 from reconciler.cli import cli

@@ -13,8 +13,14 @@ from typing import Any
 import pytest
 import yaml
 from conftest import GATEWAY, Repo, make_org
-from mermaid import check_flowchart, node_classes, render, renderer_unavailable, svg_text
-from test_mermaid_tool import TRICKY, artifacts  # noqa: F401  (artifacts: the fixture)
+from mermaid import (
+    TRICKY,
+    check_flowchart,
+    node_classes,
+    render,
+    renderer_unavailable,
+    svg_text,
+)
 
 from reconciler import reconcile
 from reconciler.graph import PLAN_GRAPH_NODES, Node, arrange, compact_view, plan_view
@@ -428,7 +434,7 @@ def test_the_30_record_plan_is_drawn_whole_and_passes_the_check(
 def test_the_30_record_plan_renders_in_mermaid_cli(
     repo: Callable[..., Repo],
     org: Callable[..., dict[str, Any]],
-    artifacts: Path,  # noqa: F811  (the harness's fixture, imported above)
+    artifacts: Path,
 ) -> None:
     made = thirty_record_plan(repo, org)
     plan = made.plan()

@@ -12,7 +12,7 @@ from typing import Any
 
 import httpx
 import pytest
-from test_drift import (
+from sandbox_local import (
     GATEWAY,
     assert_logged_bodies_valid,
     cli_process,

@@ -10,7 +10,7 @@ from typing import Any
 
 import yaml
 from conftest import Repo, make_org
-from test_drift import ok, run
+from sandbox_local import ok, run
 
 GATEWAY = "2.16.840.1.113883.3.6147.458.2"
 ENDPOINTS = [

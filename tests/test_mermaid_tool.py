@@ -3,40 +3,23 @@ shows them literally; check_flowchart agrees with mmdc on what does not parse.""
 
 from __future__ import annotations
 
-import os
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
 import pytest
-from mermaid import check_flowchart, node_classes, render, renderer_unavailable, svg_text
+from mermaid import (
+    TRICKY,
+    check_flowchart,
+    node_classes,
+    render,
+    renderer_unavailable,
+    svg_text,
+)
 
 REPO = Path(__file__).resolve().parents[1]
 UNAVAILABLE = renderer_unavailable()
 needs_renderer = pytest.mark.skipif(UNAVAILABLE is not None, reason=UNAVAILABLE or "")
 
-# (name as a record holds it, the same name as a label, escaped by the rules of mermaid.py)
-TRICKY = [
-    ("Clínica São José", "Clínica São José"),
-    ("北京协和医院", "北京协和医院"),
-    ("🏥 Emoji Health ⚕️", "🏥 Emoji Health ⚕️"),
-    ("Zürich Ärztehaus Straße", "Zürich Ärztehaus Straße"),
-    ('The "Best" Clinic', "The #34;Best#34; Clinic"),
-    ("St. Mary's [North] (Annex) {East}", "St. Mary's [North] (Annex) {East}"),
-    ("A|B Health; Ltd.", "A|B Health; Ltd."),
-    ("Smith & Sons <Pediatrics>", "Smith #38; Sons #60;Pediatrics#62;"),
-    ("Room #5; East", "Room #35;5; East"),
-    ("C# Labs #quot; Dept", "C#35; Labs #35;quot; Dept"),
-    ("<b>Not Bold</b>", "#60;b#62;Not Bold#60;/b#62;"),
-    ("**Not Markdown** _x_", "**Not Markdown** _x_"),
-    ("`Backticked`", "#96;Backticked#96;"),
-    ("$$E=mc^2$$ Physics", "#36;#36;E=mc^2#36;#36; Physics"),
-    ("Lifestyle:#1 Clinic", "Lifestyle#58;#35;1 Clinic"),
-    ("fa:fa-car Transport", "fa#58;fa-car Transport"),
-    ("AT&amp;T Care", "AT#38;amp;T Care"),
-    ("100%% Care --> Home", "100%% Care --#62; Home"),
-    ("Back\\slash ~tilde~ direction LR", "Back\\slash ~tilde~ direction#32;LR"),
-    ("end", "end"),
-]
 GATEWAY = ("Acme HIE & Partners: Gateway", "Acme HIE #38; Partners#58; Gateway")
 
 # A plan's graph as the generator will draw it: one node per record, a class per action,
@@ -74,15 +57,6 @@ PLAN_30 = "\n".join(
     ]
 )
 CLASS_COUNTS = {"create": 12, "update": 6, "deactivate": 2, "reactivate": 4, "inactive": 3}
-
-
-@pytest.fixture
-def artifacts() -> Path:
-    """Where rendered diagrams are kept for people to look at: $TEST_ARTIFACTS or .reconciler/."""
-    folder = os.environ.get("TEST_ARTIFACTS")
-    path = Path(folder) if folder else REPO / ".reconciler" / "test-artifacts"
-    path.mkdir(parents=True, exist_ok=True)
-    return path
 
 
 def test_the_plan_diagram_passes_the_checker() -> None:

@@ -14,9 +14,9 @@ import pytest
 import yaml
 from click.testing import Result
 from conftest import GATEWAY, Repo, make_org
+from factories import hierarchies, write
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from test_property import hierarchies, write
 
 from reconciler import loader, reconcile
 from reconciler.errors import LoadError, ReconcilerError

@@ -13,7 +13,7 @@ import copy
 from typing import Any
 
 from conftest import Repo, make_org
-from test_render import check_golden
+from golden import check_golden
 
 from reconciler.plan import FieldChange, Plan, field_changes
 from reconciler.render import plan_document, render_markdown, render_text

@@ -11,13 +11,12 @@ and review the diff of tests/golden/ before committing it.
 from __future__ import annotations
 
 import json
-import os
 import re
 from dataclasses import replace
-from pathlib import Path
-from typing import Any
 
 import pytest
+from factories import big_create_plan, org_payload
+from golden import check_golden
 
 from reconciler.errors import Problem
 from reconciler.graph import Graph, build_graph
@@ -36,24 +35,10 @@ from reconciler.render import (
     render_text,
 )
 
-GOLDEN = Path(__file__).parent / "golden"
 ANSI = re.compile(r"\x1b\[[0-9;]*m")
 PARENT = "2.16.840.1.113883.3.6147.458.24601.1"
 GW = "2.16.840.1.113883.3.6147.458.2"
 SUMMARY = "Plan: 1 to create, 1 to update, 1 to deactivate, 1 to reactivate."
-
-
-def org_payload(
-    oid: str, name: str, *, active: bool = True, city: str = "Madison"
-) -> dict[str, Any]:
-    return {
-        "Name": name,
-        "Active": active,
-        "Identifiers": [{"ID": oid, "IDType": "OID"}],
-        "Type": {"Value": "Implementer"},
-        "PartOf": {"Identifier": {"Value": PARENT}},
-        "Address": {"City": city, "State": "WI", "ZIP": "53704"},
-    }
 
 
 def small_plan() -> Plan:
@@ -112,32 +97,6 @@ def small_plan() -> Plan:
             ),
         ),
     )
-
-
-def big_create_plan(count: int) -> Plan:
-    changes = tuple(
-        Change(
-            kind="organization",
-            identity=f"{PARENT}.{n}",
-            action=Action.CREATE,
-            envelope={"Directory": "Carequality"},
-            before=None,
-            packed_after=pack(org_payload(f"{PARENT}.{n}", f"Northwind Facility {n}")),
-            source=f"orgs/facility-{n:05d}.yaml",
-            depends_on=(f"organization:{PARENT}",),
-        )
-        for n in range(count)
-    )
-    return Plan("production", "lineage", 3, "d" * 64, changes)
-
-
-def check_golden(name: str, actual: str) -> None:
-    path = GOLDEN / name
-    if os.environ.get("UPDATE_GOLDEN"):
-        GOLDEN.mkdir(exist_ok=True)
-        path.write_text(actual, encoding="utf-8")
-    assert path.exists(), f"no golden file {path}: run UPDATE_GOLDEN=1 pytest {__file__}"
-    assert actual == path.read_text(encoding="utf-8")
 
 
 # --- text -------------------------------------------------------------------------------------

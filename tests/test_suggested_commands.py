@@ -13,8 +13,8 @@ from pathlib import Path
 from typing import Any
 
 from conftest import Repo, make_org
-from test_apply import _on_a_terminal
-from test_drift import behind_the_back, ok, run
+from sandbox_local import behind_the_back, ok, run
+from sandbox_server import on_a_terminal
 
 COMMAND = re.compile(r"`(reconciler [^`]+)`")
 
@@ -64,7 +64,7 @@ def test_drift(repo: Any) -> None:
     report = ok(root, "drift", code=2).stdout
     review, repair = sorted(suggested(report), key=lambda argv: argv[0] != "plan")
     assert "Name" in ok(root, *review).stdout
-    done = _on_a_terminal(root, *repair, answer="yes\n")
+    done = on_a_terminal(root, *repair, answer="yes\n")
     assert done.returncode == 0, done.stdout + done.stderr
     ok(root, "drift")
 
@@ -77,7 +77,7 @@ def test_a_saved_plan_of_another_environment(repo: Any, tmp_path: Path) -> None:
     assert refused.exit_code == 1
     (command,) = suggested(refused.stderr)
     assert command == told
-    done = _on_a_terminal(made.root, *command, answer="yes\n")
+    done = on_a_terminal(made.root, *command, answer="yes\n")
     assert done.returncode == 0, done.stdout + done.stderr
     ok(made.root, "plan", "--detailed-exitcode")
 

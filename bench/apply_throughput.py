@@ -191,7 +191,7 @@ RETIRE = """
 import json, sys
 from dataclasses import replace
 from pathlib import Path
-from reconciler import ledger as ledgers, ledger_store
+from reconciler.ledger import model as ledgers, store as ledger_store
 path, count, gateway = Path(sys.argv[1]), int(sys.argv[2]), sys.argv[3]
 book = ledger_store.load(path, "development")
 records = dict(book.records)

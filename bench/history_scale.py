@@ -159,8 +159,9 @@ def time_cli(root: Path, repeat: int) -> tuple[float, dict[str, object]]:
 
 def versions_read(root: Path) -> int:
     """How many ledger versions one history reads (counted in-process)."""
-    from reconciler import git, reconcile
-    from reconciler.workspace import Workspace
+    from reconciler import reconcile
+    from reconciler.git import reader as git
+    from reconciler.reconcile.workspace import Workspace
 
     count = 0
     original = git.Blobs.read

@@ -65,8 +65,8 @@ assert n
 FILL_LEDGER = """
 import json, sys
 from pathlib import Path
-from reconciler import ledger as ledgers
-from reconciler import ledger_store
+from reconciler.ledger import model as ledgers
+from reconciler.ledger import store as ledger_store
 doc = json.loads(Path(sys.argv[1]).read_text())
 book = ledgers.Ledger.new("sandbox")
 records = dict(book.records)

@@ -13,10 +13,10 @@ from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
 from pydantic import BaseModel, ConfigDict
 
 from reconciler.errors import Problem
-from reconciler.jsontext import canonical_with_digest, unpack
+from reconciler.formats.jsontext import canonical_with_digest, unpack
 
 if TYPE_CHECKING:
-    from reconciler.redox_api import RedoxApi
+    from reconciler.redox.api import RedoxApi
 
 # Words that Redox spells in capitals inside its PascalCase field names.
 _ACRONYMS = {"id": "ID", "zip": "ZIP", "dob": "DOB", "mime": "MIME", "oid": "OID", "npi": "NPI"}

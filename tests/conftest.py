@@ -15,13 +15,15 @@ from typing import Any
 import pytest
 from click.testing import CliRunner, Result
 
-from reconciler import ledger as ledgers
-from reconciler import ledger_store, reconcile, yamltext
+from reconciler import reconcile
 from reconciler.cli import cli
 from reconciler.cli.base import BUG
+from reconciler.formats import yamltext
 from reconciler.kinds import kind_of
-from reconciler.plan import Plan
-from reconciler.workspace import Workspace
+from reconciler.ledger import model as ledgers
+from reconciler.ledger import store as ledger_store
+from reconciler.plan.model import Plan
+from reconciler.reconcile.workspace import Workspace
 
 GATEWAY = "2.16.840.1.113883.3.6147.458.2"
 BASE_OID = "2.16.840.1.113883.3.6147.458.777"

@@ -3,14 +3,16 @@ hypothesis strategies of valid organization hierarchies (YAML form)."""
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
-from conftest import BASE_OID, GATEWAY
+from conftest import BASE_OID, GATEWAY, Repo
 from hypothesis import strategies as st
 
-from reconciler.jsontext import pack
+from reconciler.formats import yamltext
+from reconciler.formats.jsontext import pack
 from reconciler.model import Action
-from reconciler.plan import Change, Plan
+from reconciler.plan.model import Change, Plan
 
 PARENT = "2.16.840.1.113883.3.6147.458.24601.1"
 
@@ -165,3 +167,10 @@ def hierarchies(draw: st.DrawFn) -> list[dict[str, Any]]:
             record["contacts"] = [{"name": "Interop"}]
         records.append(record)
     return records
+
+
+def write(root: Path, records: list[dict[str, Any]]) -> Repo:
+    made = Repo(root)
+    for index, record in enumerate(records):
+        made.org(f"record-{index}", yamltext.dump(record, sort_keys=False, allow_unicode=True))
+    return made

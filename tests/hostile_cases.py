@@ -19,8 +19,8 @@ from conftest import settle
 from sandbox_server import example_repo
 
 from reconciler import reconcile
+from reconciler.reconcile.workspace import Workspace
 from reconciler.render import render_json_chunks
-from reconciler.workspace import Workspace
 
 ENV = "development"
 LEDGER = "ledger/development.json"

@@ -18,7 +18,7 @@ from typing import Any
 import yaml
 from hypothesis import strategies as st
 
-from reconciler import yamltext
+from reconciler.formats import yamltext
 
 GATEWAY = "2.16.840.1.113883.3.6147.458.2"
 BASE_OID = "2.16.840.1.113883.3.6147.458.777"

@@ -21,8 +21,8 @@ import yaml
 from redox_schemas import assert_valid_bodies
 
 from reconciler.cli.base import BUG
-from reconciler.redox_api import SANDBOX_PROVIDER_DESTINATION
-from reconciler.workspace import Workspace
+from reconciler.reconcile.workspace import Workspace
+from reconciler.redox.api import SANDBOX_PROVIDER_DESTINATION
 
 PROJECT = Path(__file__).resolve().parents[1]
 GATEWAY = "2.16.840.1.113883.3.6147.458.2"

@@ -23,6 +23,7 @@ from sandbox_server import org_yaml
 from reconciler import reconcile
 from reconciler.kinds import KINDS
 from reconciler.model import Action
+from reconciler.reconcile.workspace import Workspace
 from reconciler.sandbox.store import (
     ORGANIZATION_RULES,
     PROVIDER_RULES,
@@ -31,7 +32,6 @@ from reconciler.sandbox.store import (
     Refusal,
     Store,
 )
-from reconciler.workspace import Workspace
 
 SETTINGS = settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 EVENTS = {ORGANIZATION: "organization_event", PROVIDER: "provider_event"}

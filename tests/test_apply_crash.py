@@ -7,7 +7,7 @@ OIDs. After each trial's
 rerun the directory equals the files, no OID was created twice, the ledger holds every record
 and no intent, and a plan is empty.
 
-What an apply has made durable is the ledger file plus its journal (reconciler.journal): the
+What an apply has made durable is the ledger file plus its journal (reconciler.ledger.journal): the
 ledger file is rewritten from the journal now and then and at the end (compaction). The
 compaction trials kill the apply, and the rerun that replays its journal, while the ledger file
 is being rewritten: their ledger holds many more records, so that a rewrite takes a while.
@@ -39,9 +39,10 @@ from sandbox_server import (
     set_key,
 )
 
-from reconciler import ledger as ledgers
-from reconciler import ledger_store, reconcile
-from reconciler.workspace import Workspace
+from reconciler import reconcile
+from reconciler.ledger import model as ledgers
+from reconciler.ledger import store as ledger_store
+from reconciler.reconcile.workspace import Workspace
 
 pytestmark = pytest.mark.posix  # SIGKILL
 

@@ -36,9 +36,9 @@ from sandbox_server import (
 )
 
 from reconciler import reconcile
-from reconciler.connect import session
-from reconciler.redox_api import RedoxApi
-from reconciler.workspace import Workspace
+from reconciler.reconcile.session import session
+from reconciler.reconcile.workspace import Workspace
+from reconciler.redox.api import RedoxApi
 
 pytestmark = pytest.mark.skipif(sys.platform == "win32", reason="POSIX signals and pty")
 

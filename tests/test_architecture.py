@@ -30,17 +30,17 @@ IO_MODULES = (
 )
 CORE = (
     "reconciler.model",
-    "reconciler.fields",
-    "reconciler.jsontext",
+    "reconciler.kinds.fields",
+    "reconciler.formats.jsontext",
     "reconciler.kinds",
-    "reconciler.ledger",
-    "reconciler.plan",
+    "reconciler.ledger.model",
+    "reconciler.plan.model",
     "reconciler.render",
-    "reconciler.drift",
-    "reconciler.adopt",
-    "reconciler.graph",
-    "reconciler.status",
-    "reconciler.history",
+    "reconciler.views.drift",
+    "reconciler.ledger.adopt",
+    "reconciler.views.graph",
+    "reconciler.views.status",
+    "reconciler.views.history",
 )
 # pydantic loads its plugins (importlib.metadata, which loads email, socket and tempfile) when
 # the first model class is built: those are pydantic's, whatever the core does.
@@ -69,9 +69,12 @@ def test_the_core_loads_no_io_module(module: str) -> None:
 
 
 def test_the_check_sees_a_module_when_it_is_loaded() -> None:
-    loaded = {name.split(".")[0] for name in loaded_by("reconciler.plan", "reconciler.yamlfile")}
+    loaded = {
+        name.split(".")[0]
+        for name in loaded_by("reconciler.plan.model", "reconciler.formats.yamlfile")
+    }
     assert "yaml" in loaded
-    assert "asyncio" in {name.split(".")[0] for name in loaded_by("reconciler.lookup")}
+    assert "asyncio" in {name.split(".")[0] for name in loaded_by("reconciler.engine.lookup")}
 
 
 def _module_files(folder: Path) -> list[Path]:
@@ -110,14 +113,14 @@ CLI_MAY_IMPORT = {
     "reconciler.reconcile",
     "reconciler.render",
     "reconciler.errors",
-    "reconciler.workspace",
-    "reconciler.connect",
-    "reconciler.git",
-    "reconciler.settings",  # the name of the default environment
+    "reconciler.reconcile.workspace",
+    "reconciler.reconcile.session",
+    "reconciler.git.reader",
+    "reconciler.records.settings",  # the name of the default environment
     "reconciler.kinds",  # `schema --kind`: the choices and the model
     "reconciler.sandbox.serve",  # `sandbox serve`
     "reconciler.github",  # `github ...`: the workflow steps
-    "reconciler.redact",  # masking the run's secrets in everything it prints
+    "reconciler.formats.redact",  # masking the run's secrets in everything it prints
 }
 
 
@@ -133,8 +136,10 @@ def test_the_cli_holds_no_orchestration() -> None:
 
 def test_the_import_graph_check_sees_a_forbidden_import(tmp_path: Path) -> None:
     sample = tmp_path / "sample.py"
-    sample.write_text("from reconciler import ledger_store\nfrom reconciler.plan import Plan\n")
-    assert _imports(sample) - CLI_MAY_IMPORT == {"reconciler.ledger_store", "reconciler.plan"}
+    sample.write_text(
+        "from reconciler.ledger import store\nfrom reconciler.plan.model import Plan\n"
+    )
+    assert _imports(sample) - CLI_MAY_IMPORT == {"reconciler.ledger.store", "reconciler.plan.model"}
 
 
 def _kind_names(path: Path) -> list[int]:
@@ -154,20 +159,20 @@ def test_no_module_outside_kinds_names_a_kind() -> None:
         if "kinds" not in path.relative_to(PACKAGE).parts and (lines := _kind_names(path))
     }
     # The one exception: `schema --kind` defaults to the organization file's schema.
-    assert named.keys() <= {"reconciler.cli.records"}
-    assert len(named.get("reconciler.cli.records", [])) <= 1
+    assert named.keys() <= {"reconciler.cli.planning"}
+    assert len(named.get("reconciler.cli.planning", [])) <= 1
 
 
 def test_redox_holds_only_the_client() -> None:
     modules = {p.stem for p in (PACKAGE / "redox").glob("*.py")}
-    assert modules == {"__init__", "client", "auth"}
+    assert modules == {"__init__", "api", "client", "auth"}
     for path in _module_files(PACKAGE / "redox"):
         assert not any(m.startswith("reconciler.sandbox") for m in _imports(path)), path
 
 
 def _redox_facts() -> dict[str, str]:
-    """The string constants of reconciler.redox_api (destination IDs, error texts, paths)."""
-    tree = ast.parse((PACKAGE / "redox_api.py").read_text(encoding="utf-8"))
+    """The string constants of reconciler.redox.api (destination IDs, error texts, paths)."""
+    tree = ast.parse((PACKAGE / "redox" / "api.py").read_text(encoding="utf-8"))
     facts: dict[str, str] = {}
     for node in tree.body:
         if isinstance(node, ast.Assign) and isinstance(node.value, ast.Constant | ast.JoinedStr):
@@ -203,7 +208,7 @@ def test_the_redox_facts_are_written_once() -> None:
     copies = {
         (_name(path), name)
         for path in _module_files(PACKAGE)
-        if path.name != "redox_api.py"
+        if path != PACKAGE / "redox" / "api.py"
         for text in _code_strings(path)
         for name, value in facts.items()
         if value in text

@@ -21,7 +21,7 @@ from mistakes import BASES, FOLDERS, independent, to_yaml, with_mistakes
 from mistakes import MISTAKES as CATALOG
 
 from reconciler import reconcile
-from reconciler.workspace import Workspace
+from reconciler.reconcile.workspace import Workspace
 
 PROJECT = Path(__file__).resolve().parents[1]
 SCHEMA_FILE = "organization.schema.json"  # where the README has `reconciler schema` write it

@@ -30,7 +30,7 @@ from hypothesis import strategies as st
 from sandbox_server import example_repo
 
 from reconciler.errors import cut
-from reconciler.workspace import Workspace
+from reconciler.reconcile.workspace import Workspace
 
 pytestmark = pytest.mark.posix  # FIFOs, sockets, symlinks and os.wait4
 

@@ -21,9 +21,9 @@ from sandbox_server import (
     write_settings,
 )
 
-from reconciler import ledger_store
-from reconciler.redox_api import SANDBOX_PROVIDER_DESTINATION
-from reconciler.workspace import Workspace
+from reconciler.ledger import store as ledger_store
+from reconciler.reconcile.workspace import Workspace
+from reconciler.redox.api import SANDBOX_PROVIDER_DESTINATION
 
 
 @pytest.fixture(scope="module")

@@ -26,8 +26,8 @@ from reconciler.model import (
     from_wire,
     to_wire,
 )
-from reconciler.redox_api import RedoxApi, meta
-from reconciler.workspace import Workspace
+from reconciler.reconcile.workspace import Workspace
+from reconciler.redox.api import RedoxApi, meta
 
 DESTINATION = "widget-destination-1"
 

@@ -12,24 +12,19 @@ from typing import Any
 from conftest import GATEWAY, Repo
 from factories import (
     hierarchies,
+    write,
 )
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from reconciler import reconcile, yamltext
-from reconciler.jsontext import iter_pretty_json, pretty_json
+from reconciler import reconcile
+from reconciler.formats import yamltext
+from reconciler.formats.jsontext import iter_pretty_json, pretty_json
 from reconciler.kinds.organization import Organization
 from reconciler.model import to_wire, wire_name
-from reconciler.workspace import Workspace
+from reconciler.reconcile.workspace import Workspace
 
 SETTINGS = settings(max_examples=50, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-
-
-def write(root: Path, records: list[dict[str, Any]]) -> Repo:
-    made = Repo(root)
-    for index, record in enumerate(records):
-        made.org(f"record-{index}", yamltext.dump(record, sort_keys=False, allow_unicode=True))
-    return made
 
 
 def settle_and_replan(made: Repo, env: str) -> None:

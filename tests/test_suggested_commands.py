@@ -3,7 +3,7 @@ brings a situation about, takes the `reconciler ...` commands the message names,
 written (FILE, a placeholder, becomes a path) and checks they did what the message says.
 
 Known gap: a saved plan of another format version says `reconciler plan --out` without FILE
-(reconciler/plan.py, plan_from_document)."""
+(reconciler/plan/saved.py, plan_from_document)."""
 
 from __future__ import annotations
 

@@ -15,7 +15,7 @@ import pytest
 import yaml
 from sandbox_server import clean_environ, example_repo
 
-from reconciler import ledger_store
+from reconciler.ledger import store as ledger_store
 
 PROJECT = Path(__file__).resolve().parents[1]
 

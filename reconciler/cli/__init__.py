@@ -10,19 +10,19 @@ from pathlib import Path
 
 import click
 
-from reconciler import redact
 from reconciler.cli.base import ReconcilerGroup
+from reconciler.formats import redact
 
 # Each command, as "module:name". A command's module is imported only when that command runs
 # (or `--help` lists it): `validate` and `plan` load neither asyncio, httpx nor uvicorn.
 COMMANDS = {
-    "validate": "reconciler.cli.records:validate",
-    "plan": "reconciler.cli.records:plan",
+    "validate": "reconciler.cli.planning:validate",
+    "plan": "reconciler.cli.planning:plan",
     "apply": "reconciler.cli.apply:apply",
-    "show": "reconciler.cli.records:show",
+    "show": "reconciler.cli.planning:show",
     "drift": "reconciler.cli.observe:drift",
     "import": "reconciler.cli.observe:import_",
-    "schema": "reconciler.cli.records:schema",
+    "schema": "reconciler.cli.planning:schema",
     "sandbox": "reconciler.cli.sandbox:sandbox",
     "graph": "reconciler.cli.views:graph",
     "status": "reconciler.cli.views:status",

@@ -23,12 +23,12 @@ import click
 from reconciler import reconcile
 from reconciler.cli.base import color, common, environ
 from reconciler.cli.progress import ApplyProgress
-from reconciler.connect import session
 from reconciler.errors import PlanError
-from reconciler.git import head_commit
+from reconciler.git.reader import head_commit
 from reconciler.reconcile import Applied
+from reconciler.reconcile.session import session
+from reconciler.reconcile.workspace import Workspace
 from reconciler.render import render_text
-from reconciler.workspace import Workspace
 
 INTERRUPTED = 130  # 128 + SIGINT, as shells report a run that Ctrl-C ended
 

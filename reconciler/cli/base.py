@@ -12,11 +12,11 @@ from typing import Any, TypeVar
 
 import click
 
-from reconciler import redact
 from reconciler.errors import LoadError, ReconcilerError, cut
+from reconciler.formats import redact
+from reconciler.reconcile.workspace import Workspace
+from reconciler.records.settings import SANDBOX
 from reconciler.render import render_problems
-from reconciler.settings import SANDBOX
-from reconciler.workspace import Workspace
 
 F = TypeVar("F", bound=Callable[..., Any])
 logger = logging.getLogger(__name__)

@@ -11,8 +11,8 @@ from typing import TYPE_CHECKING
 import click
 
 from reconciler.cli.base import common, environ
+from reconciler.reconcile.workspace import LOCAL_DIR, Workspace
 from reconciler.render import render_text
-from reconciler.workspace import LOCAL_DIR, Workspace
 
 if TYPE_CHECKING:
     from reconciler.github import Actions

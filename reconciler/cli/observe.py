@@ -9,16 +9,16 @@ import click
 
 from reconciler import reconcile
 from reconciler.cli.base import common, environ
-from reconciler.connect import session
-from reconciler.git import head_commit
+from reconciler.git.reader import head_commit
 from reconciler.reconcile import Adoption, DriftReport
+from reconciler.reconcile.session import session
+from reconciler.reconcile.workspace import Workspace
 from reconciler.render import (
     drift_document,
     render_drift_markdown,
     render_drift_text,
     render_import,
 )
-from reconciler.workspace import Workspace
 
 
 @click.command()

@@ -10,7 +10,7 @@ from typing import Any
 import click
 
 from reconciler.cli.base import common
-from reconciler.workspace import Workspace
+from reconciler.reconcile.workspace import Workspace
 
 
 @click.group()

@@ -10,6 +10,8 @@ import click
 
 from reconciler import reconcile
 from reconciler.cli.base import color, common
+from reconciler.reconcile.workspace import Workspace
+from reconciler.records.settings import SANDBOX
 from reconciler.render import (
     history_document,
     render_dot,
@@ -19,8 +21,6 @@ from reconciler.render import (
     render_status_text,
     status_document,
 )
-from reconciler.settings import SANDBOX
-from reconciler.workspace import Workspace
 
 
 def _box_drawing() -> bool:

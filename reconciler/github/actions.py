@@ -13,8 +13,8 @@ from typing import Any
 import httpx
 
 from reconciler.errors import ReconcilerError
+from reconciler.formats.redact import redact
 from reconciler.github.client import DEFAULT_API_URL, GitHub
-from reconciler.redact import redact
 
 
 @dataclass(frozen=True)

@@ -14,10 +14,10 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from reconciler.graph import Graph
-from reconciler.jsontext import canonical_json
-from reconciler.plan import DIGEST_PATTERN, Plan, summary
+from reconciler.formats.jsontext import canonical_json
+from reconciler.plan.model import DIGEST_PATTERN, Plan, summary
 from reconciler.render import MARKDOWN_LIMIT, digest_lines, render_markdown
+from reconciler.views.graph import Graph
 
 PLAN_MARKER = "<!-- redox-reconciler-plan -->"
 BOT_LOGIN = "github-actions[bot]"

@@ -8,10 +8,10 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from reconciler.jsontext import pack
+from reconciler.formats.jsontext import pack
 from reconciler.kinds import kind_of
 from reconciler.model import Action
-from reconciler.plan import Change, FieldChange, Plan, field_changes, summary
+from reconciler.plan.model import Change, FieldChange, Plan, field_changes, summary
 from reconciler.render import render_markdown
 from reconciler.render.plan import md_cell
 

@@ -25,9 +25,9 @@ from reconciler.github.comment import (
 )
 from reconciler.github.gitrepo import changed_paths, records_commit
 from reconciler.github.review import rebuilt, refusal_comment
-from reconciler.plan import Plan, summary
+from reconciler.plan.model import Plan, summary
+from reconciler.reconcile.workspace import LOCAL_DIR, Workspace
 from reconciler.render import render_markdown, render_problems
-from reconciler.workspace import LOCAL_DIR, Workspace
 
 logger = logging.getLogger(__name__)
 

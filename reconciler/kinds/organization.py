@@ -7,9 +7,8 @@ from typing import TYPE_CHECKING, Annotated, Any, ClassVar, Literal, get_args
 
 from pydantic import ConfigDict, Field, StringConstraints, ValidationInfo, field_validator
 
-from reconciler import redox_api
 from reconciler.errors import Problem
-from reconciler.fields import Address, Email, Name, Oid, Phone, all_of, is_oid
+from reconciler.kinds.fields import Address, Email, Name, Oid, Phone, all_of, is_oid
 from reconciler.model import (
     Action,
     Desired,
@@ -23,9 +22,10 @@ from reconciler.model import (
     snake_name,
     to_wire,
 )
+from reconciler.redox import api as redox_api
 
 if TYPE_CHECKING:
-    from reconciler.redox_api import RedoxApi
+    from reconciler.redox.api import RedoxApi
 
 ORGANIZATION = "organization"
 OrgTypeValue = Literal["Implementer", "Connection"]

@@ -5,9 +5,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any, ClassVar
 
-from reconciler import redox_api
 from reconciler.errors import Problem
-from reconciler.fields import is_oid
+from reconciler.kinds.fields import is_oid
 from reconciler.kinds.organization import ORGANIZATION
 from reconciler.kinds.provider_record import NPI, NPI_DIGITS, OID, Provider, npi_luhn_ok
 from reconciler.model import (
@@ -21,9 +20,10 @@ from reconciler.model import (
     from_wire,
     make_key,
 )
+from reconciler.redox import api as redox_api
 
 if TYPE_CHECKING:
-    from reconciler.redox_api import RedoxApi
+    from reconciler.redox.api import RedoxApi
 
 PROVIDER = "provider"
 SETTINGS_FILE = "reconciler.yaml"  # named here, not imported: kinds stay below settings

@@ -7,8 +7,8 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BeforeValidator, ConfigDict, Field, ValidationInfo, field_validator
 
-from reconciler.fields import OID as OID_RULE
-from reconciler.fields import Address, Email, Phone, When, all_of, any_case, text_rule
+from reconciler.kinds.fields import OID as OID_RULE
+from reconciler.kinds.fields import Address, Email, Phone, When, all_of, any_case, text_rule
 from reconciler.model import Wire
 
 NPI = "NPI"

@@ -9,13 +9,11 @@ cases that talk to Redox import apply and lookup (and so asyncio) when they run:
 plan must start fast.
 """
 
-from reconciler.adopt import Adoption
-from reconciler.graph import Graph
-from reconciler.history import History
-from reconciler.plan import DIGEST_PATTERN, Plan
+from reconciler.ledger.adopt import Adoption
+from reconciler.plan.model import DIGEST_PATTERN, Plan
 from reconciler.reconcile.apply import Applied, apply
 from reconciler.reconcile.observe import DriftReport, drift, import_, refreshed_plan
-from reconciler.reconcile.records import (
+from reconciler.reconcile.planning import (
     Validation,
     check_expected_digest,
     ledger,
@@ -26,7 +24,9 @@ from reconciler.reconcile.records import (
 )
 from reconciler.reconcile.scaffold import Written, init_repository
 from reconciler.reconcile.views import graph, history, status
-from reconciler.status import Status
+from reconciler.views.graph import Graph
+from reconciler.views.history import History
+from reconciler.views.status import Status
 
 __all__ = [
     "DIGEST_PATTERN",

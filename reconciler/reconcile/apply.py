@@ -8,19 +8,19 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Literal
 
-from reconciler.drift import refreshed_ledger
 from reconciler.errors import PlanError, StalePlan
-from reconciler.ledger import Ledger
-from reconciler.plan import Plan, check_safety, unsafe_reason
+from reconciler.ledger.model import Ledger
+from reconciler.plan.model import Plan, check_safety, unsafe_reason
 from reconciler.reconcile.observe import look_up_ledger_share
-from reconciler.reconcile.records import check_expected_digest, plan
-from reconciler.redox_api import RedoxApi
-from reconciler.workspace import Workspace
+from reconciler.reconcile.planning import check_expected_digest, plan
+from reconciler.reconcile.workspace import Workspace
+from reconciler.redox.api import RedoxApi
+from reconciler.views.drift import refreshed_ledger
 
 if TYPE_CHECKING:
     import asyncio
 
-    from reconciler.apply import Applier, Progress, Result
+    from reconciler.engine.applier import Applier, Progress, Result
 
 
 Review = Callable[[Plan], bool]
@@ -61,7 +61,7 @@ async def apply(
     given), let `review` see it and say yes, then carry it out. The caller holds the
     environment's lock for the whole of it. Once `stop` is set no new call starts, the calls
     in flight get api.timeout to finish, and the result says what was done."""
-    from reconciler.apply import Applier, LedgerWriter, Stopped
+    from reconciler.engine.applier import Applier, LedgerWriter, Stopped
 
     if saved is not None and refresh:
         raise PlanError("a saved plan is applied exactly as it is: drop --refresh")
@@ -99,7 +99,7 @@ async def _apply(
     review: Review,
     expect_digest: str | None,
 ) -> Applied:
-    from reconciler.apply import Stopped, until_stopped
+    from reconciler.engine.applier import Stopped, until_stopped
 
     writer, stop, concurrency = applier.writer, applier.stop, applier.concurrency
     await applier.resolve_intents()

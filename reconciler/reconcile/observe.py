@@ -9,21 +9,22 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from reconciler import ledger_store, yamltext
-from reconciler.adopt import Adoption, adoption, file_name, from_ledger, record
-from reconciler.drift import Drift, Part, compare, refreshed_ledger
 from reconciler.errors import LoadError, PlanError, ReconcilerError
+from reconciler.formats import yamltext
 from reconciler.kinds import kind_of, oid_keys
-from reconciler.ledger import Entry, Ledger
-from reconciler.loader import load_records
+from reconciler.ledger import store as ledger_store
+from reconciler.ledger.adopt import Adoption, adoption, file_name, from_ledger, record
+from reconciler.ledger.model import Entry, Ledger
 from reconciler.model import Key, split_key
-from reconciler.plan import Plan
-from reconciler.reconcile.records import plan
-from reconciler.redox_api import RedoxApi
-from reconciler.workspace import Workspace
+from reconciler.plan.model import Plan
+from reconciler.reconcile.planning import plan
+from reconciler.reconcile.workspace import Workspace
+from reconciler.records.loader import load_records
+from reconciler.redox.api import RedoxApi
+from reconciler.views.drift import Drift, Part, compare, refreshed_ledger
 
 if TYPE_CHECKING:
-    from reconciler.lookup import Found
+    from reconciler.engine.lookup import Found
 
 
 def lookup_rate(ws: Workspace) -> float | None:
@@ -39,7 +40,7 @@ async def look_up_ledger_share(
     ws: Workspace, api: RedoxApi, current: Ledger, *, concurrency: int
 ) -> dict[Key, Found]:
     """The directory's record of every record of `current`, at the lookups' share of the rate."""
-    from reconciler.lookup import look_up_ledger
+    from reconciler.engine.lookup import look_up_ledger
 
     return await look_up_ledger(
         api, current, env=ws.environment, concurrency=concurrency, rate=lookup_rate(ws)
@@ -97,7 +98,7 @@ async def import_(
     """Adopt records the directory already holds into the ledger, never sending a New: the
     organizations named by OID, or every record of the files that the ledger lacks. The
     caller holds the environment's lock."""
-    from reconciler.lookup import Wanted, look_up_all
+    from reconciler.engine.lookup import Wanted, look_up_all
 
     named = list(oids)
     if bool(named) == from_files:

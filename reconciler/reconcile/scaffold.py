@@ -6,8 +6,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from reconciler import ledger_store
 from reconciler.errors import ReconcilerError
+from reconciler.ledger import store as ledger_store
 
 if TYPE_CHECKING:
     pass
@@ -25,7 +25,7 @@ def init_repository(target: Path, *, version: str, force: bool = False) -> list[
     """Write a new records repository's files into `target`: settings, an example record,
     .gitignore, the workflows and the pre-commit configuration. Without `force`, refuses
     before writing anything when one of them exists."""
-    from reconciler.scaffold import scaffold
+    from reconciler.records.scaffold import scaffold
 
     wanted = scaffold(version)
     present = sorted(path for path in wanted if (target / path).exists())

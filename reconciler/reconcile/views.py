@@ -4,14 +4,14 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from reconciler.graph import Graph, build_graph
-from reconciler.history import History
-from reconciler.history_git import record_history
-from reconciler.plan import Plan
-from reconciler.reconcile.records import plan
-from reconciler.settings import BUILT_IN, SANDBOX
-from reconciler.status import Status, build_status
-from reconciler.workspace import Workspace
+from reconciler.git.history import record_history
+from reconciler.plan.model import Plan
+from reconciler.reconcile.planning import plan
+from reconciler.reconcile.workspace import Workspace
+from reconciler.records.settings import BUILT_IN, SANDBOX
+from reconciler.views.graph import Graph, build_graph
+from reconciler.views.history import History
+from reconciler.views.status import Status, build_status
 
 if TYPE_CHECKING:
     pass

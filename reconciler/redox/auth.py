@@ -10,8 +10,8 @@ from typing import Any
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 
-from reconciler import redact
 from reconciler.errors import AuthError
+from reconciler.formats import redact
 
 _ENV_CLIENT_ID = "REDOX_CLIENT_ID"
 _ENV_KEY_ID = "REDOX_KEY_ID"

@@ -17,10 +17,9 @@ from typing import Any
 import httpx
 import jwt
 
-from reconciler import redact
 from reconciler.errors import AuthError, RedoxError, Throttled
-from reconciler.redox.auth import Credentials, signing_key
-from reconciler.redox_api import (
+from reconciler.formats import redact
+from reconciler.redox.api import (
     ENDPOINT_PATH,
     TOKEN_PATH,
     meta_errors,
@@ -30,6 +29,7 @@ from reconciler.redox_api import (
     refusal_class,
     with_source,
 )
+from reconciler.redox.auth import Credentials, signing_key
 
 logger = logging.getLogger(__name__)
 CLIENT_ASSERTION_TYPE = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"

@@ -5,9 +5,9 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from reconciler.drift import Drift, Part
 from reconciler.kinds import KINDS
 from reconciler.render.plan import field_line, md_cell
+from reconciler.views.drift import Drift, Part
 
 _FINDING_TEXT = {
     "missing": "missing from the directory",

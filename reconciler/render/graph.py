@@ -1,4 +1,4 @@
-"""The record hierarchy (reconciler.graph) as an indented text tree, a mermaid flowchart and a
+"""The record hierarchy (reconciler.views.graph) as an indented text tree, a mermaid flowchart and a
 Graphviz digraph. Pure.
 
 Mermaid labels follow the escaping rules found with the real renderer (tests/mermaid.py): the
@@ -12,8 +12,8 @@ from __future__ import annotations
 import re
 from collections.abc import Iterator
 
-from reconciler.graph import Graph, Node
 from reconciler.model import Action
+from reconciler.views.graph import Graph, Node
 
 MARK = {Action.CREATE: "+", Action.UPDATE: "~", Action.DEACTIVATE: "-", Action.REACTIVATE: "^"}
 LEGEND = "+ create  ~ update  - deactivate  ^ reactivate  (inactive): inactive, unchanged"

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from reconciler.history import Commit, FileEvent, History, LedgerEvent
 from reconciler.render.plan import field_document, field_line
+from reconciler.views.history import Commit, FileEvent, History, LedgerEvent
 
 
 def _commit_line(commit: Commit) -> str:

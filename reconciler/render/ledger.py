@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from reconciler.adopt import Adoption
 from reconciler.kinds import kind_of
-from reconciler.ledger import Ledger
+from reconciler.ledger.adopt import Adoption
+from reconciler.ledger.model import Ledger
 from reconciler.render.drift import not_compared
 
 

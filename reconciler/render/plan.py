@@ -7,11 +7,11 @@ import json
 from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
-from reconciler.graph import PLAN_GRAPH_NODES, Graph, plan_view
-from reconciler.jsontext import Streamed, iter_pretty_json, pretty_json, without_gc
+from reconciler.formats.jsontext import Streamed, iter_pretty_json, pretty_json, without_gc
 from reconciler.kinds import kind_of
-from reconciler.plan import PLAN_FORMAT, Action, Change, FieldChange, Plan, summary
+from reconciler.plan.model import PLAN_FORMAT, Action, Change, FieldChange, Plan, summary
 from reconciler.render.graph import render_mermaid
+from reconciler.views.graph import PLAN_GRAPH_NODES, Graph, plan_view
 
 MARKDOWN_LIMIT = 60_000
 _SYMBOL = {Action.CREATE: "+", Action.UPDATE: "~", Action.DEACTIVATE: "-", Action.REACTIVATE: "^"}

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from reconciler.status import IN_SYNC, INTENT, NO_FILE, Status
+from reconciler.views.status import IN_SYNC, INTENT, NO_FILE, Status
 
 _COLOR = {IN_SYNC: "32", INTENT: "31", NO_FILE: "2"}  # every other state is pending: yellow
 _NAME_WIDTH = 40

@@ -29,7 +29,7 @@ from pathlib import Path
 from typing import Any
 
 from reconciler.kinds import KINDS
-from reconciler.redox_api import (
+from reconciler.redox.api import (
     DUPLICATE_BUSINESS,
     ENDPOINT_PATH,
     NO_SUBSCRIPTION,

@@ -14,11 +14,11 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from reconciler import files, jsonfile
 from reconciler.errors import ReconcilerError
+from reconciler.formats import files, jsonfile
 from reconciler.kinds.organization import ORG_TYPES, OrganizationKind
 from reconciler.kinds.provider import ProviderKind
-from reconciler.redox_api import MANAGING_ORG, PARSE_FAILED, already_exists, not_valid
+from reconciler.redox.api import MANAGING_ORG, PARSE_FAILED, already_exists, not_valid
 
 logger = logging.getLogger(__name__)
 

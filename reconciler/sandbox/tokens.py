@@ -13,7 +13,7 @@ import jwt
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 
-from reconciler.redox_api import PUBLIC_KEY_NOT_FOUND, TOKEN_PATH
+from reconciler.redox.api import PUBLIC_KEY_NOT_FOUND, TOKEN_PATH
 from reconciler.sandbox.store import Refusal
 
 

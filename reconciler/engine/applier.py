@@ -1,0 +1,549 @@
+"""Run a Plan through a Redox client, recording an intent before each call and the ledger after.
+
+Crash safety: before a call its intent is durable (in the apply journal, reconciler.ledger.journal);
+after a success the record is written too (calls do not wait for that write: until it lands,
+the intent stands for the call). A run that dies between the two leaves the intent, and the
+next apply replays the journal into the ledger and resolves the intent by querying the
+directory (`resolve_intents`), so a call that landed is not repeated and one that did not is
+not skipped.
+
+Interruption: once `stop` is set, no new call starts; the calls in flight may finish within
+`grace` seconds, and those still running then are cancelled, their intents left for the next
+run. The result says which changes were applied, failed, not started or left in flight.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+import uuid
+from collections.abc import Awaitable, Callable, Coroutine
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any, Literal, TypeVar
+
+from reconciler.engine.lookup import Found, Wanted, look_up_all
+from reconciler.errors import AlreadyExists, AuthError, RedoxError
+from reconciler.kinds import kind_of
+from reconciler.ledger import store as ledger_store
+from reconciler.ledger.journal import JournalFile, change_line, header_line
+from reconciler.ledger.model import Edit, Intent, Ledger, make_entry, now
+from reconciler.model import Action, Environment, Key
+from reconciler.plan.model import Change, Plan
+from reconciler.redox.api import RedoxApi
+
+log = logging.getLogger(__name__)
+
+Status = Literal[
+    "applied",
+    "adopted",
+    "failed",
+    "skipped",
+    "resolved",
+    "dropped",
+    "not_started",  # the apply was stopped before this change's call was sent
+    "in_flight",  # sent, but stopped before the outcome was known: its intent is left
+]
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """What happened to one change (or one intent left by an earlier run)."""
+
+    key: Key
+    action: str
+    status: Status
+    message: str = ""
+
+
+@dataclass
+class Result:
+    """Every outcome of an apply, in the order they happened, and the final ledger."""
+
+    outcomes: list[Outcome] = field(default_factory=list)
+    ledger: Ledger | None = None
+    interrupted: bool = False  # stopped (a signal) before every change was carried out
+    elapsed: float | None = None  # seconds the changes took, once run
+
+    def count(self, status: Status) -> int:
+        return sum(1 for o in self.outcomes if o.status == status)
+
+    @property
+    def ok(self) -> bool:
+        unfinished = {"failed", "skipped", "not_started", "in_flight"}
+        return not self.interrupted and not any(o.status in unfinished for o in self.outcomes)
+
+    @property
+    def intents_left(self) -> int:
+        """Calls whose outcome the next apply must settle (they are in the ledger's intents)."""
+        return len(self.ledger.intents) if self.ledger is not None else 0
+
+    def summary(self) -> str:
+        """One line: what was applied, failed, skipped, (when stopped) not started and left in
+        flight, then how long it took. Its counts are the ledger's."""
+        done = self.count("applied") + self.count("adopted")
+        counts = (
+            f"{done} applied ({self.count('adopted')} already in the directory), "
+            f"{self.count('failed')} failed, {self.count('skipped')} skipped"
+        )
+        left = self.intents_left
+        settle = f"; {left} intent{'' if left == 1 else 's'} left for the next apply to settle"
+        took = f" Took {_duration(self.elapsed)}." if self.elapsed is not None else ""
+        if not self.interrupted:
+            return f"Apply complete: {counts}{settle if left else ''}.{took}"
+        return (
+            f"Interrupted: {counts}, {self.count('not_started')} not started, "
+            f"{self.count('in_flight')} in flight when stopped{settle}.{took}"
+        )
+
+
+def _duration(seconds: float) -> str:
+    if seconds < 60:
+        return f"{seconds:.1f}s"
+    minutes, rest = divmod(round(seconds), 60)
+    return f"{minutes}m{rest:02d}s"
+
+
+Progress = Callable[[Outcome], None]
+T = TypeVar("T")
+
+
+class Stopped(Exception):
+    """`stop` was set while an apply was still reading (settling intents, refreshing)."""
+
+
+async def until_stopped(stop: asyncio.Event | None, work: Awaitable[T]) -> T:
+    """`work`'s result; Stopped, with `work` cancelled, when `stop` is set first. Only reads
+    of the directory are raced so: cutting them short loses nothing."""
+    task = asyncio.ensure_future(work)
+    if stop is None:
+        return await task
+    stopping = asyncio.ensure_future(stop.wait())
+    try:
+        await asyncio.wait({task, stopping}, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        stopping.cancel()
+        if not task.done():
+            task.cancel()
+        await asyncio.gather(task, stopping, return_exceptions=True)
+    if task.cancelled():
+        raise Stopped
+    return task.result()
+
+
+# Intents are made durable for up to LOOKAHEAD x concurrency changes, so calls find their intent
+# on disk instead of each waiting for a ledger write; a crash leaves at most that many to resolve.
+LOOKAHEAD = 4
+# During a long run the ledger file is rewritten from the journal at most this often (seconds),
+# and at most a tenth of the time: a ledger of 100,000 records takes a while to write.
+COMPACT_EVERY = 5.0
+COMPACT_SHARE = 0.1
+
+
+class LedgerWriter:
+    """The ledger in memory and on disk. A change becomes durable as a line appended to the
+    journal (changes made while an append is running go into the next one together: group
+    commit); the ledger file is rewritten from time to time and when the run ends, so the cost
+    of a call does not grow with the size of the ledger. `ledger` is the ledger as `recover`
+    left it (no journal on disk)."""
+
+    def __init__(
+        self,
+        path: Path,
+        ledger: Ledger,
+        *,
+        journal: Path,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.path = path
+        self.state = replace(ledger, edits=None)
+        self._journal = JournalFile(journal)
+        self._clock = clock
+        self._log: list[str] = []  # the changes since the ledger file's snapshot, as lines
+        self._written = 0  # how many of them are durable in the journal
+        self._rewrite = False  # a change the journal cannot express: rewrite the ledger file
+        self._changes = 0
+        self._durable = 0
+        self._lock = asyncio.Lock()
+        self._background: set[asyncio.Task[None]] = set()
+        self._compacting: asyncio.Task[None] | None = None
+        self._compacted_at = clock()
+        self._compaction_took = 0.0
+
+    def update(self, change: Callable[[Ledger], Ledger]) -> None:
+        before = self.state
+        after = change(before)
+        edits: list[Edit] = []
+        edit = after.edits
+        while edit is not None:  # the writer's state has none: these are `change`'s
+            edits.append(edit)
+            edit = edit.previous
+        replaced = after.records is not before.records or after.intents is not before.intents
+        if replaced and not edits:
+            self._rewrite = True
+        self._log.extend(change_line(e) for e in reversed(edits))
+        self.state = replace(after, edits=None)
+        self._changes += 1
+
+    async def durable(self) -> None:
+        """Return once every change made before this call is on disk."""
+        wanted = self._changes
+        if self._rewrite:
+            await self._compact()
+        async with self._lock:
+            if self._durable >= wanted:
+                return
+            covered, written = self._changes, len(self._log)
+            lines = self._log[self._written : written]
+            if self._journal.started:
+                await asyncio.to_thread(self._journal.append, lines)
+            else:
+                await asyncio.to_thread(self._journal.start, self._head(), lines)
+            self._written = written
+            self._durable = covered
+        self._compact_when_due()
+
+    def _head(self) -> str:
+        if not self.state.lineage:  # the first apply: the lineage is born with the journal
+            self.state = replace(self.state, lineage=str(uuid.uuid4()))
+        return header_line(self.state.environment, self.state.lineage, self.state.serial)
+
+    def _compact_when_due(self) -> None:
+        since = self._clock() - self._compacted_at
+        due = since >= max(COMPACT_EVERY, self._compaction_took / COMPACT_SHARE)
+        if due and self._compacting is None:
+            self._compacting = self._start(self._compact())
+
+    async def _compact(self) -> None:
+        """Rewrite the ledger file with every change so far, then restart the journal with
+        the changes made meanwhile. Calls go on: they wait only for journal appends."""
+        started = self._clock()
+        async with self._lock:
+            snapshot, cut, covered = self.state, len(self._log), self._changes
+            rewrite, self._rewrite = self._rewrite, False
+            if not cut and not rewrite:
+                return
+        try:
+            saved = await asyncio.to_thread(ledger_store.save, self.path, snapshot)
+        except BaseException:
+            self._rewrite = self._rewrite or rewrite
+            raise
+        async with self._lock:
+            self.state = replace(self.state, serial=saved.serial, lineage=saved.lineage)
+            del self._log[:cut]
+            self._written = max(0, self._written - cut)
+            if self._journal.started:
+                # The changes made since the snapshot that are durable in the old journal.
+                head = self._head()
+                await asyncio.to_thread(self._journal.start, head, self._log[: self._written])
+            self._durable = max(self._durable, covered)
+        self._compacted_at = self._clock()
+        self._compaction_took = self._compacted_at - started
+
+    def _start(self, work: Coroutine[Any, Any, None]) -> asyncio.Task[None]:
+        task = asyncio.get_running_loop().create_task(work)
+        self._background.add(task)
+        task.add_done_callback(self._finished)
+        return task
+
+    def _finished(self, task: asyncio.Task[None]) -> None:
+        self._background.discard(task)
+        if task is self._compacting:
+            self._compacting = None
+
+    def save_in_background(self) -> None:
+        """Start making the changes so far durable, without waiting for it."""
+        self._start(self.durable())
+
+    async def flush(self) -> None:
+        """Return once every change is in the ledger file, and every background write has
+        ended; the journal is then removed."""
+        while self._background:
+            await asyncio.gather(*self._background)
+        await self._compact()
+        async with self._lock:
+            if not self._log and self._journal.started:
+                await asyncio.to_thread(self._journal.remove)
+
+
+@dataclass
+class Applier:
+    """Everything one apply needs; `run` carries out a plan."""
+
+    api: RedoxApi
+    writer: LedgerWriter
+    env: Environment
+    commit: str | None = None
+    concurrency: int = 8
+    progress: Progress = lambda outcome: None
+    result: Result = field(default_factory=Result)
+    # Set (by a signal) to stop: no new call starts, and the calls in flight get `grace`
+    # seconds (api.timeout) to finish before they are cancelled.
+    stop: asyncio.Event | None = None
+    grace: float = 60.0
+    # Set by the first authentication failure: no later call could succeed, so none is sent.
+    refused: AuthError | None = field(default=None, init=False)
+    _settled: set[Key] = field(default_factory=set, init=False)
+
+    @property
+    def stopped(self) -> bool:
+        return self.stop is not None and self.stop.is_set()
+
+    def _report(self, outcome: Outcome) -> None:
+        self.result.outcomes.append(outcome)
+        self._settled.add(outcome.key)
+        if outcome.status != "not_started":  # not a call: nothing to show as progress
+            self.progress(outcome)
+
+    async def resolve_intents(self) -> None:
+        """Settle the calls an interrupted apply left without a known outcome."""
+        pending = dict(self.writer.state.intents)
+        if not pending:
+            return
+        log.info("resolving %d call(s) left by an interrupted apply", len(pending))
+        keys = sorted(pending)
+        wanted = [
+            Wanted(i.kind, i.identity, i.envelope, i.payload) for i in (pending[k] for k in keys)
+        ]
+        looking = look_up_all(self.api, wanted, env=self.env, concurrency=self.concurrency)
+        found = await until_stopped(self.stop, looking)
+        for key, seen in zip(keys, found, strict=True):
+            self._settle(key, pending[key], seen)
+        await self.writer.flush()  # settled in the ledger file, whatever happens next
+
+    def _settle(self, key: Key, intent: Intent, found: Found) -> None:
+        """Record what an intent's call did, as the directory shows it."""
+        kind = kind_of(intent.kind)
+        if found is not None and kind.proven(found, intent.payload):
+            payload, note = intent.payload, "the call had landed"
+        elif found is not None and key not in self.writer.state.records:
+            # Created, but not provably as intended: record what a query shows (never a
+            # field it cannot show), so the plan sends the full record as an Update.
+            payload = kind.comparable(found, intent.payload)
+            note = "the record exists but may differ: it will be updated"
+        else:
+            self.writer.update(lambda ledger: ledger.without_intent(key))
+            self._report(Outcome(key, intent.action, "dropped", "the call had not landed"))
+            return
+        entry = make_entry(
+            kind=intent.kind,
+            identity=intent.identity,
+            envelope=intent.envelope,
+            payload=payload,
+            active=kind.is_active(payload),
+            source=intent.source,
+            commit=self.commit,
+        )
+        self.writer.update(lambda ledger: ledger.with_entry(key, entry))
+        self._report(Outcome(key, intent.action, "resolved", note))
+
+    async def run(self, plan: Plan) -> Result:
+        """Apply every change, parents first; a failure skips only the changes that need it.
+        Once `stop` is set no new call starts (see the module's docstring)."""
+        started = time.monotonic()
+        loop = asyncio.get_running_loop()
+        # True: done; False: failed or skipped; None: not carried out (stopped).
+        finished: dict[Key, asyncio.Future[bool | None]] = {
+            c.key: loop.create_future() for c in plan.changes
+        }
+        window = asyncio.Semaphore(self.concurrency * LOOKAHEAD)
+        gate = asyncio.Semaphore(self.concurrency)
+
+        async def one(change: Change) -> None:
+            ok: bool | None = None
+            try:
+                needed = [finished[k] for k in change.depends_on if k in finished]
+                results = [await f for f in needed]
+                if any(r is False for r in results):
+                    ok = False
+                    self._report(
+                        Outcome(
+                            change.key,
+                            change.action.value,
+                            "skipped",
+                            "a record it depends on failed",
+                        )
+                    )
+                    return
+                if self.stopped or None in results:
+                    self._not_started(change)
+                    return
+                async with window:
+                    if self.stopped:
+                        self._not_started(change)
+                        return
+                    ok = await self._apply(change, gate)
+            except asyncio.CancelledError:
+                if change.key not in self._settled:
+                    self._not_started(change)
+                raise
+            finally:
+                if not finished[change.key].done():
+                    finished[change.key].set_result(ok)
+
+        tasks = [loop.create_task(one(c)) for c in plan.changes]
+        try:
+            await self._until_done_or_stopped(tasks)
+        except BaseException:
+            for task in tasks:  # never left running behind the caller's back
+                task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+            raise
+        for task in tasks:
+            failure = None if task.cancelled() else task.exception()
+            if failure is not None:
+                raise failure  # a bug: never swallowed
+        await self.writer.flush()
+        self.result.interrupted = self.stopped
+        self.result.ledger = self.writer.state
+        self.result.elapsed = time.monotonic() - started
+        return self.result
+
+    async def _until_done_or_stopped(self, tasks: list[asyncio.Task[None]]) -> None:
+        """Wait for every task; once stopped, for `grace` seconds more at most, then cancel."""
+        if not tasks:
+            return
+        if self.stop is None:
+            await asyncio.wait(tasks)
+            return
+        stopping = asyncio.ensure_future(self.stop.wait())
+        everything = asyncio.ensure_future(asyncio.wait(tasks))
+        try:
+            await asyncio.wait({stopping, everything}, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            for waiter in (stopping, everything):
+                waiter.cancel()
+            await asyncio.gather(stopping, everything, return_exceptions=True)
+        running = [t for t in tasks if not t.done()]
+        if not running:
+            return
+        log.debug("stopped: waiting up to %gs for %d calls in flight", self.grace, len(running))
+        _, late = await asyncio.wait(running, timeout=self.grace)
+        for task in late:
+            task.cancel()
+        if late:
+            await asyncio.wait(late)
+
+    async def _apply(self, change: Change, gate: asyncio.Semaphore) -> bool:
+        kind = kind_of(change.kind)
+        destination = self.env.destination(kind.name)
+        if not destination:
+            message = f"environment {self.env.name} has no {kind.destination_setting}"
+            self._report(Outcome(change.key, change.action.value, "failed", message))
+            return False
+        if self.refused is not None:
+            return self._not_sent(change)
+        intent = Intent(
+            kind=change.kind,
+            identity=change.identity,
+            action=change.action.value,
+            envelope=change.envelope,
+            payload=change.after,
+            source=change.source,
+            started_at=now(),
+        )
+        self.writer.update(lambda ledger: ledger.with_intent(change.key, intent))
+        bodies = kind.requests(
+            change.action,
+            change.envelope,
+            change.after,
+            before=change.before,
+            destination=destination,
+        )
+        try:
+            await self.writer.durable()
+            await gate.acquire()
+        except asyncio.CancelledError:
+            self._not_started(change)
+            raise
+        try:
+            if self.refused is not None:
+                self.writer.update(lambda ledger: ledger.without_intent(change.key))
+                return self._not_sent(change)
+            if self.stopped:
+                return self._not_started(change)
+            sent = await self._send(change, bodies, destination)
+        except asyncio.CancelledError:
+            # Sent, outcome unknown: the intent stays, and the next apply settles it.
+            message = "in flight when the apply stopped: the next apply settles it"
+            self._report(Outcome(change.key, change.action.value, "in_flight", message))
+            raise
+        finally:
+            gate.release()
+        if sent is None:
+            return False
+        status, note = sent
+        self._record(change)
+        # Not awaited: until this write lands, the durable intent stands for the call.
+        self.writer.save_in_background()
+        self._report(Outcome(change.key, change.action.value, status, note))
+        return True
+
+    async def _send(
+        self, change: Change, bodies: list[dict[str, Any]], destination: str
+    ) -> tuple[Status, str] | None:
+        """Send a change's requests: its status and a note, or None when it failed."""
+        try:
+            for body in bodies:
+                await self.api.send(body)
+        except AlreadyExists as exc:
+            if change.action != Action.CREATE:
+                self._failed(change, exc)
+                return None
+            try:
+                return await self._resolve_existing(change, destination)
+            except RedoxError as again:
+                self._failed(change, again)
+                return None
+        except RedoxError as exc:
+            self._failed(change, exc)
+            return None
+        return "applied", ""
+
+    async def _resolve_existing(self, change: Change, destination: str) -> tuple[Status, str]:
+        """A Create answered "already exists": look, then adopt it or bring it up to date."""
+        kind = kind_of(change.kind)
+        found = await kind.look_up(
+            self.api, change.identity, envelope=change.envelope, like=change.after, env=self.env
+        )
+        if found is not None and kind.proven(found, change.after):
+            return "adopted", "already in the directory as planned"
+        update = kind.request(Action.UPDATE, change.envelope, change.after, destination=destination)
+        await self.api.send(update)
+        return "applied", "already existed, not provably as planned: sent an Update"
+
+    def _record(self, change: Change) -> None:
+        entry = make_entry(
+            kind=change.kind,
+            identity=change.identity,
+            envelope=change.envelope,
+            payload=change.after,
+            active=kind_of(change.kind).is_active(change.after),
+            source=change.source,
+            commit=self.commit,
+        )
+        self.writer.update(lambda ledger: ledger.with_entry(change.key, entry))
+
+    def _failed(self, change: Change, exc: RedoxError) -> bool:
+        if isinstance(exc, AuthError) and self.refused is None:
+            self.refused = exc
+        if not exc.retryable or isinstance(exc, AuthError):
+            # Redox answered, or was never reached (no token): the call did not land, so
+            # nothing is left to resolve.
+            self.writer.update(lambda ledger: ledger.without_intent(change.key))
+            self.writer.save_in_background()
+        self._report(Outcome(change.key, change.action.value, "failed", str(exc)))
+        return False
+
+    def _not_started(self, change: Change) -> bool:
+        """Report a change that the stop kept from being sent; its intent, if any, goes."""
+        if change.key in self.writer.state.intents:
+            self.writer.update(lambda ledger: ledger.without_intent(change.key))
+        self._report(Outcome(change.key, change.action.value, "not_started", "stopped first"))
+        return False
+
+    def _not_sent(self, change: Change) -> bool:
+        message = "not sent: authentication failed on an earlier call"
+        self._report(Outcome(change.key, change.action.value, "skipped", message))
+        return False

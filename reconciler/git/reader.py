@@ -1,0 +1,173 @@
+"""What the reconciler reads of git: the commit a record was applied from, and for `history`
+the commits of a file and the file's content at a commit. Plain `git` in a subprocess."""
+
+from __future__ import annotations
+
+import subprocess
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from pathlib import Path
+from typing import IO
+
+from reconciler.errors import ReconcilerError
+from reconciler.views.history import Commit, FileChange
+
+TIMEOUT = 600  # seconds: a log of a large history, never an endless wait
+
+
+def head_commit(repo: Path) -> str | None:
+    """The repository's HEAD commit, recorded with each applied record (None outside git)."""
+    try:
+        done = subprocess.run(
+            ["git", "-C", str(repo), "rev-parse", "HEAD"],
+            capture_output=True,
+            text=True,
+            check=False,
+            timeout=10,
+        )
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return done.stdout.strip() or None if done.returncode == 0 else None
+
+
+class GitError(ReconcilerError):
+    """git is missing, or refused a command."""
+
+
+def git(repo: Path, *args: str) -> str:
+    """The output of `git -C repo ARGS` (UTF-8, bad bytes replaced); GitError when it fails."""
+    try:
+        done = subprocess.run(
+            ["git", "-C", str(repo), *args],
+            capture_output=True,
+            check=False,
+            timeout=TIMEOUT,
+        )
+    except FileNotFoundError:
+        raise GitError("git is not installed (or not on PATH): history reads git") from None
+    except (OSError, subprocess.SubprocessError) as exc:
+        raise GitError(f"git {args[0]} failed: {exc}") from None
+    if done.returncode != 0:
+        message = done.stderr.decode("utf-8", "replace").strip().splitlines()
+        raise GitError(f"git {args[0]} failed: {message[-1] if message else done.returncode}")
+    return done.stdout.decode("utf-8", "replace")
+
+
+def in_repository(repo: Path) -> bool:
+    """Whether `repo` is inside a git work tree with at least one commit."""
+    try:
+        git(repo, "rev-parse", "--verify", "--quiet", "HEAD")
+    except GitError:
+        return False
+    return True
+
+
+def shallow_commits(repo: Path) -> frozenset[str]:
+    """The commits a shallow clone cut the history at (empty for a full clone)."""
+    path = git(repo, "rev-parse", "--git-path", "shallow").strip()
+    shallow = Path(path) if Path(path).is_absolute() else repo / path
+    try:
+        return frozenset(shallow.read_text(encoding="ascii").split())
+    except FileNotFoundError:
+        return frozenset()
+
+
+_FORMAT = "%x1e%H%x1f%P%x1f%aI%x1f%ct%x1f%an%x1f%s"
+
+
+def _commit(header: str) -> Commit:
+    sha, parents, date, timestamp, author, subject = header.split("\x1f", 5)
+    return Commit(sha, date, author, subject, tuple(parents.split()), int(timestamp or 0))
+
+
+def file_log(repo: Path, path: str) -> list[FileChange]:
+    """Newest first, every commit that changed `path`, following renames (`git log --follow`)."""
+    out = git(
+        repo,
+        "log",
+        "--follow",
+        "--relative",
+        "-M",
+        "--name-status",
+        "-z",
+        f"--format={_FORMAT}",
+        "--",
+        path,
+    )
+    changes: list[FileChange] = []
+    for record in out.split("\x1e")[1:]:
+        header, _, rest = record.partition("\n")
+        header = header.rstrip("\x00")
+        fields = [f for f in rest.strip("\n\x00").split("\x00") if f]
+        commit = _commit(header)
+        if not fields:
+            continue
+        status = fields[0][0]
+        if status in "RC" and len(fields) >= 3:
+            changes.append(FileChange(commit, status, fields[2], fields[1]))
+        else:
+            changes.append(FileChange(commit, status, fields[1], None))
+    return changes
+
+
+def commits_of(repo: Path, path: str) -> list[Commit]:
+    """Newest first, the commits of the first-parent history that changed `path`."""
+    out = git(repo, "log", "--first-parent", f"--format={_FORMAT}", "--", path)
+    return [_commit(record.strip("\n")) for record in out.split("\x1e")[1:]]
+
+
+class Blobs:
+    """Files at commits, read through one `git cat-file --batch` process."""
+
+    def __init__(self, process: subprocess.Popen[bytes]) -> None:
+        self._process = process
+
+    def read(self, commit: str, path: str) -> bytes | None:
+        """The content of `path` (relative to the repository) at `commit`; None when absent."""
+        stdin, stdout = self._pipes()
+        stdin.write(f"{commit}:./{path}\n".encode())
+        stdin.flush()
+        header = stdout.readline().decode("utf-8", "replace").split()
+        if len(header) != 3:  # "<spec> missing", "<spec> ambiguous"
+            return None
+        size = int(header[2])
+        data = stdout.read(size)
+        stdout.read(1)  # the newline after the content
+        return data if header[1] == "blob" else None
+
+    def _pipes(self) -> tuple[IO[bytes], IO[bytes]]:
+        stdin, stdout = self._process.stdin, self._process.stdout
+        if stdin is None or stdout is None or self._process.poll() is not None:
+            raise GitError("git cat-file stopped while reading history")
+        return stdin, stdout
+
+
+@contextmanager
+def blobs(repo: Path) -> Iterator[Blobs]:
+    """A reader of files at commits, for the length of the block."""
+    try:
+        process = subprocess.Popen(
+            ["git", "-C", str(repo), "cat-file", "--batch"],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.DEVNULL,
+        )
+    except FileNotFoundError:
+        raise GitError("git is not installed (or not on PATH): history reads git") from None
+    try:
+        yield Blobs(process)
+    finally:
+        if process.stdin is not None:
+            process.stdin.close()
+        try:
+            process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+        if process.stdout is not None:
+            process.stdout.close()
+
+
+def tracked(repo: Path, paths: Sequence[str]) -> set[str]:
+    """Which of `paths` (relative to the repository) git has a commit of."""
+    return {p for p in paths if git(repo, "log", "-1", "--format=%H", "--", p).strip()}

@@ -1,0 +1,116 @@
+"""Drift: what the directory holds for each ledgered record, compared with what was applied.
+Pure: the queries are lookup's."""
+
+from __future__ import annotations
+
+import enum
+import hashlib
+from dataclasses import dataclass, replace
+from datetime import UTC, datetime
+from typing import Any
+
+from reconciler.kinds import kind_of
+from reconciler.ledger.model import Entry, Ledger, entry_digest
+from reconciler.model import Key
+from reconciler.plan.model import FieldChange, field_changes
+
+
+class Finding(enum.Enum):
+    """How a ledgered record stands in the directory."""
+
+    MISSING = "missing"
+    DEACTIVATED = "deactivated"
+    REACTIVATED = "reactivated"
+    DIFFERENT = "different"
+
+
+@dataclass(frozen=True)
+class Drift:
+    """One record whose directory copy differs from what was last applied."""
+
+    key: Key
+    kind: str
+    identity: str
+    finding: Finding
+    source: str | None
+    fields: tuple[FieldChange, ...] = ()
+
+
+@dataclass(frozen=True)
+class Part:
+    """The share of the ledger one drift run checks (SPEC 2, "Drift cost"): part `index`
+    (0-based) of `parts`, chosen by the UTC day, so every record is checked once every
+    `parts` days."""
+
+    index: int
+    parts: int
+
+    @classmethod
+    def of_day(cls, parts: int, day: int | None = None) -> Part:
+        """Today's part (or that of `day`, a UTC day number: days since 1970-01-01)."""
+        if day is None:
+            day = (datetime.now(UTC).date() - datetime(1970, 1, 1, tzinfo=UTC).date()).days
+        return cls(day % parts, parts)
+
+    def holds(self, identity: str) -> bool:
+        """Whether the record of `identity` is in this part: a stable hash of the identity,
+        the same on every machine and every run."""
+        if self.parts == 1:
+            return True
+        number = int.from_bytes(hashlib.sha256(identity.encode()).digest()[:8], "big")
+        return number % self.parts == self.index
+
+    def of(self, ledger: Ledger) -> Ledger:
+        """The ledger with only the records of this part."""
+        if self.parts == 1:
+            return ledger
+        kept = {k: e for k, e in ledger.records.items() if self.holds(e.identity)}
+        return replace(ledger, records=kept)
+
+
+def compare(ledger: Ledger, seen: dict[Key, dict[str, Any] | None]) -> list[Drift]:
+    """Every ledgered record that the directory holds otherwise, sorted by key."""
+    drifts: list[Drift] = []
+    for key in sorted(seen):
+        entry = ledger.records[key]
+        found = seen[key]
+        if found is None:
+            drifts.append(Drift(key, entry.kind, entry.identity, Finding.MISSING, entry.source))
+            continue
+        kind = kind_of(entry.kind)
+        ours = kind.queryable(entry.payload)
+        theirs = kind.comparable(found, entry.payload)
+        if ours == theirs:
+            continue
+        was, now = kind.is_active(entry.payload), kind.is_active(theirs)
+        if was and not now:
+            finding = Finding.DEACTIVATED
+        elif now and not was:
+            finding = Finding.REACTIVATED
+        else:
+            finding = Finding.DIFFERENT
+        fields = field_changes(ours, theirs, identities=kind.list_identities)
+        drifts.append(Drift(key, entry.kind, entry.identity, finding, entry.source, fields))
+    return drifts
+
+
+def refreshed_ledger(ledger: Ledger, seen: dict[Key, dict[str, Any] | None]) -> Ledger:
+    """The ledger as the directory really holds it: plan against this and apply repairs drift.
+    A record the directory lacks leaves the ledger (so it is created again); fields a query
+    cannot return are kept as last applied."""
+    records: dict[Key, Entry] = {}
+    for key, entry in ledger.records.items():
+        found = seen.get(key, entry.payload)
+        if found is None:
+            continue
+        kind = kind_of(entry.kind)
+        payload = kind.held_payload(found, entry.payload)
+        active = kind.is_active(payload)
+        records[key] = entry.model_copy(
+            update={
+                "payload": payload,
+                "digest": entry_digest(entry.envelope, payload),
+                "status": "active" if active else "inactive",
+            }
+        )
+    return replace(ledger, records=records)

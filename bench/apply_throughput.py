@@ -191,9 +191,9 @@ RETIRE = """
 import json, sys
 from dataclasses import replace
 from pathlib import Path
-from reconciler.ledger import model as ledgers, store as ledger_store
+from reconciler.ledger import file as ledger_file, model as ledgers
 path, count, gateway = Path(sys.argv[1]), int(sys.argv[2]), sys.argv[3]
-book = ledger_store.load(path, "development")
+book = ledger_file.load(path, "development")
 records = dict(book.records)
 for n in range(count):
     oid = f"2.16.840.1.113883.3.6147.458.69000.{n}"
@@ -210,7 +210,7 @@ for n in range(count):
         kind="organization", identity=oid, envelope={"Directory": "Carequality"},
         payload=payload, active=False, source=f"orgs/retired-{n}.yaml", commit=None,
     )
-ledger_store.save(path, replace(book, records=records))
+ledger_file.save(path, replace(book, records=records))
 """
 
 

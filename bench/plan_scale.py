@@ -66,7 +66,7 @@ FILL_LEDGER = """
 import json, sys
 from pathlib import Path
 from reconciler.ledger import model as ledgers
-from reconciler.ledger import store as ledger_store
+from reconciler.ledger import file as ledger_file
 doc = json.loads(Path(sys.argv[1]).read_text())
 book = ledgers.Ledger.new("sandbox")
 records = dict(book.records)
@@ -76,7 +76,7 @@ for c in doc["changes"]:
         active=c["after"].get("Active", True), source=c["source"], commit=None,
     )
 from dataclasses import replace
-ledger_store.save(Path(sys.argv[2]), replace(book, records=records))
+ledger_file.save(Path(sys.argv[2]), replace(book, records=records))
 """
 
 

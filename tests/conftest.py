@@ -20,8 +20,8 @@ from reconciler.cli import cli
 from reconciler.cli.base import BUG
 from reconciler.formats import yamltext
 from reconciler.kinds import kind_of
+from reconciler.ledger import file as ledger_file
 from reconciler.ledger import model as ledgers
-from reconciler.ledger import store as ledger_store
 from reconciler.plan.model import Plan
 from reconciler.reconcile.workspace import Workspace
 
@@ -133,7 +133,7 @@ def settle(ws: Workspace, *, commit: str | None = None) -> ledgers.Ledger:
             commit=commit,
         )
         current = current.with_entry(change.key, entry)
-    return ledger_store.save(ws.ledger_path, current)
+    return ledger_file.save(ws.ledger_store.path, current)
 
 
 @pytest.fixture

@@ -347,7 +347,7 @@ def desired_wire(repo: Path, env: str) -> dict[str, dict[str, dict[str, Any]]]:
 def ledger_doc(repo: Path, env: str) -> dict[str, Any]:
     """The environment's ledger file as JSON."""
     ws = Workspace(repo=repo, env_name=env)
-    doc: dict[str, Any] = json.loads(ws.ledger_path.read_text(encoding="utf-8"))
+    doc: dict[str, Any] = json.loads(ws.ledger_store.path.read_text(encoding="utf-8"))
     return doc
 
 

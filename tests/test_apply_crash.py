@@ -40,8 +40,8 @@ from sandbox_server import (
 )
 
 from reconciler import reconcile
+from reconciler.ledger import file as ledger_file
 from reconciler.ledger import model as ledgers
-from reconciler.ledger import store as ledger_store
 from reconciler.reconcile.workspace import Workspace
 
 pytestmark = pytest.mark.posix  # SIGKILL
@@ -126,7 +126,9 @@ def _assert_settled(
     assert set(ledger["records"]) == {f"organization:{oid}" for oid in want} | kept
     assert ledger["intents"] == {}, f"trial {trial}: intents left {list(ledger['intents'])}"
     ws = Workspace(repo=repo, env_name=ENV)
-    assert not ws.journal_path.exists(), f"trial {trial}: the journal outlived a finished run"
+    assert not ws.ledger_store.journal_path.exists(), (
+        f"trial {trial}: the journal outlived a finished run"
+    )
     assert reconcile.plan(ws).empty
 
 
@@ -186,7 +188,7 @@ def _retired(repo: Path, trial: int) -> frozenset[str]:
             source=f"orgs/retired-{n}.yaml",
             commit=None,
         )
-    ledger_store.save(ws.ledger_path, replace(ledgers.Ledger.new(ENV), records=records))
+    ledger_file.save(ws.ledger_store.path, replace(ledgers.Ledger.new(ENV), records=records))
     return frozenset(records)
 
 
@@ -200,7 +202,7 @@ class Compaction:
 
 
 def _rewriting(ledger_path: Path) -> bool:
-    """A new ledger file is being written (ledger_store.atomic_write's temporary file)."""
+    """A new ledger file is being written (atomic.atomic_write's temporary file)."""
     return any(ledger_path.parent.glob(f".{ledger_path.name}.*.tmp"))
 
 
@@ -211,15 +213,15 @@ def _kill_while_compacting(
     ws = Workspace(repo=repo, env_name=ENV)
 
     def wait(process: subprocess.Popen[bytes]) -> None:
-        while process.poll() is None and not _rewriting(ws.ledger_path):
+        while process.poll() is None and not _rewriting(ws.ledger_store.path):
             time.sleep(0.001)
         time.sleep(rng.uniform(0, within))
 
     finished = _kill_apply(served, repo, wait)
-    writing = _rewriting(ws.ledger_path)
+    writing = _rewriting(ws.ledger_store.path)
     between = False
-    if ws.journal_path.exists() and ws.ledger_path.exists():
-        lines = ws.journal_path.read_text(encoding="utf-8").splitlines()
+    if ws.ledger_store.journal_path.exists() and ws.ledger_store.path.exists():
+        lines = ws.ledger_store.journal_path.read_text(encoding="utf-8").splitlines()
         head = json.loads(lines[0]) if lines else {}
         between = head.get("serial") == ledger_doc(repo, ENV)["serial"] - 1
     return Compaction(finished, writing, between)
@@ -236,10 +238,10 @@ def test_apply_killed_while_rewriting_the_ledger_converges_on_the_next_run(
         _retired(probe, 99)
         # Timed as apply makes it: the ledger loaded for writing (its records keep the file's
         # bytes), then saved. (Loaded for reading, each record would open the file again.)
-        path = Workspace(repo=probe, env_name=ENV).ledger_path
-        loaded = ledger_store.load(path, ENV)
+        path = Workspace(repo=probe, env_name=ENV).ledger_store.path
+        loaded = ledger_file.load(path, ENV)
         started = time.monotonic()
-        ledger_store.save(path, loaded)
+        ledger_file.save(path, loaded)
         rewrite = time.monotonic() - started
 
         kills: list[Compaction] = []
@@ -297,7 +299,7 @@ def leave_intent(repo: Path, identity: str) -> dict[str, Any]:
         source=change.source,
         started_at=ledgers.now(),
     )
-    ledger_store.save(ws.ledger_path, ws.ledger().with_intent(change.key, intent))
+    ledger_file.save(ws.ledger_store.path, ws.ledger().with_intent(change.key, intent))
     return change.after
 
 

@@ -301,7 +301,7 @@ def test_a_stop_before_the_run_sends_nothing(tmp_path: Path) -> None:
     assert applied.status == "interrupted"
     assert not applied.ok
     assert not (repo / ".reconciler" / "sandbox" / "requests.jsonl").exists()
-    assert not ws.ledger_path.exists() or ledger_doc(repo, "sandbox")["intents"] == {}
+    assert not ws.ledger_store.path.exists() or ledger_doc(repo, "sandbox")["intents"] == {}
 
 
 def test_a_stop_part_way_reports_what_the_ledger_holds(tmp_path: Path) -> None:

@@ -150,7 +150,7 @@ def pristine(tmp_path_factory: pytest.TempPathFactory) -> Path:
     (repo / ORG).write_text(text, encoding="utf-8")
     saved = run(repo, "plan", "--out", PLAN, guard=60)
     assert saved.returncode == 0, saved.describe()
-    assert Workspace(repo=repo, env_name="sandbox").ledger_path == repo / LEDGER
+    assert Workspace(repo=repo, env_name="sandbox").ledger_store.path == repo / LEDGER
     return repo
 
 

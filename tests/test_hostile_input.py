@@ -21,7 +21,7 @@ from sandbox_server import (
     write_settings,
 )
 
-from reconciler.ledger import store as ledger_store
+from reconciler.formats import atomic
 from reconciler.reconcile.workspace import Workspace
 from reconciler.redox.api import SANDBOX_PROVIDER_DESTINATION
 
@@ -81,7 +81,7 @@ def test_a_ledger_with_a_string_record_stops_plan_and_apply_unchanged(
     repo, _outside = _copy(pristine, tmp_path)
     ws = Workspace(repo=repo, env_name="sandbox")
     settle(ws)
-    path = ws.ledger_path
+    path = ws.ledger_store.path
     doc = json.loads(path.read_text(encoding="utf-8"))
     record = sorted(doc["records"])[1]
     doc["records"][record] = "a string where a record belongs"
@@ -104,7 +104,7 @@ def test_leftovers_of_a_killed_save_are_removed_by_the_next_apply(
     ledger.parent.mkdir(parents=True, exist_ok=True)
     # What `atomic_write` leaves when killed between its mkstemp and its rename.
     leftovers = [
-        ledger.parent / f".{ledger.name}.{tag}{ledger_store.TEMP_SUFFIX}" for tag in ("k9x2", "a_b")
+        ledger.parent / f".{ledger.name}.{tag}{atomic.TEMP_SUFFIX}" for tag in ("k9x2", "a_b")
     ]
     for path in leftovers:
         path.write_text('{"version": 1, "half": ')
@@ -122,7 +122,7 @@ def test_leftovers_of_a_killed_save_are_removed_by_the_next_apply(
     assert not any(p.exists() for p in leftovers)
     assert all(p.read_text() == "keep" for p in unrelated)
     assert ".sandbox" not in applied.stdout
-    assert not list(ledger.parent.glob(f".{ledger.name}.*{ledger_store.TEMP_SUFFIX}"))
+    assert not list(ledger.parent.glob(f".{ledger.name}.*{atomic.TEMP_SUFFIX}"))
 
 
 SHARED = "ledger/shared.json"
@@ -143,7 +143,9 @@ def test_two_environments_sharing_one_ledger_file_cannot_apply_together(tmp_path
             for name in ("blue", "green")
         },
     )
-    locks = {Workspace(repo=repo, env_name=name).lock_path for name in ("blue", "green")}
+    locks = {
+        Workspace(repo=repo, env_name=name).ledger_store.lock_path for name in ("blue", "green")
+    }
     assert len(locks) == 1  # one file, one lock, whatever the names
     with served_sandbox(tmp_path / "served", latency=0.1) as served:
         first = start_cli(

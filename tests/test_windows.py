@@ -15,7 +15,7 @@ import pytest
 import yaml
 from sandbox_server import clean_environ, example_repo
 
-from reconciler.ledger import store as ledger_store
+from reconciler.formats import atomic
 
 PROJECT = Path(__file__).resolve().parents[1]
 
@@ -77,7 +77,7 @@ def test_an_atomic_write_works_where_a_folder_cannot_be_fsynced(
 
     monkeypatch.setattr(os, "open", windows_open)
     path = tmp_path / "ledger.json"
-    ledger_store.atomic_write(path, ["{", "}\n"])
+    atomic.atomic_write(path, ["{", "}\n"])
     assert path.read_text(encoding="utf-8") == "{}\n"
     assert [p.name for p in tmp_path.iterdir()] == ["ledger.json"]
 

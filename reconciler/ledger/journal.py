@@ -27,7 +27,8 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from reconciler.errors import LedgerError
 from reconciler.formats import files, jsonfile, redact
-from reconciler.ledger import store as ledger_store
+from reconciler.formats.atomic import atomic_write, sync_folder
+from reconciler.ledger.checks import check_entries
 from reconciler.ledger.model import Edit, Entry, EntryFile, Intent, Ledger, LedgerFile
 
 VERSION = 1
@@ -140,7 +141,7 @@ def _check_change(change: Change, name: str, number: int) -> None:
         version=1, environment="", lineage="", serial=0, records=records, intents=intents
     )
     try:
-        ledger_store.check_entries(one)
+        check_entries(one)
     except jsonfile.JsonProblem as exc:
         _corrupt(name, number, str(exc))
 
@@ -176,44 +177,6 @@ def _check_extends(header: Header, ledger: Ledger, name: str) -> None:
     )
 
 
-def read(
-    ledger_path: Path,
-    journal_path: Path,
-    environment: str,
-    *,
-    shown: str,
-    root: Path | None = None,
-) -> Ledger:
-    """The ledger as it stands: the file, with the changes of an unfinished apply's journal.
-    `root` (resolved): the repository no symlink may lead out of."""
-    on_disk = ledger_store.load(ledger_path, environment, shown=shown, root=root, reading=True)
-    return replay(on_disk, journal_path, shown=_shown_journal(journal_path), root=root).ledger
-
-
-def recover(
-    ledger_path: Path,
-    journal_path: Path,
-    environment: str,
-    *,
-    shown: str,
-    root: Path | None = None,
-) -> Ledger:
-    """Write an unfinished apply's journal into the ledger file and remove it; the ledger. The
-    caller holds the environment's lock."""
-    on_disk = ledger_store.load(ledger_path, environment, shown=shown, root=root)
-    replayed = replay(on_disk, journal_path, shown=_shown_journal(journal_path), root=root)
-    current = replayed.ledger
-    if replayed.changes:
-        current = ledger_store.save(ledger_path, replace(current, serial=on_disk.serial))
-    remove(journal_path)
-    return current
-
-
-def _shown_journal(path: Path) -> str:
-    parts = path.parts
-    return "/".join(parts[-3:]) if len(parts) >= 3 else str(path)
-
-
 # -- writing --------------------------------------------------------------------------------
 
 
@@ -231,7 +194,7 @@ class JournalFile:
     def start(self, head: str, lines: list[str]) -> None:
         """Replace the journal, atomically, by one that holds `head` and `lines`, and append
         to it from now on."""
-        ledger_store.atomic_write(self.path, [head, *lines])
+        atomic_write(self.path, [head, *lines])
         fd = os.open(self.path, os.O_WRONLY | os.O_APPEND)
         self.close()
         self._fd = fd
@@ -260,4 +223,4 @@ def remove(path: Path) -> None:
     """Delete a journal (its changes are in the ledger file), durably."""
     with contextlib.suppress(FileNotFoundError):
         path.unlink()
-        ledger_store.sync_folder(path.parent)
+        sync_folder(path.parent)

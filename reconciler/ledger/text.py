@@ -5,7 +5,7 @@ the file (which a rewrite of the ledger copies as it is) with what a plan needs 
 The ledger is written in one layout (sorted keys, two-space indent) and a JSON string holds no
 raw newline, so that layout's lines are its structure: a record begins on a line
 `    "<key>": {` and ends on the line `    }`, and every line between is indented further.
-A file that does not split that way is read whole (ledger_store.parse), which is also where
+A file that does not split that way is read whole (file.parse), which is also where
 every error is reported: this path accepts a file only when each of its parts passes every
 check the whole reading makes (jsonfile's bounds, the models, the keys), and otherwise steps
 aside.
@@ -25,6 +25,7 @@ from pydantic import ValidationError
 from reconciler.errors import LedgerError, ReconcilerError
 from reconciler.formats import jsonfile
 from reconciler.formats.jsontext import Rendered
+from reconciler.ledger.checks import check_entries
 from reconciler.ledger.model import VERSION, Entry, Ledger, LedgerFile, parents_of
 
 _RECORDS = b'\n  "records": {\n'
@@ -112,9 +113,7 @@ def parse(raw: bytes, environment: str, *, path: Path | None = None) -> Ledger |
 
 
 def _skeleton(text: bytes, environment: str) -> LedgerFile | None:
-    """The document without its records, checked as ledger_store checks a whole one."""
-    from reconciler.ledger import store as ledger_store  # here: it reads through this module
-
+    """The document without its records, checked as file.parse checks a whole one."""
     # The whole reading keeps the last of two equal keys: one `records` only, or it decides.
     top = json.loads(text, object_pairs_hook=lambda pairs: pairs)
     if not isinstance(top, list) or len({key for key, _ in top}) != len(top):
@@ -123,15 +122,13 @@ def _skeleton(text: bytes, environment: str) -> LedgerFile | None:
     if not isinstance(doc, dict) or doc.get("version") != VERSION or doc.get("records") != {}:
         return None
     head = LedgerFile.model_validate(doc)
-    ledger_store.check_entries(head)
+    check_entries(head)
     return head if head.environment == environment else None
 
 
 def _records(raw: bytes, body: int, end: int, path: Path | None) -> dict[str, Entry] | None:
     """Each record between `"records": {` (ending at `body`) and its closing line (at `end`),
     checked and kept lean; None when they are not in the layout."""
-    from reconciler.ledger import store as ledger_store
-
     # (where the key is, as JSON; where the record's JSON is), for each record in turn.
     spans: list[tuple[int, int, int, int]] = []
     for match in _START.finditer(raw, body, end):
@@ -164,7 +161,7 @@ def _records(raw: bytes, body: int, end: int, path: Path | None) -> dict[str, En
                 "records": jsonfile.loads(joined, depth=_DEPTH + 1),
             }
         )
-        ledger_store.check_entries(parsed)
+        check_entries(parsed)
         if len(parsed.records) == len(batch):  # no key twice: the records are in file order
             places = ((a, b) for _, _, a, b in batch)
         else:

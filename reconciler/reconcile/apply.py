@@ -61,13 +61,13 @@ async def apply(
     given), let `review` see it and say yes, then carry it out. The caller holds the
     environment's lock for the whole of it. Once `stop` is set no new call starts, the calls
     in flight get api.timeout to finish, and the result says what was done."""
-    from reconciler.engine.applier import Applier, LedgerWriter, Stopped
+    from reconciler.engine.applier import Applier, Stopped
 
     if saved is not None and refresh:
         raise PlanError("a saved plan is applied exactly as it is: drop --refresh")
     if saved is None:
         ws.desired  # noqa: B018 - invalid files fail here, before anything is sent
-    writer = LedgerWriter(ws.ledger_path, ws.recovered_ledger(), journal=ws.journal_path)
+    writer = ws.ledger_store.recover()
     applier = Applier(
         api=api,
         writer=writer,

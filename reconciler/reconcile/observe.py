@@ -11,8 +11,8 @@ from typing import TYPE_CHECKING
 
 from reconciler.errors import LoadError, PlanError, ReconcilerError
 from reconciler.formats import yamltext
+from reconciler.formats.atomic import atomic_write
 from reconciler.kinds import kind_of, oid_keys
-from reconciler.ledger import store as ledger_store
 from reconciler.ledger.adopt import Adoption, adoption, file_name, from_ledger, record
 from reconciler.ledger.model import Entry, Ledger
 from reconciler.model import Key, split_key
@@ -104,7 +104,7 @@ async def import_(
     if bool(named) == from_files:
         raise PlanError("import needs either --oid OID (one or more) or --from-files")
     desired = ws.desired
-    current = ws.recovered_ledger()
+    current = ws.ledger_store.recover().state
     keys = sorted(set(oid_keys(named) if named else desired) - set(current.records))
     wanted = []
     for key in keys:
@@ -134,7 +134,7 @@ async def import_(
     if write_yaml:
         adoptions = _write_files(ws, adoptions)
         adoptions = [_check_restored(ws, a, current) for a in adoptions]
-    ledger_store.save(ws.ledger_path, record(current, adoptions, commit=commit))
+    ws.ledger_store.save(record(current, adoptions, commit=commit))
     return adoptions
 
 
@@ -145,11 +145,10 @@ def _ledgered_elsewhere(ws: Workspace, key: str) -> dict[str, Entry]:
     for name, env in ws.settings.environments.items():
         if name == ws.env_name or env.in_process:
             continue
-        path = ws.repo / env.ledger
-        if not path.exists():
+        if not (ws.repo / env.ledger).exists():
             continue
         try:
-            other = ledger_store.load(path, name, shown=env.ledger)
+            other = Workspace(repo=ws.repo, env_name=name, cache=ws.cache).ledger()
         except ReconcilerError:
             continue  # that environment's own commands report its broken ledger
         if key in other.records:
@@ -199,7 +198,7 @@ def _write_files(ws: Workspace, adoptions: list[Adoption]) -> list[Adoption]:
             name = kind.display_name(a.payload or {}, a.identity)
             path = folder / file_name(name, names, fallback=kind.name)
         text = yamltext.dump(a.yaml, sort_keys=False, allow_unicode=True, width=100)
-        ledger_store.atomic_write(path, text)
+        atomic_write(path, text)
         paths.append(path)
         written.append(replace(a, source=path.relative_to(ws.repo).as_posix()))
     if paths:

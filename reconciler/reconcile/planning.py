@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING
 
 from reconciler.errors import LoadError, PlanChanged, PlanError, Problem, ReconcilerError, quoted
 from reconciler.formats import files, jsonfile
-from reconciler.ledger import store as ledger_store
+from reconciler.formats.atomic import atomic_write
 from reconciler.ledger.model import Ledger
 from reconciler.plan import saved as saved_plan
 from reconciler.plan.model import Plan, build_plan, summary
@@ -80,7 +80,7 @@ def ledger(ws: Workspace) -> Ledger:
 def save_plan(path: Path, text: Iterable[str]) -> None:
     """Write a plan document (`plan --out`) atomically."""
     try:
-        ledger_store.atomic_write(path, text)
+        atomic_write(path, text)
     except OSError as exc:
         raise ReconcilerError(f"cannot write the plan to {path}: {exc.strerror or exc}") from None
 

@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from reconciler.errors import ReconcilerError
-from reconciler.ledger import store as ledger_store
+from reconciler.formats.atomic import atomic_write
 
 if TYPE_CHECKING:
     pass
@@ -40,6 +40,6 @@ def init_repository(target: Path, *, version: str, force: bool = False) -> list[
         if destination.exists() and not destination.is_file():
             raise ReconcilerError(f"{destination} is not a file: move it away and run init again")
         replaced = destination.exists()
-        ledger_store.atomic_write(destination, text)
+        atomic_write(destination, text)
         written.append(Written(path, replaced))
     return written

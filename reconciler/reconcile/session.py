@@ -34,7 +34,7 @@ async def session(
     credentials fail the first request instead (for work that may need none)."""
     async with AsyncExitStack() as stack:
         if lock is not None:
-            stack.enter_context(ws.locked(lock))
+            stack.enter_context(ws.ledger_store.lock(lock))
         api: RedoxApi
         try:
             api = await stack.enter_async_context(_client(ws, environ, concurrency))

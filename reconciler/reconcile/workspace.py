@@ -2,16 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
 
 from reconciler.kinds import KINDS
-from reconciler.ledger import journal
-from reconciler.ledger import store as ledger_store
 from reconciler.ledger.model import Ledger
+from reconciler.ledger.store import LedgerStore
 from reconciler.model import Desired, Environment, Key
 from reconciler.records.loader import Records, load_records
 from reconciler.records.parse_cache import PlanCache
@@ -37,23 +34,16 @@ class Workspace:
         """The environment the command works on, resolved from reconciler.yaml."""
         return self.settings.environment(self.env_name)
 
-    @property
-    def ledger_path(self) -> Path:
-        return self.repo / self.environment.ledger
-
-    @property
-    def lock_path(self) -> Path:
-        """The lock of the environment's ledger file (shared by every environment that names the
-        same file)."""
-        name = ledger_store.lock_name(self.ledger_path, self.repo.resolve())
-        return self.repo / LOCAL_DIR / "locks" / name
-
-    @property
-    def journal_path(self) -> Path:
-        """Where an apply journals its changes to the environment's ledger file until it
-        rewrites the file (named after the file, as its lock is)."""
-        name = ledger_store.lock_name(self.ledger_path, self.repo.resolve()).removesuffix(".lock")
-        return self.repo / LOCAL_DIR / "journal" / f"{name}.jsonl"
+    @cached_property
+    def ledger_store(self) -> LedgerStore:
+        """The environment's ledger on disk: its file, journal and lock."""
+        return LedgerStore(
+            path=self.repo / self.environment.ledger,
+            environment=self.env_name,
+            shown=self.environment.ledger,
+            root=self.repo.resolve(),
+            local=self.repo / LOCAL_DIR,
+        )
 
     @property
     def sandbox_dir(self) -> Path:
@@ -80,27 +70,4 @@ class Workspace:
     def ledger(self) -> Ledger:
         """The ledger as it is on disk now, with what an unfinished apply journaled (read again
         on every call)."""
-        return journal.read(
-            self.ledger_path,
-            self.journal_path,
-            self.env_name,
-            shown=self.environment.ledger,
-            root=self.repo.resolve(),
-        )
-
-    def recovered_ledger(self) -> Ledger:
-        """The ledger, with what an interrupted apply journaled written into its file. Only
-        while holding the lock."""
-        return journal.recover(
-            self.ledger_path,
-            self.journal_path,
-            self.env_name,
-            shown=self.environment.ledger,
-            root=self.repo.resolve(),
-        )
-
-    @contextmanager
-    def locked(self, purpose: str) -> Iterator[None]:
-        """Hold the environment's lock (one apply or import at a time) or fail at once."""
-        with ledger_store.lock(self.lock_path, purpose=purpose, ledger=self.ledger_path):
-            yield
+        return self.ledger_store.read()

@@ -15,7 +15,7 @@ from click.testing import CliRunner
 from reconciler.cli.base import BUG, ReconcilerGroup
 from reconciler.errors import LedgerError, PlanError, Problem, ReconcilerError, quoted
 from reconciler.formats import jsonfile, yamlfile
-from reconciler.ledger import store as ledger_store
+from reconciler.ledger import file as ledger_file
 from reconciler.plan.saved import dependency_cycle, plan_from_document
 from reconciler.sandbox.store import Store
 
@@ -153,7 +153,7 @@ def test_a_hand_edited_ledger_is_named_at_the_place_it_went_wrong(
             intent["started_at"] = "2026-01-01T00:00:00Z"
     path.write_bytes(_ledger(records, intents))
     with pytest.raises(LedgerError) as caught:
-        ledger_store.load(path, "sandbox", shown="ledger/x.json")
+        ledger_file.load(path, "sandbox", shown="ledger/x.json")
     message = str(caught.value)
     assert message.startswith("the ledger ledger/x.json is corrupt")
     assert says in message
@@ -163,7 +163,7 @@ def test_a_hand_edited_ledger_is_named_at_the_place_it_went_wrong(
 def test_a_sound_ledger_still_loads(tmp_path: Path) -> None:
     path = tmp_path / "ledger.json"
     path.write_bytes(_ledger({"organization:1.2": _entry()}))
-    assert list(ledger_store.load(path, "sandbox").records) == ["organization:1.2"]
+    assert list(ledger_file.load(path, "sandbox").records) == ["organization:1.2"]
 
 
 def test_a_dependency_cycle_is_found_without_recursion() -> None:

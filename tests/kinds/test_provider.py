@@ -15,8 +15,8 @@ from redox_schemas import REFERENCE, assert_valid_bodies, schema_errors
 from reconciler.cli import cli
 from reconciler.kinds import KINDS
 from reconciler.kinds.provider import npi_luhn_ok
+from reconciler.ledger import file as ledger_file
 from reconciler.ledger import model as ledgers
-from reconciler.ledger import store as ledger_store
 from reconciler.model import Action
 from reconciler.redox.api import SANDBOX_PROVIDER_DESTINATION, with_source
 
@@ -124,7 +124,7 @@ def write_ledger(repo: Path, entries: dict[str, tuple[dict[str, Any], bool]]) ->
             commit=None,
         )
         ledger = ledger.with_entry(f"provider:{identity}", entry)
-    ledger_store.save(repo / ".reconciler" / "sandbox" / "ledger.json", ledger)
+    ledger_file.save(repo / ".reconciler" / "sandbox" / "ledger.json", ledger)
 
 
 # --- the wire form --------------------------------------------------------------------------

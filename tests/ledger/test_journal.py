@@ -13,11 +13,12 @@ import pytest
 from click.testing import Result
 from conftest import Repo, make_org
 
-from reconciler.engine.applier import COMPACT_EVERY, LedgerWriter
 from reconciler.errors import LedgerError
+from reconciler.ledger import file as ledger_file
 from reconciler.ledger import journal
 from reconciler.ledger import model as ledgers
-from reconciler.ledger import store as ledger_store
+from reconciler.ledger.store import LedgerStore
+from reconciler.ledger.writer import COMPACT_EVERY, LedgerWriter
 
 ENV = "sandbox"
 
@@ -58,20 +59,33 @@ class Clock:
         return self.now
 
 
+def store_of(ledger_path: Path) -> LedgerStore:
+    """The store of a ledger file at the top of a repository (its folder)."""
+    root = ledger_path.parent.resolve()
+    return LedgerStore(
+        path=ledger_path,
+        environment=ENV,
+        shown="ledger.json",
+        root=root,
+        local=root / ".reconciler",
+    )
+
+
 @pytest.fixture
 def paths(tmp_path: Path) -> tuple[Path, Path]:
-    return tmp_path / "ledger.json", tmp_path / ".reconciler" / "journal" / f"{ENV}.jsonl"
+    ledger_path = tmp_path / "ledger.json"
+    return ledger_path, store_of(ledger_path).journal_path
 
 
 def saved_ledger(path: Path, count: int) -> ledgers.Ledger:
     book = ledgers.Ledger.new(ENV)
     for n in range(count):
         book = book.with_entry(key(n), entry(n))
-    return ledger_store.save(path, book)
+    return ledger_file.save(path, book)
 
 
 def read(paths: tuple[Path, Path]) -> ledgers.Ledger:
-    return journal.read(paths[0], paths[1], ENV, shown="ledger.json")
+    return store_of(paths[0]).read()
 
 
 def run(coro: Callable[[], object]) -> None:
@@ -137,7 +151,7 @@ def test_flush_rewrites_the_ledger_file_once_and_removes_the_journal(
     run(work)
 
     assert not journal_path.exists()
-    on_disk = ledger_store.load(ledger_path, ENV)
+    on_disk = ledger_file.load(ledger_path, ENV)
     assert on_disk == writer.state
     assert on_disk.serial == start.serial + 1  # one rewrite for the whole run
     assert set(on_disk.records) == {key(n) for n in (*range(3), *range(10, 20))}
@@ -154,7 +168,7 @@ def test_a_long_run_rewrites_the_ledger_file_and_restarts_the_journal(
     async def work() -> None:
         writer.update(lambda book: book.with_entry(key(10), entry(10)))
         await writer.durable()
-        assert ledger_store.load(ledger_path, ENV).serial == start.serial  # not yet due
+        assert ledger_file.load(ledger_path, ENV).serial == start.serial  # not yet due
         clock.now = COMPACT_EVERY + 1
         writer.update(lambda book: book.with_entry(key(11), entry(11)))
         await writer.durable()  # due: a rewrite starts in the background
@@ -165,7 +179,7 @@ def test_a_long_run_rewrites_the_ledger_file_and_restarts_the_journal(
 
     run(work)
 
-    on_disk = ledger_store.load(ledger_path, ENV)
+    on_disk = ledger_file.load(ledger_path, ENV)
     assert on_disk.serial == start.serial + 1
     assert {key(10), key(11)} <= set(on_disk.records)
     assert key(12) not in on_disk.records
@@ -189,7 +203,7 @@ def test_a_change_the_journal_cannot_express_rewrites_the_ledger_file(
 
     run(work)
 
-    on_disk = ledger_store.load(ledger_path, ENV)
+    on_disk = ledger_file.load(ledger_path, ENV)
     assert on_disk.serial == start.serial + 1
     assert set(on_disk.records) == {key(0)}
 
@@ -218,7 +232,7 @@ def test_replaying_onto_a_ledger_that_already_holds_part_of_the_journal_is_exact
         partial = start
         for edit in edits[:done]:
             partial = partial.edited(edit)
-        rewritten = ledger_store.save(ledger_path, replace(partial, serial=start.serial))
+        rewritten = ledger_file.save(ledger_path, replace(partial, serial=start.serial))
         assert read(paths) == replace(expected, serial=rewritten.serial + 1), done
 
 
@@ -255,7 +269,7 @@ def test_a_damaged_journal_is_a_clear_error_naming_the_line(
     with pytest.raises(LedgerError) as caught:
         read(paths)
     message = str(caught.value)
-    assert "journal/sandbox.jsonl is damaged on line 2" in message
+    assert "journal/ledger.json.jsonl is damaged on line 2" in message
     assert reason in message
     assert "reconciler apply --refresh" in message
 
@@ -283,10 +297,10 @@ def test_recover_writes_the_journal_into_the_ledger_file(paths: tuple[Path, Path
     # read from the file again when asked for, and refuse a file that changed since).
     seen_records = {key: entry.model_dump() for key, entry in seen.records.items()}
 
-    recovered = journal.recover(ledger_path, journal_path, ENV, shown="ledger.json")
+    recovered = store_of(ledger_path).recover().state
 
     assert not journal_path.exists()
-    assert recovered == ledger_store.load(ledger_path, ENV)
+    assert recovered == ledger_file.load(ledger_path, ENV)
     assert {key: entry.model_dump() for key, entry in recovered.records.items()} == seen_records
     assert (recovered.intents, recovered.serial) == (seen.intents, seen.serial)
     assert (recovered.serial, list(recovered.intents)) == (start.serial + 1, [key(3)])
@@ -305,7 +319,7 @@ def test_the_first_apply_of_a_new_ledger_is_journaled_too(paths: tuple[Path, Pat
     assert not ledger_path.exists()
     seen = read(paths)
     assert (seen.lineage, seen.serial, list(seen.intents)) == (writer.state.lineage, 1, [key(1)])
-    assert journal.recover(ledger_path, journal_path, ENV, shown="x") == seen
+    assert store_of(ledger_path).recover().state == seen
 
 
 def test_plan_and_show_read_the_journal_and_a_damaged_one_is_no_traceback(
@@ -327,8 +341,8 @@ def test_plan_and_show_read_the_journal_and_a_damaged_one_is_no_traceback(
         started_at="2026-01-01T00:00:00Z",
     )
     head = journal.header_line(ENV, current.lineage, current.serial)
-    ws.journal_path.parent.mkdir(parents=True)
-    ws.journal_path.write_text(
+    ws.ledger_store.journal_path.parent.mkdir(parents=True)
+    ws.ledger_store.journal_path.write_text(
         head + journal.change_line(ledgers.Edit(pending_key, intent=started))
     )
     shown = run_cli("show", "--format", "json", repo=made)
@@ -336,7 +350,7 @@ def test_plan_and_show_read_the_journal_and_a_damaged_one_is_no_traceback(
     assert list(json.loads(shown.output)["intents"]) == [pending_key]
     assert json.loads(shown.output)["serial"] == current.serial + 1
 
-    ws.journal_path.write_text(head + '{"key": "x", "entry": 5}\n')
+    ws.ledger_store.journal_path.write_text(head + '{"key": "x", "entry": 5}\n')
     failed = run_cli("plan", repo=made)
     assert failed.exit_code == 1
     assert "is damaged on line 2" in failed.output

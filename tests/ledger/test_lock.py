@@ -20,7 +20,7 @@ from sandbox_server import (
 )
 
 from reconciler import reconcile
-from reconciler.ledger import store as ledger_store
+from reconciler.ledger import lock as ledger_lock
 from reconciler.reconcile.workspace import Workspace
 
 pytestmark = pytest.mark.posix  # SIGKILL
@@ -32,7 +32,7 @@ HOLD_LIMIT = 60.0  # a guard against an apply that never takes the lock, not a m
 
 def test_a_second_apply_fails_at_once_and_a_killed_holder_blocks_nobody(tmp_path: Path) -> None:
     repo = generated_repo(tmp_path / "repo", children=99, root=ROOT)
-    lock = Workspace(repo=repo, env_name=ENV).lock_path
+    lock = Workspace(repo=repo, env_name=ENV).ledger_store.lock_path
     # 0.1 s per call, one at a time: the first apply runs for about ten seconds.
     with served_sandbox(tmp_path / "served", latency=0.1) as served:
         first = start_cli(
@@ -65,7 +65,7 @@ def test_a_second_apply_fails_at_once_and_a_killed_holder_blocks_nobody(tmp_path
                 first.kill()
                 first.wait()
         # The killed holder's record is still in the file; the OS lock went with the process.
-        holder_file = ledger_store.holder_file(lock)
+        holder_file = ledger_lock.holder_file(lock)
         assert json.loads(holder_file.read_text(encoding="utf-8"))["pid"] == first.pid
 
         third = run_cli(repo, "apply", "--yes", "--env", ENV, environ=served.environ())

@@ -15,8 +15,10 @@ from pathlib import Path
 import pytest
 
 from reconciler.errors import LedgerError, LockHeld
+from reconciler.formats import atomic
+from reconciler.ledger import file as ledger_file
+from reconciler.ledger import lock as ledger_lock
 from reconciler.ledger import model as ledgers
-from reconciler.ledger import store as ledger_store
 
 
 def entry(identity: str = "1.2.3", *, active: bool = True, city: str = "Madison") -> ledgers.Entry:
@@ -51,25 +53,25 @@ def sample() -> ledgers.Ledger:
 
 
 def test_a_missing_file_is_an_empty_ledger(tmp_path: Path) -> None:
-    book = ledger_store.load(tmp_path / "ledger.json", "sandbox")
+    book = ledger_file.load(tmp_path / "ledger.json", "sandbox")
     assert (book.environment, book.serial, book.records, book.intents) == ("sandbox", 0, {}, {})
 
 
 def test_round_trip(tmp_path: Path) -> None:
     path = tmp_path / "ledger" / "sandbox.json"
-    saved = ledger_store.save(path, sample())
+    saved = ledger_file.save(path, sample())
     assert saved.serial == 1
     assert saved.lineage  # assigned on the first save
-    loaded = ledger_store.load(path, "sandbox")
+    loaded = ledger_file.load(path, "sandbox")
     assert loaded == saved
     assert loaded.active_count() == 1
-    again = ledger_store.save(path, loaded)
+    again = ledger_file.save(path, loaded)
     assert (again.serial, again.lineage) == (2, saved.lineage)
 
 
 def test_the_file_is_sorted_indented_and_ends_with_a_newline(tmp_path: Path) -> None:
     path = tmp_path / "ledger.json"
-    ledger_store.save(path, sample())
+    ledger_file.save(path, sample())
     text = path.read_text(encoding="utf-8")
     doc = json.loads(text)
     assert text == json.dumps(doc, sort_keys=True, indent=2, ensure_ascii=False) + "\n"
@@ -83,8 +85,8 @@ def test_the_file_is_sorted_indented_and_ends_with_a_newline(tmp_path: Path) -> 
 def test_equal_ledgers_give_identical_bytes(tmp_path: Path) -> None:
     book = replace(sample(), lineage="fixed")
     reordered = replace(book, records=dict(reversed(list(book.records.items()))))
-    ledger_store.save(tmp_path / "a.json", book)
-    ledger_store.save(tmp_path / "b.json", reordered)
+    ledger_file.save(tmp_path / "a.json", book)
+    ledger_file.save(tmp_path / "b.json", reordered)
     assert (tmp_path / "a.json").read_bytes() == (tmp_path / "b.json").read_bytes()
 
 
@@ -92,7 +94,7 @@ def test_atomic_write_leaves_no_temporary_files(tmp_path: Path) -> None:
     path = tmp_path / "ledger.json"
     path.write_text("old\n")
     for _ in range(3):
-        ledger_store.save(path, sample())
+        ledger_file.save(path, sample())
     assert [p.name for p in tmp_path.iterdir()] == ["ledger.json"]
     assert json.loads(path.read_text())["serial"] == 1
 
@@ -101,7 +103,7 @@ def test_a_failed_write_keeps_the_old_file_and_no_temporary(tmp_path: Path) -> N
     path = tmp_path / "ledger.json"
     path.write_text("old\n")
     with pytest.raises(UnicodeEncodeError):
-        ledger_store.atomic_write(path, "\ud800 lone surrogate")
+        atomic.atomic_write(path, "\ud800 lone surrogate")
     assert path.read_text() == "old\n"
     assert [p.name for p in tmp_path.iterdir()] == ["ledger.json"]
 
@@ -130,7 +132,7 @@ def test_an_unreadable_ledger_is_a_clear_error(
     path = tmp_path / "ledger.json"
     path.write_bytes(content)
     with pytest.raises(LedgerError) as caught:
-        ledger_store.load(path, "sandbox")
+        ledger_file.load(path, "sandbox")
     assert str(caught.value).startswith(f"the ledger {path} ")
     assert message in str(caught.value)
 
@@ -139,14 +141,14 @@ def test_a_corrupt_ledger_says_to_restore_it_from_git(tmp_path: Path) -> None:
     path = tmp_path / "ledger.json"
     path.write_text("{not json")
     with pytest.raises(LedgerError, match=r"restore the last committed version \(git checkout"):
-        ledger_store.load(path, "sandbox")
+        ledger_file.load(path, "sandbox")
 
 
 def test_a_ledger_of_another_environment_is_refused(tmp_path: Path) -> None:
     path = tmp_path / "ledger.json"
-    ledger_store.save(path, sample())
+    ledger_file.save(path, sample())
     with pytest.raises(LedgerError) as caught:
-        ledger_store.load(path, "production")
+        ledger_file.load(path, "production")
     assert str(caught.value) == (
         f"the ledger {path} belongs to environment 'sandbox', not 'production': check the "
         "ledger paths in reconciler.yaml"
@@ -168,8 +170,8 @@ HOLDER = textwrap.dedent(
     """
     import sys
     from pathlib import Path
-    from reconciler.ledger import store as ledger_store
-    with ledger_store.lock(Path(sys.argv[1])):
+    from reconciler.ledger import lock as ledger_lock
+    with ledger_lock.lock(Path(sys.argv[1])):
         print("locked", flush=True)
         sys.stdin.read()
     """
@@ -203,7 +205,7 @@ def test_a_second_lock_fails_at_once_naming_the_holder(
     holder: tuple[Path, subprocess.Popen[str]],
 ) -> None:
     path, process = holder
-    with pytest.raises(LockHeld) as caught, ledger_store.lock(path):
+    with pytest.raises(LockHeld) as caught, ledger_lock.lock(path):
         pytest.fail("acquired a lock that another process holds")
     message = str(caught.value)
     assert f"on host {socket.gethostname()}, pid {process.pid}, started 20" in message
@@ -218,9 +220,9 @@ def test_a_lock_left_by_a_killed_process_is_acquired_again(
     path, process = holder
     process.kill()  # SIGKILL; TerminateProcess on Windows: no chance to release anything
     process.wait()
-    holder = ledger_store.holder_file(path)
+    holder = ledger_lock.holder_file(path)
     assert json.loads(holder.read_text())["pid"] == process.pid  # the killed holder's record
-    with ledger_store.lock(path):
+    with ledger_lock.lock(path):
         held = json.loads(holder.read_text())
         assert held["pid"] == os.getpid()
     assert holder.read_text() == ""  # released: the holder is cleared
@@ -231,7 +233,7 @@ def test_a_lock_left_by_a_killed_process_is_acquired_again(
 
 def test_a_lock_is_released_on_exit_and_on_error(tmp_path: Path) -> None:
     path = tmp_path / "apply.lock"
-    with pytest.raises(RuntimeError), ledger_store.lock(path):
+    with pytest.raises(RuntimeError), ledger_lock.lock(path):
         raise RuntimeError("boom")
-    with ledger_store.lock(path):
+    with ledger_lock.lock(path):
         pass

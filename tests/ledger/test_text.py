@@ -15,8 +15,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from reconciler.errors import LedgerError
+from reconciler.ledger import file as ledger_file
 from reconciler.ledger import model as ledgers
-from reconciler.ledger import store as ledger_store
 from reconciler.ledger import text as ledger_text
 
 ENV = "sandbox"
@@ -49,7 +49,7 @@ def entry(n: int, payload: dict[str, Any] | None = None) -> ledgers.Entry:
 
 def saved(path: Path, entries: dict[str, ledgers.Entry]) -> ledgers.Ledger:
     book = replace(ledgers.Ledger.new(ENV), records=entries)
-    return ledger_store.save(path, book)
+    return ledger_file.save(path, book)
 
 
 def compact(raw: bytes) -> bytes:
@@ -69,21 +69,21 @@ def test_record_by_record_reads_what_the_whole_file_holds(
         lean = ledger_text.parse(raw, ENV)
         assert lean is not None  # the tool's own layout is read record by record
         assert lean == original
-    whole = ledger_store.parse(compact(raw), ENV, name="x")
-    assert ledger_store.parse(raw, ENV, name="x") == whole == original
+    whole = ledger_file.parse(compact(raw), ENV, name="x")
+    assert ledger_file.parse(raw, ENV, name="x") == whole == original
 
 
 def test_a_lean_record_keeps_its_text_and_parses_its_payload_on_demand(tmp_path: Path) -> None:
     path = tmp_path / "ledger.json"
     saved(path, {f"organization:1.2.{n}": entry(n) for n in range(3)})
-    loaded = ledger_store.load(path, ENV)
+    loaded = ledger_file.load(path, ENV)
     record = loaded.records["organization:1.2.1"]
     assert record.payload == {"Name": "Clinic 1", "PartOf": {"Identifier": {"Value": "1.2"}}}
     assert record.parents == ("organization:1.2",)
     assert record.payload is not record.payload  # parsed afresh: the ledger does not hold it
     # Written back as read: a rewrite renders no record that did not change.
     assert f'"organization:1.2.1": {record.rendered()}' in path.read_text(encoding="utf-8")
-    again = ledger_store.save(path, loaded)
+    again = ledger_file.save(path, loaded)
     text = path.read_text(encoding="utf-8")
     assert text == again.to_json()
     assert json.loads(text)["records"] == {k: e.model_dump() for k, e in loaded.records.items()}
@@ -119,7 +119,7 @@ def test_what_the_whole_reading_refuses_is_left_to_it(tmp_path: Path, damage: st
     raw = text.encode()
     assert ledger_text.parse(raw, ENV) is None
     with pytest.raises(LedgerError):
-        ledger_store.parse(raw, ENV, name="ledger.json")
+        ledger_file.parse(raw, ENV, name="ledger.json")
 
 
 def test_a_second_records_key_is_left_to_the_whole_reading(tmp_path: Path) -> None:
@@ -128,7 +128,7 @@ def test_a_second_records_key_is_left_to_the_whole_reading(tmp_path: Path) -> No
     saved(path, {f"organization:1.2.{n}": entry(n) for n in range(3)})
     text = path.read_text(encoding="utf-8").replace('"serial": 1', '"serial": 1,\n  "records": {}')
     assert ledger_text.parse(text.encode(), ENV) is None
-    assert ledger_store.parse(text.encode(), ENV, name="x").records == {}
+    assert ledger_file.parse(text.encode(), ENV, name="x").records == {}
 
 
 def test_a_record_written_twice_reads_as_its_last_as_in_the_whole_reading(tmp_path: Path) -> None:
@@ -142,7 +142,7 @@ def test_a_record_written_twice_reads_as_its_last_as_in_the_whole_reading(tmp_pa
     lean = ledger_text.parse(twice.encode(), ENV)
     assert lean is not None
     assert lean.records["organization:1.2.1"].payload["Name"] == "Clinic One"
-    assert lean == ledger_store.parse(compact(twice.encode()), ENV, name="x")
+    assert lean == ledger_file.parse(compact(twice.encode()), ENV, name="x")
 
 
 def test_a_reading_command_reads_a_record_again_and_refuses_a_changed_file(
@@ -150,7 +150,7 @@ def test_a_reading_command_reads_a_record_again_and_refuses_a_changed_file(
 ) -> None:
     path = tmp_path / "ledger.json"
     saved(path, {f"organization:1.2.{n}": entry(n) for n in range(3)})
-    reading = ledger_store.load(path, ENV, reading=True)
+    reading = ledger_file.load(path, ENV, reading=True)
     record = reading.records["organization:1.2.1"]
     assert record.payload["Name"] == "Clinic 1"  # read from the file again
     # The file is rewritten (another apply): the record's bytes are no longer where they were.

@@ -288,7 +288,7 @@ def test_apply_off_a_terminal_needs_yes(repo: Path) -> None:
     assert "needs --yes" in result.stderr
     assert "no terminal" in result.stderr
     assert sandbox_log(repo) == []
-    assert not Workspace(repo=repo, env_name="sandbox").ledger_path.exists()
+    assert not Workspace(repo=repo, env_name="sandbox").ledger_store.path.exists()
 
 
 @pytest.mark.posix

@@ -143,7 +143,7 @@ def test_drift_refresh_and_import_keep_to_their_share_of_the_rate(
         assert busiest <= 5 + 2, times
 
     # import: every record of the files that the ledger lacks.
-    Workspace(repo=repo, env_name=ENV).ledger_path.unlink()
+    Workspace(repo=repo, env_name=ENV).ledger_store.path.unlink()
     times = spent("import", "--from-files")
     assert len(times) == 12
     assert times[-1] - times[0] >= 11 / 5 * 0.95, times

@@ -28,7 +28,7 @@ from sandbox_local import (
 )
 
 from reconciler.kinds import kind_of
-from reconciler.ledger import store as ledger_store
+from reconciler.ledger import lock as ledger_lock
 from reconciler.reconcile.workspace import Workspace
 from reconciler.records.loader import load_file
 from reconciler.records.settings import load_settings
@@ -307,8 +307,8 @@ def test_import_needs_either_oid_or_from_files(unledgered: Path, args: tuple[str
 
 
 def test_import_while_an_apply_holds_the_lock_fails_naming_the_holder(unledgered: Path) -> None:
-    lock = Workspace(repo=unledgered, env_name="sandbox").lock_path
-    with ledger_store.lock(lock):  # exactly what a running apply holds
+    lock = Workspace(repo=unledgered, env_name="sandbox").ledger_store.lock_path
+    with ledger_lock.lock(lock):  # exactly what a running apply holds
         result = run(unledgered, "import", "--from-files")
     assert result.exit_code == 1
     holder = f"another apply on host {socket.gethostname()}, pid {os.getpid()}"

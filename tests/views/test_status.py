@@ -11,8 +11,8 @@ import pytest
 from conftest import Repo, settle
 from sandbox_server import example_repo, run_cli, served_sandbox
 
+from reconciler.ledger import file as ledger_file
 from reconciler.ledger import model as ledgers
-from reconciler.ledger import store as ledger_store
 
 ORGS = {"a": 1, "b": 2, "c": 3}
 
@@ -79,7 +79,7 @@ def test_every_state_is_shown(
     gone_key = a_key[:-1] + "9"
     gone = entry.model_copy(update={"identity": gone_key.split(":", 1)[1], "status": "inactive"})
     current = current.with_intent(a_key, intent).with_entry(gone_key, gone)
-    ledger_store.save(dev.ledger_path, current)
+    ledger_file.save(dev.ledger_store.path, current)
     # production: its ledger holds b inactive: turning active again is a reactivation
     prod = made.workspace("production")
     mine = prod.ledger()
@@ -92,7 +92,7 @@ def test_every_state_is_shown(
             "payload": {**b_entry.payload, "Active": False},
         }
     )
-    ledger_store.save(prod.ledger_path, mine.with_entry(b_key, inactive))
+    ledger_file.save(prod.ledger_store.path, mine.with_entry(b_key, inactive))
 
     found = cells(status_of(run_cli, made))
     by_suffix = {identity.rsplit(".", 1)[1]: cell for identity, cell in found.items()}

@@ -22,7 +22,7 @@ from reconciler.formats import yamltext
 from reconciler.kinds import kind_of
 from reconciler.ledger import file as ledger_file
 from reconciler.ledger import model as ledgers
-from reconciler.plan.model import Plan
+from reconciler.plan import Plan
 from reconciler.reconcile.workspace import Workspace
 
 GATEWAY = "2.16.840.1.113883.3.6147.458.2"

@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 from reconciler.formats import yamltext
 from reconciler.formats.jsontext import pack
 from reconciler.model import Action
-from reconciler.plan.model import Change, Plan
+from reconciler.plan import Change, Plan
 
 PARENT = "2.16.840.1.113883.3.6147.458.24601.1"
 

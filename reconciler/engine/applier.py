@@ -27,7 +27,7 @@ from reconciler.kinds import kind_of
 from reconciler.ledger.model import Intent, Ledger, make_entry, now
 from reconciler.ledger.writer import LedgerWriter
 from reconciler.model import Action, Environment, Key
-from reconciler.plan.model import Change, Plan
+from reconciler.plan import Change, Plan
 from reconciler.redox.api import RedoxApi
 
 log = logging.getLogger(__name__)

@@ -15,8 +15,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from reconciler.formats.jsontext import canonical_json
-from reconciler.plan.model import DIGEST_PATTERN, Plan, summary
+from reconciler.plan import DIGEST_PATTERN, Plan
 from reconciler.render import MARKDOWN_LIMIT, digest_lines, render_markdown
+from reconciler.render.plan import plan_summary
 from reconciler.views.graph import Graph
 
 PLAN_MARKER = "<!-- redox-reconciler-plan -->"
@@ -132,7 +133,7 @@ def _headline(entry: EnvPlan) -> str:
     if entry.plan is not None:
         if entry.plan.unsafe:
             lines += [f"> [!CAUTION]\n> {entry.plan.unsafe}", ""]
-        lines += [f"**{summary(entry.plan)}**", "", *digest_lines(entry.plan), ""]
+        lines += [f"**{plan_summary(entry.plan)}**", "", *digest_lines(entry.plan), ""]
     if entry.error is not None:
         first = entry.error.strip().splitlines()[0] if entry.error.strip() else ""
         lines += [

@@ -11,9 +11,9 @@ from typing import Any
 from reconciler.formats.jsontext import pack
 from reconciler.kinds import kind_of
 from reconciler.model import Action
-from reconciler.plan.model import Change, FieldChange, Plan, field_changes, summary
+from reconciler.plan import Change, FieldChange, Plan, field_changes
 from reconciler.render import render_markdown
-from reconciler.render.plan import md_cell
+from reconciler.render.plan import md_cell, plan_summary
 
 REFUSED_MARKER = "<!-- redox-reconciler-refused env={env} -->"
 ROWS = 100  # differences listed in a comment; the rest are counted
@@ -144,8 +144,8 @@ def refusal_comment(
         "| | plan digest | plan |",
         "|---|---|---|",
         f"| reviewed | `{reviewed_digest}` | "
-        f"{summary(reviewed) if reviewed else '(not in the comment)'} |",
-        f"| at merge | `{current.digest}` | {summary(current)} |",
+        f"{plan_summary(reviewed) if reviewed else '(not in the comment)'} |",
+        f"| at merge | `{current.digest}` | {plan_summary(current)} |",
         "",
     ]
     if reviewed is not None:

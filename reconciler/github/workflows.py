@@ -25,9 +25,10 @@ from reconciler.github.comment import (
 )
 from reconciler.github.gitrepo import changed_paths, records_commit
 from reconciler.github.review import rebuilt, refusal_comment
-from reconciler.plan.model import Plan, summary
+from reconciler.plan import Plan
 from reconciler.reconcile.workspace import LOCAL_DIR, Workspace
 from reconciler.render import render_markdown, render_problems
+from reconciler.render.plan import plan_summary
 
 logger = logging.getLogger(__name__)
 
@@ -200,7 +201,7 @@ def check_reviewed(
             expected,
             f"The plan for {env} is the one reviewed on #{number}: {expected}.",
             title + f"The plan for `{env}` is the one reviewed on #{number} "
-            f"([plan comment]({reviewed.url})): `{expected}`, {summary(current)}\n",
+            f"([plan comment]({reviewed.url})): `{expected}`, {plan_summary(current)}\n",
             number,
             reviewed.url,
         )
@@ -217,7 +218,7 @@ def check_reviewed(
     told = _tell_pull(github, number, body)
     message = (
         f"Not applied to {env}: the plan changed after review on #{number}. Reviewed "
-        f"{expected}, now {current.digest} ({summary(current)}) {told}"
+        f"{expected}, now {current.digest} ({plan_summary(current)}) {told}"
     )
     return ReviewCheck(False, current.digest, message, body, number, reviewed.url)
 

@@ -10,7 +10,7 @@ plan must start fast.
 """
 
 from reconciler.ledger.adopt import Adoption
-from reconciler.plan.model import DIGEST_PATTERN, Plan
+from reconciler.plan import DIGEST_PATTERN, Plan
 from reconciler.reconcile.apply import Applied, apply
 from reconciler.reconcile.observe import DriftReport, drift, import_, refreshed_plan
 from reconciler.reconcile.planning import (

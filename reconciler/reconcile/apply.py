@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Literal
 
 from reconciler.errors import PlanError, StalePlan
 from reconciler.ledger.model import Ledger
-from reconciler.plan.model import Plan, check_safety, unsafe_reason
+from reconciler.plan import Plan, check_safety, unsafe_reason
 from reconciler.reconcile.observe import look_up_ledger_share
 from reconciler.reconcile.planning import check_expected_digest, plan
 from reconciler.reconcile.workspace import Workspace

@@ -16,7 +16,7 @@ from reconciler.kinds import kind_of, oid_keys
 from reconciler.ledger.adopt import Adoption, adoption, file_name, from_ledger, record
 from reconciler.ledger.model import Entry, Ledger
 from reconciler.model import Key, split_key
-from reconciler.plan.model import Plan
+from reconciler.plan import Plan
 from reconciler.reconcile.planning import plan
 from reconciler.reconcile.workspace import Workspace
 from reconciler.records.loader import load_records

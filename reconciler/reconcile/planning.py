@@ -14,11 +14,12 @@ from reconciler.errors import LoadError, PlanChanged, PlanError, Problem, Reconc
 from reconciler.formats import files, jsonfile
 from reconciler.formats.atomic import atomic_write
 from reconciler.ledger.model import Ledger
+from reconciler.plan import Plan, build_plan
 from reconciler.plan import saved as saved_plan
-from reconciler.plan.model import Plan, build_plan, summary
 from reconciler.plan.saved import dependency_cycle
 from reconciler.reconcile.workspace import Workspace
 from reconciler.records.loader import desired_digest
+from reconciler.render.plan import plan_summary
 
 if TYPE_CHECKING:
     pass
@@ -133,6 +134,6 @@ def check_expected_digest(chosen: Plan, expected: str | None) -> None:
         return
     raise PlanChanged(
         f"the plan for {chosen.environment} changed since it was reviewed, so nothing was "
-        f"sent. Reviewed: {expected}. Now: {chosen.digest}, {summary(chosen)} "
+        f"sent. Reviewed: {expected}. Now: {chosen.digest}, {plan_summary(chosen)} "
         f"Review the new plan (reconciler plan --env {chosen.environment}) and apply that."
     )

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from reconciler.git.history import record_history
-from reconciler.plan.model import Plan
+from reconciler.plan import Plan
 from reconciler.reconcile.planning import plan
 from reconciler.reconcile.workspace import Workspace
 from reconciler.records.settings import BUILT_IN, SANDBOX

@@ -9,7 +9,8 @@ from typing import Any
 
 from reconciler.formats.jsontext import Streamed, iter_pretty_json, pretty_json, without_gc
 from reconciler.kinds import kind_of
-from reconciler.plan.model import PLAN_FORMAT, Action, Change, FieldChange, Plan, summary
+from reconciler.model import Action
+from reconciler.plan import PLAN_FORMAT, Change, FieldChange, Plan
 from reconciler.render.graph import render_mermaid
 from reconciler.views.graph import PLAN_GRAPH_NODES, Graph, plan_view
 
@@ -30,6 +31,15 @@ _EMOJI = {
 
 
 _encode = json.encoder.encode_basestring  # the C implementation when available
+
+
+def plan_summary(plan: Plan) -> str:
+    """`Plan: N to create, N to update, N to deactivate, N to reactivate.`"""
+    counts = plan.counts()
+    return (
+        f"Plan: {counts[Action.CREATE]} to create, {counts[Action.UPDATE]} to update, "
+        f"{counts[Action.DEACTIVATE]} to deactivate, {counts[Action.REACTIVATE]} to reactivate."
+    )
 
 
 def _value(value: Any) -> str:
@@ -126,7 +136,7 @@ def _text_tail(plan: Plan, paint: Paint) -> str:
         lines.append(paint("31", f"Unsafe: {plan.unsafe}"))
     lines.append("")
     lines.append(f"Plan digest: {plan.digest}")
-    lines.append(paint("1", summary(plan)))
+    lines.append(paint("1", plan_summary(plan)))
     return "\n".join(lines) + "\n"
 
 
@@ -147,7 +157,7 @@ def render_markdown(
     head = [f"### reconciler plan: `{plan.environment}`", ""]
     if plan.unsafe:
         head += [f"> [!CAUTION]\n> {plan.unsafe}", ""]
-    head += [f"**{summary(plan)}**", "", *digest_lines(plan), ""]
+    head += [f"**{plan_summary(plan)}**", "", *digest_lines(plan), ""]
     head += [line for note in plan.notes for line in (f"_Note: {md_cell(note)}_", "")]
     if plan.empty:
         return "\n".join([*head, "No changes: the directory matches the files.", ""])

@@ -12,7 +12,7 @@ from typing import Any
 from reconciler.kinds import kind_of
 from reconciler.ledger.model import Entry, Ledger, entry_digest
 from reconciler.model import Key
-from reconciler.plan.model import FieldChange, field_changes
+from reconciler.plan import FieldChange, field_changes
 
 
 class Finding(enum.Enum):

@@ -17,7 +17,7 @@ from typing import Any
 
 from reconciler.kinds import kind_of
 from reconciler.model import Action, Desired, Key, split_key
-from reconciler.plan.model import Plan
+from reconciler.plan import Plan
 
 # More nodes than this make a diagram nobody reads in a pull request (and slow to draw).
 PLAN_GRAPH_NODES = 50

@@ -19,7 +19,7 @@ from typing import Any
 from reconciler.formats import jsonfile
 from reconciler.formats.jsontext import canonical_json
 from reconciler.model import Key
-from reconciler.plan.model import FieldChange, field_changes
+from reconciler.plan import FieldChange, field_changes
 
 CHANGES = {"A": "added", "M": "modified", "R": "renamed", "C": "copied", "D": "deleted"}
 

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from reconciler.kinds import KINDS, kind_of
 from reconciler.ledger.model import Ledger
 from reconciler.model import Desired, Key, split_key
-from reconciler.plan.model import build_plan
+from reconciler.plan import build_plan
 
 IN_SYNC = "in sync"
 INTENT = "intent pending"

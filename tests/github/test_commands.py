@@ -36,7 +36,7 @@ from reconciler.github import (
 )
 from reconciler.github.gitrepo import records_commit
 from reconciler.github.review import differences, rebuilt
-from reconciler.plan.model import Plan
+from reconciler.plan import Plan
 from reconciler.reconcile.workspace import Workspace
 
 REPOSITORY = "northwind/redox-records"

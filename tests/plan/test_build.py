@@ -15,7 +15,7 @@ from conftest import GATEWAY, OMIT, Repo, dump, make_org
 from reconciler import reconcile
 from reconciler.errors import PlanError
 from reconciler.model import Action
-from reconciler.plan.model import FieldChange, Plan, build_plan
+from reconciler.plan import FieldChange, Plan, build_plan
 from reconciler.plan.saved import plan_from_document
 from reconciler.records.loader import desired_digest
 

@@ -15,7 +15,7 @@ from typing import Any
 from conftest import Repo, make_org
 from golden import check_golden
 
-from reconciler.plan.model import FieldChange, Plan, field_changes
+from reconciler.plan import FieldChange, Plan, field_changes
 from reconciler.render import plan_document, render_markdown, render_text
 
 

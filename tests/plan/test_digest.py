@@ -19,7 +19,7 @@ from reconciler import reconcile
 from reconciler.cli import cli
 from reconciler.formats.jsontext import canonical_json, pack
 from reconciler.model import Action
-from reconciler.plan.model import DIGEST_PATTERN, Change, FieldChange, Plan, plan_digest
+from reconciler.plan import DIGEST_PATTERN, Change, FieldChange, Plan, plan_digest
 from reconciler.reconcile.workspace import Workspace
 from reconciler.render import plan_document, render_markdown, render_text
 

@@ -21,7 +21,7 @@ from golden import check_golden
 from reconciler.errors import Problem
 from reconciler.formats.jsontext import pack
 from reconciler.model import Action, Desired
-from reconciler.plan.model import Change, FieldChange, Plan
+from reconciler.plan import Change, FieldChange, Plan
 from reconciler.render import (
     MARKDOWN_LIMIT,
     plan_document,

@@ -39,6 +39,7 @@ from reconciler import reconcile
 from reconciler.reconcile.session import session
 from reconciler.reconcile.workspace import Workspace
 from reconciler.redox.api import RedoxApi
+from reconciler.render import apply_summary
 
 pytestmark = pytest.mark.skipif(sys.platform == "win32", reason="POSIX signals and pty")
 
@@ -314,7 +315,7 @@ def test_a_stop_part_way_reports_what_the_ledger_holds(tmp_path: Path) -> None:
     assert result.count("applied") == len(ledger["records"]) >= 2
     assert result.count("not_started") > 0
     assert result.intents_left == len(ledger["intents"]) == 0
-    assert result.summary().startswith("Interrupted: ")
+    assert apply_summary(result).startswith("Interrupted: ")
     again = _apply(ws, stop_after=None)
     assert again.status == "applied"
     assert again.ok
@@ -355,7 +356,7 @@ def test_a_call_still_in_flight_after_the_grace_is_left_as_an_intent(tmp_path: P
     ledger = ledger_doc(repo, "sandbox")
     assert list(ledger["intents"]) == [f"organization:{stuck}"]
     assert result.intents_left == 1
-    assert "1 in flight when stopped; 1 intent left" in result.summary()
+    assert "1 in flight when stopped; 1 intent left" in apply_summary(result)
     # The next run settles the intent (the call never reached the sandbox) and converges.
     again = _apply(ws, stop_after=None)
     assert again.status == "applied"

@@ -28,7 +28,7 @@ from reconciler.git.reader import head_commit
 from reconciler.reconcile import Applied
 from reconciler.reconcile.session import session
 from reconciler.reconcile.workspace import Workspace
-from reconciler.render import render_text
+from reconciler.render import render_applied, render_text
 
 INTERRUPTED = 130  # 128 + SIGINT, as shells report a run that Ctrl-C ended
 
@@ -119,23 +119,7 @@ def apply(
 
     applied = asyncio.run(run())
     progress.finish()
-    if applied.status == "no_changes":
-        click.echo("No changes: the directory matches the files. Nothing to apply.")
-        return 0
-    if applied.status == "declined":
-        click.echo("Apply cancelled: nothing was sent.")
-        return 1
-    result = applied.result
-    if applied.plan is None:
-        click.echo(
-            "Interrupted before the plan was carried out: nothing was sent. "
-            f"{result.intents_left} intent(s) left for the next apply to settle."
-        )
-        return INTERRUPTED
-    click.echo(result.summary())
-    for outcome in result.outcomes:
-        if outcome.status in {"failed", "skipped"}:
-            click.echo(f"  {outcome.status}: {outcome.action} {outcome.key}: {outcome.message}")
+    click.echo(render_applied(applied), nl=False)
     if applied.status == "interrupted":
         return INTERRUPTED
     return 0 if applied.ok else 1

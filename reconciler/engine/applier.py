@@ -19,88 +19,19 @@ import logging
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from typing import Any, Literal, TypeVar
+from typing import Any, TypeVar
 
 from reconciler.engine.lookup import Found, Wanted, look_up_all
+from reconciler.engine.result import Outcome, Result, Status
 from reconciler.errors import AlreadyExists, AuthError, RedoxError
 from reconciler.kinds import kind_of
-from reconciler.ledger.model import Intent, Ledger, make_entry, now
+from reconciler.ledger.model import Intent, make_entry, now
 from reconciler.ledger.writer import LedgerWriter
 from reconciler.model import Action, Environment, Key
 from reconciler.plan import Change, Plan
 from reconciler.redox.api import RedoxApi
 
 log = logging.getLogger(__name__)
-
-Status = Literal[
-    "applied",
-    "adopted",
-    "failed",
-    "skipped",
-    "resolved",
-    "dropped",
-    "not_started",  # the apply was stopped before this change's call was sent
-    "in_flight",  # sent, but stopped before the outcome was known: its intent is left
-]
-
-
-@dataclass(frozen=True)
-class Outcome:
-    """What happened to one change (or one intent left by an earlier run)."""
-
-    key: Key
-    action: str
-    status: Status
-    message: str = ""
-
-
-@dataclass
-class Result:
-    """Every outcome of an apply, in the order they happened, and the final ledger."""
-
-    outcomes: list[Outcome] = field(default_factory=list)
-    ledger: Ledger | None = None
-    interrupted: bool = False  # stopped (a signal) before every change was carried out
-    elapsed: float | None = None  # seconds the changes took, once run
-
-    def count(self, status: Status) -> int:
-        return sum(1 for o in self.outcomes if o.status == status)
-
-    @property
-    def ok(self) -> bool:
-        unfinished = {"failed", "skipped", "not_started", "in_flight"}
-        return not self.interrupted and not any(o.status in unfinished for o in self.outcomes)
-
-    @property
-    def intents_left(self) -> int:
-        """Calls whose outcome the next apply must settle (they are in the ledger's intents)."""
-        return len(self.ledger.intents) if self.ledger is not None else 0
-
-    def summary(self) -> str:
-        """One line: what was applied, failed, skipped, (when stopped) not started and left in
-        flight, then how long it took. Its counts are the ledger's."""
-        done = self.count("applied") + self.count("adopted")
-        counts = (
-            f"{done} applied ({self.count('adopted')} already in the directory), "
-            f"{self.count('failed')} failed, {self.count('skipped')} skipped"
-        )
-        left = self.intents_left
-        settle = f"; {left} intent{'' if left == 1 else 's'} left for the next apply to settle"
-        took = f" Took {_duration(self.elapsed)}." if self.elapsed is not None else ""
-        if not self.interrupted:
-            return f"Apply complete: {counts}{settle if left else ''}.{took}"
-        return (
-            f"Interrupted: {counts}, {self.count('not_started')} not started, "
-            f"{self.count('in_flight')} in flight when stopped{settle}.{took}"
-        )
-
-
-def _duration(seconds: float) -> str:
-    if seconds < 60:
-        return f"{seconds:.1f}s"
-    minutes, rest = divmod(round(seconds), 60)
-    return f"{minutes}m{rest:02d}s"
-
 
 Progress = Callable[[Outcome], None]
 T = TypeVar("T")

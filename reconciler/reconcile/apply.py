@@ -20,7 +20,8 @@ from reconciler.views.drift import refreshed_ledger
 if TYPE_CHECKING:
     import asyncio
 
-    from reconciler.engine.applier import Applier, Progress, Result
+    from reconciler.engine.applier import Applier, Progress
+    from reconciler.engine.result import Result
 
 
 Review = Callable[[Plan], bool]

@@ -1,9 +1,11 @@
-"""Renderings: text, markdown, JSON, GitHub annotations, mermaid and dot of plans, problems,
-drift, the ledger and the views (graph, status, history). Pure: they take data and return
+"""Renderings: text, markdown, JSON, GitHub annotations, mermaid and dot of plans, apply results,
+problems, drift, the ledger and the views (graph, status, history): the only place that words a
+result for people. Pure: they take data and return
 text. One module per subject; this package exports what the commands use."""
 
 from __future__ import annotations
 
+from reconciler.render.apply import apply_summary, render_applied
 from reconciler.render.drift import (
     drift_document,
     drift_note,
@@ -20,6 +22,7 @@ from reconciler.render.plan import (
     digest_lines,
     digest_marker,
     plan_document,
+    plan_summary,
     render_json,
     render_json_chunks,
     render_markdown,
@@ -31,6 +34,7 @@ from reconciler.render.status import render_status_text, status_document
 
 __all__ = [
     "MARKDOWN_LIMIT",
+    "apply_summary",
     "change_document",
     "digest_lines",
     "digest_marker",
@@ -39,7 +43,9 @@ __all__ = [
     "drift_summary",
     "history_document",
     "plan_document",
+    "plan_summary",
     "problems_document",
+    "render_applied",
     "render_dot",
     "render_drift_markdown",
     "render_drift_text",

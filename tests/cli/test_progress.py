@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 
 from reconciler.cli.progress import ApplyProgress, bar
-from reconciler.engine.applier import Outcome
+from reconciler.engine.result import Outcome
 
 
 def test_the_bar_shows_done_rate_time_left_and_failures() -> None:

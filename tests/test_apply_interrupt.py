@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from conftest import Repo, make_org
 from sandbox_server import (
     ServedSandbox,
     clean_environ,
@@ -366,3 +367,44 @@ def test_a_call_still_in_flight_after_the_grace_is_left_as_an_intent(tmp_path: P
         "applied",
     ]
     assert reconcile.plan(ws).empty
+
+
+class _StopOnFirstCall:
+    """The real API; the first call sets `stop` (the signal arrives while it is in flight)."""
+
+    def __init__(self, api: RedoxApi, stop: asyncio.Event) -> None:
+        self.api = api
+        self.stop = stop
+
+    async def send(self, body: dict[str, Any]) -> dict[str, Any]:
+        self.stop.set()
+        return await self.api.send(body)
+
+
+def test_records_below_a_parent_the_stop_kept_back_are_not_started_not_skipped(
+    tmp_path: Path,
+) -> None:
+    # Two top records, each with two children, one call at a time: the first parent's call is
+    # in flight when the stop comes, the second parent waits for its turn and never starts.
+    made = Repo(tmp_path / "repo")
+    for top in (1, 2):
+        parent = make_org(top)
+        made.org(f"top-{top}", parent)
+        for child in (1, 2):
+            made.org(f"top-{top}-{child}", make_org(child, parent=parent["oid"]))
+
+    async def run() -> reconcile.Applied:
+        stop = asyncio.Event()
+        ws = made.workspace()
+        async with session(ws, {}, lock="apply") as api:
+            wrapped = _StopOnFirstCall(api, stop)
+            return await reconcile.apply(ws, wrapped, concurrency=1, stop=stop)
+
+    applied = asyncio.run(run())
+    result = applied.result
+    assert applied.status == "interrupted"
+    assert result.count("applied") == 1
+    assert result.count("skipped") == 0, [o for o in result.outcomes if o.status == "skipped"]
+    assert result.count("not_started") == 5
+    summary = apply_summary(result)
+    assert "0 skipped, 5 not started" in summary, summary

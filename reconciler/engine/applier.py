@@ -223,7 +223,8 @@ class Applier:
         if late:
             await asyncio.wait(late)
 
-    async def _apply(self, change: Change, gate: asyncio.Semaphore) -> bool:
+    async def _apply(self, change: Change, gate: asyncio.Semaphore) -> bool | None:
+        """True: done; False: failed or not sent; None: not started (the apply was stopped)."""
         kind = kind_of(change.kind)
         destination = self.env.destination(kind.name)
         if not destination:
@@ -260,7 +261,8 @@ class Applier:
                 self.writer.update(lambda ledger: ledger.without_intent(change.key))
                 return self._not_sent(change)
             if self.stopped:
-                return self._not_started(change)
+                self._not_started(change)
+                return None
             sent = await self._send(change, bodies, destination)
         except asyncio.CancelledError:
             # Sent, outcome unknown: the intent stays, and the next apply settles it.
@@ -334,12 +336,11 @@ class Applier:
         self._report(Outcome(change.key, change.action.value, "failed", str(exc)))
         return False
 
-    def _not_started(self, change: Change) -> bool:
+    def _not_started(self, change: Change) -> None:
         """Report a change that the stop kept from being sent; its intent, if any, goes."""
         if change.key in self.writer.state.intents:
             self.writer.update(lambda ledger: ledger.without_intent(change.key))
         self._report(Outcome(change.key, change.action.value, "not_started", "stopped first"))
-        return False
 
     def _not_sent(self, change: Change) -> bool:
         message = "not sent: authentication failed on an earlier call"

@@ -220,8 +220,10 @@ class LedgerFile(BaseModel):
     environment: str
     lineage: str
     serial: int = Field(ge=0)
-    records: dict[str, EntryFile] = Field(default_factory=dict)
-    intents: dict[str, Intent] = Field(default_factory=dict)
+    # Required: a ledger without them (a bad merge) must not read as one that holds nothing,
+    # or the next plan would create every record again and forget what the environment holds.
+    records: dict[str, EntryFile]
+    intents: dict[str, Intent]
 
 
 def now() -> str:

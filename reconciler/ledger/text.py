@@ -159,6 +159,7 @@ def _records(raw: bytes, body: int, end: int, path: Path | None) -> dict[str, En
                 "lineage": "",
                 "serial": 0,
                 "records": jsonfile.loads(joined, depth=_DEPTH + 1),
+                "intents": {},
             }
         )
         check_entries(parsed)

@@ -8,11 +8,13 @@ import socket
 import subprocess
 import sys
 import textwrap
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import replace
 from pathlib import Path
 
 import pytest
+from click.testing import Result
+from conftest import Repo
 
 from reconciler.errors import LedgerError, LockHeld
 from reconciler.formats import atomic
@@ -237,3 +239,31 @@ def test_a_lock_is_released_on_exit_and_on_error(tmp_path: Path) -> None:
         raise RuntimeError("boom")
     with ledger_lock.lock(path):
         pass
+
+
+@pytest.mark.parametrize("dropped", ["records", "intents"])
+@pytest.mark.parametrize("command", [("plan",), ("show",), ("apply", "--yes")])
+def test_a_ledger_without_records_or_intents_is_refused_and_left_as_it_is(
+    repo: Callable[..., Repo],
+    run_cli: Callable[..., Result],
+    dropped: str,
+    command: tuple[str, ...],
+) -> None:
+    # A bad merge can drop the key. Read as empty, the ledger would plan every record as a
+    # create and the next apply would rewrite it, forgetting what the environment holds.
+    made = repo(example=True)
+    made.settle()
+    path = made.ledger_path()
+    document = json.loads(path.read_text(encoding="utf-8"))
+    assert document["records"], "the ledger should hold the example's records"
+    del document[dropped]
+    damaged = json.dumps(document, indent=2, sort_keys=True) + "\n"
+    path.write_text(damaged, encoding="utf-8")
+
+    result = run_cli(*command, repo=made)
+
+    assert result.exit_code == 1, result.output
+    shown = made.workspace().environment.ledger
+    assert f"the ledger {shown} is corrupt at {dropped}: Field required" in result.output
+    assert path.read_text(encoding="utf-8") == damaged
+    assert not (made.root / ".reconciler" / "sandbox" / "requests.jsonl").exists()

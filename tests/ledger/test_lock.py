@@ -80,3 +80,32 @@ def test_a_second_apply_fails_at_once_and_a_killed_holder_blocks_nobody(tmp_path
     # The third apply recognised the killed holder's record as stale, and said so.
     assert f"pid {first.pid}" in third.stderr
     assert "ended without releasing it" in third.stderr
+
+
+def test_a_saved_plan_applied_while_another_apply_runs_names_the_running_one(
+    tmp_path: Path,
+) -> None:
+    # The running apply's journal moves the ledger's serial on under its lock: the saved plan
+    # is refused because that apply is running, not "because another apply ran since".
+    repo = generated_repo(tmp_path / "repo", children=60, root=ROOT)
+    saved = tmp_path / "plan.json"
+    lock = Workspace(repo=repo, env_name=ENV).ledger_store.lock_path
+    with served_sandbox(tmp_path / "served", latency=0.1) as served:
+        first = start_cli(
+            repo,
+            *("apply", "--yes", "--env", ENV, "--concurrency", "1"),
+            environ=served.environ(),
+            log=tmp_path / "first.log",
+        )
+        try:
+            wait_for_holder(lock, first)
+            planned = run_cli(repo, "plan", "--env", ENV, "--out", str(saved))
+            assert planned.returncode == 0, planned.stderr
+            second = run_cli(repo, "apply", "--yes", "--env", ENV, str(saved))
+            assert first.poll() is None, "the first apply ended before the check was made"
+        finally:
+            first.kill()
+            first.wait()
+    assert second.returncode == 1
+    assert f"pid {first.pid}" in second.stderr
+    assert "ran since" not in second.stderr + second.stdout

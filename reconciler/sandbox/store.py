@@ -40,7 +40,7 @@ provider_identity = ProviderKind().wire_identity
 HIDDEN_FROM_QUERIES = OrganizationKind.hidden_fields
 
 
-class JournalLine(BaseModel):
+class DirectoryChange(BaseModel):
     """One line of the journal (directory.jsonl): a change the directory made durable."""
 
     model_config = ConfigDict(frozen=True, extra="forbid", strict=True)
@@ -50,11 +50,11 @@ class JournalLine(BaseModel):
     record: dict[str, Any]
 
 
-def journal_line(raw: bytes, *, journal: Path, number: int) -> JournalLine:
+def journal_line(raw: bytes, *, journal: Path, number: int) -> DirectoryChange:
     """One journal line, checked in full; ReconcilerError naming the file, the line and the
     fix otherwise (only the sandbox writes the journal)."""
     try:
-        return JournalLine.model_validate(jsonfile.loads(raw))
+        return DirectoryChange.model_validate(jsonfile.loads(raw))
     except jsonfile.JsonProblem as exc:
         problem = exc
     except ValidationError as exc:

@@ -664,7 +664,7 @@ def test_query_providers_sends_the_schema_shape() -> None:
 def test_rate_limiter_counts_real_sends_when_a_pause_bunches_them() -> None:
     """A pause (GC, a ledger write) wakes several spaced callers at once: the window of the
     last second still holds no more sends than the limit."""
-    from reconciler.redox.client import _RateLimiter
+    from reconciler.redox.throttle import RateLimiter
 
     clock = {"now": 0.0}
     sent: list[float] = []
@@ -675,7 +675,7 @@ def test_rate_limiter_counts_real_sends_when_a_pause_bunches_them() -> None:
         clock["now"] += delay + next(pauses)
         await asyncio.sleep(0)
 
-    limiter = _RateLimiter(10.0, sleep=sleep, clock=lambda: clock["now"])
+    limiter = RateLimiter(10.0, sleep=sleep, clock=lambda: clock["now"])
 
     async def one() -> None:
         await limiter.acquire()
@@ -775,10 +775,10 @@ def test_429s_slow_the_client_down_until_every_call_succeeds() -> None:
 
 
 def test_a_429_halves_the_rate_once_per_burst_and_it_creeps_back() -> None:
-    from reconciler.redox.client import _RateLimiter
+    from reconciler.redox.throttle import RateLimiter
 
     vt = VirtualTime()
-    limiter = _RateLimiter(20.0, sleep=vt.sleep, clock=vt.clock)
+    limiter = RateLimiter(20.0, sleep=vt.sleep, clock=vt.clock)
 
     async def scenario() -> list[float]:
         rates = []
@@ -805,10 +805,10 @@ def test_a_429_halves_the_rate_once_per_burst_and_it_creeps_back() -> None:
 
 
 def test_the_rate_never_falls_below_one_request_per_second() -> None:
-    from reconciler.redox.client import _RateLimiter
+    from reconciler.redox.throttle import RateLimiter
 
     vt = VirtualTime()
-    limiter = _RateLimiter(25.0, sleep=vt.sleep, clock=vt.clock)
+    limiter = RateLimiter(25.0, sleep=vt.sleep, clock=vt.clock)
 
     async def scenario() -> list[float]:
         rates = []

@@ -165,7 +165,7 @@ def test_no_module_outside_kinds_names_a_kind() -> None:
 
 def test_redox_holds_only_the_client() -> None:
     modules = {p.stem for p in (PACKAGE / "redox").glob("*.py")}
-    assert modules == {"__init__", "api", "client", "auth"}
+    assert modules == {"__init__", "api", "client", "auth", "throttle"}
     for path in _module_files(PACKAGE / "redox"):
         assert not any(m.startswith("reconciler.sandbox") for m in _imports(path)), path
 

@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import IO
 
 from reconciler.errors import ReconcilerError
-from reconciler.views.history import Commit, FileChange
+from reconciler.git.commits import Commit, FileChange
 
 TIMEOUT = 600  # seconds: a log of a large history, never an endless wait
 

@@ -5,8 +5,9 @@ from __future__ import annotations
 
 from typing import Any
 
+from reconciler.git.commits import Commit
 from reconciler.render.plan import field_document, field_line
-from reconciler.views.history import Commit, FileEvent, History, LedgerEvent
+from reconciler.views.history import FileEvent, History, LedgerEvent
 
 
 def _commit_line(commit: Commit) -> str:

@@ -18,37 +18,11 @@ from typing import Any
 
 from reconciler.formats import jsonfile
 from reconciler.formats.jsontext import canonical_json
+from reconciler.git.commits import Commit, FileChange
 from reconciler.model import Key
 from reconciler.plan import FieldChange, field_changes
 
 CHANGES = {"A": "added", "M": "modified", "R": "renamed", "C": "copied", "D": "deleted"}
-
-
-@dataclass(frozen=True)
-class Commit:
-    """One commit as history shows it."""
-
-    sha: str
-    date: str  # author date, ISO 8601
-    author: str
-    subject: str
-    parents: tuple[str, ...] = ()
-    timestamp: int = 0  # committer time, for ordering
-
-    @property
-    def short(self) -> str:
-        return self.sha[:10]
-
-
-@dataclass(frozen=True)
-class FileChange:
-    """A commit that changed a file: its git status (A, M, R, C, D, T) and its paths before
-    and after."""
-
-    commit: Commit
-    status: str
-    path: str
-    old_path: str | None
 
 
 @dataclass(frozen=True)

@@ -30,17 +30,18 @@ IO_MODULES = (
 )
 CORE = (
     "reconciler.model",
-    "reconciler.kinds.fields",
-    "reconciler.formats.jsontext",
     "reconciler.kinds",
+    "reconciler.formats.jsontext",
     "reconciler.ledger.model",
-    "reconciler.plan.model",
-    "reconciler.render",
-    "reconciler.views.drift",
     "reconciler.ledger.adopt",
+    "reconciler.plan",
+    "reconciler.views",
+    "reconciler.views.drift",
     "reconciler.views.graph",
     "reconciler.views.status",
     "reconciler.views.history",
+    "reconciler.git.commits",
+    "reconciler.render",
 )
 # pydantic loads its plugins (importlib.metadata, which loads email, socket and tempfile) when
 # the first model class is built: those are pydantic's, whatever the core does.

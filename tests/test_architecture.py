@@ -41,6 +41,7 @@ CORE = (
     "reconciler.views.graph",
     "reconciler.views.status",
     "reconciler.views.history",
+    "reconciler.policy",
 )
 # pydantic loads its plugins (importlib.metadata, which loads email, socket and tempfile) when
 # the first model class is built: those are pydantic's, whatever the core does.

@@ -26,6 +26,13 @@ from reconciler.render.plan import (
     render_text,
     render_text_chunks,
 )
+from reconciler.render.policy import (
+    policies_document,
+    policy_markdown,
+    policy_notes,
+    policy_text,
+    refusal_text,
+)
 from reconciler.render.problems import problems_document, render_github, render_problems
 from reconciler.render.status import render_status_text, status_document
 
@@ -39,7 +46,12 @@ __all__ = [
     "drift_summary",
     "history_document",
     "plan_document",
+    "policies_document",
+    "policy_markdown",
+    "policy_notes",
+    "policy_text",
     "problems_document",
+    "refusal_text",
     "render_dot",
     "render_drift_markdown",
     "render_drift_text",

@@ -374,7 +374,7 @@ def test_check_reviewed_passes_the_reviewed_digest_on(
     result = step.run("check-reviewed", "--env", "production", "--commit", MERGE, repo=records)
     assert result.exit_code == 0, result.output
     digest = reconcile.plan(Workspace(records, "production")).digest
-    assert step.outputs == {"digest": digest, "pr": "21"}
+    assert step.outputs == {"digest": digest, "pr": "21", "overrides": "", "approved_by": ""}
     assert "The plan for `production` is the one reviewed on #21" in step.summary
     assert len(state.comments_on(21)) == 1
 

@@ -554,7 +554,11 @@ def test_ci_lints_types_and_tests_every_supported_python_on_every_push_and_pr() 
 
 def test_plan_has_read_only_permissions_but_the_comment_and_no_secrets() -> None:
     document = workflow("plan.yml")
-    assert list(document["on"]) == ["pull_request"]
+    assert list(document["on"]) == ["pull_request", "pull_request_review"]
+    # A review runs the check again; GitHub filters reviews by type, not by paths.
+    assert document["on"]["pull_request_review"] == {"types": ["submitted", "dismissed"]}
+    group = document["concurrency"]["group"]
+    assert "github.event_name" in group  # a review's run never cancels a push's plan
     assert document["on"]["pull_request"]["paths"] == [
         "orgs/**",
         "providers/**",

@@ -72,9 +72,14 @@ def plan_comment(
 ) -> int:
     """Plan each environment, put the plans in the job summary and in one comment on the pull
     request (updated on each push); exit 1 when a plan failed."""
-    from reconciler.github import Published, plan_environments, policy_gate, publish_plan
+    from reconciler.github import (
+        Published,
+        plan_environments,
+        policy_annotations,
+        policy_gate,
+        publish_plan,
+    )
     from reconciler.github import plan_comment as assemble
-    from reconciler.github.comment import policy_annotations
 
     actions = _actions()
     plans = plan_environments(_repo(ctx, repo), environments)

@@ -16,6 +16,7 @@ from reconciler.github.comment import (
     ReviewWords,
     find_plan_comment,
     plan_comment,
+    policy_annotations,
     read_plan_comment,
     review_words,
 )
@@ -71,6 +72,7 @@ __all__ = [
     "now_utc",
     "plan_comment",
     "plan_environments",
+    "policy_annotations",
     "policy_gate",
     "publish_plan",
     "read_plan_comment",

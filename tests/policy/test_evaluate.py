@@ -258,3 +258,60 @@ def test_policy_results_depend_on_neither_file_names_nor_record_order(
     assert {r.name: set(r.violations) for r in evaluate(compiled, shuffled)} == {
         r.name: set(r.violations) for r in first
     }
+
+
+# -- the memo and the operand-by-operand chains agree with celpy's own evaluation ------------
+
+ATOMS = [
+    'change.action == "update"',
+    'change.kind == "organization"',
+    "change.after.Active",
+    "has(change.after.DestinationID)",
+    "change.after.DestinationID == null",
+    'change.after.Name.startsWith("A")',
+    "change.before.Active",  # errors when before is null
+    "change.after.Missing == 1",  # always errors
+    "size(change.fields) > 1",
+    "(change.after.Active || change.after.Nope)",
+]
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    atoms=st.lists(st.sampled_from(ATOMS), min_size=1, max_size=4),
+    join=st.sampled_from([" && ", " || "]),
+    changes=st.lists(
+        st.fixed_dictionaries(
+            {
+                "action": st.sampled_from(["create", "update"]),
+                "kind": st.sampled_from(["organization", "provider"]),
+                "before": st.one_of(st.none(), st.fixed_dictionaries({"Active": st.booleans()})),
+                "after": st.fixed_dictionaries(
+                    {"Active": st.booleans(), "Name": st.sampled_from(["Ann", "Bob"])},
+                    optional={"DestinationID": st.one_of(st.none(), st.just("d"))},
+                ),
+                "fields": st.lists(st.sampled_from(["Name", "Active"]), max_size=2),
+            }
+        ),
+        min_size=1,
+        max_size=6,
+    ),
+)
+def test_memoised_chains_agree_with_celpy_on_the_whole_expression(
+    atoms: list[str], join: str, changes: list[dict[str, object]]
+) -> None:
+    from reconciler.policy.cel import _run, to_cel
+
+    program = compile_expression(join.join(atoms))
+    for change in changes:
+        inputs = {"change": change, "env": "sandbox"}
+
+        def as_cel(inputs: dict[str, object] = inputs) -> dict[str, object]:
+            return {name: to_cel(value) for name, value in inputs.items()}
+
+        fast = program.evaluate(inputs, as_cel)
+        whole = _run(program.runner, as_cel())
+        assert (fast.value, fast.error is None) == (whole.value, whole.error is None), (
+            join.join(atoms),
+            change,
+        )

@@ -724,6 +724,52 @@ def test_plan_posts_both_plans_in_one_sticky_comment(world: World) -> None:
     assert world.github.writes() == ["POST", "PATCH"]
 
 
+def test_a_review_by_an_approver_turns_a_soft_policy_check_green_without_a_new_comment(
+    world: World,
+) -> None:
+    settings = world.origin.show("reconciler.yaml") + (
+        "policies:\n"
+        "  - name: new-listing-sign-off\n"
+        "    level: soft\n"
+        "    approvers: [bob]\n"
+        "    deny: change.action == 'create'\n"
+        "    message: A new listing needs sign-off.\n"
+    )
+    number, pushed = world.pull_request(
+        {"orgs/janesville-clinic.yaml": NEW_CLINIC, "reconciler.yaml": settings},
+        "Add the Janesville clinic, with a sign-off policy",
+    )
+    job = pushed.job("plan")
+    assert job.result == "failure"
+    assert "::error title=Approval needed in development::soft policy new-listing-sign-off" in (
+        job.step("plan").stdout
+    )
+    [comment] = world.github.comments(number)
+    assert "new-listing-sign-off" in comment["body"]
+    writes = world.github.writes()
+
+    head = world.github.api.pulls[-1]["head"]["sha"]
+    world.github.api.review(number, "bob", "APPROVED", commit=head)
+    merge = git(world.origin.bare, "rev-parse", f"refs/pull/{number}/merge")
+    base = git(world.origin.bare, "rev-parse", f"{merge}^1")
+    review = {
+        "action": "submitted",
+        "review": {"state": "approved", "user": {"login": "bob"}, "commit_id": head},
+        "pull_request": {
+            "number": number,
+            "user": {"login": "dana"},
+            "head": {"sha": head, "repo": {"full_name": REPOSITORY}},
+            "base": {"ref": "main", "sha": base, "repo": {"full_name": REPOSITORY}},
+        },
+        "repository": {"full_name": REPOSITORY},
+    }
+    again = world.run("plan.yml", "pull_request_review", review, merge, f"refs/pull/{number}/merge")
+    assert again.conclusion == "success", explain(again)
+    assert "::notice title=Policy overridden in development::" in again.job("plan").log
+    assert world.github.comments(number) == [comment]  # the comment is the push's, untouched
+    assert world.github.writes() == writes
+
+
 def test_a_pull_request_from_a_fork_gets_its_plan_in_the_job_summary(world: World) -> None:
     before = len(world.github.api.seen())
     number, result = world.pull_request(

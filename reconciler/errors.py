@@ -132,3 +132,16 @@ class NotFound(Refused):
 
 class WrongDestination(Refused):
     """Meta.Destinations names no destination of the API key's subscriptions."""
+
+
+class PolicyRefused(PlanError):
+    """Policies refuse the plan: a hard violation, or a soft one not overridden. Raised before
+    any call; `blocking` holds the policy results that refuse it (PolicyResult), `results`
+    every result, so that the audit trail can record the refusal."""
+
+    def __init__(
+        self, message: str, *, blocking: tuple[Any, ...], results: tuple[Any, ...]
+    ) -> None:
+        super().__init__(message)
+        self.blocking = blocking
+        self.results = results

@@ -1,8 +1,10 @@
 """A fake of the GitHub REST API, as much as `reconciler github` uses, served on 127.0.0.1 the
 way the sandbox stands in for Redox: issue comments (paged by Link headers, as GitHub pages
-them), the pull requests of a commit, and workflow runs. Tokens are write tokens or read-only
-ones (a fork's: writes get GitHub's 403), unknown tokens get 401, unknown things 404, and it
-can be told to fail the next requests with 5xx.
+them), the pull requests of a commit, their reviews, workflow runs, and an organization's teams
+and memberships. Tokens are write tokens or read-only ones (a fork's: writes get GitHub's 403);
+neither may read the organization's teams (GitHub's 403 for the workflow's token), which only a
+members token may; unknown tokens get 401, unknown things 404, and it can be told to fail the
+next requests with 5xx.
 
 The test holds the state (`FakeGitHub`); the server runs in a thread of the test process, so
 subprocesses (the workflow steps) and the test see the same comments and pulls."""
@@ -27,6 +29,7 @@ Send = Callable[[MutableMapping[str, Any]], Awaitable[None]]
 
 WRITE_TOKEN = "ghs_fake-workflow-token"
 FORK_TOKEN = "ghs_fake-fork-read-only-token"
+MEMBERS_TOKEN = "ghs_fake-app-members-read-token"
 BOT = "github-actions[bot]"
 DEFAULT_PER_PAGE = 30  # GitHub's default page size: a client that does not page misses items
 STARTUP_LIMIT = 30.0  # a guard against a server that never starts, not a measurement
@@ -38,11 +41,14 @@ class FakeGitHub:
 
     repository: str
     tokens: dict[str, str] = field(
-        default_factory=lambda: {WRITE_TOKEN: "write", FORK_TOKEN: "read"}
+        default_factory=lambda: {WRITE_TOKEN: "write", FORK_TOKEN: "read", MEMBERS_TOKEN: "members"}
     )
     comments: list[dict[str, Any]] = field(default_factory=list)
     pulls: list[dict[str, Any]] = field(default_factory=list)
     runs: list[dict[str, Any]] = field(default_factory=list)
+    reviews: list[dict[str, Any]] = field(default_factory=list)
+    # "org/slug" -> login -> "active" | "pending"
+    teams: dict[str, dict[str, str]] = field(default_factory=dict)
     workflows: set[str] = field(default_factory=lambda: {"sync.yml", "plan.yml", "drift.yml"})
     requests: list[dict[str, Any]] = field(default_factory=list)
     failures: list[int] = field(default_factory=list)  # statuses for the next requests
@@ -72,13 +78,21 @@ class FakeGitHub:
         with self.lock:
             return [dict(c) for c in self.comments if c["issue"] == number]
 
-    def open_pull(self, number: int, head_sha: str, *, head_repo: str | None = None) -> None:
+    def open_pull(
+        self,
+        number: int,
+        head_sha: str,
+        *,
+        head_repo: str | None = None,
+        author: str = "dana",
+    ) -> None:
         with self.lock:
             self.pulls = [p for p in self.pulls if p["number"] != number]
             self.pulls.append(
                 {
                     "number": number,
                     "state": "open",
+                    "user": {"login": author, "type": "User"},
                     "head": {"sha": head_sha, "repo": {"full_name": head_repo or self.repository}},
                     "merge_commit_sha": None,
                     "merged_at": None,
@@ -98,6 +112,32 @@ class FakeGitHub:
             pull.update(
                 state="closed", merge_commit_sha=merge_sha, merged_at="2025-01-01T00:00:00Z"
             )
+
+    def review(self, number: int, login: str, state: str, *, commit: str) -> dict[str, Any]:
+        """`login` reviews pull request `number` at `commit` (APPROVED, CHANGES_REQUESTED,
+        COMMENTED or DISMISSED), as GitHub records it."""
+        with self.lock:
+            review = {
+                "id": self.next_id,
+                "pull": number,
+                "node_id": f"PRR_{self.next_id}",
+                "user": {"login": login, "type": "User"},
+                "body": "",
+                "state": state,
+                "commit_id": commit,
+                "submitted_at": f"2025-01-01T00:{len(self.reviews) % 60:02d}:00Z",
+                "author_association": "MEMBER",
+                "html_url": f"https://github.com/{self.repository}/pull/{number}"
+                f"#pullrequestreview-{self.next_id}",
+            }
+            self.next_id += 1
+            self.reviews.append(review)
+            return review
+
+    def dismiss(self, review_id: int) -> None:
+        """A review dismissed: GitHub keeps it, with the state DISMISSED."""
+        with self.lock:
+            next(r for r in self.reviews if r["id"] == review_id)["state"] = "DISMISSED"
 
     def add_run(self, status: str, *, workflow: str = "sync.yml", created_at: str = "") -> int:
         with self.lock:
@@ -157,6 +197,8 @@ class FakeGitHub:
             return self.failures.pop(0), {"message": "Server Error"}, {}
         if grant is None:
             return 401, {"message": "Bad credentials"}, {}
+        if path.startswith("/orgs/"):
+            return self._orgs(method, path, grant)
         prefix = f"/repos/{self.repository}/"
         if not path.startswith(prefix):
             return 404, {"message": "Not Found"}, {}
@@ -183,6 +225,16 @@ class FakeGitHub:
                 return 422, {"message": "Validation Failed: body is too long"}, {}
             found[0]["body"] = text
             return 200, found[0], {}
+        if (match := re.fullmatch(r"pulls/(\d+)/reviews", rest)) and method == "GET":
+            number = int(match[1])
+            if not any(p["number"] == number for p in self.pulls):
+                return 404, {"message": "Not Found"}, {}
+            items = [
+                {k: v for k, v in r.items() if k != "pull"}
+                for r in self.reviews
+                if r["pull"] == number
+            ]
+            return self._page(items, query, base)
         if (match := re.fullmatch(r"commits/([0-9a-f]{7,40})/pulls", rest)) and method == "GET":
             sha = match[1]
             items = [p for p in self.pulls if p["merge_commit_sha"] == sha or sha in p["commits"]]
@@ -198,6 +250,26 @@ class FakeGitHub:
                 items = [r for r in items if r["created_at"] >= since]
             status, page, links = self._page(items, query, base)
             return status, {"total_count": len(items), "workflow_runs": page}, links
+        return 404, {"message": "Not Found"}, {}
+
+    def _orgs(self, method: str, path: str, grant: str) -> tuple[int, Any, dict[str, str]]:
+        """GET /orgs/{org}/teams/{slug} and .../memberships/{login}, as GitHub answers them: a
+        token without the organization's Members permission gets 403; a team the token cannot
+        see, or a login that is no member, 404."""
+        if method != "GET":
+            return 404, {"message": "Not Found"}, {}
+        if grant != "members":
+            return 403, {"message": "Resource not accessible by integration"}, {}
+        if match := re.fullmatch(r"/orgs/([^/]+)/teams/([^/]+)", path):
+            if f"{match[1]}/{match[2]}" not in self.teams:
+                return 404, {"message": "Not Found"}, {}
+            return 200, {"slug": match[2], "organization": {"login": match[1]}}, {}
+        if match := re.fullmatch(r"/orgs/([^/]+)/teams/([^/]+)/memberships/([^/]+)", path):
+            team = self.teams.get(f"{match[1]}/{match[2]}")
+            state = (team or {}).get(match[3])
+            if state is None:
+                return 404, {"message": "Not Found"}, {}
+            return 200, {"role": "member", "state": state, "url": path}, {}
         return 404, {"message": "Not Found"}, {}
 
     @staticmethod

@@ -42,6 +42,7 @@ CORE = (
     "reconciler.views.history",
     "reconciler.git.commits",
     "reconciler.render",
+    "reconciler.policy",
 )
 # pydantic loads its plugins (importlib.metadata, which loads email, socket and tempfile) when
 # the first model class is built: those are pydantic's, whatever the core does.

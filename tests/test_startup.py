@@ -86,3 +86,18 @@ def test_the_check_sees_what_a_command_talking_to_redox_loads(
     code, modules = loaded(tmp_path, example, "drift")
     assert code == 0
     assert {"asyncio", "httpx"} <= modules
+
+
+def test_cel_is_loaded_only_when_policies_are_configured(tmp_path: Path, example: Path) -> None:
+    code, modules = loaded(tmp_path, example, "plan")
+    assert code == 0
+    assert modules & {"celpy", "lark", "pendulum"} == set()
+    settings = example / "reconciler.yaml"
+    settings.write_text(
+        settings.read_text()
+        + "policies:\n  - {name: p, level: advisory, deny: 'false', message: m}\n"
+    )
+    code, modules = loaded(tmp_path, example, "plan")
+    assert code == 0
+    assert "celpy" in modules
+    assert modules & NOT_AT_START == set()

@@ -554,7 +554,11 @@ def test_ci_lints_types_and_tests_every_supported_python_on_every_push_and_pr() 
 
 def test_plan_has_read_only_permissions_but_the_comment_and_no_secrets() -> None:
     document = workflow("plan.yml")
-    assert list(document["on"]) == ["pull_request"]
+    assert list(document["on"]) == ["pull_request", "pull_request_review"]
+    # A review runs the check again; GitHub filters reviews by type, not by paths.
+    assert document["on"]["pull_request_review"] == {"types": ["submitted", "dismissed"]}
+    group = document["concurrency"]["group"]
+    assert "github.event_name" in group  # a review's run never cancels a push's plan
     assert document["on"]["pull_request"]["paths"] == [
         "orgs/**",
         "providers/**",
@@ -718,6 +722,52 @@ def test_plan_posts_both_plans_in_one_sticky_comment(world: World) -> None:
     )
     assert digest_markers(comments[0]["body"]) != digest_markers(body)
     assert world.github.writes() == ["POST", "PATCH"]
+
+
+def test_a_review_by_an_approver_turns_a_soft_policy_check_green_without_a_new_comment(
+    world: World,
+) -> None:
+    settings = world.origin.show("reconciler.yaml") + (
+        "policies:\n"
+        "  - name: new-listing-sign-off\n"
+        "    level: soft\n"
+        "    approvers: [bob]\n"
+        "    deny: change.action == 'create'\n"
+        "    message: A new listing needs sign-off.\n"
+    )
+    number, pushed = world.pull_request(
+        {"orgs/janesville-clinic.yaml": NEW_CLINIC, "reconciler.yaml": settings},
+        "Add the Janesville clinic, with a sign-off policy",
+    )
+    job = pushed.job("plan")
+    assert job.result == "failure"
+    assert "::error title=Approval needed in development::soft policy new-listing-sign-off" in (
+        job.step("plan").stdout
+    )
+    [comment] = world.github.comments(number)
+    assert "new-listing-sign-off" in comment["body"]
+    writes = world.github.writes()
+
+    head = world.github.api.pulls[-1]["head"]["sha"]
+    world.github.api.review(number, "bob", "APPROVED", commit=head)
+    merge = git(world.origin.bare, "rev-parse", f"refs/pull/{number}/merge")
+    base = git(world.origin.bare, "rev-parse", f"{merge}^1")
+    review = {
+        "action": "submitted",
+        "review": {"state": "approved", "user": {"login": "bob"}, "commit_id": head},
+        "pull_request": {
+            "number": number,
+            "user": {"login": "dana"},
+            "head": {"sha": head, "repo": {"full_name": REPOSITORY}},
+            "base": {"ref": "main", "sha": base, "repo": {"full_name": REPOSITORY}},
+        },
+        "repository": {"full_name": REPOSITORY},
+    }
+    again = world.run("plan.yml", "pull_request_review", review, merge, f"refs/pull/{number}/merge")
+    assert again.conclusion == "success", explain(again)
+    assert "::notice title=Policy overridden in development::" in again.job("plan").log
+    assert world.github.comments(number) == [comment]  # the comment is the push's, untouched
+    assert world.github.writes() == writes
 
 
 def test_a_pull_request_from_a_fork_gets_its_plan_in_the_job_summary(world: World) -> None:

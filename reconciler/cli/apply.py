@@ -28,7 +28,7 @@ from reconciler.git.reader import head_commit
 from reconciler.reconcile import Applied
 from reconciler.reconcile.session import session
 from reconciler.reconcile.workspace import Workspace
-from reconciler.render import render_applied, render_text
+from reconciler.render import policy_notes, render_applied, render_text
 
 INTERRUPTED = 130  # 128 + SIGINT, as shells report a run that Ctrl-C ended
 
@@ -48,6 +48,13 @@ INTERRUPTED = 130  # 128 + SIGINT, as shells report a run that Ctrl-C ended
     callback=lambda _ctx, _param, value: _digest_option(value),
     help="Refuse, sending nothing, unless the plan has this digest (the reviewed plan's).",
 )
+@click.option(
+    "--override-policy",
+    "overrides",
+    multiple=True,
+    metavar="NAME",
+    help="Let this soft policy's violations through (recorded in the audit trail).",
+)
 @common
 def apply(
     ws: Workspace,
@@ -58,6 +65,7 @@ def apply(
     targets: tuple[str, ...],
     concurrency: int | None,
     expect_digest: str | None,
+    overrides: tuple[str, ...],
 ) -> int:
     """Apply a fresh plan, or exactly a saved one, to the environment."""
     saved = reconcile.read_saved_plan(planfile, ws) if planfile else None
@@ -115,10 +123,13 @@ def apply(
                     concurrency=workers,
                     expect_digest=expect_digest,
                     stop=stop,
+                    overrides=overrides,
                 )
 
     applied = asyncio.run(run())
     progress.finish()
+    for line in policy_notes(applied.policies, applied.policy_overrides):
+        click.echo(line, err=True)
     click.echo(render_applied(applied), nl=False)
     if applied.status == "interrupted":
         return INTERRUPTED

@@ -72,8 +72,14 @@ def plan_comment(
 ) -> int:
     """Plan each environment, put the plans in the job summary and in one comment on the pull
     request (updated on each push); exit 1 when a plan failed."""
+    from reconciler.github import (
+        Published,
+        plan_environments,
+        policy_annotations,
+        policy_gate,
+        publish_plan,
+    )
     from reconciler.github import plan_comment as assemble
-    from reconciler.github import plan_environments, publish_plan
 
     actions = _actions()
     plans = plan_environments(_repo(ctx, repo), environments)
@@ -85,6 +91,7 @@ def plan_comment(
         ledger_changed=ledger_check == "failure",
     )
     actions.add_summary(comment.summary)
+    reviewing = actions.event_name == "pull_request_review"
     for entry in plans:
         if entry.plan is not None:
             click.echo(f"{entry.environment}: {entry.plan.digest}")
@@ -94,14 +101,21 @@ def plan_comment(
             click.echo("::endgroup::")
     with ExitStack() as stack:
         client = None if actions.from_fork else stack.enter_context(actions.client())
-        published = publish_plan(actions, client, comment)
-    if published.status == "fork":
+        members = None if actions.from_fork else stack.enter_context(actions.members_client())
+        # A review re-evaluates the check only: the plan comment is the push's, left as it is.
+        published = Published("review") if reviewing else publish_plan(actions, client, comment)
+        gate = policy_gate(plans, client, members, actions)
+    if published.status == "review":
+        click.echo("A review: the policy check is evaluated again; the plan comment is kept.")
+    elif published.status == "fork":
         click.echo(
             "::notice title=Plan not commented::A pull request from a fork gets a read-only "
             "token, so the plan is in the job summary instead of a comment."
         )
     else:
         click.echo(f"{published.status.capitalize()} the plan comment {published.comment_id}.")
+    for line in policy_annotations(gate):
+        click.echo(line)
     failed = [p.environment for p in plans if p.failed]
     if failed:
         click.echo(
@@ -109,7 +123,7 @@ def plan_comment(
             "reason is in the plan comment and the job summary."
         )
         return 1
-    return 0
+    return 1 if gate.failed else 0
 
 
 @github.command("check-reviewed")
@@ -117,20 +131,35 @@ def plan_comment(
 @click.option("--skip-check", type=click.BOOL, default=False, help="Skip it (workflow_dispatch).")
 @common
 def check_reviewed(ws: Workspace, commit: str, skip_check: bool) -> int:
-    """Check that the plan is the one reviewed on the merged pull request; outputs `digest` (for
-    apply --expect-digest) and `pr`. Refused: exit 1, and the pull request says why."""
+    """Check that the plan is the one reviewed on the merged pull request, approved as
+    `approvals` asks, with no policy in the way; outputs `digest` (for apply --expect-digest),
+    `pr`, `overrides` (soft policies an approver overrode: apply --override-policy) and
+    `approved_by`. Refused: exit 1, and the pull request says why."""
     from reconciler.github import check_reviewed as check
+    from reconciler.github import review_words, tell_pull
 
     actions = _actions()
     with ExitStack() as stack:
-        client = None if skip_check else stack.enter_context(actions.client())
-        result = check(ws, client, commit=commit, skip=skip_check, actions=actions)
-    actions.add_summary(result.summary)
-    actions.set_outputs(digest=result.digest, pr=str(result.pull or ""))
-    if result.ok:
-        click.echo(result.message)
+        # By hand, GitHub is read only when a soft policy asks whether the actor may override.
+        client = None if skip_check and not actions.token else stack.enter_context(actions.client())
+        members = stack.enter_context(actions.members_client()) if client else None
+        verdict = check(
+            ws, client, commit=commit, skip=skip_check, actions=actions, members=members
+        )
+        words = review_words(verdict, run_url=actions.run_url)
+        told = tell_pull(client, verdict, words)
+    actions.add_summary(words.summary)
+    actions.set_outputs(
+        digest=verdict.digest,
+        pr=str(verdict.pull or ""),
+        overrides=" ".join(verdict.overridden),
+        approved_by=",".join(verdict.approved_by),
+    )
+    if verdict.ok:
+        click.echo(words.message)
         return 0
-    click.echo(f"::error title=Not applied to {ws.env_name}::{result.message}")
+    message = f"{words.message} {told}".strip()
+    click.echo(f"::error title=Not applied to {ws.env_name}::{message}")
     return 1
 
 

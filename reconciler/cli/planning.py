@@ -69,20 +69,36 @@ def plan(
 ) -> int:
     """Show what must change for the directory to match the files. Writes nothing but --out."""
     the_plan = _refreshed_plan(ws) if refresh else reconcile.plan(ws)
+    policies = reconcile.policy_results(ws, the_plan)
     if out is not None:
-        reconcile.save_plan(out, render_json_chunks(the_plan))
+        reconcile.save_plan(out, render_json_chunks(the_plan, policies))
     if fmt == "json":
         # Streamed: a 100k-record plan is hundreds of MB of text, never held whole.
-        sys.stdout.writelines(render_json_chunks(the_plan))
+        sys.stdout.writelines(render_json_chunks(the_plan, policies))
     elif fmt == "markdown":
         graph = reconcile.graph(ws, the_plan)
         click.echo(
-            render_markdown(the_plan, limit=markdown_limit, full_plan_at=full_plan_at, graph=graph)
+            render_markdown(
+                the_plan,
+                limit=markdown_limit,
+                full_plan_at=full_plan_at,
+                graph=graph,
+                policies=policies,
+            )
         )
     else:
-        sys.stdout.writelines(render_text_chunks(the_plan, color=color()))
+        sys.stdout.writelines(render_text_chunks(the_plan, color=color(), policies=policies))
     if the_plan.unsafe and not force:
         click.echo(f"Error: {the_plan.unsafe}", err=True)
+        return 1
+    hard = reconcile.hard_violations(policies)
+    if hard:
+        names = ", ".join(hard)
+        click.echo(
+            f"Error: hard policies are violated ({names}): apply refuses this plan. Change the "
+            "records; a hard policy has no override.",
+            err=True,
+        )
         return 1
     if out is not None:
         click.echo(

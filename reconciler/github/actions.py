@@ -13,7 +13,7 @@ from typing import Any
 import httpx
 
 from reconciler.errors import ReconcilerError
-from reconciler.formats.redact import redact
+from reconciler.formats.redact import redact, register
 from reconciler.github.client import DEFAULT_API_URL, GitHub
 
 
@@ -23,6 +23,9 @@ class Actions:
 
     repository: str
     token: str | None = field(default=None, repr=False)
+    # Reads the organization's team memberships (`approvals` naming "@org/team"): the
+    # workflow's own token cannot. Defaults to `token`.
+    members_token: str | None = field(default=None, repr=False)
     api_url: str = DEFAULT_API_URL
     server_url: str = "https://github.com"
     run_id: str = ""
@@ -52,9 +55,14 @@ class Actions:
             value = environ.get(name)
             return Path(value) if value else None
 
+        token = environ.get("GITHUB_TOKEN") or None
+        members_token = environ.get("GITHUB_MEMBERS_TOKEN") or None
+        for secret in (token, members_token):
+            register(secret)
         return cls(
             repository=repository,
-            token=environ.get("GITHUB_TOKEN") or None,
+            token=token,
+            members_token=members_token,
             api_url=environ.get("GITHUB_API_URL") or DEFAULT_API_URL,
             server_url=environ.get("GITHUB_SERVER_URL") or "https://github.com",
             run_id=environ.get("GITHUB_RUN_ID", ""),
@@ -74,6 +82,16 @@ class Actions:
         return GitHub(
             repository=self.repository,
             token=self.token,
+            api_url=self.api_url,
+            transport=transport,
+        )
+
+    def members_client(self, transport: httpx.BaseTransport | None = None) -> GitHub:
+        """A client for the organization's team memberships: GITHUB_MEMBERS_TOKEN, else the
+        step's token."""
+        return GitHub(
+            repository=self.repository,
+            token=self.members_token or self.token,
             api_url=self.api_url,
             transport=transport,
         )

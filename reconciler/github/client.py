@@ -176,6 +176,30 @@ class GitHub:
         """The pull requests a commit belongs to (merged ones: its merge commit)."""
         return list(self.paged(f"/repos/{self.repository}/commits/{sha}/pulls"))
 
+    def pull_reviews(self, number: int) -> list[dict[str, Any]]:
+        """The reviews of a pull request, oldest first (every page)."""
+        return list(self.paged(f"/repos/{self.repository}/pulls/{number}/reviews"))
+
+    def team_exists(self, org: str, slug: str) -> bool:
+        """Whether the token can see the team `org/slug` (GitHub answers 404 alike for a team
+        that does not exist and for one the token may not read)."""
+        try:
+            self.request("GET", f"/orgs/{org}/teams/{slug}")
+        except GitHubNotFound:
+            return False
+        return True
+
+    def team_membership(self, org: str, slug: str, login: str) -> str:
+        """`login`'s membership of the team: "active", "pending", or "absent" (404). Needs a
+        token that may read the organization's members: GitHubForbidden otherwise."""
+        path = f"/orgs/{org}/teams/{slug}/memberships/{login}"
+        try:
+            found = self.request("GET", path).json()
+        except GitHubNotFound:
+            return "absent"
+        state = found.get("state") if isinstance(found, dict) else None
+        return state if state in ("active", "pending") else "absent"
+
     def workflow_runs(
         self, workflow: str, *, status: str | None = None, created: str | None = None
     ) -> list[dict[str, Any]]:

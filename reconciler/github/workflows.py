@@ -18,24 +18,25 @@ from reconciler.github.actions import Actions
 from reconciler.github.client import GitHub, GitHubError
 from reconciler.github.comment import (
     BOT_LOGIN,
+    SKIP_INPUT,
     EnvPlan,
     PlanComment,
+    ReviewWords,
     find_plan_comment,
-    read_plan_comment,
 )
-from reconciler.github.gitrepo import changed_paths, records_commit
-from reconciler.github.review import rebuilt, refusal_comment
-from reconciler.plan import Plan
+from reconciler.github.gitrepo import changed_paths
+from reconciler.github.review_check import read_memberships, read_reviews
+from reconciler.github.verdict import ReviewVerdict
+from reconciler.policy import Level, violated
+from reconciler.policy.approvals import Override, approvals, check_overrides, lookups
 from reconciler.reconcile.workspace import LOCAL_DIR, Workspace
-from reconciler.render import render_markdown, render_problems
-from reconciler.render.plan import plan_summary
+from reconciler.render import render_problems
 
 logger = logging.getLogger(__name__)
 
 SYNC_WORKFLOW = "sync.yml"
 # A run in any of these states may be applying now or soon (Actions API `status` values).
 ACTIVE_STATUSES = ("in_progress", "queued", "waiting", "requested", "pending")
-SKIP_INPUT = "skip-review-check"
 DEFAULT_LEDGERS = "ledger/"
 
 
@@ -68,19 +69,65 @@ def plan_environments(repo: Path, environments: Iterable[str]) -> list[EnvPlan]:
         try:
             plan = reconcile.plan(ws)
             graph = reconcile.graph(ws, plan)
+            policies = reconcile.policy_results(ws, plan)
         except LoadError as exc:
             found.append(EnvPlan(env, None, render_problems(exc.problems)))
         except ReconcilerError as exc:
             found.append(EnvPlan(env, None, f"Error: {exc}"))
         else:
             error = f"Error: {plan.unsafe}" if plan.unsafe else None
-            found.append(EnvPlan(env, plan, error, graph))
+            found.append(EnvPlan(env, plan, error, graph, policies))
     return found
 
 
 @dataclass(frozen=True)
+class PolicyGate:
+    """The pull request check's policy verdict: the violated hard policies of each
+    environment (no approval passes them), and each violated soft one with the approving
+    reviews, on the head, by its approvers that override it (or none yet)."""
+
+    hard: dict[str, tuple[str, ...]]
+    soft: dict[str, tuple[Override, ...]]
+
+    @property
+    def failed(self) -> bool:
+        waiting = any(not o.granted for found in self.soft.values() for o in found)
+        return any(self.hard.values()) or waiting
+
+
+def policy_gate(
+    plans: Sequence[EnvPlan], github: GitHub | None, members: GitHub | None, actions: Actions
+) -> PolicyGate:
+    """What the plans' policies say of this pull request now: the reviews are read only when a
+    soft policy is violated (and not from a fork's run, whose token may not read teams)."""
+    hard = {p.environment: tuple(r.name for r in violated(p.policies, Level.HARD)) for p in plans}
+    soft_results = {p.environment: violated(p.policies, Level.SOFT) for p in plans}
+    logins: tuple[str, ...] = ()
+    memberships: dict[tuple[str, str], str] = {}
+    if any(soft_results.values()) and github is not None:
+        pull = actions.pull_request
+        number = int(pull.get("number") or actions.event.get("number") or 0)
+        head = str((pull.get("head") or {}).get("sha") or "")
+        author = str((pull.get("user") or {}).get("login") or "")
+        found = approvals(read_reviews(github, number), author=author, head_sha=head)
+        logins = found.logins
+        needed = {
+            pair
+            for results in soft_results.values()
+            for r in results
+            for pair in lookups(r.approvers, logins)
+        }
+        memberships = dict(read_memberships(members or github, needed))
+    soft = {
+        env: check_overrides(results, logins, memberships) for env, results in soft_results.items()
+    }
+    return PolicyGate(hard, soft)
+
+
+@dataclass(frozen=True)
 class Published:
-    """Where the plan comment went: `posted`, `updated`, or `fork` (not commented)."""
+    """Where the plan comment went: `posted`, `updated`, `fork` (not commented), or `review`
+    (a review's run: the comment is left as the push made it)."""
 
     status: str
     comment_id: int | None = None
@@ -105,138 +152,17 @@ def publish_plan(actions: Actions, github: GitHub | None, comment: PlanComment) 
 # -- sync.yml -------------------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class ReviewCheck:
-    """Whether the plan about to be applied may be: the digest to apply it with, the pull
-    request it was reviewed on, and what to tell the log, the job summary and the pull
-    request."""
-
-    ok: bool
-    digest: str
-    message: str
-    summary: str
-    pull: int | None = None
-    comment_url: str = ""
-
-
-def merged_pull(github: GitHub, commit: str) -> dict[str, Any] | None:
-    """The merged pull request whose merge commit `commit` is (or, failing that, any merged
-    pull request the commit belongs to)."""
-    pulls = [p for p in github.pulls_of_commit(commit) if p.get("merged_at")]
-    exact = [p for p in pulls if p.get("merge_commit_sha") == commit]
-    chosen = exact or pulls
-    return chosen[0] if chosen else None
-
-
-def check_reviewed(
-    ws: Workspace,
-    github: GitHub | None,
-    *,
-    commit: str,
-    skip: bool,
-    actions: Actions,
-) -> ReviewCheck:
-    """The plan of `ws` against what was reviewed on the pull request that merged the newest
-    change of records up to `commit` (the pushed commit; on a run by hand, main's tip, past
-    the sync's own ledger commits). Refused (and said on the pull request) when it differs;
-    with `skip`, the check is skipped by a person's decision and the summary says so."""
-    env = ws.env_name
-    current = reconcile.plan(ws)
-    title = f"### Reviewed plan: `{env}`\n\n"
-    if skip:
-        who = f" by @{actions.actor}" if actions.actor else ""
-        return ReviewCheck(
-            True,
-            current.digest,
-            f"The review check is skipped (input {SKIP_INPUT}){who}: applying main as it is.",
-            title + f"**The review check was skipped**: this run was started by hand{who} "
-            f"with `{SKIP_INPUT}`, so main is applied as it is, unreviewed by a pull request: "
-            f"`{current.digest}`.\n\n" + _plan_details(current, actions),
-        )
-    if github is None:
-        raise ReconcilerError("the review check needs GITHUB_TOKEN to read the pull request")
-    commit = records_commit(ws.repo, commit)
-    pull = merged_pull(github, commit)
-    if current.empty:
-        where = f" (#{pull['number']})" if pull else ""
-        return ReviewCheck(
-            True,
-            current.digest,
-            f"Nothing to apply to {env}: the directory already matches main{where}.",
-            title + f"Nothing to apply: `{current.digest}` is the empty plan.\n",
-            int(pull["number"]) if pull else None,
-        )
-    if pull is None:
-        message = (
-            f"Commit {commit[:12]} belongs to no merged pull request, so no plan for {env} was "
-            f"reviewed. Review it (reconciler plan --env {env}) and apply it by running the "
-            f"sync by hand (Actions, sync, Run workflow) with {SKIP_INPUT}."
-        )
-        return ReviewCheck(False, current.digest, message, title + message + "\n")
-    number = int(pull["number"])
-    found = find_plan_comment(github.issue_comments(number), bot=BOT_LOGIN)
-    reviewed = read_plan_comment(found) if found is not None else None
-    head = str((pull.get("head") or {}).get("sha") or "")
-    why = None
-    if reviewed is None:
-        why = f"#{number} has no plan comment, so its plan was never reviewed"
-    elif reviewed.head_sha and head and reviewed.head_sha != head:
-        why = (
-            f"the plan comment of #{number} is for {reviewed.head_sha[:7]}, but #{number} was "
-            f"merged at {head[:7]}: the plan of what was merged was not the one commented"
-        )
-    elif env not in reviewed.digests:
-        why = f"the plan comment of #{number} holds no plan for {env} (its plan failed)"
-    if why is not None or reviewed is None:
-        message = (
-            f"Not applied to {env}: {why}. Check the plan (reconciler plan --env {env}) and "
-            f"run the sync by hand with {SKIP_INPUT} to apply it."
-        )
-        _tell_pull(github, number, f"### Not applied to `{env}`\n\n{message}\n")
-        return ReviewCheck(False, current.digest, message, title + message + "\n", number)
-    expected = reviewed.digests[env]
-    if expected == current.digest:
-        return ReviewCheck(
-            True,
-            expected,
-            f"The plan for {env} is the one reviewed on #{number}: {expected}.",
-            title + f"The plan for `{env}` is the one reviewed on #{number} "
-            f"([plan comment]({reviewed.url})): `{expected}`, {plan_summary(current)}\n",
-            number,
-            reviewed.url,
-        )
-    items = reviewed.changes.get(env)
-    body = refusal_comment(
-        environment=env,
-        reviewed_digest=expected,
-        reviewed=rebuilt(env, items) if items is not None else None,
-        current=current,
-        commit=commit,
-        run_url=actions.run_url,
-        comment_url=reviewed.url,
-    )
-    told = _tell_pull(github, number, body)
-    message = (
-        f"Not applied to {env}: the plan changed after review on #{number}. Reviewed "
-        f"{expected}, now {current.digest} ({plan_summary(current)}) {told}"
-    )
-    return ReviewCheck(False, current.digest, message, body, number, reviewed.url)
-
-
-def _tell_pull(github: GitHub, number: int, body: str) -> str:
+def tell_pull(github: GitHub | None, verdict: ReviewVerdict, words: ReviewWords) -> str:
+    """Tell the pull request why the gate refused (when it has something to say); the sentence
+    the log adds about it."""
+    if github is None or verdict.pull is None or words.pull_body is None:
+        return ""
     try:
-        github.create_comment(number, body)
+        github.create_comment(verdict.pull, words.pull_body)
     except GitHubError as exc:
-        logger.warning("could not comment on #%s: %s", number, exc)
+        logger.warning("could not comment on #%s: %s", verdict.pull, exc)
         return f"The pull request could not be told: {exc}"
-    return f"The pull request #{number} says what changed."
-
-
-def _plan_details(plan: Plan, actions: Actions) -> str:
-    shown = render_markdown(
-        plan, limit=30_000, full_plan_at=f"the log of [this run]({actions.run_url})"
-    )
-    return f"<details><summary>The plan applied</summary>\n\n{shown}\n</details>\n"
+    return f"The pull request #{verdict.pull} says why."
 
 
 _OUTCOME = re.compile(

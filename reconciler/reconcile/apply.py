@@ -11,8 +11,9 @@ from typing import TYPE_CHECKING, Literal
 from reconciler.errors import PlanError, StalePlan
 from reconciler.ledger.model import Ledger
 from reconciler.plan import Plan, check_safety, unsafe_reason
+from reconciler.policy import PolicyResult, overridden
 from reconciler.reconcile.observe import look_up_ledger_share
-from reconciler.reconcile.planning import check_expected_digest, plan
+from reconciler.reconcile.planning import check_expected_digest, check_policies, plan
 from reconciler.reconcile.workspace import Workspace
 from reconciler.redox.api import RedoxApi
 from reconciler.views.drift import refreshed_ledger
@@ -36,6 +37,8 @@ class Applied:
     status: Literal["no_changes", "declined", "applied", "interrupted"]
     plan: Plan | None
     result: Result
+    policies: tuple[PolicyResult, ...] = ()  # the plan's policy results (advisory ones shown)
+    policy_overrides: tuple[str, ...] = ()  # violated soft policies let through: for the audit
 
     @property
     def ok(self) -> bool:
@@ -56,12 +59,14 @@ async def apply(
     concurrency: int,
     expect_digest: str | None = None,
     stop: asyncio.Event | None = None,
+    overrides: Iterable[str] = (),
 ) -> Applied:
     """Settle what an interrupted apply left, plan (or take the saved plan, if the ledger has
     not moved since), check it (against `expect_digest`, the reviewed plan's digest, when
     given), let `review` see it and say yes, then carry it out. The caller holds the
     environment's lock for the whole of it. Once `stop` is set no new call starts, the calls
-    in flight get api.timeout to finish, and the result says what was done."""
+    in flight get api.timeout to finish, and the result says what was done. Policies refuse
+    (PolicyRefused) a hard violation, and a soft one that `overrides` does not name."""
     from reconciler.engine.applier import Applier, Stopped
 
     if saved is not None and refresh:
@@ -80,7 +85,9 @@ async def apply(
         grace=ws.settings.file.api.timeout,
     )
     try:
-        return await _apply(ws, api, applier, saved, refresh, targets, force, review, expect_digest)
+        return await _apply(
+            ws, api, applier, saved, refresh, targets, force, review, expect_digest, overrides
+        )
     except Stopped:
         # Only reads were cut short: nothing was sent, and intents stay for the next run.
         await writer.flush()
@@ -99,6 +106,7 @@ async def _apply(
     force: bool,
     review: Review,
     expect_digest: str | None,
+    overrides: Iterable[str] = (),
 ) -> Applied:
     from reconciler.engine.applier import Stopped, until_stopped
 
@@ -134,14 +142,18 @@ async def _apply(
         chosen = chosen.only(wanted)
     check_expected_digest(chosen, expect_digest)
     check_safety(chosen, force=force)
+    policies = check_policies(ws, chosen, tuple(overrides))
+    used = overridden(policies, tuple(overrides))
     if chosen.empty:
-        return Applied("no_changes", chosen, applier.result)
+        return Applied("no_changes", chosen, applier.result, policies)
     if applier.stopped:
         raise Stopped
     if not review(chosen):
-        return Applied("declined", chosen, applier.result)
+        return Applied("declined", chosen, applier.result, policies, used)
     result = await applier.run(chosen)
-    return Applied("interrupted" if result.interrupted else "applied", chosen, result)
+    if result.interrupted:
+        return Applied("interrupted", chosen, result, policies, used)
+    return Applied("applied", chosen, result, policies, used)
 
 
 def _known(target: str, ws: Workspace, current: Ledger) -> bool:

@@ -8,21 +8,39 @@ import os
 from collections.abc import Iterable
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import TYPE_CHECKING
 
-from reconciler.errors import LoadError, PlanChanged, PlanError, Problem, ReconcilerError, quoted
+from reconciler.errors import (
+    LoadError,
+    PlanChanged,
+    PlanError,
+    PolicyRefused,
+    Problem,
+    ReconcilerError,
+    SettingsError,
+    quoted,
+)
 from reconciler.formats import files, jsonfile
 from reconciler.formats.atomic import atomic_write
 from reconciler.ledger.model import Ledger
 from reconciler.plan import Plan, build_plan
 from reconciler.plan import saved as saved_plan
 from reconciler.plan.saved import dependency_cycle
+from reconciler.policy import (
+    Compiled,
+    Level,
+    PolicyCompileError,
+    PolicyResult,
+    blocking,
+    compile_policies,
+    compile_problems,
+    evaluate,
+    violated,
+)
 from reconciler.reconcile.workspace import Workspace
 from reconciler.records.loader import desired_digest
+from reconciler.records.settings import SETTINGS_FILE
 from reconciler.render.plan import plan_summary
-
-if TYPE_CHECKING:
-    pass
+from reconciler.render.policy import refusal_text
 
 
 @dataclass(frozen=True)
@@ -38,12 +56,13 @@ class Validation:
 
 
 def validate(ws: Workspace) -> Validation:
-    """Check every record file of the workspace."""
+    """Check every record file of the workspace, and compile every policy."""
+    policies = compile_problems(ws.settings.policies, SETTINGS_FILE)
     try:
         records = ws.records
     except LoadError as exc:
-        return Validation(exc.problems, 0)
-    return Validation(records.warnings, len(records.desired))
+        return Validation([*policies, *exc.problems], 0)
+    return Validation([*policies, *records.warnings], len(records.desired))
 
 
 def plan(ws: Workspace, ledger: Ledger | None = None, *, refreshed: bool = False) -> Plan:
@@ -71,6 +90,52 @@ def plan(ws: Workspace, ledger: Ledger | None = None, *, refreshed: bool = False
             f"(git checkout -- {ws.environment.ledger})"
         )
     return replace(built, warnings=tuple(str(w) for w in ws.records.warnings))
+
+
+def compiled_policies(ws: Workspace) -> Compiled:
+    """The policies of reconciler.yaml, compiled (each expression once per process); a
+    SettingsError naming each one that is not valid CEL, at its line."""
+    try:
+        return compile_policies(ws.settings.policies, SETTINGS_FILE)
+    except PolicyCompileError as exc:
+        listed = "\n".join(f"  - {p}" for p in exc.problems)
+        raise SettingsError(f"{SETTINGS_FILE} is invalid:\n{listed}") from None
+
+
+def policy_results(ws: Workspace, plan: Plan) -> tuple[PolicyResult, ...]:
+    """Every policy that applies to the plan's environment, evaluated over its changes."""
+    if not ws.settings.policies:
+        return ()
+    return evaluate(compiled_policies(ws), plan)
+
+
+def hard_violations(results: Iterable[PolicyResult]) -> list[str]:
+    """The names of the violated hard policies: `plan` fails (exit 1) on them."""
+    return [r.name for r in violated(results, Level.HARD)]
+
+
+def check_policies(
+    ws: Workspace, plan: Plan, overrides: Iterable[str] = ()
+) -> tuple[PolicyResult, ...]:
+    """The plan's policy results; PolicyRefused when a hard policy is violated, or a soft one
+    that `overrides` does not name. A name that is no policy's is an error: a typo must not
+    look like a granted override."""
+    wanted = list(overrides)
+    known = {p.name for p in ws.settings.policies}
+    unknown = [name for name in wanted if name not in known]
+    if unknown:
+        listed = ", ".join(sorted(known)) or "none are configured"
+        raise PlanError(
+            f"--override-policy names no policy of {SETTINGS_FILE}: "
+            f"{', '.join(map(quoted, unknown))} (policies: {listed})"
+        )
+    results = policy_results(ws, plan)
+    refusing = tuple(blocking(results, wanted))
+    if refusing:
+        raise PolicyRefused(
+            refusal_text(plan.environment, refusing), blocking=refusing, results=results
+        )
+    return results
 
 
 def ledger(ws: Workspace) -> Ledger:

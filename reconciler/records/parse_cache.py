@@ -76,6 +76,9 @@ def code_digest(kind_modules: tuple[str, ...]) -> str:
     return h.hexdigest()
 
 
+NOT_PARSING = {"policies", "approvals"}  # settings no record's parsing reads
+
+
 @dataclass
 class PlanCache:
     """The cache of one repository for one environment and its settings."""
@@ -90,7 +93,9 @@ class PlanCache:
         salt = "\n".join(
             [
                 code_digest(modules),
-                hashlib.sha256(settings.model_dump_json().encode()).hexdigest(),
+                # What a record file parses to depends on these settings, not on the rules
+                # over plans or approvals: editing a policy keeps the cache.
+                hashlib.sha256(settings.model_dump_json(exclude=NOT_PARSING).encode()).hexdigest(),
                 canonical_json(_environment(env)),
                 "",
             ]

@@ -16,8 +16,9 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationErr
 from reconciler.errors import Problem, SettingsError, quoted
 from reconciler.formats import files, yamlfile
 from reconciler.kinds import KINDS
-from reconciler.kinds.fields import Oid
+from reconciler.kinds.fields import Oid, text_rule
 from reconciler.model import Environment
+from reconciler.policy.model import Level, Policy
 from reconciler.records.validation import problems_from
 from reconciler.redox.api import GATEWAY_OID, SELF_RESPONDING_GATEWAY_OID
 
@@ -71,6 +72,40 @@ InsidePath = Annotated[str, Field(min_length=1, max_length=255), AfterValidator(
 EnvironmentName = Annotated[str, Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$")]
 
 
+# A policy's name is typed on the command line (--override-policy NAME) and read back from step
+# outputs: a plain word.
+POLICY_NAME = text_rule(
+    r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$",
+    "not a policy name: use letters, digits, '-', '_' and '.' (e.g. deactivation-sign-off)",
+)
+APPROVER = text_rule(
+    r"^(?:[A-Za-z0-9](?:[A-Za-z0-9-]{0,38})|@[A-Za-z0-9][A-Za-z0-9-]{0,38}/"
+    r"[A-Za-z0-9][A-Za-z0-9_.-]{0,99})$",
+    'not a GitHub login or team: write a login (alice) or "@org/team-slug" (quoted)',
+)
+PolicyName = Annotated[str, POLICY_NAME.field]
+Approver = Annotated[str, APPROVER.field]
+
+
+class PolicyEntry(_Strict):
+    """One policy (SPEC 8): `deny` is CEL over change, env and plan; true is a violation."""
+
+    name: PolicyName
+    level: Literal["advisory", "soft", "hard"]
+    deny: str = Field(min_length=1, max_length=10_000)
+    message: str = Field(min_length=1, max_length=1_000)
+    environments: list[EnvironmentName] | None = None
+    approvers: list[Approver] = Field(default_factory=list)
+
+
+class ApprovalEntry(_Strict):
+    """What the sync requires of the merged pull request for one environment (SPEC 5)."""
+
+    count: int = Field(1, ge=0, le=100)
+    # Only these logins, or members of these "@org/team"s, count; empty: any reviewer.
+    from_: list[Approver] = Field(default_factory=list, alias="from")
+
+
 class EnvironmentEntry(_Strict):
     """One environment as written in reconciler.yaml: every key optional, merged over the
     built-in one. `file_model` adds each kind's destination key. Only keys written are merged,
@@ -91,6 +126,8 @@ class SettingsFile(_Strict):
     api: Api = Field(default_factory=Api)
     drift: Drift = Field(default_factory=Drift)
     environments: dict[EnvironmentName, EnvironmentEntry] = Field(default_factory=dict)
+    policies: list[PolicyEntry] = Field(default_factory=list)
+    approvals: dict[EnvironmentName, ApprovalEntry] = Field(default_factory=dict)
     # The most bytes of one record file or of reconciler.yaml, checked before it is read.
     max_file_bytes: int = Field(files.MAX_FILE_BYTES, ge=1024, le=1024**3)
 
@@ -119,6 +156,7 @@ class Settings:
 
     file: SettingsFile
     environments: dict[str, Environment]
+    policies: tuple[Policy, ...] = ()  # in the file's order, each with the line of its `deny`
 
     def environment(self, name: str) -> Environment:
         """The named environment, or a SettingsError listing the known ones."""
@@ -162,7 +200,73 @@ def load_settings(repo: Path) -> Settings:
         name: _environment(name, parsed.environments.get(name), parsed)
         for name in sorted(set(BUILT_IN) | set(parsed.environments))
     }
-    return Settings(file=parsed, environments=environments)
+    problems = _policy_problems(parsed, set(environments), node)
+    if problems:
+        raise SettingsError(
+            f"{SETTINGS_FILE} is invalid:\n" + "\n".join(f"  - {p}" for p in problems)
+        )
+    policies = tuple(
+        _policy(entry, yamlfile.line_of(node, ("policies", i, "deny")) if node else 0)
+        for i, entry in enumerate(parsed.policies)
+    )
+    return Settings(file=parsed, environments=environments, policies=policies)
+
+
+def _policy(entry: PolicyEntry, line: int) -> Policy:
+    return Policy(
+        name=entry.name,
+        level=Level(entry.level),
+        deny=entry.deny,
+        message=entry.message,
+        environments=tuple(entry.environments) if entry.environments is not None else None,
+        approvers=tuple(entry.approvers),
+        line=line,
+    )
+
+
+def _policy_problems(file: SettingsFile, known: set[str], node: Any) -> list[Problem]:
+    """What the models cannot see alone: a policy name used twice (`--override-policy NAME`
+    must name one), approvers on a policy no one can override (a hard one never is, an advisory
+    one needs no override: listing them would promise what the tool does not do), and an
+    environment no one defined (a typo there would quietly switch a policy, or a sign-off,
+    off)."""
+    found: list[Problem] = []
+
+    def problem(loc: tuple[str | int, ...], message: str) -> None:
+        found.append(Problem(SETTINGS_FILE, yamlfile.line_of(node, loc, key=True), message))
+
+    names = ", ".join(sorted(known))
+    seen: set[str] = set()
+    for i, entry in enumerate(file.policies):
+        if entry.name in seen:
+            problem(
+                ("policies", i, "name"),
+                f"policies[{i}]: the name {quoted(entry.name)} is "
+                "used by another policy: give each policy its own name",
+            )
+        seen.add(entry.name)
+        if entry.approvers and entry.level != "soft":
+            why = "can never be overridden" if entry.level == "hard" else "needs no override"
+            problem(
+                ("policies", i, "approvers"),
+                f"policies[{i}] ({entry.name}): approvers "
+                f"apply to soft policies only; a {entry.level} policy {why}. Remove "
+                "approvers, or make the policy `level: soft`",
+            )
+        for j, env in enumerate(entry.environments or ()):
+            if env not in known:
+                problem(
+                    ("policies", i, "environments", j),
+                    f"policies[{i}] ({entry.name}): "
+                    f"unknown environment {quoted(env)}: use one of {names}",
+                )
+    for env in file.approvals:
+        if env not in known:
+            problem(
+                ("approvals", env),
+                f"approvals: unknown environment {quoted(env)}: use one of {names}",
+            )
+    return sorted(found, key=lambda p: p.line)
 
 
 def _environment(name: str, entry: EnvironmentEntry | None, file: SettingsFile) -> Environment:

@@ -29,6 +29,13 @@ from reconciler.render.plan import (
     render_text,
     render_text_chunks,
 )
+from reconciler.render.policy import (
+    policies_document,
+    policy_markdown,
+    policy_notes,
+    policy_text,
+    refusal_text,
+)
 from reconciler.render.problems import problems_document, render_github, render_problems
 from reconciler.render.status import render_status_text, status_document
 
@@ -44,7 +51,12 @@ __all__ = [
     "history_document",
     "plan_document",
     "plan_summary",
+    "policies_document",
+    "policy_markdown",
+    "policy_notes",
+    "policy_text",
     "problems_document",
+    "refusal_text",
     "render_applied",
     "render_dot",
     "render_drift_markdown",

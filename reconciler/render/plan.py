@@ -4,14 +4,16 @@ that `plan --format json` prints and `plan --out` saves. Pure."""
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import Any
 
 from reconciler.formats.jsontext import Streamed, iter_pretty_json, pretty_json, without_gc
 from reconciler.kinds import kind_of
 from reconciler.model import Action
 from reconciler.plan import PLAN_FORMAT, Change, FieldChange, Plan
+from reconciler.policy.model import PolicyResult
 from reconciler.render.graph import render_mermaid
+from reconciler.render.policy import policies_document, policy_markdown, policy_text
 from reconciler.views.graph import PLAN_GRAPH_NODES, Graph, plan_view
 
 MARKDOWN_LIMIT = 60_000
@@ -97,12 +99,15 @@ def _headline(change: Change, after: dict[str, Any] | None = None) -> str:
 Paint = Callable[[str, str], str]
 
 
-def render_text(plan: Plan, *, color: bool = False) -> str:
-    """The plan for a terminal or a log; ends with the summary line."""
-    return "".join(render_text_chunks(plan, color=color))
+def render_text(plan: Plan, *, color: bool = False, policies: Sequence[PolicyResult] = ()) -> str:
+    """The plan for a terminal or a log; ends with the summary line. `policies`: the plan's
+    policy results, shown before the digest line."""
+    return "".join(render_text_chunks(plan, color=color, policies=policies))
 
 
-def render_text_chunks(plan: Plan, *, color: bool = False) -> Iterator[str]:
+def render_text_chunks(
+    plan: Plan, *, color: bool = False, policies: Sequence[PolicyResult] = ()
+) -> Iterator[str]:
     """`render_text` in pieces, one per change, each made as it is written: a large plan's
     text is never held whole."""
 
@@ -122,10 +127,10 @@ def render_text_chunks(plan: Plan, *, color: bool = False) -> Iterator[str]:
             _COLOR[change.action], f"  {_SYMBOL[change.action]} {_headline(change, after)}"
         )
         yield "\n".join([head, *(f"      {line}" for line in _detail_lines(change, after))]) + "\n"
-    yield _text_tail(plan, paint)
+    yield _text_tail(plan, paint, policies)
 
 
-def _text_tail(plan: Plan, paint: Paint) -> str:
+def _text_tail(plan: Plan, paint: Paint, policies: Sequence[PolicyResult] = ()) -> str:
     lines: list[str] = []
     for warning in plan.warnings:
         lines.append(paint("33", f"Warning: {warning}"))
@@ -134,6 +139,7 @@ def _text_tail(plan: Plan, paint: Paint) -> str:
     if plan.unsafe:
         lines.append("")
         lines.append(paint("31", f"Unsafe: {plan.unsafe}"))
+    lines.extend(policy_text(policies, paint))
     lines.append("")
     lines.append(f"Plan digest: {plan.digest}")
     lines.append(paint("1", plan_summary(plan)))
@@ -150,15 +156,17 @@ def render_markdown(
     limit: int = MARKDOWN_LIMIT,
     full_plan_at: str | None = None,
     graph: Graph | None = None,
+    policies: Sequence[PolicyResult] = (),
 ) -> str:
     """The plan for a pull-request comment; beyond `limit` characters, a summary and a pointer.
     With the hierarchy `graph` (reconcile.graph), a mermaid flowchart of the changed records
-    and their ancestors follows the table."""
+    and their ancestors follows the table; `policies`' section comes before the table."""
     head = [f"### reconciler plan: `{plan.environment}`", ""]
     if plan.unsafe:
         head += [f"> [!CAUTION]\n> {plan.unsafe}", ""]
     head += [f"**{plan_summary(plan)}**", "", *digest_lines(plan), ""]
     head += [line for note in plan.notes for line in (f"_Note: {md_cell(note)}_", "")]
+    head += policy_markdown(policies)
     if plan.empty:
         return "\n".join([*head, "No changes: the directory matches the files.", ""])
     table = ["| action | record | name | file | fields |", "|---|---|---|---|---|"]
@@ -243,9 +251,9 @@ def _markdown_summary(
     return text + "\n".join(kept) + "\n" + tail + graph + note
 
 
-def plan_document(plan: Plan) -> dict[str, Any]:
+def plan_document(plan: Plan, policies: Sequence[PolicyResult] = ()) -> dict[str, Any]:
     """The plan as a JSON document: `plan --format json` and `plan --out` write exactly this."""
-    return _document(plan, [change_document(c) for c in plan.changes])
+    return _document(plan, [change_document(c) for c in plan.changes], policies)
 
 
 def change_document(change: Change) -> dict[str, Any]:
@@ -280,7 +288,7 @@ def field_document(f: FieldChange) -> dict[str, Any]:
     return doc
 
 
-def _document(plan: Plan, changes: Any) -> dict[str, Any]:
+def _document(plan: Plan, changes: Any, policies: Sequence[PolicyResult] = ()) -> dict[str, Any]:
     return {
         "format_version": PLAN_FORMAT,
         "environment": plan.environment,
@@ -292,17 +300,20 @@ def _document(plan: Plan, changes: Any) -> dict[str, Any]:
         "unsafe": plan.unsafe,
         "summary": {action.value: count for action, count in plan.counts().items()},
         "changes": changes,
+        # Shown, not trusted: apply evaluates the policies again (a saved plan's are not read).
+        "policies": policies_document(policies),
     }
 
 
 @without_gc
-def render_json(plan: Plan) -> str:
+def render_json(plan: Plan, policies: Sequence[PolicyResult] = ()) -> str:
     """Stable JSON of the plan (sorted keys, two-space indent, final newline)."""
-    return pretty_json(plan_document(plan))
+    return pretty_json(plan_document(plan, policies))
 
 
-def render_json_chunks(plan: Plan) -> Iterator[str]:
+def render_json_chunks(plan: Plan, policies: Sequence[PolicyResult] = ()) -> Iterator[str]:
     """`render_json` in pieces, one per change, each change's document made as it is written:
     a large plan's document is never held whole."""
-    yield from iter_pretty_json(_document(plan, Streamed(plan.changes, change_document)))
+    streamed = Streamed(plan.changes, change_document)
+    yield from iter_pretty_json(_document(plan, streamed, policies))
     yield "\n"

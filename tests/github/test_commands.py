@@ -15,9 +15,10 @@ from typing import Any
 import httpx
 import pytest
 from click.testing import CliRunner, Result
+from conftest import settle
 from factories import big_create_plan, org_payload
-from fake_github import BOT, FORK_TOKEN, WRITE_TOKEN, FakeGitHub, served
-from sandbox_server import example_repo, set_key
+from fake_github import BOT, FORK_TOKEN, MEMBERS_TOKEN, WRITE_TOKEN, FakeGitHub, served
+from sandbox_server import example_repo, set_key, write_settings
 
 from reconciler import reconcile
 from reconciler.cli import cli
@@ -256,6 +257,8 @@ class Step:
     root: Path
     url: str
     token: str = WRITE_TOKEN
+    members_token: str | None = None  # GITHUB_MEMBERS_TOKEN: reads the organization's teams
+    event_name: str = "pull_request"
 
     def run(self, *args: str, event: dict[str, Any] | None = None, repo: Path) -> Result:
         (self.root / "event.json").write_text(json.dumps(event or {}))
@@ -268,6 +271,8 @@ class Step:
                 "GITHUB_SERVER_URL": "https://github.com",
                 "GITHUB_RUN_ID": "77",
                 "GITHUB_ACTOR": "dana",
+                "GITHUB_EVENT_NAME": self.event_name,
+                "GITHUB_MEMBERS_TOKEN": self.members_token,
                 "GITHUB_EVENT_PATH": str(self.root / "event.json"),
                 "GITHUB_STEP_SUMMARY": str(self.root / "summary.md"),
                 "GITHUB_OUTPUT": str(self.root / "output"),
@@ -374,7 +379,7 @@ def test_check_reviewed_passes_the_reviewed_digest_on(
     result = step.run("check-reviewed", "--env", "production", "--commit", MERGE, repo=records)
     assert result.exit_code == 0, result.output
     digest = reconcile.plan(Workspace(records, "production")).digest
-    assert step.outputs == {"digest": digest, "pr": "21"}
+    assert step.outputs == {"digest": digest, "pr": "21", "overrides": "", "approved_by": ""}
     assert "The plan for `production` is the one reviewed on #21" in step.summary
     assert len(state.comments_on(21)) == 1
 
@@ -583,3 +588,227 @@ def test_a_run_by_hand_finds_the_merge_that_last_changed_records(tmp_path: Path)
     assert records_commit(repo, merge) == merge
     assert records_commit(repo, first) == first
     assert records_commit(tmp_path, "abc") == "abc"  # not a repository: as given
+
+
+# -- approvals and policies at sync time (SPEC 5, 8) -----------------------------------------
+
+ADMINS = {"production": {"count": 1, "from": ["@acme/admins"]}}
+SIGN_OFF = {
+    "name": "deactivation-sign-off",
+    "level": "soft",
+    "approvers": ["@acme/admins"],
+    "deny": 'change.action == "deactivate"',
+    "message": "Deactivating a listing needs sign-off by the directory admins.",
+}
+ROUTES = {
+    "name": "production-routes-inbound",
+    "level": "hard",
+    "environments": ["production"],
+    "deny": 'change.kind == "organization" && change.action == "create" '
+    "&& (!has(change.after.DestinationID) || change.after.DestinationID == null)",
+    "message": "Production records need a destination_id.",
+}
+
+
+@pytest.fixture
+def team(fake: tuple[FakeGitHub, str], step: Step) -> FakeGitHub:
+    """@acme/admins: bob active, carol invited (pending); the step reads it with a members
+    token."""
+    state, _ = fake
+    state.teams["acme/admins"] = {"bob": "active", "carol": "pending"}
+    step.members_token = MEMBERS_TOKEN
+    return state
+
+
+def reviewed_and_merged(step: Step, state: FakeGitHub, records: Path, number: int) -> None:
+    step.run("plan-comment", *ENVS, event=pr_event(number), repo=records)
+    merged(state, number)
+
+
+def check(step: Step, records: Path, env: str = "production") -> Result:
+    return step.run("check-reviewed", "--env", env, "--commit", MERGE, repo=records)
+
+
+@pytest.mark.parametrize(
+    ("reviews", "why"),
+    [
+        (
+            [],
+            "needs 1 approving review from @acme/admins on aaaaaaa (the head as merged), and has 0",
+        ),
+        ([("dana", "APPROVED", HEAD)], "is the pull request's author"),
+        ([("eve", "APPROVED", HEAD)], "is not a member of @acme/admins"),
+        ([("carol", "APPROVED", HEAD)], "their invitation to @acme/admins is still pending"),
+        ([("bob", "APPROVED", "c" * 40)], "approved ccccccc, not aaaaaaa as merged"),
+        ([("bob", "APPROVED", HEAD), ("bob", "CHANGES_REQUESTED", HEAD)], "changes requested"),
+    ],
+    ids=["no review", "the author", "a non-member", "pending", "an old commit", "then changes"],
+)
+def test_check_reviewed_refuses_without_an_approval_that_counts(
+    step: Step,
+    team: FakeGitHub,
+    records: Path,
+    reviews: list[tuple[str, str, str]],
+    why: str,
+) -> None:
+    write_settings(records, approvals=ADMINS)
+    reviewed_and_merged(step, team, records, 31)
+    for login, state, commit in reviews:
+        team.review(31, login, state, commit=commit)
+    result = check(step, records)
+    assert result.exit_code == 1, result.output
+    assert "::error title=Not applied to production::" in result.output
+    told = team.comments_on(31)[-1]["body"]
+    assert told.startswith("<!-- redox-reconciler-refused env=production -->")
+    assert "approval missing" in told
+    assert why in told
+    assert step.outputs["approved_by"] == ""
+
+
+def test_check_reviewed_passes_a_team_members_approval_of_the_merged_head(
+    step: Step, team: FakeGitHub, records: Path
+) -> None:
+    write_settings(records, approvals=ADMINS)
+    reviewed_and_merged(step, team, records, 32)
+    team.review(32, "eve", "COMMENTED", commit=HEAD)
+    team.review(32, "bob", "APPROVED", commit=HEAD)
+    result = check(step, records)
+    assert result.exit_code == 0, result.output
+    assert "Approved by @bob." in result.output
+    assert step.outputs["approved_by"] == "bob"
+    assert len(team.comments_on(32)) == 1  # only the plan comment: nothing to say
+    # The membership was read with the members token, never the workflow's.
+    org_reads = [r for r in team.seen() if r["path"].startswith("/orgs/")]
+    assert org_reads
+    assert {r["grant"] for r in org_reads} == {"members"}
+
+
+def test_check_reviewed_never_takes_an_unreadable_membership_for_one(
+    step: Step, team: FakeGitHub, records: Path
+) -> None:
+    step.members_token = None  # github.token may not read the organization's teams
+    write_settings(records, approvals=ADMINS)
+    reviewed_and_merged(step, team, records, 33)
+    team.review(33, "bob", "APPROVED", commit=HEAD)
+    result = check(step, records)
+    assert result.exit_code == 1
+    assert "Team membership could not be read" in result.output
+    assert "GITHUB_MEMBERS_TOKEN" in result.output
+    told = team.comments_on(33)[-1]["body"]
+    assert "could not be read (GitHub answered 403)" in told
+
+
+def test_many_reviews_are_read_page_by_page(step: Step, team: FakeGitHub, records: Path) -> None:
+    write_settings(records, approvals={"production": {"count": 1, "from": ["bob"]}})
+    reviewed_and_merged(step, team, records, 34)
+    for n in range(120):
+        team.review(34, f"reviewer-{n}", "COMMENTED", commit=HEAD)
+    team.review(34, "bob", "APPROVED", commit=HEAD)  # on the second page
+    assert check(step, records).exit_code == 0
+    pages = [r for r in team.seen("GET") if r["path"].endswith("/pulls/34/reviews")]
+    assert [r["query"].get("page", "1") for r in pages] == ["1", "2"]
+
+
+def deactivating(records: Path) -> None:
+    """The production ledger holds every record; a pull request deactivates one."""
+    settle(Workspace(records, "production"))
+    set_key(records / "orgs" / "rockford-family-medicine.yaml", "active", "false")
+
+
+def test_a_soft_policy_blocks_the_sync_until_one_of_its_approvers_approves(
+    step: Step, team: FakeGitHub, records: Path
+) -> None:
+    write_settings(records, policies=[SIGN_OFF])
+    deactivating(records)
+    reviewed_and_merged(step, team, records, 35)
+    team.review(35, "eve", "APPROVED", commit=HEAD)  # counts as a review, but is no approver
+    refused = check(step, records)
+    assert refused.exit_code == 1
+    assert "soft policies are violated and not overridden: deactivation-sign-off" in (
+        refused.output
+    )
+    told = team.comments_on(35)[-1]["body"]
+    assert "needs an approving review by one of: @acme/admins" in told
+    assert step.outputs["overrides"] == ""
+
+    team.review(35, "bob", "APPROVED", commit=HEAD)
+    passed = check(step, records)
+    assert passed.exit_code == 0, passed.output
+    assert "Soft policy deactivation-sign-off overridden by @bob." in passed.output
+    assert step.outputs["overrides"] == "deactivation-sign-off"
+    assert step.outputs["approved_by"] == "bob,eve"
+
+
+def test_a_hard_policy_blocks_the_sync_whatever_the_approvals(
+    step: Step, team: FakeGitHub, records: Path
+) -> None:
+    write_settings(records, policies=[ROUTES], approvals=ADMINS)
+    reviewed_and_merged(step, team, records, 36)
+    team.review(36, "bob", "APPROVED", commit=HEAD)
+    result = check(step, records)
+    assert result.exit_code == 1
+    assert "hard policies are violated: production-routes-inbound" in result.output
+    told = team.comments_on(36)[-1]["body"]
+    assert "no approval overrides it" in told
+    assert "Production records need a destination_id." in told
+    assert check(step, records, "development").exit_code == 0  # not a development policy
+
+
+def test_a_sync_by_hand_records_its_actor_and_overrides_only_as_an_approver(
+    step: Step, team: FakeGitHub, records: Path
+) -> None:
+    write_settings(records, policies=[SIGN_OFF], approvals=ADMINS)
+    deactivating(records)
+    args = ("check-reviewed", "--env", "production", "--commit", MERGE, "--skip-check", "true")
+    refused = step.run(*args, repo=records)  # dana is no admin
+    assert refused.exit_code == 1
+    assert "deactivation-sign-off" in refused.output
+    team.teams["acme/admins"]["dana"] = "active"
+    passed = step.run(*args, repo=records)
+    assert passed.exit_code == 0, passed.output
+    assert step.outputs["approved_by"] == "dana"
+    assert step.outputs["overrides"] == "deactivation-sign-off"
+
+
+def test_the_pull_request_check_waits_for_an_approver_and_a_review_turns_it_green(
+    step: Step, team: FakeGitHub, records: Path
+) -> None:
+    write_settings(records, policies=[SIGN_OFF])
+    deactivating(records)
+    team.open_pull(37, HEAD)
+    event = pr_event(37) | {
+        "pull_request": {**pr_event(37)["pull_request"], "user": {"login": "dana"}}
+    }
+    pushed = step.run("plan-comment", *ENVS, event=event, repo=records)
+    assert pushed.exit_code == 1
+    assert "::error title=Approval needed in production::soft policy deactivation-sign-off" in (
+        pushed.output
+    )
+    assert "one of @acme/admins" in pushed.output
+    [comment] = team.comments_on(37)
+    assert "deactivation-sign-off" in comment["body"]
+    writes = [r for r in team.seen() if r["method"] != "GET"]
+
+    team.review(37, "bob", "APPROVED", commit=HEAD)
+    step.event_name = "pull_request_review"
+    approved = step.run(
+        "plan-comment", *ENVS, event=event | {"review": {"state": "approved"}}, repo=records
+    )
+    assert approved.exit_code == 0, approved.output
+    assert "::notice title=Policy overridden in production::" in approved.output
+    assert [r for r in team.seen() if r["method"] != "GET"] == writes  # the comment is kept
+    assert team.comments_on(37) == [comment]
+
+
+def test_the_pull_request_check_fails_on_a_hard_policy(
+    step: Step, team: FakeGitHub, records: Path
+) -> None:
+    write_settings(records, policies=[ROUTES])
+    result = step.run("plan-comment", *ENVS, event=pr_event(38), repo=records)
+    assert result.exit_code == 1
+    assert "::error title=Policy violated in production::hard policies production-routes" in (
+        result.output
+    )
+    body = team.comments_on(38)[0]["body"]
+    assert "#### Policies: 1 of 1 violated" in body
+    assert "production-routes-inbound" in body

@@ -1,0 +1,174 @@
+"""What 200 policies add to `reconciler plan` (issue 21: at most 10%).
+
+Run: `.venv/bin/python bench/policy_scale.py [--sizes 10000] [--repeat 3] [--policies 200]`
+
+For each size N it writes plan_scale.py's N organization files, fills the ledger with them and
+the plan cache, then measures the pull request's case: 1% of the files edited (one field each,
+new text every run, so the edited files are never cached), `reconciler plan --format json
+--detailed-exitcode`, in a fresh process each time, alternately without policies and with
+--policies of them in reconciler.yaml (the plan cache is kept either way: policies do not key
+it). The policies are a realistic mix, each its own text (none shares a parse): destination IDs
+(advisory, so the plan can show every violation), contact e-mail domains of what changed
+(soft), deactivation and parent moves (soft, with a guard), and a count of deactivations.
+
+Printed: the least CPU and wall seconds of --repeat runs of each, the overhead in percent, and
+(in-process, one plan) where the policies' time goes: importing celpy, compiling, evaluating.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import tempfile
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from plan_scale import (  # the same repository, ledger filling and measuring
+    FILL_LEDGER,
+    Run,
+    _run,
+    edit_share,
+    measure,
+    reconciler_command,
+    write_repo,
+)
+
+TEMPLATES = [
+    (
+        "advisory",
+        'change.kind == "organization" && change.action in ["create", "update"] && '
+        "(!has(change.after.DestinationID) || change.after.DestinationID == null "
+        '|| change.after.DestinationID == "retired-{i}")',
+    ),
+    (
+        "soft",
+        'change.kind == "organization" && (change.action == "create" || '
+        'change.fields.exists(f, f.startsWith("Contacts"))) && change.after.Contacts.exists(c, '
+        'c.EmailAddresses.exists(e, !e.endsWith("@northwind-health{i}.example")))',
+    ),
+    ("soft", 'change.action == "deactivate" && change.after.Name != "Closed {i}"'),
+    (
+        "soft",
+        'change.action == "update" && change.fields.exists(f, f.startsWith("PartOf")) && '
+        'change.before.PartOf.Identifier.Value != "{i}"',
+    ),
+    ("advisory", "plan.deactivate > {i} + 10"),
+]
+
+IN_PROCESS = """
+import sys, time
+t0 = time.perf_counter()
+from reconciler import reconcile
+from reconciler.reconcile.workspace import Workspace
+ws = Workspace(repo=__import__("pathlib").Path(sys.argv[1]), env_name="sandbox")
+plan = reconcile.plan(ws)
+t1 = time.perf_counter()
+import celpy
+t2 = time.perf_counter()
+compiled = reconcile.planning.compiled_policies(ws)
+t3 = time.perf_counter()
+from reconciler.policy import evaluate
+results = evaluate(compiled, plan)
+t4 = time.perf_counter()
+count = sum(len(r.violations) for r in results)
+print(f"{len(plan.changes)} {t2 - t1:.3f} {t3 - t2:.3f} {t4 - t3:.3f} {count}")
+"""
+
+
+def policies_yaml(count: int) -> str:
+    lines = ["policies:"]
+    for i in range(count):
+        level, deny = TEMPLATES[i % len(TEMPLATES)]
+        lines += [
+            f"  - name: policy-{i:03d}",
+            f"    level: {level}",
+            f"    deny: {json.dumps(deny.replace('{i}', str(i)))}",
+            f"    message: Policy {i} says no.",
+        ]
+        if level == "soft":
+            lines.append('    approvers: ["@northwind/directory-admins"]')
+    return "\n".join(lines) + "\n"
+
+
+def run_size(count: int, *, policies: int, repeat: int) -> dict[str, object]:
+    with tempfile.TemporaryDirectory(prefix="policy-scale-") as tmp:
+        root = Path(tmp)
+        write_repo(root, count)
+        plan = [*reconciler_command(), "--repo", tmp, "plan"]
+        out = root / "plan.json"
+        measure([*plan, "--out", str(out)])
+        ledger = root / ".reconciler" / "sandbox" / "ledger.json"
+        measure([sys.executable, "-c", FILL_LEDGER, str(out), str(ledger)])
+        out.unlink()
+        changed = [*plan, "--format", "json", "--detailed-exitcode"]
+        measure(changed)  # the cache holds every file as it is
+        settings = root / "reconciler.yaml"
+        rules = policies_yaml(policies)
+        runs: dict[str, list[Run]] = {"none": [], "policies": []}
+        for attempt in range(repeat):
+            for case in ("none", "policies") if attempt % 2 == 0 else ("policies", "none"):
+                settings.write_text(rules if case == "policies" else "", encoding="utf-8")
+                edit_share(root, 0.01, city=f"Verona {case} {attempt}")
+                runs[case].append(_run(changed))
+        settings.write_text(rules, encoding="utf-8")
+        done = _in_process(root)
+    best = {case: min(found, key=lambda r: r.cpu) for case, found in runs.items()}
+    return {"n": count, **best, "breakdown": done}
+
+
+def _in_process(root: Path) -> list[str]:
+    import subprocess
+
+    out = subprocess.run(
+        [sys.executable, "-c", IN_PROCESS, str(root)],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.split()
+    return out
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--sizes", default="10000", help="comma-separated file counts")
+    parser.add_argument("--policies", type=int, default=200, help="policies in reconciler.yaml")
+    parser.add_argument("--repeat", type=int, default=3, help="runs of each; the fastest counts")
+    args = parser.parse_args()
+    print(
+        f"{'N':>7} {'policies':>8} {'CPU s':>7} {'wall s':>7} {'peak MB':>8} {'+CPU':>7}",
+        flush=True,
+    )
+    rows = []
+    for count in [int(s) for s in args.sizes.split(",") if s]:
+        found = run_size(count, policies=args.policies, repeat=args.repeat)
+        none, some = found["none"], found["policies"]
+        assert isinstance(none, Run)
+        assert isinstance(some, Run)
+        for label, run in (("0", none), (str(args.policies), some)):
+            extra = f"{(run.cpu / none.cpu - 1) * 100:>6.1f}%" if run is some else ""
+            print(
+                f"{count:>7} {label:>8} {run.cpu:>7.2f} {run.wall:>7.2f} {run.mb:>8.0f} {extra:>7}",
+                flush=True,
+            )
+        changes, imported, compiled, evaluated, violations = found["breakdown"]  # type: ignore[misc]
+        print(
+            f"        in process, {changes} changes: import celpy {imported} s, compile "
+            f"{args.policies} policies {compiled} s, evaluate {evaluated} s "
+            f"({violations} violations)",
+            flush=True,
+        )
+        rows.append(
+            {
+                "n": count,
+                "none": none.__dict__,
+                "policies": some.__dict__,
+                "breakdown": found["breakdown"],
+            }
+        )
+    print(json.dumps(rows), file=sys.stderr)
+
+
+if __name__ == "__main__":
+    main()

@@ -13,22 +13,19 @@ from reconciler.github.comment import (
     SKIP_INPUT,
     EnvPlan,
     PlanComment,
-    ReviewWords,
     find_plan_comment,
     plan_comment,
-    policy_annotations,
     read_plan_comment,
-    review_words,
 )
 from reconciler.github.ledger_commit import LedgerCommit, commit_ledger
 from reconciler.github.review_check import check_reviewed, merged_pull
 from reconciler.github.verdict import Outcome, ReviewVerdict, Unreviewed
+from reconciler.github.words import ReviewWords, apply_summary, policy_annotations, review_words
 from reconciler.github.workflows import (
     SYNC_WORKFLOW,
     PolicyGate,
     Published,
     Verdict,
-    apply_summary,
     describe_runs,
     drift_verdict,
     ledger_edits,

@@ -5,7 +5,6 @@ sync runs. The CLI (`reconciler github ...`) parses, calls one of these and prin
 from __future__ import annotations
 
 import logging
-import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -18,15 +17,14 @@ from reconciler.github.actions import Actions
 from reconciler.github.client import GitHub, GitHubError
 from reconciler.github.comment import (
     BOT_LOGIN,
-    SKIP_INPUT,
     EnvPlan,
     PlanComment,
-    ReviewWords,
     find_plan_comment,
 )
 from reconciler.github.gitrepo import changed_paths
 from reconciler.github.review_check import read_memberships, read_reviews
 from reconciler.github.verdict import ReviewVerdict
+from reconciler.github.words import ReviewWords
 from reconciler.policy import Level, violated
 from reconciler.policy.approvals import Override, approvals, check_overrides, lookups
 from reconciler.reconcile.workspace import LOCAL_DIR, Workspace
@@ -163,43 +161,6 @@ def tell_pull(github: GitHub | None, verdict: ReviewVerdict, words: ReviewWords)
         logger.warning("could not comment on #%s: %s", verdict.pull, exc)
         return f"The pull request could not be told: {exc}"
     return f"The pull request #{verdict.pull} says why."
-
-
-_OUTCOME = re.compile(
-    r"^(Plan: |No changes|Apply |Applied |  (failed|skipped): |Error|Aborted|Interrupted)"
-)
-
-
-def apply_summary(
-    *,
-    environment: str,
-    code: int,
-    log: str,
-    pull: int | None,
-    digest: str,
-    skipped: bool,
-) -> tuple[str, str | None]:
-    """The job summary of one apply, and the error annotation when it failed."""
-    lines = [f"### reconciler apply: `{environment}` (exit {code})", ""]
-    if code == 0 and skipped:
-        lines.append(
-            f"Applied main as it is, **without the review check** ({SKIP_INPUT}): `{digest}`."
-        )
-    elif code == 0 and pull is not None:
-        lines.append(f"Applied the plan reviewed on #{pull}: `{digest}`.")
-    elif code == 0:
-        lines.append(f"Applied `{digest}`.")
-    kept = [line for line in log.splitlines() if _OUTCOME.match(line)]
-    lines += ["", "````text", *kept, "````", ""]
-    error = None
-    if code != 0:
-        error = (
-            f"::error title=Apply to {environment} failed::reconciler apply exited {code}: the "
-            "job summary says why. What was applied is in the committed ledger. A plan refused "
-            "by the safety limit is applied, once reviewed, by running this workflow by hand "
-            "with force."
-        )
-    return "\n".join(lines), error
 
 
 # -- drift.yml ------------------------------------------------------------------------------

@@ -77,6 +77,7 @@ class EnvironmentEntry(_Strict):
     so `ledger: null` is refused rather than taken for the default."""
 
     ledger: InsidePath = ""
+    audit: InsidePath = ""
     protected: bool | None = None
 
 
@@ -109,7 +110,11 @@ def file_model(destination_settings: frozenset[str]) -> type[SettingsFile]:
 BUILT_IN: dict[str, dict[str, Any]] = {
     "development": {"ledger": "ledger/development.json", "protected": False},
     "production": {"ledger": "ledger/production.json", "protected": True},
-    SANDBOX: {"ledger": f"{SANDBOX_DIR}/ledger.json", "protected": False},
+    SANDBOX: {
+        "ledger": f"{SANDBOX_DIR}/ledger.json",
+        "audit": f"{SANDBOX_DIR}/audit.jsonl",
+        "protected": False,
+    },
 }
 
 
@@ -169,6 +174,7 @@ def _environment(name: str, entry: EnvironmentEntry | None, file: SettingsFile) 
     """Environment `name`: its entry in the file merged key by key over the built-in one."""
     merged: dict[str, Any] = {
         "ledger": f"ledger/{name}.json",
+        "audit": f"audit/{name}.jsonl",
         "protected": False,
         **BUILT_IN.get(name, {}),
     }
@@ -179,6 +185,7 @@ def _environment(name: str, entry: EnvironmentEntry | None, file: SettingsFile) 
     return Environment(
         name=name,
         ledger=merged["ledger"],
+        audit=merged["audit"],
         protected=bool(merged["protected"]),
         destinations={kind.name: merged[kind.destination_setting] for kind in KINDS.values()},
         directory=file.directory,

@@ -197,7 +197,9 @@ def entry_for(
         "plan_digest": plan_digest,
         "policy_overrides": list(policy_overrides),
         "result": result,
-        "calls": [c.model_dump() if isinstance(c, Call) else dict(c) for c in calls],
+        "calls": [
+            c.model_dump() if isinstance(c, Call) else {"redox_log_id": None, **c} for c in calls
+        ],
     }
     try:
         return Draft.model_validate(masked(fields))

@@ -15,8 +15,7 @@ from __future__ import annotations
 
 import hashlib
 import re
-from dataclasses import dataclass
-from typing import get_args
+from typing import NamedTuple, get_args
 
 from reconciler.audit.entry import RESULTS, ActionName, CallStatus, Via
 
@@ -35,26 +34,27 @@ _CALL = (
     rf'"status":"(?:{_STATUSES})"\}}'
 )
 _LINE = re.compile(
-    rf'\{{"actor":{_TEXT.format(low=1, high=1000)},'
-    rf'"approved_by":{_TEXTS},'
-    rf'"calls":\[(?:{_CALL}(?:,{_CALL})*)?\],'
-    r'"commit":(?:null|"[0-9a-f]{40}(?:[0-9a-f]{24})?"),'
-    rf'"environment":"(?P<environment>[^"\\\x00-\x1f]{{1,255}})",'
-    rf'(?P<hash_member>"hash":"(?P<hash>sha256:[0-9a-f]{{64}})",)'
-    rf'"plan_digest":(?:null|{_HASH}),'
-    rf'"policy_overrides":{_TEXTS},'
-    r'"prev":"(?P<prev>sha256:[0-9a-f]{64})",'
-    rf'"pull_request":(?:null|{_INT}),'
-    rf'"result":"(?:{"|".join(RESULTS)})",'
-    rf'"seq":(?P<seq>{_INT}),'
-    r'"time":"[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}Z",'
-    rf'"via":"(?:{"|".join(get_args(Via))})"\}}'
+    (
+        rf'\{{"actor":{_TEXT.format(low=1, high=1000)},'
+        rf'"approved_by":{_TEXTS},'
+        rf'"calls":\[(?:{_CALL}(?:,{_CALL})*)?\],'
+        r'"commit":(?:null|"[0-9a-f]{40}(?:[0-9a-f]{24})?"),'
+        rf'"environment":"(?P<environment>[^"\\\x00-\x1f]{{1,255}})",'
+        rf'(?P<hash_member>"hash":"sha256:(?P<hash>[0-9a-f]{{64}})",)'
+        rf'"plan_digest":(?:null|{_HASH}),'
+        rf'"policy_overrides":{_TEXTS},'
+        r'"prev":"(?P<prev>sha256:[0-9a-f]{64})",'
+        rf'"pull_request":(?:null|{_INT}),'
+        rf'"result":"(?:{"|".join(RESULTS)})",'
+        rf'"seq":(?P<seq>{_INT}),'
+        r'"time":"[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}Z",'
+        rf'"via":"(?:{"|".join(get_args(Via))})"\}}'
+    ).encode("ascii")
 )
 
 
-@dataclass(frozen=True, slots=True)
-class Quick:
-    """What the chain needs of a line."""
+class Quick(NamedTuple):
+    """What the chain needs of a line (a tuple: made for every line of a trail)."""
 
     seq: int
     prev: str
@@ -64,17 +64,26 @@ class Quick:
 
 def quick_read(raw: bytes) -> Quick | None:
     """The chain's fields of a line written as reconciler writes it, whose hash matches; None
-    when the line must be read the slow way (which may still accept it)."""
-    try:
-        text = raw.decode("utf-8")
-    except UnicodeDecodeError:
-        return None
-    found = _LINE.fullmatch(text)
+    when the line must be read the slow way (which may still accept it).
+
+    On bytes: a text's length bound counts bytes, never fewer than its characters, so a line
+    recognised here is within the model's bounds; one that is not UTF-8 is left to the slow
+    way."""
+    found = _LINE.fullmatch(raw)
     if found is None:
         return None
+    if not raw.isascii():
+        try:
+            raw.decode("utf-8")
+        except UnicodeDecodeError:
+            return None
     start, end = found.span("hash_member")
-    body = text[:start] + text[end:]
-    stored = found["hash"]
-    if "sha256:" + hashlib.sha256(body.encode("utf-8")).hexdigest() != stored:
+    digest = found["hash"].decode("ascii")
+    if hashlib.sha256(raw[:start] + raw[end:]).hexdigest() != digest:
         return None
-    return Quick(int(found["seq"]), found["prev"], stored, found["environment"])
+    return Quick(
+        int(found["seq"]),
+        found["prev"].decode("ascii"),
+        "sha256:" + digest,
+        found["environment"].decode("utf-8"),
+    )

@@ -29,6 +29,7 @@ import stat
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import NamedTuple
 
 from reconciler.audit.entry import GENESIS, AuditEntry, Draft, line_text, read_line, seal
 from reconciler.errors import AuditError, quoted
@@ -39,7 +40,7 @@ logger = logging.getLogger(__name__)
 
 # The longest line read back: an apply of 100,000 records writes about 15 MB.
 MAX_LINE_BYTES = 64 * 1024 * 1024
-_CHUNK = 64 * 1024
+_CHUNK = 8 * 1024  # read backwards from the end a chunk at a time: most lines fit one
 _APPEND = (
     os.O_RDWR
     | os.O_APPEND
@@ -61,11 +62,11 @@ class Tail:
     size: int
 
 
-@dataclass(frozen=True)
-class Line:
+class Line(NamedTuple):
     """One line of the trail as stored: its number (from 1) and bytes, without the end of line.
     `complete` is False for a last line that the file ends inside of; `pending` marks a line
-    read from the redo record of an append that was interrupted (the next one writes it out)."""
+    read from the redo record of an append that was interrupted (the next one writes it out).
+    (A tuple: one is made for every line of a trail.)"""
 
     number: int
     raw: bytes
@@ -309,6 +310,7 @@ class AuditTrail:
     def lines(self) -> Iterator[Line]:
         """Every line as stored, one at a time (none when there is no file yet)."""
         try:
+            files.inside_or_absent(self.path, self.root)  # its folder may not lead out either
             handle = files.open_regular(self.path, root=self.root)
         except FileNotFoundError:
             return

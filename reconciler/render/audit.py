@@ -101,7 +101,8 @@ def audit_document(
 def render_audit_csv(entries: Iterable[AuditEntry]) -> str:
     """`audit show --format csv`: one row per call, each with its entry's columns (an entry
     that sent no call, such as a refused apply, is one row with empty call columns). Lists
-    are joined with "; "; a cell a spreadsheet would run as a formula starts with '."""
+    are joined with "; "; a cell a spreadsheet would run as a formula starts with ', and
+    control characters are written as escapes (\x1b), as on a terminal."""
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\r\n")
     writer.writerow(CSV_COLUMNS)
@@ -137,9 +138,11 @@ def render_audit_csv(entries: Iterable[AuditEntry]) -> str:
 
 
 def _cell(value: object) -> object:
-    if isinstance(value, str) and value.startswith(_FORMULA_START):
-        return "'" + value
-    return value
+    if not isinstance(value, str):
+        return value
+    if value.startswith(_FORMULA_START):
+        value = "'" + value
+    return _plain(value)
 
 
 def render_verification(found: Verification) -> str:
@@ -151,14 +154,14 @@ def render_verification(found: Verification) -> str:
         sound = found.lines
         lines.append(f"{trail}, line {bad.number}: {bad.message}")
         lines.append(
-            f"  The {sound} line{'s' if sound != 1 else ''} before it "
+            f"  The {sound:,} line{'s' if sound != 1 else ''} before it "
             f"{'are' if sound != 1 else 'is'} sound; nothing from line {bad.number} on can be "
             "vouched for."
         )
     else:
         count = found.lines
         lines.append(
-            f"{trail}: {count} line{'s' if count != 1 else ''}, each chained to the one before."
+            f"{trail}: {count:,} line{'s' if count != 1 else ''}, each chained to the one before."
             + (f" Last hash: {found.last_hash}." if count else "")
         )
     if found.bad_version is not None:

@@ -18,15 +18,18 @@ from reconciler.github.comment import (
 )
 from reconciler.github.ledger_commit import LedgerCommit, commit_ledger
 from reconciler.github.workflows import (
+    AUDIT_DIR,
     SKIP_INPUT,
     SYNC_WORKFLOW,
     Published,
     ReviewCheck,
     Verdict,
     apply_summary,
+    audit_paths,
     check_reviewed,
     describe_runs,
     drift_verdict,
+    is_audit_path,
     ledger_edits,
     now_utc,
     plan_environments,
@@ -35,6 +38,7 @@ from reconciler.github.workflows import (
 )
 
 __all__ = [
+    "AUDIT_DIR",
     "BOT_LOGIN",
     "COMMENT_LIMIT",
     "PLAN_MARKER",
@@ -52,11 +56,13 @@ __all__ = [
     "ReviewCheck",
     "Verdict",
     "apply_summary",
+    "audit_paths",
     "check_reviewed",
     "commit_ledger",
     "describe_runs",
     "drift_verdict",
     "find_plan_comment",
+    "is_audit_path",
     "ledger_edits",
     "now_utc",
     "plan_comment",

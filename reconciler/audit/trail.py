@@ -182,7 +182,7 @@ class AuditTrail:
         or is no valid entry."""
         if size == 0:
             return Tail(0, GENESIS, 0)
-        if os.pread(fd, 1, size - 1) != b"\n":
+        if _pread(fd, 1, size - 1) != b"\n":
             raise AuditError(
                 f"{self.shown} ends with a line cut short (no end of line after it): an append "
                 "was interrupted by an older reconciler, or the file was cut. Nothing was "
@@ -267,11 +267,11 @@ class AuditTrail:
     def _recover(self, fd: int, size: int, redo: _Redo) -> int:
         """Finish the append that `redo` records; the trail's size afterwards."""
         end = redo.offset + len(redo.line)
-        if size >= end and os.pread(fd, len(redo.line), redo.offset) == redo.line:
+        if size >= end and _pread(fd, len(redo.line), redo.offset) == redo.line:
             self._drop_redo()  # it was written whole: the record was only left behind
             return size
         if redo.offset <= size < end:
-            partial = os.pread(fd, size - redo.offset, redo.offset)
+            partial = _pread(fd, size - redo.offset, redo.offset)
             before = self._tail(fd, redo.offset)
             _document, entry = read_line(redo.line[:-1])
             if b"\n" not in partial and entry.prev == before.hash:
@@ -301,7 +301,7 @@ class AuditTrail:
             return None
         if redo is None or not redo.offset <= size < redo.offset + len(redo.line):
             return None
-        if not redo.line.startswith(os.pread(fd, size - redo.offset, redo.offset)):
+        if not redo.line.startswith(_pread(fd, size - redo.offset, redo.offset)):
             return None
         return redo
 
@@ -362,6 +362,21 @@ class AuditTrail:
                 ) from None
 
 
+def _pread(fd: int, size: int, offset: int) -> bytes:
+    """`size` bytes of `fd` from `offset` (fewer at the end of the file)."""
+    if hasattr(os, "pread"):
+        return os.pread(fd, size, offset)
+    os.lseek(fd, offset, os.SEEK_SET)  # pragma: no cover - Windows: one reader per fd here
+    chunks = []  # pragma: no cover
+    while size > 0:  # pragma: no cover
+        chunk = os.read(fd, size)
+        if not chunk:
+            break
+        chunks.append(chunk)
+        size -= len(chunk)
+    return b"".join(chunks)  # pragma: no cover
+
+
 def _line_before(fd: int, end: int) -> bytes:
     """The bytes of the line whose end of line is the byte before `end`, read backwards a
     chunk at a time (without that end of line)."""
@@ -370,7 +385,7 @@ def _line_before(fd: int, end: int) -> bytes:
     total = 0
     while position > 0:
         start = max(0, position - _CHUNK)
-        data = os.pread(fd, position - start, start)
+        data = _pread(fd, position - start, start)
         cut = data.rfind(b"\n")
         if cut >= 0:
             pieces.append(data[cut + 1 :])

@@ -1,18 +1,50 @@
-"""The audit trail's use cases: verify it, read it (SPEC 9). Appending is apply's, under the
-lock: `Workspace.audit_trail()` gives the trail to append to."""
+"""The audit trail's use cases: record an apply in it, verify it, read it (SPEC 9)."""
 
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from datetime import UTC, date, datetime
+from typing import Any
 
-from reconciler.audit import AuditEntry, Verification
-from reconciler.audit.verify import verify_trail
+from reconciler.audit import AuditEntry, Call, Result, Verification, entry_for
+from reconciler.audit.actor import resolve_actor
 from reconciler.errors import AuditError, quoted
 from reconciler.reconcile.workspace import Workspace
 
 _HASH = re.compile(r"sha256:[0-9a-f]{64}")
+
+
+def record(
+    ws: Workspace,
+    environ: Mapping[str, str],
+    *,
+    result: Result,
+    plan_digest: str | None,
+    calls: Iterable[Call | Mapping[str, Any]],
+    commit: str | None,
+    pull_request: int | None = None,
+    approved_by: Iterable[str] = (),
+    policy_overrides: Iterable[str] = (),
+) -> AuditEntry:
+    """Append one apply's line to the environment's trail, its actor taken from `environ` (the
+    process environment, which the CLI reads) and the repository's git user. The caller holds
+    the environment's lock, and called `ws.audit_trail().prepare()` under it before sending
+    anything."""
+    actor = resolve_actor(environ, ws.repo)
+    draft = entry_for(
+        environment=ws.env_name,
+        actor=actor.name,
+        via=actor.via,
+        result=result,
+        commit=commit,
+        pull_request=pull_request,
+        approved_by=approved_by,
+        plan_digest=plan_digest,
+        policy_overrides=policy_overrides,
+        calls=calls,
+    )
+    return ws.audit_trail().append(draft)
 
 
 def verify(ws: Workspace, *, anchors: Sequence[str] = ()) -> Verification:
@@ -24,6 +56,8 @@ def verify(ws: Workspace, *, anchors: Sequence[str] = ()) -> Verification:
                 f"--anchor {quoted(anchor)} is not a line's hash: write sha256: and 64 lowercase "
                 "hex digits, as `reconciler audit show` prints it"
             )
+    from reconciler.audit.verify import verify_trail  # its line expression takes a while to build
+
     return verify_trail(
         ws.audit_trail(),
         environment=ws.env_name,

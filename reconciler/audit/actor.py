@@ -47,14 +47,14 @@ def _os_user(environ: Mapping[str, str]) -> str:
         value = environ.get(variable, "").strip()
         if value:
             return value
-    if hasattr(os, "getuid"):
+    try:
         import pwd  # POSIX only: imported where it is used
-
-        try:
-            return pwd.getpwuid(os.getuid()).pw_name
-        except KeyError:
-            return f"uid {os.getuid()}"
-    return "unknown"
+    except ImportError:  # Windows: USERNAME is always set there
+        return "unknown"
+    try:
+        return pwd.getpwuid(os.getuid()).pw_name
+    except KeyError:
+        return f"uid {os.getuid()}"
 
 
 def _short(actor: str) -> str:

@@ -167,7 +167,22 @@ def load_settings(repo: Path) -> Settings:
         name: _environment(name, parsed.environments.get(name), parsed)
         for name in sorted(set(BUILT_IN) | set(parsed.environments))
     }
+    _check_audit_paths(environments)
     return Settings(file=parsed, environments=environments)
+
+
+def _check_audit_paths(environments: dict[str, Environment]) -> None:
+    """Each environment keeps its own audit trail: a trail holds the lines of one environment,
+    and only that environment's lock serialises the appends to it."""
+    seen: dict[str, str] = {}
+    for name, env in environments.items():
+        path = PurePosixPath(env.audit.replace("\\", "/")).as_posix()
+        if path in seen:
+            raise SettingsError(
+                f"{SETTINGS_FILE}: environments {seen[path]} and {name} both keep their audit "
+                f"trail in {path}: give each its own (the default is audit/<name>.jsonl)"
+            )
+        seen[path] = name
 
 
 def _environment(name: str, entry: EnvironmentEntry | None, file: SettingsFile) -> Environment:

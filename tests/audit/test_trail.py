@@ -15,7 +15,7 @@ from reconciler.audit import GENESIS, Draft, entry_for
 from reconciler.audit.entry import line_text, seal
 from reconciler.audit.trail import AuditTrail
 from reconciler.audit.verify import check_chain
-from reconciler.errors import AuditError
+from reconciler.errors import AuditError, SettingsError
 from reconciler.reconcile.workspace import Workspace
 
 ENV = "development"
@@ -244,4 +244,16 @@ def test_an_environment_may_name_its_trail(tmp_path: Path) -> None:
     assert ws.audit_shown == "compliance/prod-trail.jsonl"
     assert Workspace(repo=tmp_path, env_name="development").audit_shown == (
         "audit/development.jsonl"
+    )
+
+
+def test_two_environments_cannot_share_a_trail(tmp_path: Path) -> None:
+    (tmp_path / "reconciler.yaml").write_text(
+        "environments:\n  staging:\n    audit: audit/production.jsonl\n", "utf-8"
+    )
+    with pytest.raises(SettingsError) as refused:
+        Workspace(repo=tmp_path, env_name="staging").audit_trail()
+    assert str(refused.value) == (
+        "reconciler.yaml: environments production and staging both keep their audit trail in "
+        "audit/production.jsonl: give each its own (the default is audit/<name>.jsonl)"
     )

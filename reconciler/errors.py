@@ -80,6 +80,10 @@ class LedgerError(ReconcilerError):
     """The ledger is unreadable, of an unknown version, or locked by another apply."""
 
 
+class AuditError(ReconcilerError):
+    """The audit trail cannot be read, verified or appended to."""
+
+
 class LockHeld(LedgerError):
     """Another apply holds the ledger's lock."""
 

@@ -129,6 +129,7 @@ class Environment:
     name: str
     ledger: str  # the ledger file, relative to the repository
     protected: bool = False
+    audit: str = ""  # the audit trail, relative to the repository ("": audit/<name>.jsonl)
     destinations: Mapping[str, str | None] = field(default_factory=dict)  # kind -> destination
     directory: str = "Carequality"
     gateway_oids: frozenset[str] = frozenset()

@@ -254,9 +254,24 @@ def _env_ledger(value: Any) -> Callable[[Path, Path], None]:
     return _settings({"environments": {ENV: {"ledger": value}}})
 
 
+def _audit_line(**fields: Any) -> str:
+    """One line of an audit trail as the tool writes it (canonical JSON, its chain sound),
+    with `fields` put in after (the hash is not made again)."""
+    from reconciler.audit import GENESIS, entry_for
+    from reconciler.audit.entry import seal
+
+    draft = entry_for(environment=ENV, actor="alice", via="local", result="applied")
+    document = seal(draft, seq=1, prev=GENESIS).model_dump(mode="json")
+    document.update(fields)
+    return json.dumps(document, sort_keys=True, separators=(",", ":")) + "\n"
+
+
 VALIDATE = ("validate",)
 PLAN_DEV = ("plan", "--env", ENV)
 APPLY_PLAN = ("apply", "--yes", "--env", ENV, PLAN)
+AUDIT = "audit/development.jsonl"
+AUDIT_VERIFY = ("audit", "verify", "--env", ENV)
+AUDIT_SHOW = ("audit", "show", "--env", ENV, "--format", "csv")
 BIG = "1" + "0" * 4999
 
 CASES: list[Case] = [
@@ -579,4 +594,71 @@ CASES: list[Case] = [
         names=(LEDGER,),
         posix=True,
     ),
+    # -- the audit trail: read strictly by `audit verify` and `audit show`, like the ledger
+    Case(
+        "symlink-to-private-key-audit",
+        _symlink(AUDIT, _secret_key),
+        AUDIT_SHOW,
+        names=(AUDIT, "outside the repository"),
+        posix=True,
+    ),
+    Case("fifo-audit", _fifo(AUDIT), AUDIT_VERIFY, names=(AUDIT,), posix=True),
+    Case(
+        "audit-symlink-dev-zero",
+        _symlink(AUDIT, lambda r, o: Path("/dev/zero")),
+        AUDIT_VERIFY,
+        names=(AUDIT,),
+        posix=True,
+    ),
+    Case(
+        "audit-folder-outside",
+        _symlink("audit", lambda r, o: o),
+        AUDIT_SHOW,
+        names=(AUDIT, "outside the repository"),
+        posix=True,
+    ),
+    Case(
+        "audit-path-dev-zero",
+        _settings({"environments": {ENV: {"audit": "/dev/zero"}}}),
+        AUDIT_VERIFY,
+        names=("reconciler.yaml", "audit"),
+    ),
+    Case(
+        "audit-path-parent",
+        _settings({"environments": {ENV: {"audit": "../../trail.jsonl"}}}),
+        AUDIT_SHOW,
+        names=("reconciler.yaml",),
+    ),
+    Case(
+        "audit-nesting-2000",
+        _text(AUDIT, _audit_line().replace('"calls":[]', '"calls":' + nested_json(2000))),
+        AUDIT_VERIFY,
+        names=(AUDIT, "line 1", "nests more than"),
+    ),
+    Case(
+        "audit-seq-5000-digits",
+        _text(AUDIT, _audit_line().replace('"seq":1,', f'"seq":{BIG},')),
+        AUDIT_SHOW,
+        names=(AUDIT, "line 1", "beyond 64 bits"),
+    ),
+    Case(
+        "audit-nan",
+        _text(AUDIT, _audit_line().replace('"seq":1,', '"seq":NaN,')),
+        AUDIT_VERIFY,
+        names=(AUDIT, "line 1", "NaN"),
+    ),
+    Case(
+        "audit-lone-surrogate",
+        _text(AUDIT, _audit_line().replace('"actor":"alice"', '"actor":"\\udc00"')),
+        AUDIT_SHOW,
+        names=(AUDIT, "line 1", "surrogate"),
+    ),
+    Case("audit-not-utf8", _text(AUDIT, b"\xff\xfe{\n"), AUDIT_VERIFY, names=(AUDIT, "line 1")),
+    Case(
+        "audit-cut-short",
+        _text(AUDIT, _audit_line()[:-40]),
+        AUDIT_VERIFY,
+        names=(AUDIT, "line 1", "cut short"),
+    ),
+    Case("audit-empty-line", _text(AUDIT, "\n"), AUDIT_SHOW, names=(AUDIT, "line 1", "empty")),
 ]

@@ -43,6 +43,9 @@ CORE = (
     "reconciler.git.commits",
     "reconciler.render",
     "reconciler.policy",
+    "reconciler.audit.entry",  # (and the package's __init__, which importing it runs)
+    "reconciler.audit.quick",
+    "reconciler.audit.findings",
 )
 # pydantic loads its plugins (importlib.metadata, which loads email, socket and tempfile) when
 # the first model class is built: those are pydantic's, whatever the core does.
@@ -117,6 +120,7 @@ CLI_MAY_IMPORT = {
     "reconciler.errors",
     "reconciler.reconcile.workspace",
     "reconciler.reconcile.session",
+    "reconciler.reconcile.audit",  # `audit ...`: imported when it runs (its regex takes a while)
     "reconciler.git.reader",
     "reconciler.records.settings",  # the name of the default environment
     "reconciler.kinds",  # `schema --kind`: the choices and the model

@@ -12,9 +12,14 @@ import shlex
 from pathlib import Path
 from typing import Any
 
+import pytest
 from conftest import Repo, make_org
 from sandbox_local import behind_the_back, ok, run
 from sandbox_server import on_a_terminal
+
+from reconciler.audit import entry_for
+from reconciler.errors import AuditError
+from reconciler.reconcile.workspace import Workspace
 
 COMMAND = re.compile(r"`(reconciler [^`]+)`")
 
@@ -103,3 +108,29 @@ def test_an_apply_that_needs_yes(repo: Any) -> None:
     assert refused.exit_code == 1
     (command,) = suggested(refused.stderr)
     assert "Plan: 1 to create" in ok(made.root, *command).stdout
+
+
+def _audited(root: Path) -> Workspace:
+    ws = Workspace(repo=root, env_name="development")
+    for result in ("applied", "refused"):
+        ws.audit_trail().append(
+            entry_for(environment="development", actor="dana", via="local", result=result)
+        )
+    return ws
+
+
+def test_an_audit_trail_cut_short(tmp_path: Path) -> None:
+    ws = _audited(tmp_path)
+    with ws.audit_path.open("a", encoding="utf-8") as handle:
+        handle.write('{"seq": 3, "cu')
+    with pytest.raises(AuditError) as refused:
+        ws.audit_trail().prepare()
+    (command,) = suggested(str(refused.value))
+    assert "line 3: is cut short" in ok(tmp_path, *command, code=1).output
+
+
+def test_the_hash_an_auditor_keeps(tmp_path: Path) -> None:
+    _audited(tmp_path)
+    (command,) = suggested(ok(tmp_path, "audit", "show", "--env", "development").output)
+    assert "--anchor" in command
+    assert "Verified." in ok(tmp_path, *command).output

@@ -564,6 +564,7 @@ def test_plan_has_read_only_permissions_but_the_comment_and_no_secrets() -> None
         "providers/**",
         "reconciler.yaml",
         "ledger/**",
+        "audit/**",
     ]
     assert document["permissions"] == {"contents": "read"}
     assert document["jobs"]["plan"]["permissions"] == {
@@ -827,7 +828,7 @@ def test_plan_fails_the_ledger_check_when_a_pull_request_edits_the_ledger(world:
     assert "::error file=ledger/development.json," in check.stdout
     # Everything else still ran, so the comment shows the plan and says what is wrong.
     [comment] = world.github.comments(number)
-    assert "changes `ledger/` or `.reconciler/`" in comment["body"]
+    assert "changes `ledger/`, `audit/` or `.reconciler/`" in comment["body"]
 
 
 def test_plan_fails_the_ledger_check_when_a_pull_request_commits_local_state(
@@ -849,7 +850,26 @@ def test_plan_fails_the_ledger_check_when_a_pull_request_commits_local_state(
     )
     assert "git rm -r --cached .reconciler" in check.stdout
     [comment] = world.github.comments(number)
-    assert "changes `ledger/` or `.reconciler/`" in comment["body"]
+    assert "changes `ledger/`, `audit/` or `.reconciler/`" in comment["body"]
+
+
+def test_plan_fails_the_ledger_check_when_a_pull_request_edits_the_audit_trail(
+    world: World,
+) -> None:
+    # Who applied what is never edited by hand: a changed line rewrites the record.
+    trail = "audit/production.jsonl"
+    number, result = world.pull_request(
+        {trail: '{"seq": 1, "actor": "someone else"}\n'}, "Tidy the audit trail"
+    )
+    job = result.job("plan")
+    assert job.result == "failure"
+    check = job.step("ledger")
+    assert check.outcome == "failure"
+    title = "title=The audit trail is written by reconciler only::"
+    assert f"::error file={trail},{title}" in check.stdout
+    assert f"Revert the change to {trail}." in check.stdout
+    [comment] = world.github.comments(number)
+    assert "changes `ledger/`, `audit/` or `.reconciler/`" in comment["body"]
 
 
 def test_plan_annotates_invalid_files_and_still_comments(world: World) -> None:
@@ -945,7 +965,8 @@ def test_a_second_sync_commits_nothing(world: World, first_sync: RunResult) -> N
     for env in ("development", "production"):
         job = again.job(env)
         assert "Nothing to apply" in job.step("reviewed").stdout
-        assert "ledger did not change: nothing to commit" in job.step("Commit the ledger").stdout
+        committed = job.step("Commit the ledger").stdout
+        assert "ledger and audit trail did not change: nothing to commit" in committed
 
 
 def test_review_merge_and_the_sync_applies_exactly_the_reviewed_plan(

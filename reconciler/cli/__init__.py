@@ -29,6 +29,7 @@ COMMANDS = {
     "history": "reconciler.cli.views:history",
     "github": "reconciler.cli.github:github",
     "init": "reconciler.cli.scaffold:init",
+    "audit": "reconciler.cli.audit:audit",
 }
 
 

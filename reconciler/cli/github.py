@@ -37,12 +37,22 @@ def github() -> None:
 @github.command("ledger-check")
 @common
 def ledger_check(ws: Workspace) -> int:
-    """Fail, with an annotation on each, when the pull request changes a ledger: only the sync
-    workflow writes them."""
-    from reconciler.github import ledger_edits
+    """Fail, with an annotation on each, when the pull request changes a ledger or an audit
+    trail: only the tool writes them, and the sync workflow commits them."""
+    from reconciler.github import audit_paths, is_audit_path, ledger_edits
 
     edited = ledger_edits(ws, _actions())
+    trails = audit_paths(ws)
     for path in edited:
+        if is_audit_path(path, trails):
+            click.echo(
+                f"::error file={path},title=The audit trail is written by reconciler only::"
+                f"{path} is changed by this pull request. The audit trail records who applied "
+                "what, when and on whose approval; reconciler appends to it and the sync "
+                "workflow commits it, and a changed line would rewrite that record (and fail "
+                f"`reconciler audit verify`). Revert the change to {path}."
+            )
+            continue
         if path.startswith(f"{LOCAL_DIR}/"):
             click.echo(
                 f"::error file={path},title=reconciler's local state is never committed::{path} "
@@ -58,7 +68,7 @@ def ledger_check(ws: Workspace) -> int:
             f"sync workflow on main writes it. Revert the change to {path}."
         )
     if not edited:
-        click.echo("The ledgers are unchanged.")
+        click.echo("The ledgers and the audit trails are unchanged.")
     return 1 if edited else 0
 
 
@@ -196,16 +206,19 @@ def apply_summary(ws: Workspace, code: int, log: Path, pr: str, digest: str, ski
 @click.option("--commit", required=True, help="The pushed commit that was applied.")
 @common
 def commit_ledger(ws: Workspace, code: str, commit: str) -> int:
-    """Commit the environment's ledger to main and push it, rebasing when main moved."""
+    """Commit the environment's ledger and audit trail to main in one commit and push it,
+    rebasing when main moved."""
     from reconciler.github import commit_ledger as commit_it
 
-    done = commit_it(
-        ws.repo,
-        ws.environment.ledger,
-        environment=ws.env_name,
-        applied=commit,
-        apply_code=code,
-    )
+    with ws.ledger_store.lock("commit-ledger"):
+        done = commit_it(
+            ws.repo,
+            ws.environment.ledger,
+            environment=ws.env_name,
+            applied=commit,
+            apply_code=code,
+            trail=ws.audit_trail(),
+        )
     for line in done.lines:
         click.echo(line)
     return 0 if done.ok else 1

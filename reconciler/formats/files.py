@@ -12,6 +12,7 @@ import errno
 import os
 import stat
 from pathlib import Path
+from typing import BinaryIO
 
 MAX_FILE_BYTES = 1024 * 1024  # a record file or reconciler.yaml; settable in reconciler.yaml
 # A file the tool writes (the ledger, a saved plan, the sandbox's journal): 100,000 records
@@ -142,6 +143,29 @@ def read_bytes(path: Path, *, root: Path, limit: int | None = MAX_FILE_BYTES) ->
         return data
     finally:
         os.close(fd)
+
+
+def open_regular(path: Path, *, root: Path) -> BinaryIO:
+    """The regular file `path` inside `root` (resolved), open for reading, checked as
+    `read_bytes` checks it (a symlink is followed only inside `root`; a FIFO, a device or a
+    folder is Unreadable), for a caller that reads it a piece at a time."""
+    if not _NOFOLLOW and os.path.islink(path):  # pragma: no cover - Windows
+        return open_regular(inside(path, root), root=root)
+    try:
+        fd = os.open(path, _FLAGS)
+    except OSError as exc:
+        if exc.errno in _NOFOLLOW_ERRNOS and os.path.islink(path):
+            return open_regular(inside(path, root), root=root)
+        _refuse_special(path)
+        raise
+    try:
+        mode = os.fstat(fd).st_mode
+        if not stat.S_ISREG(mode):
+            raise Unreadable(f"is {kind_of_file(mode)}, not a file: remove or rename it")
+        return os.fdopen(fd, "rb")
+    except BaseException:
+        os.close(fd)
+        raise
 
 
 def _refuse_special(path: Path) -> None:

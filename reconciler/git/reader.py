@@ -4,7 +4,7 @@ the commits of a file and the file's content at a commit. Plain `git` in a subpr
 from __future__ import annotations
 
 import subprocess
-from collections.abc import Iterator, Sequence
+from collections.abc import Generator, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import IO
@@ -166,6 +166,25 @@ def blobs(repo: Path) -> Iterator[Blobs]:
             process.wait()
         if process.stdout is not None:
             process.stdout.close()
+
+
+def config_value(repo: Path, key: str) -> str | None:
+    """A git setting as `git config --get KEY` gives it in `repo` (None when unset, or outside
+    git)."""
+    try:
+        value = git(repo, "config", "--get", key).strip()
+    except GitError:
+        return None
+    return value or None
+
+
+def file_versions(repo: Path, path: str) -> Generator[tuple[Commit, bytes | None], None, None]:
+    """Oldest first, each commit of the first-parent history that changed `path` (relative to
+    `repo`), with the file's content there (None where the commit removed it)."""
+    commits = commits_of(repo, path)
+    with blobs(repo) as reader:
+        for commit in reversed(commits):
+            yield commit, reader.read(commit.sha, path)
 
 
 def tracked(repo: Path, paths: Sequence[str]) -> set[str]:

@@ -17,17 +17,20 @@ from reconciler.github.comment import (
     plan_comment,
     read_plan_comment,
 )
-from reconciler.github.ledger_commit import LedgerCommit, commit_ledger
 from reconciler.github.review_check import check_reviewed, merged_pull
+from reconciler.github.sync_commit import SyncCommit, commit_ledger
 from reconciler.github.verdict import Outcome, ReviewVerdict, Unreviewed
 from reconciler.github.words import ReviewWords, apply_summary, policy_annotations, review_words
 from reconciler.github.workflows import (
+    AUDIT_DIR,
     SYNC_WORKFLOW,
     PolicyGate,
     Published,
     Verdict,
+    audit_paths,
     describe_runs,
     drift_verdict,
+    is_audit_path,
     ledger_edits,
     now_utc,
     plan_environments,
@@ -38,6 +41,7 @@ from reconciler.github.workflows import (
 )
 
 __all__ = [
+    "AUDIT_DIR",
     "BOT_LOGIN",
     "COMMENT_LIMIT",
     "PLAN_MARKER",
@@ -49,21 +53,23 @@ __all__ = [
     "GitHubError",
     "GitHubForbidden",
     "GitHubNotFound",
-    "LedgerCommit",
     "Outcome",
     "PlanComment",
     "PolicyGate",
     "Published",
     "ReviewVerdict",
     "ReviewWords",
+    "SyncCommit",
     "Unreviewed",
     "Verdict",
     "apply_summary",
+    "audit_paths",
     "check_reviewed",
     "commit_ledger",
     "describe_runs",
     "drift_verdict",
     "find_plan_comment",
+    "is_audit_path",
     "ledger_edits",
     "merged_pull",
     "now_utc",

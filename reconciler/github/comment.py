@@ -90,8 +90,9 @@ def plan_comment(
     if ledger_changed:
         head += [
             "> [!CAUTION]",
-            "> This pull request changes `ledger/` or `.reconciler/`, which only reconciler "
-            "writes (the ledger on main by the sync workflow): revert that first.",
+            "> This pull request changes `ledger/`, `audit/` or `.reconciler/`, which only "
+            "reconciler writes (the ledger and the audit trail on main by the sync workflow): "
+            "revert that first.",
             "",
         ]
     top = "\n".join(head) + "\n"

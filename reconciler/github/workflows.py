@@ -36,16 +36,20 @@ SYNC_WORKFLOW = "sync.yml"
 # A run in any of these states may be applying now or soon (Actions API `status` values).
 ACTIVE_STATUSES = ("in_progress", "queued", "waiting", "requested", "pending")
 DEFAULT_LEDGERS = "ledger/"
+AUDIT_DIR = "audit/"
 
 
 # -- plan.yml -------------------------------------------------------------------------------
 
 
 def ledger_edits(ws: Workspace, actions: Actions) -> list[str]:
-    """The ledger files a pull request changes: only the sync writes them, and a hand edit
-    would make the next apply skip or repeat calls. Files under `.reconciler/` count too: that
-    local state (an apply's journal, the plan cache) is never committed, and a committed copy
-    would change what plan and apply read without showing in the records' diff."""
+    """The ledger files and audit trails a pull request changes: only the tool writes them
+    (and the sync commits them); a hand edit to a ledger would make the next apply skip or
+    repeat calls, and one to a trail would rewrite who applied what. Everything under
+    `audit/` counts, and each environment's audit file wherever it is. Files under
+    `.reconciler/` count too: that local state (an apply's journal, the plan cache) is never
+    committed, and a committed copy would change what plan and apply read without showing in
+    the records' diff. `audit_paths` tells the trails among them."""
     pull = actions.event.get("pull_request") or {}
     base = str((pull.get("base") or {}).get("sha") or "")
     head = str((pull.get("head") or {}).get("sha") or "")
@@ -56,7 +60,23 @@ def ledger_edits(ws: Workspace, actions: Actions) -> list[str]:
         ledgers = sorted({env.ledger for env in environments if not env.in_process})
     except ReconcilerError:
         ledgers = [DEFAULT_LEDGERS]  # invalid settings are validate's to report
-    return changed_paths(ws.repo, base, head, [*ledgers, LOCAL_DIR])
+    paths = [*ledgers, *audit_paths(ws), LOCAL_DIR]
+    return changed_paths(ws.repo, base, head, list(dict.fromkeys(paths)))
+
+
+def audit_paths(ws: Workspace) -> list[str]:
+    """`audit/` and the audit file of every environment (but the sandbox's local one)."""
+    try:
+        environments = ws.settings.environments.values()
+        trails = {env.audit for env in environments if env.audit and not env.in_process}
+    except ReconcilerError:
+        trails = set()  # invalid settings are validate's to report
+    return [AUDIT_DIR, *sorted(t for t in trails if not t.startswith(AUDIT_DIR))]
+
+
+def is_audit_path(path: str, trails: list[str]) -> bool:
+    """Whether `path` (a file a pull request changes) is an audit trail, or under `audit/`."""
+    return any(path == t or (t.endswith("/") and path.startswith(t)) for t in trails)
 
 
 def plan_environments(repo: Path, environments: Iterable[str]) -> list[EnvPlan]:

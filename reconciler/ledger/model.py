@@ -1,5 +1,5 @@
 """The per-environment ledger's types: what was last applied, and the calls started. Pure: the
-file, the lock and the atomic write are ledger_store's.
+file, the lock and the writer are the other modules of ledger/.
 
 Format (version 1): {"version", "environment", "lineage", "serial", "records", "intents"},
 JSON with sorted keys, two-space indent and a final newline. `records` maps a record key

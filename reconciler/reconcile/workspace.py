@@ -5,14 +5,19 @@ from __future__ import annotations
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from reconciler.kinds import KINDS
+from reconciler.ledger.lock import lock_name
 from reconciler.ledger.model import Ledger
 from reconciler.ledger.store import LedgerStore
 from reconciler.model import Desired, Environment, Key
 from reconciler.records.loader import Records, load_records
 from reconciler.records.parse_cache import PlanCache
 from reconciler.records.settings import SANDBOX_DIR, Settings, load_settings
+
+if TYPE_CHECKING:
+    from reconciler.audit.trail import AuditTrail
 
 LOCAL_DIR = ".reconciler"
 
@@ -43,6 +48,35 @@ class Workspace:
             shown=self.environment.ledger,
             root=self.repo.resolve(),
             local=self.repo / LOCAL_DIR,
+        )
+
+    @property
+    def audit_path(self) -> Path:
+        """The environment's audit trail (SPEC 9)."""
+        return self.repo / self.audit_shown
+
+    @property
+    def audit_shown(self) -> str:
+        """The audit trail's path relative to the repository, as messages name it."""
+        return self.environment.audit or f"audit/{self.env_name}.jsonl"
+
+    @property
+    def audit_pending_path(self) -> Path:
+        """Where an append to the audit trail keeps its line until it is written whole (named
+        after the trail, as a ledger's lock is after the ledger)."""
+        name = lock_name(self.audit_path, self.repo.resolve()).removesuffix(".lock")
+        return self.repo / LOCAL_DIR / "audit" / f"{name}.pending"
+
+    def audit_trail(self) -> AuditTrail:
+        """The environment's audit trail, to read, or to append to while holding the lock."""
+        from reconciler.audit.trail import AuditTrail
+
+        return AuditTrail(
+            self.audit_path,
+            pending=self.audit_pending_path,
+            root=self.repo.resolve(),
+            shown=self.audit_shown,
+            environment=self.env_name,
         )
 
     @property

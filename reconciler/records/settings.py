@@ -112,6 +112,7 @@ class EnvironmentEntry(_Strict):
     so `ledger: null` is refused rather than taken for the default."""
 
     ledger: InsidePath = ""
+    audit: InsidePath = ""
     protected: bool | None = None
 
 
@@ -146,7 +147,11 @@ def file_model(destination_settings: frozenset[str]) -> type[SettingsFile]:
 BUILT_IN: dict[str, dict[str, Any]] = {
     "development": {"ledger": "ledger/development.json", "protected": False},
     "production": {"ledger": "ledger/production.json", "protected": True},
-    SANDBOX: {"ledger": f"{SANDBOX_DIR}/ledger.json", "protected": False},
+    SANDBOX: {
+        "ledger": f"{SANDBOX_DIR}/ledger.json",
+        "audit": f"{SANDBOX_DIR}/audit.jsonl",
+        "protected": False,
+    },
 }
 
 
@@ -200,6 +205,7 @@ def load_settings(repo: Path) -> Settings:
         name: _environment(name, parsed.environments.get(name), parsed)
         for name in sorted(set(BUILT_IN) | set(parsed.environments))
     }
+    _check_audit_paths(environments)
     problems = _policy_problems(parsed, set(environments), node)
     if problems:
         raise SettingsError(
@@ -269,10 +275,25 @@ def _policy_problems(file: SettingsFile, known: set[str], node: Any) -> list[Pro
     return sorted(found, key=lambda p: p.line)
 
 
+def _check_audit_paths(environments: dict[str, Environment]) -> None:
+    """Each environment keeps its own audit trail: a trail holds the lines of one environment,
+    and only that environment's lock serialises the appends to it."""
+    seen: dict[str, str] = {}
+    for name, env in environments.items():
+        path = PurePosixPath(env.audit.replace("\\", "/")).as_posix()
+        if path in seen:
+            raise SettingsError(
+                f"{SETTINGS_FILE}: environments {seen[path]} and {name} both keep their audit "
+                f"trail in {path}: give each its own (the default is audit/<name>.jsonl)"
+            )
+        seen[path] = name
+
+
 def _environment(name: str, entry: EnvironmentEntry | None, file: SettingsFile) -> Environment:
     """Environment `name`: its entry in the file merged key by key over the built-in one."""
     merged: dict[str, Any] = {
         "ledger": f"ledger/{name}.json",
+        "audit": f"audit/{name}.jsonl",
         "protected": False,
         **BUILT_IN.get(name, {}),
     }
@@ -283,6 +304,7 @@ def _environment(name: str, entry: EnvironmentEntry | None, file: SettingsFile) 
     return Environment(
         name=name,
         ledger=merged["ledger"],
+        audit=merged["audit"],
         protected=bool(merged["protected"]),
         destinations={kind.name: merged[kind.destination_setting] for kind in KINDS.values()},
         directory=file.directory,

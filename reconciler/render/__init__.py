@@ -6,6 +6,13 @@ text. One module per subject; this package exports what the commands use."""
 from __future__ import annotations
 
 from reconciler.render.apply import apply_summary, render_applied
+from reconciler.render.audit import (
+    audit_document,
+    render_audit_csv,
+    render_audit_text,
+    render_verification,
+    verification_document,
+)
 from reconciler.render.drift import (
     drift_document,
     drift_note,
@@ -42,6 +49,7 @@ from reconciler.render.status import render_status_text, status_document
 __all__ = [
     "MARKDOWN_LIMIT",
     "apply_summary",
+    "audit_document",
     "change_document",
     "digest_lines",
     "digest_marker",
@@ -58,6 +66,8 @@ __all__ = [
     "problems_document",
     "refusal_text",
     "render_applied",
+    "render_audit_csv",
+    "render_audit_text",
     "render_dot",
     "render_drift_markdown",
     "render_drift_text",
@@ -74,5 +84,7 @@ __all__ = [
     "render_status_text",
     "render_text",
     "render_text_chunks",
+    "render_verification",
     "status_document",
+    "verification_document",
 ]

@@ -206,7 +206,7 @@ def test_a_long_failure_is_cut_and_the_caution_says_which_plan_failed() -> None:
 def test_a_ledger_change_is_cautioned_at_the_top() -> None:
     plans = [EnvPlan("development", creates("development", 1))]
     body = plan_comment(plans, head_sha=HEAD, run_url=RUN_URL, ledger_changed=True).body
-    assert "changes `ledger/` or `.reconciler/`, which only reconciler writes" in body
+    assert "changes `ledger/`, `audit/` or `.reconciler/`, which only reconciler writes" in body
 
 
 def test_only_the_bots_marked_comment_is_the_plan_comment() -> None:

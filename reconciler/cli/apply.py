@@ -22,8 +22,9 @@ import click
 
 from reconciler import reconcile
 from reconciler.cli.base import color, common, environ
+from reconciler.cli.notifying import mask, notify, notify_apply
 from reconciler.cli.progress import ApplyProgress
-from reconciler.errors import PlanError
+from reconciler.errors import PlanChanged, PlanError
 from reconciler.git.reader import head_commit
 from reconciler.reconcile import Applied
 from reconciler.reconcile.session import session
@@ -117,8 +118,14 @@ def apply(
                     stop=stop,
                 )
 
-    applied = asyncio.run(run())
+    mask(ws)
+    try:
+        applied = asyncio.run(run())
+    except PlanChanged as exc:
+        notify(ws, "apply.refused", {}, detail=str(exc))
+        raise
     progress.finish()
+    notify_apply(ws, applied.status, applied.result.outcomes)
     if applied.status == "no_changes":
         click.echo("No changes: the directory matches the files. Nothing to apply.")
         return 0

@@ -6,7 +6,7 @@ each kind names its setting and the destinations Redox publishes for it."""
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import cache
 from pathlib import Path, PurePosixPath, PureWindowsPath
 from typing import Annotated, Any, Literal
@@ -18,6 +18,7 @@ from reconciler.formats import files, yamlfile
 from reconciler.kinds import KINDS
 from reconciler.kinds.fields import Oid
 from reconciler.model import Environment
+from reconciler.notify.settings import NotifyEntry
 from reconciler.records.validation import problems_from
 from reconciler.redox.api import GATEWAY_OID, SELF_RESPONDING_GATEWAY_OID
 
@@ -91,6 +92,7 @@ class SettingsFile(_Strict):
     api: Api = Field(default_factory=Api)
     drift: Drift = Field(default_factory=Drift)
     environments: dict[EnvironmentName, EnvironmentEntry] = Field(default_factory=dict)
+    notify: list[NotifyEntry] = Field(default_factory=list)  # where events are posted (SPEC 5)
     # The most bytes of one record file or of reconciler.yaml, checked before it is read.
     max_file_bytes: int = Field(files.MAX_FILE_BYTES, ge=1024, le=1024**3)
 
@@ -119,6 +121,7 @@ class Settings:
 
     file: SettingsFile
     environments: dict[str, Environment]
+    lines: dict[str, int] = field(default_factory=dict)  # top-level key -> its line in the file
 
     def environment(self, name: str) -> Environment:
         """The named environment, or a SettingsError listing the known ones."""
@@ -162,7 +165,30 @@ def load_settings(repo: Path) -> Settings:
         name: _environment(name, parsed.environments.get(name), parsed)
         for name in sorted(set(BUILT_IN) | set(parsed.environments))
     }
-    return Settings(file=parsed, environments=environments)
+    _check_notify(parsed.notify, environments, node)
+    lines = yamlfile.top_level_lines(node, set(type(parsed).model_fields))
+    return Settings(file=parsed, environments=environments, lines=lines)
+
+
+def _check_notify(
+    entries: list[NotifyEntry], environments: dict[str, Environment], node: Any
+) -> None:
+    """Every environment a notify entry names must exist: a typo would silence it for good."""
+    problems = [
+        Problem(
+            SETTINGS_FILE,
+            yamlfile.line_of(node, ["notify", i, "environments", j]),
+            f"notify[{i}].environments[{j}]: unknown environment {quoted(name)}: use one of "
+            f"{', '.join(sorted(environments))}",
+        )
+        for i, entry in enumerate(entries)
+        for j, name in enumerate(entry.environments or [])
+        if name not in environments
+    ]
+    if problems:
+        raise SettingsError(
+            f"{SETTINGS_FILE} is invalid:\n" + "\n".join(f"  - {p}" for p in problems)
+        )
 
 
 def _environment(name: str, entry: EnvironmentEntry | None, file: SettingsFile) -> Environment:

@@ -1,6 +1,6 @@
 """The GitHub side of the workflows: the plan comment on a pull request, the reviewed digest the
-sync applies with, the job summaries, and whether a sync is running, over GitHub's REST API
-(httpx). `reconciler github ...` (cli/github.py) is its command line."""
+sync applies with, the job summaries, whether a sync is running, and the drift issue, over
+GitHub's REST API (httpx). `reconciler github ...` (cli/github.py) is its command line."""
 
 from __future__ import annotations
 
@@ -16,6 +16,15 @@ from reconciler.github.comment import (
     plan_comment,
     read_plan_comment,
 )
+from reconciler.github.drift_issue import (
+    LABEL,
+    IssueVerdict,
+    drift_issues,
+    keep_drift_issue,
+    read_state,
+    tracked,
+)
+from reconciler.github.drift_report import DriftReport, parse_report, read_report
 from reconciler.github.ledger_commit import LedgerCommit, commit_ledger
 from reconciler.github.workflows import (
     SKIP_INPUT,
@@ -37,15 +46,18 @@ from reconciler.github.workflows import (
 __all__ = [
     "BOT_LOGIN",
     "COMMENT_LIMIT",
+    "LABEL",
     "PLAN_MARKER",
     "SKIP_INPUT",
     "SYNC_WORKFLOW",
     "Actions",
+    "DriftReport",
     "EnvPlan",
     "GitHub",
     "GitHubError",
     "GitHubForbidden",
     "GitHubNotFound",
+    "IssueVerdict",
     "LedgerCommit",
     "PlanComment",
     "Published",
@@ -55,13 +67,19 @@ __all__ = [
     "check_reviewed",
     "commit_ledger",
     "describe_runs",
+    "drift_issues",
     "drift_verdict",
     "find_plan_comment",
+    "keep_drift_issue",
     "ledger_edits",
     "now_utc",
+    "parse_report",
     "plan_comment",
     "plan_environments",
     "publish_plan",
     "read_plan_comment",
+    "read_report",
+    "read_state",
     "sync_runs",
+    "tracked",
 ]

@@ -86,3 +86,22 @@ def test_the_check_sees_what_a_command_talking_to_redox_loads(
     code, modules = loaded(tmp_path, example, "drift")
     assert code == 0
     assert {"asyncio", "httpx"} <= modules
+
+
+def test_notify_set_up_loads_no_apprise_to_validate_or_plan(
+    tmp_path: Path, example: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    settings = example / "reconciler.yaml"
+    settings.write_text(
+        settings.read_text() + "notify:\n  - url_env: HOOK\n    events: [apply.applied]\n"
+        "    environments: [sandbox]\n"
+    )
+    for command in ("validate", "plan"):
+        code, modules = loaded(tmp_path, example, command)
+        assert code == 0, command
+        assert modules & (NOT_AT_START | {"apprise", "requests", "urllib3"}) == set(), command
+    # The check sees it when a message is sent (to nowhere: a warning, and exit 0).
+    monkeypatch.setenv("HOOK", "json://127.0.0.1:9/hooks/startup")
+    code, modules = loaded(tmp_path, example, "apply", "--yes")
+    assert code == 0
+    assert "apprise" in modules

@@ -97,8 +97,11 @@ def secret_parts(value: str) -> list[str]:
         parts += [p for p in (password, split.path, split.query) if p]
         if username and password:
             parts.append(f"{username}:{password}")
-        if host and "." not in host and not _is_address(host) and _token_like(host):
-            parts.append(host)
+        # A token may be the host (slack://TokenA/..., tgram://123:ABC/...), colon and all.
+        place = split.netloc.rpartition("@")[2]
+        for piece in (host, place):
+            if piece and "." not in piece and not _is_address(piece) and _token_like(piece):
+                parts.append(piece)
         segments = [s for s in split.path.split("/") if s]
         segments += [v for _, v in urllib.parse.parse_qsl(split.query)]
         parts += [urllib.parse.unquote(s) for s in segments if _token_like(s)]
@@ -159,12 +162,13 @@ def send(
         event, environment=environment, counts=counts, context=context, detail=detail
     )
     deadline = time.monotonic() + timeout
-    apprise = _apprise()
+    values = {e.url_env: (environ.get(e.url_env) or "").strip() for e in chosen}
+    apprise = _apprise() if any(values.values()) else None
     results: dict[str, Delivery] = {}
     running: list[_Sending] = []
     for entry in chosen:
-        value = (environ.get(entry.url_env) or "").strip()
-        if not value:
+        value = values[entry.url_env]
+        if not value or apprise is None:
             results[entry.url_env] = Delivery(
                 entry.url_env, "unset", f"the environment variable {entry.url_env} is not set"
             )

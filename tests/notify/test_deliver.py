@@ -224,9 +224,11 @@ def test_the_parts_of_a_url_that_carry_tokens_are_masked_and_plain_words_are_not
         secret_parts(
             "https://hooks.slack.com/services/T0123ABCD/B0456EFGH/xyzXYZsecret, "
             "mailto://user:Pa55word-long@example.com "
-            "msteams://northwind/6b2c0f5e-7ad1-4f7b-9d7e/IncomingWebhook/"
+            "msteams://northwind/6b2c0f5e-7ad1-4f7b-9d7e/IncomingWebhook/ "
+            "tgram://123456789:AAHbotTok3n/4242"
         )
     )
+    assert "123456789:AAHbotTok3n" in parts
     assert {"T0123ABCD", "B0456EFGH", "xyzXYZsecret", "Pa55word-long"} <= parts
     assert "/services/T0123ABCD/B0456EFGH/xyzXYZsecret" in parts
     assert "6b2c0f5e-7ad1-4f7b-9d7e" in parts

@@ -4,6 +4,7 @@ never changes an exit code, never shows its URL, and never holds the apply."""
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 import time
@@ -26,6 +27,8 @@ from sandbox_local import (
 )
 
 TOKEN = "Wh00kT0ken4242secret"  # the webhook URL's secret part: never shown
+# The project's CI is a GitHub Actions run: its variables would add a run link to messages.
+LOCAL = {"GITHUB_ACTIONS": "false"}
 
 
 def with_notify(repo: Path, *entries: dict[str, Any]) -> Path:
@@ -48,7 +51,7 @@ def test_apply_posts_one_message_naming_the_environment_and_the_count(tmp_path: 
         example_repo(tmp_path / "repo"), {"url_env": "HOOK", "events": ["apply.applied"]}
     )
     with served(tmp_path / "served") as server, receiving() as receiver:
-        env = {**server.env, "HOOK": receiver.url(f"hooks/{TOKEN}")}
+        env = {**server.env, **LOCAL, "HOOK": receiver.url(f"hooks/{TOKEN}")}
         done = cli_process(repo, env, "apply", "--yes", "--env", "development")
         assert done.returncode == 0, done.stdout + done.stderr
         [message] = wait_for(receiver, 1)
@@ -70,7 +73,7 @@ def test_with_the_receiver_down_apply_exits_0_and_only_a_warning_names_the_failu
     )
     url = f"json://127.0.0.1:{closed_port()}/hooks/{TOKEN}"
     with served(tmp_path / "served") as server:
-        env = {**server.env, "HOOK": url}
+        env = {**server.env, **LOCAL, "HOOK": url}
         done = cli_process(repo, env, "-v", "apply", "--yes", "--env", "development")
     assert done.returncode == 0, done.stdout + done.stderr
     assert "Apply complete: 5 applied" in done.stdout
@@ -81,7 +84,6 @@ def test_with_the_receiver_down_apply_exits_0_and_only_a_warning_names_the_failu
     ]
     # Not the URL, not its token, not even with --verbose; nor in any file written.
     assert TOKEN not in done.stdout + done.stderr
-    assert str(closed_port) not in done.stderr
     assert TOKEN not in everything_written(repo)
 
 
@@ -92,7 +94,7 @@ def test_a_receiver_that_never_answers_does_not_hold_the_apply(tmp_path: Path) -
     )
     with receiving(delay=120) as receiver:
         started = time.monotonic()
-        done = cli_process(repo, {"HOOK": receiver.url()}, "apply", "--yes")
+        done = cli_process(repo, {**LOCAL, "HOOK": receiver.url()}, "apply", "--yes")
         took = time.monotonic() - started
         assert len(receiver.messages()) == 1
     assert done.returncode == 0, done.stderr
@@ -114,7 +116,7 @@ def test_drift_sends_drift_found_and_apply_sends_failed_and_refused(tmp_path: Pa
         {"url_env": "OTHER", "events": ["apply.applied"]},  # not for the sandbox
     )
     with receiving() as receiver, receiving() as other:
-        env = {"HOOK": receiver.url(), "OTHER": other.url()}
+        env = {**LOCAL, "HOOK": receiver.url(), "OTHER": other.url()}
         ok(repo, "apply", "--yes", env=env)
         assert receiver.messages() == []  # apply.applied is not HOOK's event
         behind_the_back(repo, CLINIC, lambda r: r["Address"].update(City="Fitchburg"))
@@ -188,9 +190,10 @@ def test_without_apprise_validate_and_apply_say_how_to_install_it(
         {"url_env": "HOOK", "events": ["apply.applied"], "environments": ["sandbox"]},
     )
     args = ["apply", "--yes"] if command == "apply" else ["validate"]
+    clean = {k: v for k, v in os.environ.items() if not k.startswith(("REDOX_", "GITHUB_"))}
     done = subprocess.run(
         [sys.executable, "-c", WITHOUT_APPRISE, *args, "--repo", str(repo)],
-        env={"PATH": "/usr/bin:/bin", "HOME": str(tmp_path), "HOOK": "json://127.0.0.1:1/x"},
+        env={**clean, "HOOK": "json://127.0.0.1:1/x"},
         capture_output=True,
         text=True,
         timeout=120,

@@ -50,13 +50,17 @@ def notify(ws: Workspace, event: Event, counts: Mapping[str, int], *, detail: st
     )
 
 
-def notify_apply(ws: Workspace, status: str, outcomes: Iterable[Outcome]) -> None:
-    """apply.applied, apply.failed (or apply.unverified) for an apply that ended so."""
+def notify_apply(
+    ws: Workspace, status: str, outcomes: Iterable[Outcome], *, unverified: int = 0
+) -> None:
+    """apply.applied, apply.failed or apply.unverified for an apply that ended with `status`
+    (reconcile.Applied's), these outcomes, and `unverified` changes the directory does not
+    show yet."""
     if not _entries(ws):
         return
     from reconciler.notify import apply_counts, apply_event
 
-    counts = apply_counts(outcomes)
+    counts = apply_counts(outcomes, unverified=unverified)
     event = apply_event(status, counts)
     if event is not None:
         notify(ws, event, counts)

@@ -161,7 +161,6 @@ def send(
     message = render_notification(
         event, environment=environment, counts=counts, context=context, detail=detail
     )
-    deadline = time.monotonic() + timeout
     values = {e.url_env: (environ.get(e.url_env) or "").strip() for e in chosen}
     apprise = _apprise() if any(values.values()) else None
     results: dict[str, Delivery] = {}
@@ -177,9 +176,11 @@ def send(
         if notifier is None:
             results[entry.url_env] = _unreadable(entry.url_env, value)
             continue
-        sending = _Sending(notifier, entry.url_env, message.title, message.body, timeout)
+        running.append(_Sending(notifier, entry.url_env, message.title, message.body, timeout))
+    # The budget is the network's: apprise's import and its URL parsing are local, and done.
+    deadline = time.monotonic() + timeout
+    for sending in running:
         sending.start()
-        running.append(sending)
     for sending in running:
         sending.join(max(0.0, deadline - time.monotonic()))
         results[sending.url_env] = sending.delivery(timeout)

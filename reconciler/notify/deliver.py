@@ -299,5 +299,5 @@ def _deliver(notifier: Any, url_env: str, title: str, body: str, timeout: float)
     status: Status = "timeout" if state == "TIMEOUT" else "failed"
     reason = "; ".join(dict.fromkeys(said)) or f"apprise reported {state}"
     if status == "timeout":
-        reason = f"no answer within {timeout:g} s ({reason})"
+        reason = f"no answer within {timeout:g} s"
     return Delivery(url_env, status, reason)

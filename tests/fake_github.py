@@ -1,5 +1,6 @@
 """A fake of the GitHub REST API, as much as `reconciler github` uses, served on 127.0.0.1 the
-way the sandbox stands in for Redox: issue comments (paged by Link headers, as GitHub pages
+way the sandbox stands in for Redox: issues (listed by label and state, pull requests among
+them as GitHub lists them), labels, issue comments (paged by Link headers, as GitHub pages
 them), the pull requests of a commit, their reviews, workflow runs, and an organization's teams
 and memberships. Tokens are write tokens or read-only ones (a fork's: writes get GitHub's 403);
 neither may read the organization's teams (GitHub's 403 for the workflow's token), which only a
@@ -44,6 +45,8 @@ class FakeGitHub:
         default_factory=lambda: {WRITE_TOKEN: "write", FORK_TOKEN: "read", MEMBERS_TOKEN: "members"}
     )
     comments: list[dict[str, Any]] = field(default_factory=list)
+    issues: list[dict[str, Any]] = field(default_factory=list)
+    labels: dict[str, dict[str, Any]] = field(default_factory=dict)
     pulls: list[dict[str, Any]] = field(default_factory=list)
     runs: list[dict[str, Any]] = field(default_factory=list)
     reviews: list[dict[str, Any]] = field(default_factory=list)
@@ -53,7 +56,11 @@ class FakeGitHub:
     requests: list[dict[str, Any]] = field(default_factory=list)
     failures: list[int] = field(default_factory=list)  # statuses for the next requests
     next_id: int = 1001
+    next_number: int = 101  # of issues (pull requests set their own numbers)
     lock: threading.Lock = field(default_factory=threading.Lock)
+    # Awaited before each request is handled, on the server's event loop: a test makes two
+    # clients' requests interleave (a race) by holding one until the other arrives.
+    hold: Callable[[str, str, dict[str, str]], Awaitable[None]] | None = None
 
     # -- what a test sets up and reads --------------------------------------------------------
 
@@ -73,6 +80,70 @@ class FakeGitHub:
         self.next_id += 1
         self.comments.append(comment)
         return comment
+
+    def add_issue(
+        self,
+        title: str,
+        body: str,
+        *,
+        labels: tuple[str, ...] = (),
+        login: str = BOT,
+        state: str = "open",
+        pull_request: bool = False,
+    ) -> dict[str, Any]:
+        """An issue (or, with pull_request, a pull request as the issues listing shows it)."""
+        with self.lock:
+            for name in labels:
+                self.labels.setdefault(name, {"name": name, "color": "ededed", "description": ""})
+            return self._add_issue(title, body, list(labels), login, state, pull_request)
+
+    def _add_issue(
+        self,
+        title: str,
+        body: str,
+        labels: list[str],
+        login: str,
+        state: str = "open",
+        pull_request: bool = False,
+    ) -> dict[str, Any]:
+        taken = {p["number"] for p in self.pulls} | {i["number"] for i in self.issues}
+        while self.next_number in taken:
+            self.next_number += 1
+        number = self.next_number
+        self.next_number += 1
+        issue: dict[str, Any] = {
+            "id": self.next_id,
+            "number": number,
+            "title": title,
+            "body": body,
+            "state": state,
+            "state_reason": None,
+            "user": {"login": login},
+            # Unknown labels are dropped, as GitHub drops them on a new issue.
+            "labels": [dict(self.labels[n]) for n in labels if n in self.labels],
+            "html_url": f"https://github.com/{self.repository}/issues/{number}",
+            "created_at": f"2025-01-01T00:00:{len(self.issues) % 60:02d}Z",
+        }
+        if pull_request:
+            issue["pull_request"] = {"url": f"https://api.github.com/pulls/{number}"}
+        self.next_id += 1
+        self.issues.append(issue)
+        return issue
+
+    def issue(self, number: int) -> dict[str, Any]:
+        with self.lock:
+            return dict(next(i for i in self.issues if i["number"] == number))
+
+    def open_issues(self, label: str | None = None) -> list[dict[str, Any]]:
+        """The open issues (not pull requests), with `label` if given."""
+        with self.lock:
+            return [
+                dict(i)
+                for i in self.issues
+                if i["state"] == "open"
+                and "pull_request" not in i
+                and (label is None or label in {lab["name"] for lab in i["labels"]})
+            ]
 
     def comments_on(self, number: int) -> list[dict[str, Any]]:
         with self.lock:
@@ -175,6 +246,8 @@ class FakeGitHub:
                 break
         headers = {k.decode().lower(): v.decode() for k, v in scope["headers"]}
         query = {k: v[-1] for k, v in parse_qs(scope["query_string"].decode()).items()}
+        if self.hold is not None:
+            await self.hold(scope["method"], scope["path"], query)
         with self.lock:
             status, payload, extra = self._handle(
                 scope["method"], scope["path"], query, headers, body
@@ -235,6 +308,27 @@ class FakeGitHub:
                 if r["pull"] == number
             ]
             return self._page(items, query, base)
+        if rest == "issues":
+            return self._issues(method, query, body, base)
+        if match := re.fullmatch(r"issues/(\d+)", rest):
+            return self._issue(method, int(match[1]), body)
+        if rest == "labels" and method == "POST":
+            wanted = json.loads(body or b"{}")
+            name = wanted.get("name")
+            if not isinstance(name, str) or not name:
+                return 422, {"message": "Validation Failed"}, {}
+            if name in self.labels:
+                error = {"resource": "Label", "code": "already_exists", "field": "name"}
+                return 422, {"message": "Validation Failed", "errors": [error]}, {}
+            self.labels[name] = {
+                "name": name,
+                "color": str(wanted.get("color") or "ededed"),
+                "description": str(wanted.get("description") or ""),
+            }
+            return 201, self.labels[name], {}
+        if (match := re.fullmatch(r"labels/([^/]+)", rest)) and method == "GET":
+            found = self.labels.get(match[1])
+            return (200, found, {}) if found else (404, {"message": "Not Found"}, {})
         if (match := re.fullmatch(r"commits/([0-9a-f]{7,40})/pulls", rest)) and method == "GET":
             sha = match[1]
             items = [p for p in self.pulls if p["merge_commit_sha"] == sha or sha in p["commits"]]
@@ -271,6 +365,48 @@ class FakeGitHub:
                 return 404, {"message": "Not Found"}, {}
             return 200, {"role": "member", "state": state, "url": path}, {}
         return 404, {"message": "Not Found"}, {}
+
+    def _issues(
+        self, method: str, query: dict[str, str], body: bytes, base: str
+    ) -> tuple[int, Any, dict[str, str]]:
+        if method == "POST":
+            wanted = json.loads(body or b"{}")
+            title, text = wanted.get("title"), wanted.get("body", "")
+            if not isinstance(title, str) or not title or not isinstance(text, str):
+                return 422, {"message": "Validation Failed"}, {}
+            if len(text) > 65_536:
+                return 422, {"message": "Validation Failed: body is too long"}, {}
+            labels = [str(n) for n in wanted.get("labels") or []]
+            return 201, self._add_issue(title, text, labels, BOT), {}
+        if method != "GET":
+            return 404, {"message": "Not Found"}, {}
+        state = query.get("state", "open")
+        items = [i for i in self.issues if state == "all" or i["state"] == state]
+        for name in filter(None, query.get("labels", "").split(",")):
+            items = [i for i in items if name in {lab["name"] for lab in i["labels"]}]
+        # GitHub's default order is newest first: a client must not take the first for oldest.
+        newest_first = query.get("direction", "desc") == "desc"
+        items = sorted(items, key=lambda i: i["number"], reverse=newest_first)
+        return self._page(items, query, base)
+
+    def _issue(self, method: str, number: int, body: bytes) -> tuple[int, Any, dict[str, str]]:
+        found = [i for i in self.issues if i["number"] == number]
+        if not found:
+            return 404, {"message": "Not Found"}, {}
+        issue = found[0]
+        if method == "GET":
+            return 200, dict(issue), {}
+        if method != "PATCH":
+            return 404, {"message": "Not Found"}, {}
+        wanted = json.loads(body or b"{}")
+        if "body" in wanted and len(str(wanted["body"])) > 65_536:
+            return 422, {"message": "Validation Failed: body is too long"}, {}
+        if wanted.get("state") not in (None, "open", "closed"):
+            return 422, {"message": "Validation Failed: state"}, {}
+        for key in ("title", "body", "state", "state_reason"):
+            if key in wanted:
+                issue[key] = wanted[key]
+        return 200, dict(issue), {}
 
     @staticmethod
     def _page(

@@ -127,6 +127,7 @@ CLI_MAY_IMPORT = {
     "reconciler.sandbox.serve",  # `sandbox serve`
     "reconciler.github",  # `github ...`: the workflow steps
     "reconciler.formats.redact",  # masking the run's secrets in everything it prints
+    "reconciler.notify",  # sending the run's notifications
 }
 
 

@@ -101,3 +101,22 @@ def test_cel_is_loaded_only_when_policies_are_configured(tmp_path: Path, example
     assert code == 0
     assert "celpy" in modules
     assert modules & NOT_AT_START == set()
+
+
+def test_notify_set_up_loads_no_apprise_to_validate_or_plan(
+    tmp_path: Path, example: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    settings = example / "reconciler.yaml"
+    settings.write_text(
+        settings.read_text() + "notify:\n  - url_env: HOOK\n    events: [apply.applied]\n"
+        "    environments: [sandbox]\n"
+    )
+    for command in ("validate", "plan"):
+        code, modules = loaded(tmp_path, example, command)
+        assert code == 0, command
+        assert modules & (NOT_AT_START | {"apprise", "requests", "urllib3"}) == set(), command
+    # The check sees it when a message is sent (to nowhere: a warning, and exit 0).
+    monkeypatch.setenv("HOOK", "json://127.0.0.1:9/hooks/startup")
+    code, modules = loaded(tmp_path, example, "apply", "--yes")
+    assert code == 0
+    assert "apprise" in modules

@@ -14,12 +14,14 @@ from typing import Any
 
 import pytest
 from conftest import Repo, make_org
-from sandbox_local import behind_the_back, ok, run
+from sandbox_local import behind_the_back, json_of, ok, run
 from sandbox_server import on_a_terminal
 
 from reconciler.audit import entry_for
 from reconciler.errors import AuditError
+from reconciler.github import parse_report, tracked
 from reconciler.reconcile.workspace import Workspace
+from reconciler.render.drift_issue import render_drift_issue
 
 COMMAND = re.compile(r"`(reconciler [^`]+)`")
 
@@ -134,3 +136,41 @@ def test_the_hash_an_auditor_keeps(tmp_path: Path) -> None:
     (command,) = suggested(ok(tmp_path, "audit", "show", "--env", "development").output)
     assert "--anchor" in command
     assert "Verified." in ok(tmp_path, *command).output
+
+
+def test_the_drift_issue(repo: Any) -> None:
+    kept, restored = make_org(1), make_org(2)
+    root = applied(repo, kept, restored)
+
+    def rename(record: dict[str, Any]) -> None:
+        record["Name"] = "Changed Behind The Back"
+
+    behind_the_back(root, kept["oid"], rename)
+    behind_the_back(root, restored["oid"], rename)
+    report = parse_report(ok(root, "drift", "--format", "json", code=2).stdout, shown="drift")
+    records = tracked([], report, now="2025-06-01T06:17:00Z")
+    body = render_drift_issue(
+        "sandbox",
+        records,
+        checked=report.checked,
+        ledgered=report.ledgered,
+        part=report.part,
+        checked_at="2025-06-01T06:17:00Z",
+        run_url=None,
+    )
+    commands = suggested(body)
+    # The files' version back, for one record: review, then apply it.
+    repair = [c for c in commands if c[0] == "apply" and restored["oid"] in c]
+    review = next(c for c in commands if c[0] == "plan")
+    assert "Changed Behind The Back" in ok(root, *review).stdout
+    done = on_a_terminal(root, *repair[0], answer="yes\n")
+    assert done.returncode == 0, done.stdout + done.stderr
+    still = {d["identity"] for d in json_of(root, "drift", code=2)["drift"]}
+    assert still == {kept["oid"]}
+    # The directory's version kept, for the other: its value written into the file.
+    assert "write the directory's values above into `orgs/clinic-1.yaml`" in body
+    path = root / "orgs" / "clinic-1.yaml"
+    path.write_text(path.read_text().replace(kept["name"], "Changed Behind The Back"))
+    ok(root, "apply", "--yes")
+    ok(root, "drift")
+    ok(root, "plan", "--detailed-exitcode")

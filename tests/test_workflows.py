@@ -604,7 +604,8 @@ def test_drift_runs_daily_and_on_demand_outside_the_syncs_concurrency_group() ->
     assert set(document["on"]) == {"schedule", "workflow_dispatch"}
     assert document["concurrency"]["group"] != workflow("sync.yml")["concurrency"]["group"]
     job = document["jobs"]["drift"]
-    assert job["permissions"] == {"contents": "read", "actions": "read"}
+    # Reading the runs (is a sync running?) and the drift issue: nothing more.
+    assert job["permissions"] == {"contents": "read", "actions": "read", "issues": "write"}
     matrix = job["strategy"]["matrix"]["include"]
     assert [m["env"] for m in matrix] == ["development", "production"]
     assert [m["environment"] for m in matrix] == ["development", "production"]
@@ -1157,6 +1158,11 @@ def test_a_failed_apply_still_commits_the_ledger_then_fails(
 # -- drift.yml -------------------------------------------------------------------------------
 
 
+def drift_issues(world: World, env: str) -> list[dict[str, Any]]:
+    marker = f"<!-- reconciler:drift-issue env={env} -->"
+    return [i for i in world.github.api.open_issues("drift") if i["body"].startswith(marker)]
+
+
 def test_drift_passes_in_sync_and_fails_visibly_when_the_directory_differs(
     world: World, first_sync: RunResult
 ) -> None:
@@ -1167,12 +1173,15 @@ def test_drift_passes_in_sync_and_fails_visibly_when_the_directory_differs(
         assert job.environment == env
         assert f"reconciler drift: `{env}`" in job.summary
         assert "No drift" in job.summary
+        assert f"No drift in {env}, and no drift issue open." in job.step("Keep").stdout
+        assert drift_issues(world, env) == []
 
     oid = f"{NORTHWIND}.12"
     original = world.served.organizations()[oid]
     world.served.put_organization({**original, "Name": "Renamed by hand in the directory"})
     try:
         drifted = world.drift()
+        again = world.drift()
     finally:
         world.served.put_organization(original)
     for env in ("development", "production"):
@@ -1181,7 +1190,22 @@ def test_drift_passes_in_sync_and_fails_visibly_when_the_directory_differs(
         step = job.step("Compare")
         assert step.exit_code == 2
         assert f"::error title=Drift in {env}::" in step.stdout
+        assert f"! organization {oid}: different in the directory" in step.stdout
         assert oid in job.summary
+        [issue] = drift_issues(world, env)
+        assert issue["title"] == f"Drift in {env}"
+        assert '| `Name` | `"Northwind Satellite Clinic 2"` | `"Renamed by hand' in issue["body"]
+        assert f"reconciler apply --refresh --env {env} --target {oid}" in issue["body"]
+        assert "Refreshed (the same records drift)" in again.job("drift", env=env).log
+        assert world.github.api.comments_on(issue["number"]) == []
+
+    repaired = world.drift()
+    assert repaired.conclusion == "success", explain(repaired)
+    for env in ("development", "production"):
+        assert drift_issues(world, env) == []
+        assert f"No drift left in {env}: closed the drift issue" in (
+            repaired.job("drift", env=env).step("Keep").stdout
+        )
 
 
 def test_drift_gives_no_verdict_while_a_sync_runs_or_waits(
@@ -1221,6 +1245,9 @@ def test_drift_gives_no_verdict_while_a_sync_runs_or_waits(
         late = started.job("drift", env=env)
         assert late.result == "success", explain(started)
         assert f"::notice title=No drift verdict for {env}::" in late.step("Compare").stdout
+        # No verdict, no drift issue: what looked like drift may have been the sync.
+        assert late.step("Keep").outcome == "skipped"
+        assert drift_issues(world, env) == []
 
 
 # -- the composite action (action.yml), in the records workflow the README shows -------------

@@ -22,8 +22,9 @@ import click
 
 from reconciler import reconcile
 from reconciler.cli.base import color, common, environ
+from reconciler.cli.notifying import mask, notify, notify_apply
 from reconciler.cli.progress import ApplyProgress
-from reconciler.errors import PlanError
+from reconciler.errors import PlanChanged, PlanError
 from reconciler.git.reader import head_commit
 from reconciler.reconcile import Applied
 from reconciler.reconcile.session import session
@@ -126,10 +127,16 @@ def apply(
                     overrides=overrides,
                 )
 
-    applied = asyncio.run(run())
+    mask(ws)
+    try:
+        applied = asyncio.run(run())
+    except PlanChanged as exc:
+        notify(ws, "apply.refused", {}, detail=str(exc))
+        raise
     progress.finish()
     for line in policy_notes(applied.policies, applied.policy_overrides):
         click.echo(line, err=True)
+    notify_apply(ws, applied.status, applied.result.outcomes)
     click.echo(render_applied(applied), nl=False)
     if applied.status == "interrupted":
         return INTERRUPTED

@@ -11,8 +11,9 @@ from typing import TYPE_CHECKING
 import click
 
 from reconciler.cli.base import common, environ
+from reconciler.cli.notifying import mask, notify
 from reconciler.reconcile.workspace import LOCAL_DIR, Workspace
-from reconciler.render import render_text
+from reconciler.render import render_drift_markdown, render_drift_text, render_text
 
 if TYPE_CHECKING:
     from reconciler.github import Actions
@@ -170,6 +171,7 @@ def check_reviewed(ws: Workspace, commit: str, skip_check: bool) -> int:
         return 0
     message = f"{words.message} {told}".strip()
     click.echo(f"::error title=Not applied to {ws.env_name}::{message}")
+    notify(ws, "apply.refused", {}, detail=message)
     return 1
 
 
@@ -251,18 +253,71 @@ def sync_running(workflow: str) -> int:
 @click.option("--exit-code", "code", type=int, required=True, help="reconciler drift's exit code.")
 @click.option("--since", default=None, help="When the drift check started (sync-running's).")
 @click.option("--workflow", default="sync.yml", show_default=True, help="The sync's file name.")
+@click.option(
+    "--report",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="What `reconciler drift --format json` wrote: shown in the log and the job summary.",
+)
 @common
-def drift_verdict(ws: Workspace, code: int, since: str | None, workflow: str) -> int:
+def drift_verdict(
+    ws: Workspace, code: int, since: str | None, workflow: str, report: Path | None
+) -> int:
     """Drift's verdict from `reconciler drift`'s exit code, or a notice and none when a sync
-    ran or was queued meanwhile."""
+    ran or was queued meanwhile; outputs `verdict` (drift, clean, held or failed)."""
     from reconciler.github import drift_verdict as verdict
-    from reconciler.github import sync_runs
+    from reconciler.github import read_report, sync_runs
 
     actions = _actions()
+    if report is not None and code in (0, 2):
+        found_report = read_report(report, environment=ws.env_name)
+        drifts, checked = list(found_report.drifts), found_report.checked
+        part, ledgered = found_report.part, found_report.ledgered
+        click.echo(render_drift_text(drifts, checked, ws.env_name, part=part, ledgered=ledgered))
+        actions.add_summary(
+            render_drift_markdown(drifts, checked, ws.env_name, part=part, ledgered=ledgered)
+        )
     runs: list[dict[str, object]] = []
     if code in (0, 2):
         with actions.client() as client:
             runs = sync_runs(client, workflow=workflow, since=since)
     found = verdict(ws.env_name, code, runs)
+    actions.set_outputs(verdict=found.outcome)
     click.echo(found.annotation)
     return found.code
+
+
+@github.command("drift-issue")
+@click.argument("report", type=click.Path(dir_okay=False, path_type=Path))
+@common
+def drift_issue(ws: Workspace, report: Path) -> int:
+    """Keep the environment's drift issue current from REPORT (what `reconciler drift --format
+    json` wrote): open it, update it, or close it when the drift is gone."""
+    from reconciler.github import keep_drift_issue, now_utc, read_report
+
+    mask(ws)
+    actions = _actions()
+    found = read_report(report, environment=ws.env_name)
+    with actions.client() as client:
+        done = keep_drift_issue(client, found, now=now_utc(), run_url=actions.run_url)
+    env = ws.env_name
+    for number in done.duplicates:
+        click.echo(f"Closed #{number}, a second drift issue of {env}, as a duplicate.")
+    if done.outcome == "clean":
+        click.echo(f"No drift in {env}, and no drift issue open.")
+    elif done.outcome == "closed":
+        click.echo(f"No drift left in {env}: closed the drift issue #{done.number} {done.url}")
+        counts = {"checked": found.checked, "ledgered": found.ledgered}
+        notify(ws, "drift.resolved", counts, detail=f"Closed the drift issue: {done.url}")
+    else:
+        what = {
+            "opened": "Opened",
+            "updated": "Updated (the drifted records changed)",
+            "unchanged": "Refreshed (the same records drift)",
+        }[done.outcome]
+        click.echo(
+            f"{what} the drift issue of {env}: #{done.number} {done.url} "
+            f"({done.records} record{'' if done.records == 1 else 's'})."
+        )
+    actions.set_outputs(issue=str(done.number or ""), outcome=done.outcome)
+    return 0

@@ -9,12 +9,14 @@ import click
 
 from reconciler import reconcile
 from reconciler.cli.base import common, environ
+from reconciler.cli.notifying import mask, notify
 from reconciler.git.reader import head_commit
 from reconciler.reconcile import Adoption, DriftReport
 from reconciler.reconcile.session import session
 from reconciler.reconcile.workspace import Workspace
 from reconciler.render import (
     drift_document,
+    drift_scope,
     render_drift_markdown,
     render_drift_text,
     render_import,
@@ -40,9 +42,13 @@ def drift(ws: Workspace, fmt: str, rotate: int | None) -> int:
             workers = ws.settings.file.api.concurrency
             return await reconcile.drift(ws, api, concurrency=workers, rotate=rotate)
 
+    mask(ws)
     report = asyncio.run(run())
     drifts, checked = report.drifts, report.checked
     part, ledgered = report.part, report.ledgered
+    if drifts:
+        counts = {"drifted": len(drifts), "checked": checked, "ledgered": ledgered}
+        notify(ws, "drift.found", counts, detail=drift_scope(part, checked, ledgered))
     if fmt == "json":
         document = drift_document(drifts, checked, ws.env_name, part=part, ledgered=ledgered)
         click.echo(json.dumps(document, indent=2, sort_keys=True))

@@ -1,6 +1,6 @@
 """The GitHub side of the workflows: the plan comment on a pull request, the reviewed digest the
-sync applies with, the job summaries, and whether a sync is running, over GitHub's REST API
-(httpx). `reconciler github ...` (cli/github.py) is its command line."""
+sync applies with, the job summaries, whether a sync is running, and the drift issue, over
+GitHub's REST API (httpx). `reconciler github ...` (cli/github.py) is its command line."""
 
 from __future__ import annotations
 
@@ -17,6 +17,15 @@ from reconciler.github.comment import (
     plan_comment,
     read_plan_comment,
 )
+from reconciler.github.drift_issue import (
+    LABEL,
+    IssueVerdict,
+    drift_issues,
+    keep_drift_issue,
+    read_state,
+    tracked,
+)
+from reconciler.github.drift_report import DriftReport, parse_report, read_report
 from reconciler.github.review_check import check_reviewed, merged_pull
 from reconciler.github.sync_commit import SyncCommit, commit_ledger
 from reconciler.github.verdict import Outcome, ReviewVerdict, Unreviewed
@@ -44,15 +53,18 @@ __all__ = [
     "AUDIT_DIR",
     "BOT_LOGIN",
     "COMMENT_LIMIT",
+    "LABEL",
     "PLAN_MARKER",
     "SKIP_INPUT",
     "SYNC_WORKFLOW",
     "Actions",
+    "DriftReport",
     "EnvPlan",
     "GitHub",
     "GitHubError",
     "GitHubForbidden",
     "GitHubNotFound",
+    "IssueVerdict",
     "Outcome",
     "PlanComment",
     "PolicyGate",
@@ -67,19 +79,25 @@ __all__ = [
     "check_reviewed",
     "commit_ledger",
     "describe_runs",
+    "drift_issues",
     "drift_verdict",
     "find_plan_comment",
     "is_audit_path",
+    "keep_drift_issue",
     "ledger_edits",
     "merged_pull",
     "now_utc",
+    "parse_report",
     "plan_comment",
     "plan_environments",
     "policy_annotations",
     "policy_gate",
     "publish_plan",
     "read_plan_comment",
+    "read_report",
+    "read_state",
     "review_words",
     "sync_runs",
     "tell_pull",
+    "tracked",
 ]

@@ -1,6 +1,7 @@
-"""The GitHub REST API, as much as the workflows need: issue comments, the pull requests of a
-commit, and workflow runs. Paging by Link headers, retries on 5xx, typed errors that say what
-to fix. The token is sent to the API's own host only and never appears in a message."""
+"""The GitHub REST API, as much as the workflows need: issues, their labels and comments, the
+pull requests of a commit, and workflow runs. Paging by Link headers, retries on 5xx, typed
+errors that say what to fix. The token is sent to the API's own host only and never appears
+in a message."""
 
 from __future__ import annotations
 
@@ -172,6 +173,49 @@ class GitHub:
         updated: dict[str, Any] = self.request("PATCH", path, json={"body": body}).json()
         return updated
 
+    def issues(self, *, labels: str, state: str = "open") -> list[dict[str, Any]]:
+        """The issues (not pull requests, which GitHub lists too) with every label of `labels`
+        (comma-separated), oldest first. The list endpoint, not the search: search is
+        eventually consistent, and would miss an issue opened a moment ago."""
+        params: dict[str, str | int] = {"labels": labels, "state": state}
+        params.update(sort="created", direction="asc")
+        found = self.paged(f"/repos/{self.repository}/issues", params=params)
+        return [issue for issue in found if "pull_request" not in issue]
+
+    def issue(self, number: int) -> dict[str, Any]:
+        found: dict[str, Any] = self.request(
+            "GET", f"/repos/{self.repository}/issues/{number}"
+        ).json()
+        return found
+
+    def create_issue(self, title: str, body: str, *, labels: list[str]) -> dict[str, Any]:
+        payload = {"title": title, "body": body, "labels": labels}
+        path = f"/repos/{self.repository}/issues"
+        created: dict[str, Any] = self.request("POST", path, json=payload).json()
+        return created
+
+    def update_issue(self, number: int, **fields: str) -> dict[str, Any]:
+        """Edit an issue: `body`, `title`, `state` (open, closed), `state_reason`."""
+        path = f"/repos/{self.repository}/issues/{number}"
+        updated: dict[str, Any] = self.request("PATCH", path, json=fields).json()
+        return updated
+
+    def ensure_label(self, name: str, *, color: str, description: str) -> None:
+        """Create the label unless the repository has it (a new issue's unknown labels are
+        dropped, not created)."""
+        path = f"/repos/{self.repository}/labels"
+        try:
+            self.request("GET", f"{path}/{name}")
+            return
+        except GitHubNotFound:
+            pass
+        payload = {"name": name, "color": color, "description": description}
+        try:
+            self.request("POST", path, json=payload)
+        except GitHubError as exc:
+            if exc.status != 422:  # 422: another run created it a moment ago
+                raise
+
     def pulls_of_commit(self, sha: str) -> list[dict[str, Any]]:
         """The pull requests a commit belongs to (merged ones: its merge commit)."""
         return list(self.paged(f"/repos/{self.repository}/commits/{sha}/pulls"))
@@ -232,7 +276,8 @@ def _error(what: str, response: httpx.Response) -> GitHubError:
         return GitHubForbidden(
             f"GitHub refused {what} ({detail}). The workflow's token lacks the permission: a "
             "pull request from a fork gets a read-only token; otherwise grant it under "
-            "`permissions:` (pull-requests: write for comments, actions: read for runs)",
+            "`permissions:` (pull-requests: write for comments on pull requests, issues: write "
+            "for the drift issue, actions: read for runs)",
             status=status,
         )
     if status == 404:

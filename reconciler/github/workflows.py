@@ -216,10 +216,12 @@ def describe_runs(runs: Sequence[dict[str, Any]]) -> str:
 
 @dataclass(frozen=True)
 class Verdict:
-    """What a drift run concludes: its exit code and the annotation that says it."""
+    """What a drift run concludes: its exit code, the annotation that says it, and in a word
+    (`drift`, `clean`, `held` while a sync ran, `failed`: the drift issue's step reads it)."""
 
     code: int
     annotation: str
+    outcome: str = ""
 
 
 def drift_verdict(environment: str, code: int, runs: Sequence[dict[str, Any]]) -> Verdict:
@@ -230,6 +232,7 @@ def drift_verdict(environment: str, code: int, runs: Sequence[dict[str, Any]]) -
             1,
             f"::error title=Drift check failed in {environment}::reconciler drift exited "
             f"{code}: the directory could not be compared (see the log above).",
+            "failed",
         )
     if runs:
         return Verdict(
@@ -237,13 +240,15 @@ def drift_verdict(environment: str, code: int, runs: Sequence[dict[str, Any]]) -
             f"::notice title=No drift verdict for {environment}::a sync ran or was queued "
             f"while the directory was read ({describe_runs(runs)}): what looked like drift may "
             "be that apply. The next drift check judges again.",
+            "held",
         )
     if code == 0:
-        return Verdict(0, f"No drift in {environment}.")
+        return Verdict(0, f"No drift in {environment}.", "clean")
     return Verdict(
         2,
         f"::error title=Drift in {environment}::The Redox directory differs from what was "
         f"last applied to {environment} (details in the job summary). To put the files back: "
         f"reconciler apply --refresh --env {environment}. To keep the directory's version: "
         "change the files to match.",
+        "drift",
     )

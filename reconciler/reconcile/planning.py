@@ -61,8 +61,33 @@ def validate(ws: Workspace) -> Validation:
     try:
         records = ws.records
     except LoadError as exc:
-        return Validation([*policies, *exc.problems], 0)
-    return Validation([*policies, *records.warnings], len(records.desired))
+        return Validation([*policies, *exc.problems, *_settings_warnings(ws)], 0)
+    return Validation([*policies, *records.warnings, *_settings_warnings(ws)], len(records.desired))
+
+
+def _settings_warnings(ws: Workspace) -> list[Problem]:
+    """What valid settings cannot do on this machine: `notify` without apprise installed. A
+    warning, not an error: the records are fine, and a machine that only validates or plans
+    (an editor, a pre-commit hook) sends no notification anyway."""
+    try:
+        settings = ws.settings
+    except ReconcilerError:
+        return []  # the records' load has reported it
+    if not settings.file.notify:
+        return []
+    from reconciler.notify import INSTALL, available
+
+    if available():
+        return []
+    return [
+        Problem(
+            SETTINGS_FILE,
+            settings.lines.get("notify", 0),
+            "notify is set, but apprise, which sends the notifications, is not installed here: "
+            f"nothing will be sent. Install it with: {INSTALL}",
+            severity="warning",
+        )
+    ]
 
 
 def plan(ws: Workspace, ledger: Ledger | None = None, *, refreshed: bool = False) -> Plan:

@@ -6,7 +6,7 @@ each kind names its setting and the destinations Redox publishes for it."""
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import cache
 from pathlib import Path, PurePosixPath, PureWindowsPath
 from typing import Annotated, Any, Literal
@@ -18,6 +18,7 @@ from reconciler.formats import files, yamlfile
 from reconciler.kinds import KINDS
 from reconciler.kinds.fields import Oid, text_rule
 from reconciler.model import Environment
+from reconciler.notify.settings import NotifyEntry
 from reconciler.policy.model import Level, Policy
 from reconciler.records.validation import problems_from
 from reconciler.redox.api import GATEWAY_OID, SELF_RESPONDING_GATEWAY_OID
@@ -129,6 +130,7 @@ class SettingsFile(_Strict):
     environments: dict[EnvironmentName, EnvironmentEntry] = Field(default_factory=dict)
     policies: list[PolicyEntry] = Field(default_factory=list)
     approvals: dict[EnvironmentName, ApprovalEntry] = Field(default_factory=dict)
+    notify: list[NotifyEntry] = Field(default_factory=list)  # where events are posted (SPEC 5)
     # The most bytes of one record file or of reconciler.yaml, checked before it is read.
     max_file_bytes: int = Field(files.MAX_FILE_BYTES, ge=1024, le=1024**3)
 
@@ -162,6 +164,7 @@ class Settings:
     file: SettingsFile
     environments: dict[str, Environment]
     policies: tuple[Policy, ...] = ()  # in the file's order, each with the line of its `deny`
+    lines: dict[str, int] = field(default_factory=dict)  # top-level key -> its line in the file
 
     def environment(self, name: str) -> Environment:
         """The named environment, or a SettingsError listing the known ones."""
@@ -206,7 +209,10 @@ def load_settings(repo: Path) -> Settings:
         for name in sorted(set(BUILT_IN) | set(parsed.environments))
     }
     _check_audit_paths(environments)
-    problems = _policy_problems(parsed, set(environments), node)
+    problems = [
+        *_policy_problems(parsed, set(environments), node),
+        *_notify_problems(parsed.notify, environments, node),
+    ]
     if problems:
         raise SettingsError(
             f"{SETTINGS_FILE} is invalid:\n" + "\n".join(f"  - {p}" for p in problems)
@@ -215,7 +221,25 @@ def load_settings(repo: Path) -> Settings:
         _policy(entry, yamlfile.line_of(node, ("policies", i, "deny")) if node else 0)
         for i, entry in enumerate(parsed.policies)
     )
-    return Settings(file=parsed, environments=environments, policies=policies)
+    lines = yamlfile.top_level_lines(node, set(type(parsed).model_fields))
+    return Settings(file=parsed, environments=environments, policies=policies, lines=lines)
+
+
+def _notify_problems(
+    entries: list[NotifyEntry], environments: dict[str, Environment], node: Any
+) -> list[Problem]:
+    """Every environment a notify entry names must exist: a typo would silence it for good."""
+    return [
+        Problem(
+            SETTINGS_FILE,
+            yamlfile.line_of(node, ["notify", i, "environments", j]),
+            f"notify[{i}].environments[{j}]: unknown environment {quoted(name)}: use one of "
+            f"{', '.join(sorted(environments))}",
+        )
+        for i, entry in enumerate(entries)
+        for j, name in enumerate(entry.environments or [])
+        if name not in environments
+    ]
 
 
 def _policy(entry: PolicyEntry, line: int) -> Policy:

@@ -16,6 +16,7 @@ from reconciler.render.audit import (
 from reconciler.render.drift import (
     drift_document,
     drift_note,
+    drift_scope,
     drift_summary,
     render_drift_markdown,
     render_drift_text,
@@ -23,6 +24,7 @@ from reconciler.render.drift import (
 from reconciler.render.graph import render_dot, render_graph_text, render_mermaid
 from reconciler.render.history import history_document, render_history_text
 from reconciler.render.ledger import render_import, render_ledger_text
+from reconciler.render.notify import Notification, render_notification
 from reconciler.render.plan import (
     MARKDOWN_LIMIT,
     change_document,
@@ -48,6 +50,7 @@ from reconciler.render.status import render_status_text, status_document
 
 __all__ = [
     "MARKDOWN_LIMIT",
+    "Notification",
     "apply_summary",
     "audit_document",
     "change_document",
@@ -55,6 +58,7 @@ __all__ = [
     "digest_marker",
     "drift_document",
     "drift_note",
+    "drift_scope",
     "drift_summary",
     "history_document",
     "plan_document",
@@ -80,6 +84,7 @@ __all__ = [
     "render_ledger_text",
     "render_markdown",
     "render_mermaid",
+    "render_notification",
     "render_problems",
     "render_status_text",
     "render_text",

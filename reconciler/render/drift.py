@@ -109,7 +109,8 @@ def drift_document(
     part: Part | None = None,
     ledgered: int | None = None,
 ) -> dict[str, Any]:
-    """`drift --format json`. `part` and `parts`: the part checked (1-based) of how many."""
+    """`drift --format json`. `part` and `parts`: the part checked (1-based) of how many; each
+    record's `name` and `applied_at` are as last applied (the ledger's)."""
     part = part or Part(0, 1)
     return {
         "environment": environment,
@@ -123,6 +124,8 @@ def drift_document(
                 "key": d.key,
                 "kind": d.kind,
                 "identity": d.identity,
+                "name": d.name,
+                "applied_at": d.applied_at or None,
                 "finding": d.finding.value,
                 "source": d.source,
                 "fields": [

@@ -34,6 +34,18 @@ class Drift:
     finding: Finding
     source: str | None
     fields: tuple[FieldChange, ...] = ()
+    name: str = ""  # the record's name as last applied
+    applied_at: str = ""  # when it was last applied (the ledger's time)
+
+
+@dataclass(frozen=True)
+class Tracked:
+    """A drifted record as the drift issue keeps it: found drifting since `found_at`, and so
+    at `checked_at`, the last check that queried it (a rotating check queries a part a day)."""
+
+    drift: Drift
+    found_at: str
+    checked_at: str
 
 
 @dataclass(frozen=True)
@@ -74,10 +86,21 @@ def compare(ledger: Ledger, seen: dict[Key, dict[str, Any] | None]) -> list[Drif
     for key in sorted(seen):
         entry = ledger.records[key]
         found = seen[key]
-        if found is None:
-            drifts.append(Drift(key, entry.kind, entry.identity, Finding.MISSING, entry.source))
-            continue
         kind = kind_of(entry.kind)
+        name = kind.display_name(entry.payload, entry.identity)
+        if found is None:
+            drifts.append(
+                Drift(
+                    key,
+                    entry.kind,
+                    entry.identity,
+                    Finding.MISSING,
+                    entry.source,
+                    name=name,
+                    applied_at=entry.applied_at,
+                )
+            )
+            continue
         ours = kind.queryable(entry.payload)
         theirs = kind.comparable(found, entry.payload)
         if ours == theirs:
@@ -90,7 +113,18 @@ def compare(ledger: Ledger, seen: dict[Key, dict[str, Any] | None]) -> list[Drif
         else:
             finding = Finding.DIFFERENT
         fields = field_changes(ours, theirs, identities=kind.list_identities)
-        drifts.append(Drift(key, entry.kind, entry.identity, finding, entry.source, fields))
+        drifts.append(
+            Drift(
+                key,
+                entry.kind,
+                entry.identity,
+                finding,
+                entry.source,
+                fields,
+                name=name,
+                applied_at=entry.applied_at,
+            )
+        )
     return drifts
 
 

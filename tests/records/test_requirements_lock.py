@@ -1,5 +1,6 @@
 """The workflows install the tool's dependencies from a lock with hashes: it must pin every
-runtime dependency pyproject.toml declares, at a version that satisfies it, with hashes."""
+runtime dependency pyproject.toml declares (and those of the `notify` extra, which the
+workflows use too), at a version that satisfies it, with hashes."""
 
 from __future__ import annotations
 
@@ -28,7 +29,8 @@ def pins() -> dict[str, str]:
 def test_every_dependency_is_pinned_at_a_version_it_allows() -> None:
     declared = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))
     locked = pins()
-    for text in declared["project"]["dependencies"]:
+    project = declared["project"]
+    for text in [*project["dependencies"], *project["optional-dependencies"]["notify"]]:
         requirement = Requirement(text)
         name = canonicalize_name(requirement.name)
         assert name in locked, f"{name} is not in {LOCK.name}: refresh it (README, Development)"

@@ -20,6 +20,7 @@ from reconciler.github.ledger_commit import LedgerCommit, commit_ledger
 from reconciler.github.workflows import (
     SKIP_INPUT,
     SYNC_WORKFLOW,
+    Gate,
     Published,
     ReviewCheck,
     Verdict,
@@ -31,6 +32,7 @@ from reconciler.github.workflows import (
     now_utc,
     plan_environments,
     publish_plan,
+    superseded,
     sync_runs,
 )
 
@@ -42,6 +44,7 @@ __all__ = [
     "SYNC_WORKFLOW",
     "Actions",
     "EnvPlan",
+    "Gate",
     "GitHub",
     "GitHubError",
     "GitHubForbidden",
@@ -63,5 +66,6 @@ __all__ = [
     "plan_environments",
     "publish_plan",
     "read_plan_comment",
+    "superseded",
     "sync_runs",
 ]

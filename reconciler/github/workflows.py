@@ -23,7 +23,7 @@ from reconciler.github.comment import (
     find_plan_comment,
     read_plan_comment,
 )
-from reconciler.github.gitrepo import changed_paths, records_commit
+from reconciler.github.gitrepo import changed_paths, records_commit, records_differ
 from reconciler.github.review import rebuilt, refusal_comment
 from reconciler.plan.model import Plan, summary
 from reconciler.reconcile.workspace import LOCAL_DIR, Workspace
@@ -273,6 +273,28 @@ def apply_summary(
             "with force."
         )
     return "\n".join(lines), error
+
+
+@dataclass(frozen=True)
+class Gate:
+    """Whether a sync run applies its push, and the line that says so."""
+
+    apply: bool
+    message: str
+
+
+def superseded(repo: Path, commit: str) -> Gate:
+    """Whether the sync of the pushed `commit` must leave main to a newer run: when main (the
+    checkout at `repo`) holds other records or settings than `commit`, a newer push brought
+    them, and its own sync run applies them after this one. This run must not apply them
+    first (that run's review check is theirs), nor apply the older ones over them."""
+    if records_differ(repo, commit):
+        return Gate(
+            False,
+            f"::notice title=Superseded::main has newer records than {commit[:12]}: the sync "
+            "run of the newer push applies them.",
+        )
+    return Gate(True, f"main holds the records of {commit[:12]}: this run applies them.")
 
 
 # -- drift.yml ------------------------------------------------------------------------------

@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import GATEWAY, MAIN
+from factories import GATEWAY, PROJECT
 from redox_schemas import REFERENCE
 
 from reconciler.reconcile.workspace import Workspace
@@ -40,7 +40,7 @@ def redox_example() -> dict[str, Any]:
 
 def readme_example() -> str:
     """The YAML of the README's organization record (the block under "### Organizations")."""
-    readme = (MAIN / "README.md").read_text(encoding="utf-8")
+    readme = (PROJECT / "README.md").read_text(encoding="utf-8")
     section = readme.split("### Organizations", 1)[1]
     found = re.search(r"```yaml\n(.*?)```", section, re.DOTALL)
     assert found, "the README shows no organization record"

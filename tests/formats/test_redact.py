@@ -12,7 +12,8 @@ import re
 import urllib.parse
 from pathlib import Path
 
-from sandbox_server import example_repo, run_cli, served_sandbox, write_settings
+from factories import write_settings
+from sandbox_server import example_repo, run_cli, served_sandbox
 
 from reconciler.formats import redact
 

@@ -15,7 +15,7 @@ from typing import Any
 import httpx
 import pytest
 from click.testing import CliRunner, Result
-from factories import big_create_plan, org_payload
+from factories import PARENT, big_create_plan, facility_payload
 from fake_github import BOT, FORK_TOKEN, WRITE_TOKEN, FakeGitHub, served
 from sandbox_server import example_repo, set_key
 
@@ -43,7 +43,6 @@ REPOSITORY = "northwind/redox-records"
 HEAD = "a" * 40
 MERGE = "b" * 40
 RUN_URL = f"https://github.com/{REPOSITORY}/actions/runs/77"
-PARENT = "2.16.840.1.113883.3.6147.458.24601.1"
 
 
 @pytest.fixture
@@ -234,7 +233,7 @@ def test_differences_name_what_is_new_gone_and_different() -> None:
     changes = list(reviewed.changes[1:])
     changes[0] = replace(
         changes[0],
-        packed_after=pack(org_payload(f"{PARENT}.1", "Northwind Facility 1", city="Verona")),
+        packed_after=pack(facility_payload(f"{PARENT}.1", "Northwind Facility 1", city="Verona")),
     )
     now = replace(reviewed, changes=(*changes, *creates("development", 1, start=9).changes))
     found = {(d.status, d.identity): d.detail for d in differences(reviewed, now)}

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import functools
 import select
 import socket
 import stat
@@ -18,6 +19,7 @@ import httpx
 import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
+from factories import organization_payload
 from redox_schemas import assert_valid_bodies, schema_errors
 from sandbox_server import served_sandbox
 
@@ -97,16 +99,13 @@ def served(tmp_path: Path) -> Iterator[Served]:
         _stop(server.process)
 
 
-def org_record(oid: str, name: str = "My Company Facility 1") -> dict[str, Any]:
-    return {
-        "Name": name,
-        "Active": True,
-        "Identifiers": [{"ID": oid, "IDType": "OID"}],
-        "Type": {"Value": "Implementer"},
-        "PartOf": {"Identifier": {"Value": "2.16.840.1.113883.3.6147.458.2"}},
-        "Contacts": [{"Name": "Support", "EmailAddresses": ["support@example.com"]}],
-        "Address": {"City": "Madison", "State": "WI"},
-    }
+# The organization these tests send: organization_payload with a contact and a city.
+org_record = functools.partial(
+    organization_payload,
+    name="My Company Facility 1",
+    Contacts=[{"Name": "Support", "EmailAddresses": ["support@example.com"]}],
+    Address={"City": "Madison", "State": "WI"},
+)
 
 
 def new_body(oid: str) -> dict[str, Any]:

@@ -1,144 +1,26 @@
-"""Shared fixtures: repositories written to disk from mappings or text, valid organization
-mappings, the CLI run in-process, and a ledger settled to match the files (as apply leaves it)."""
+"""Shared fixtures: repositories written to disk (tests/factories.py builds them), the CLI run
+in-process, and where rendered diagrams are kept."""
 
 from __future__ import annotations
 
-import copy
 import itertools
 import os
-import shutil
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pytest
 from click.testing import CliRunner, Result
+from factories import Repo, repository
 
-from reconciler import reconcile
 from reconciler.cli import cli
 from reconciler.cli.base import BUG
-from reconciler.formats import yamltext
-from reconciler.kinds import kind_of
-from reconciler.ledger import file as ledger_file
-from reconciler.ledger import model as ledgers
-from reconciler.plan import Plan
-from reconciler.reconcile.workspace import Workspace
-
-GATEWAY = "2.16.840.1.113883.3.6147.458.2"
-BASE_OID = "2.16.840.1.113883.3.6147.458.777"
-MAIN = Path(__file__).resolve().parents[1]
-EXAMPLE_ORGS = MAIN / "orgs"
-EXAMPLE_SETTINGS = MAIN / "reconciler.yaml"
-
-OMIT: Any = object()  # org(name=OMIT) leaves the key out
-
-
-def dump(data: Any) -> str:
-    """YAML text of a mapping, keys in the order given (YAML 1.1 words such as `y` quoted)."""
-    return yamltext.dump(data, sort_keys=False, allow_unicode=True)
-
-
-def make_org(number: int = 1, *, parent: str | None = None, **fields: Any) -> dict[str, Any]:
-    """A valid organization mapping; `fields` override (OMIT removes a key)."""
-    oid = f"{parent or BASE_OID}.{number}"
-    data: dict[str, Any] = {
-        "oid": oid,
-        "name": f"Test Facility {number}",
-        "active": True,
-        "type": "Implementer",
-        "part_of": parent or GATEWAY,
-        "contacts": [
-            {
-                "purpose": "Technical",
-                "name": "Interop Team",
-                "email_addresses": ["interop@example.org"],
-                "phone_number": {"work": "+16085550100"},
-            }
-        ],
-        "address": {
-            "street_address": "1 Main St",
-            "city": "Madison",
-            "state": "WI",
-            "zip": "53703",
-            "country": "USA",
-        },
-    }
-    for key, value in fields.items():
-        if value is OMIT:
-            data.pop(key, None)
-        else:
-            data[key] = value
-    return data
-
-
-@pytest.fixture
-def org() -> Callable[..., dict[str, Any]]:
-    """Factory of valid organization mappings: org(3, parent=oid, name="X", address=OMIT)."""
-    return make_org
-
-
-@dataclass
-class Repo:
-    """A reconciler repository on disk."""
-
-    root: Path
-
-    def write(self, relative: str, content: str | bytes | Mapping[str, Any] | list[Any]) -> Path:
-        """Write a file: text and bytes as they are, mappings and lists as YAML."""
-        path = self.root / relative
-        path.parent.mkdir(parents=True, exist_ok=True)
-        if isinstance(content, bytes):
-            path.write_bytes(content)
-        elif isinstance(content, str):
-            path.write_text(content, encoding="utf-8")
-        else:
-            path.write_text(dump(content), encoding="utf-8")
-        return path
-
-    def org(self, name: str, content: str | bytes | Mapping[str, Any]) -> Path:
-        """orgs/<name>.yaml (or <name> as given when it has a suffix)."""
-        return self.write(f"orgs/{name if '.' in name else name + '.yaml'}", content)
-
-    def settings(self, content: str | Mapping[str, Any]) -> Path:
-        return self.write("reconciler.yaml", content)
-
-    def ledger_path(self, env: str = "sandbox") -> Path:
-        return self.root / Workspace(self.root, env).environment.ledger
-
-    def workspace(self, env: str = "sandbox") -> Workspace:
-        return Workspace(repo=self.root, env_name=env)
-
-    def plan(self, env: str = "sandbox") -> Plan:
-        return reconcile.plan(self.workspace(env))
-
-    def settle(self, env: str = "sandbox") -> ledgers.Ledger:
-        """Make the ledger equal to the files, the way apply records each change."""
-        return settle(self.workspace(env))
-
-
-def settle(ws: Workspace, *, commit: str | None = None) -> ledgers.Ledger:
-    """Apply every change of a fresh plan to the ledger (no Redox involved) and save it, as
-    applied from `commit`."""
-    plan = reconcile.plan(ws)
-    current = ws.ledger()
-    for change in plan.changes:
-        entry = ledgers.make_entry(
-            kind=change.kind,
-            identity=change.identity,
-            envelope=change.envelope,
-            payload=change.after,
-            active=kind_of(change.kind).is_active(change.after),
-            source=change.source,
-            commit=commit,
-        )
-        current = current.with_entry(change.key, entry)
-    return ledger_file.save(ws.ledger_store.path, current)
 
 
 @pytest.fixture
 def repo(tmp_path: Path) -> Callable[..., Repo]:
-    """Factory of repositories: repo(orgs={"a": mapping_or_text}, settings=mapping_or_text)."""
+    """Factory of repositories: repo(orgs={"a": mapping_or_text}, settings=mapping_or_text,
+    example=True), each in a folder of its own (factories.repository)."""
     counter = itertools.count()
 
     def make(
@@ -147,17 +29,9 @@ def repo(tmp_path: Path) -> Callable[..., Repo]:
         settings: str | Mapping[str, Any] | None = None,
         example: bool = False,
     ) -> Repo:
-        root = tmp_path / f"repo{next(counter)}"
-        root.mkdir()
-        made = Repo(root)
-        if example:
-            shutil.copytree(EXAMPLE_ORGS, root / "orgs")
-            shutil.copy(EXAMPLE_SETTINGS, root / "reconciler.yaml")
-        for name, content in (orgs or {}).items():
-            made.org(name, copy.deepcopy(content) if isinstance(content, dict) else content)
-        if settings is not None:
-            made.settings(settings)
-        return made
+        return repository(
+            tmp_path / f"repo{next(counter)}", orgs, settings=settings, example=example
+        )
 
     return make
 

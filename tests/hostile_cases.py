@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-from conftest import settle
+from factories import settle
 from sandbox_server import example_repo
 
 from reconciler import reconcile

@@ -1,5 +1,6 @@
-"""Valid records and a catalog of single mistakes, each breaking one rule at one key, so that a
-test knows where validate (and an editor) must report each one and that nothing else is wrong.
+"""A catalog of single mistakes, each breaking one rule at one key of a valid record
+(tests/factories.py: complete_organization() and provider()), so that a test knows where
+validate (and an editor) must report each one and that nothing else is wrong.
 
 A record is a Python mapping written as YAML in block style; a mistake's value that is a
 collection is written in flow style (`[a, b]`), so it sits on its key's line. `Raw("01234")`
@@ -10,18 +11,15 @@ boolean); other text is quoted where YAML would read it as something else.
 from __future__ import annotations
 
 import copy
-import string
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 import yaml
-from hypothesis import strategies as st
+from factories import GATEWAY, complete_organization, organizations, provider, providers
 
 from reconciler.formats import yamltext
 
-GATEWAY = "2.16.840.1.113883.3.6147.458.2"
-BASE_OID = "2.16.840.1.113883.3.6147.458.777"
 ORGANIZATION, PROVIDER = "organization", "provider"
 FOLDERS = {ORGANIZATION: "orgs", PROVIDER: "providers"}
 
@@ -155,133 +153,8 @@ class Mistake:
 
 # --- valid records -----------------------------------------------------------------------------
 
-# Text as people write it; the dumper quotes what YAML would read as something else.
-WORDS = st.text(alphabet=string.ascii_letters + string.digits + " -'&.,", min_size=1, max_size=30)
-NAMES = WORDS.filter(lambda s: s.strip() == s and s.isprintable())
-
-
-def organization(
-    *,
-    number: int = 1,
-    name: str = "Northwind Dubuque Clinic",
-    alias: str = "Northwind",
-    active: bool = True,
-    destination: str | None = None,
-    facility: str = "0000000001",
-    contact: str = "Interop Team",
-    country: str = "USA",
-    street: str = "2020 Eastwood Dr",
-    city: str = "Madison",
-    state: str = "WI",
-    zip_code: str = "53704",
-    county: str = "Dane",
-    endpoint: str = "Query endpoint",
-) -> dict[str, Any]:
-    """A valid organization record with every part a mistake below needs."""
-    return {
-        "oid": f"{BASE_OID}.{number}",
-        "name": name,
-        "aliases": [alias, "NWH"],
-        "active": active,
-        "type": "Implementer",
-        "part_of": GATEWAY,
-        "directory": "Carequality",
-        "destination_id": destination,
-        "identifiers": [{"id_type": "FACID", "id": facility}],
-        "contacts": [
-            {
-                "purpose": "Technical",
-                "name": contact,
-                "email_addresses": ["interop@example.org"],
-                "phone_number": {"work": "+16085550100", "mobile": "+16085550101"},
-            }
-        ],
-        "address": {
-            "country": country,
-            "street_address": street,
-            "city": city,
-            "state": state,
-            "zip": zip_code,
-            "county": county,
-        },
-        "endpoints": [
-            {"name": endpoint, "address": "https://example.org/xcpd", "mime_type": "text/xml"}
-        ],
-    }
-
-
-def provider(
-    *,
-    npi: str = "1245319599",
-    active: bool = True,
-    first: str = "Dana",
-    last: str = "Okafor",
-    dob: str = "1963-01-06",
-    city: str = "Madison",
-    location: str = "East Clinic",
-    status: str = "Active",
-) -> dict[str, Any]:
-    """A valid provider record with every part a mistake below needs (its NPI passes Luhn)."""
-    return {
-        "identifiers": [{"id_type": "NPI", "id": npi}],
-        "active": active,
-        "demographics": {
-            "first_name": first,
-            "last_name": last,
-            "dob": dob,
-            "email_addresses": ["dana@example.org"],
-            "phone_number": {"office": "+16085551234"},
-            "addresses": [{"country": "USA", "city": city, "state": "WI", "zip": "53703"}],
-        },
-        "qualifications": [{"code": "MD", "start_date": "2000-02-01", "end_date": "2030-01-01"}],
-        "roles": [
-            {
-                "organization": {
-                    "identifiers": [{"id_type": "OID", "id": "2.16.840.1.113883.3.6147.458.999.1"}]
-                },
-                "locations": [{"name": location, "status": status}],
-                "availability": [
-                    {
-                        "days": ["Monday", "Tuesday"],
-                        "available_start_time": "09:00",
-                        "available_end_time": "17:00:00Z",
-                    }
-                ],
-            }
-        ],
-    }
-
-
-BASES = {ORGANIZATION: organization(), PROVIDER: provider()}
-
-organizations = st.builds(
-    organization,
-    number=st.integers(1, 10**6),
-    name=NAMES,
-    alias=NAMES,
-    active=st.booleans(),
-    destination=st.none() | NAMES,
-    facility=st.from_regex("[0-9]{10}", fullmatch=True),
-    contact=NAMES,
-    country=st.sampled_from(["USA", "US", "usa"]),
-    street=NAMES,
-    city=NAMES,
-    state=st.sampled_from(["WI", "IL", "MN", "PR"]),
-    zip_code=st.from_regex("[0-9]{5}(-[0-9]{4})?", fullmatch=True),
-    county=NAMES,
-    endpoint=NAMES,
-)
-providers = st.builds(
-    provider,
-    npi=st.sampled_from(["1245319599", "1234567893"]),
-    active=st.booleans(),
-    first=NAMES,
-    last=NAMES,
-    dob=st.dates().map(lambda d: d.isoformat()),
-    city=NAMES,
-    location=NAMES,
-    status=st.sampled_from(["Active", "inactive", "SUSPENDED"]),
-)
+# The records every mistake is made on (tests/factories.py builds them), and strategies of more.
+BASES = {ORGANIZATION: complete_organization(), PROVIDER: provider()}
 RECORDS = {ORGANIZATION: organizations, PROVIDER: providers}
 
 # --- the mistakes ------------------------------------------------------------------------------

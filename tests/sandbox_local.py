@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import subprocess
 import sys
 import time
@@ -18,18 +17,13 @@ from typing import Any
 
 import pytest
 from click.testing import CliRunner, Result
+from factories import PARENT
 from redox_schemas import assert_valid_bodies
 
 from reconciler.cli import cli
 from reconciler.sandbox.app import Sandbox
 
 ROOT = Path(__file__).resolve().parents[1]
-
-
-GATEWAY = "2.16.840.1.113883.3.6147.458.2"
-
-
-PARENT = "2.16.840.1.113883.3.6147.458.24601.1"  # orgs/northwind-health.yaml
 
 
 CLINIC = f"{PARENT}.1"  # orgs/madison-east-clinic.yaml
@@ -119,14 +113,6 @@ def assert_logged_bodies_valid(entries: list[dict[str, Any]]) -> None:
     assert bodies, "the sandbox logged no request"
     assert all(isinstance(b, dict) for b in bodies)
     assert_valid_bodies(bodies)
-
-
-def example_repo(at: Path) -> Path:
-    """A copy of the project's example repository (orgs/ and reconciler.yaml)."""
-    at.mkdir(parents=True, exist_ok=True)
-    shutil.copytree(ROOT / "orgs", at / "orgs")
-    shutil.copy(ROOT / "reconciler.yaml", at / "reconciler.yaml")
-    return at
 
 
 @dataclass

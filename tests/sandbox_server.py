@@ -1,11 +1,11 @@
 """Test helpers for apply: `reconciler sandbox serve` in a subprocess on 127.0.0.1 (with its
-admin hooks), the `reconciler` CLI as a subprocess, and throwaway repositories to apply."""
+admin hooks), the `reconciler` CLI as a subprocess, and repositories (tests/factories.py) set
+up to apply to it."""
 
 from __future__ import annotations
 
 import json
 import os
-import shutil
 import signal
 import subprocess
 import sys
@@ -17,15 +17,13 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-import yaml
+from factories import example_repository, generated_repository, write_settings
 from redox_schemas import assert_valid_bodies
 
 from reconciler.cli.base import BUG
 from reconciler.reconcile.workspace import Workspace
 from reconciler.redox.api import SANDBOX_PROVIDER_DESTINATION
 
-PROJECT = Path(__file__).resolve().parents[1]
-GATEWAY = "2.16.840.1.113883.3.6147.458.2"
 STARTUP_LIMIT = 30.0  # a guard against a server that never starts, not a measurement
 CLI_LIMIT = 300.0
 # Variables that would steer a child process somewhere other than where a test points it.
@@ -237,35 +235,13 @@ def run_cli(
     return done
 
 
-# -- repositories ---------------------------------------------------------------------------
-
-
-def write_settings(repo: Path, **overrides: Any) -> None:
-    """reconciler.yaml of `repo`, with top-level keys replaced (mappings merged one level)."""
-    path = repo / "reconciler.yaml"
-    data = yaml.safe_load(path.read_text(encoding="utf-8")) if path.exists() else {}
-    data = data or {}
-    for key, value in overrides.items():
-        if isinstance(value, dict) and isinstance(data.get(key), dict):
-            merged = dict(data[key])
-            for inner, inner_value in value.items():
-                if isinstance(inner_value, dict) and isinstance(merged.get(inner), dict):
-                    merged[inner] = {**merged[inner], **inner_value}
-                else:
-                    merged[inner] = inner_value
-            data[key] = merged
-        else:
-            data[key] = value
-    path.write_text(yaml.safe_dump(data, sort_keys=False), encoding="utf-8")
+# -- repositories set up for sandbox serve ------------------------------------------------------
 
 
 def example_repo(path: Path, *, rate_limit: float = 200, concurrency: int = 8) -> Path:
-    """A copy of the project's example repository (orgs/, providers/, reconciler.yaml), set up
-    so `--env development` works against `sandbox serve` too."""
-    path.mkdir(parents=True, exist_ok=True)
-    for folder in ("orgs", "providers"):
-        shutil.copytree(PROJECT / folder, path / folder)
-    shutil.copy(PROJECT / "reconciler.yaml", path / "reconciler.yaml")
+    """The project's example repository with its providers (factories.example_repository), set
+    up so `--env development` works against `sandbox serve` too."""
+    example_repository(path, providers=True)
     write_settings(
         path,
         api={"rate_limit": rate_limit, "concurrency": concurrency, "timeout": 30},
@@ -274,46 +250,12 @@ def example_repo(path: Path, *, rate_limit: float = 200, concurrency: int = 8) -
     return path
 
 
-def org_yaml(
-    oid: str,
-    name: str,
-    *,
-    part_of: str = GATEWAY,
-    city: str = "Madison",
-    active: bool = True,
-    extra: str = "",
-) -> str:
-    """The text of one organization file."""
-    return (
-        f"oid: {oid}\n"
-        f"name: {name}\n"
-        f"active: {'true' if active else 'false'}\n"
-        "type: Implementer\n"
-        f"part_of: {part_of}\n"
-        "contacts:\n"
-        "  - purpose: Technical\n"
-        "    name: Interop Team\n"
-        "    email_addresses: [interop@example.org]\n"
-        "    phone_number: {work: '+16085550100'}\n"
-        "address:\n"
-        "  street_address: 1 Main St\n"
-        f"  city: {city}\n"
-        "  state: WI\n"
-        "  zip: '53703'\n"
-        "  country: USA\n" + extra
-    )
-
-
 def generated_repo(
     path: Path, *, children: int, root: str, rate_limit: float = 200, concurrency: int = 8
 ) -> Path:
-    """A repository of one parent (`root`) and `children` children of it, organizations only."""
-    orgs = path / "orgs"
-    orgs.mkdir(parents=True)
-    (orgs / "parent.yaml").write_text(org_yaml(root, "Generated Parent"), encoding="utf-8")
-    for n in range(1, children + 1):
-        text = org_yaml(f"{root}.{n}", f"Generated Clinic {n}", part_of=root)
-        (orgs / f"clinic-{n:04d}.yaml").write_text(text, encoding="utf-8")
+    """A generated repository (factories.generated_repository: one parent `root` and
+    `children` children of it), with the API settings for `sandbox serve`."""
+    generated_repository(path, children=children, root=root)
     write_settings(path, api={"rate_limit": rate_limit, "concurrency": concurrency, "timeout": 30})
     return path
 

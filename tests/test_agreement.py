@@ -12,13 +12,20 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import EXAMPLE_ORGS, MAIN, Repo, make_org
-from factories import hierarchies
+from factories import (
+    EXAMPLE_ORGS,
+    EXAMPLE_PROVIDERS,
+    Repo,
+    hierarchies,
+    organization,
+    organization_text,
+    organizations,
+    providers,
+)
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from mistakes import BASES, FOLDERS, ORGANIZATION, PROVIDER, organizations, providers, to_yaml
+from mistakes import BASES, FOLDERS, ORGANIZATION, PROVIDER, to_yaml
 from redox_schemas import assert_valid_bodies
-from sandbox_server import org_yaml
 
 from reconciler import reconcile
 from reconciler.kinds import KINDS
@@ -66,10 +73,9 @@ def refusals(sent: list[tuple[str, str, dict[str, Any]]]) -> list[tuple[str, int
 
 
 def write_records(root: Path, kind: str, records: list[dict[str, Any]]) -> None:
-    folder = root / FOLDERS[kind]
-    folder.mkdir(parents=True, exist_ok=True)
+    """`records` of `kind` in their folder of `root`, written as a person writes them."""
     for index, record in enumerate(records):
-        (folder / f"record-{index}.yaml").write_text(to_yaml(record), encoding="utf-8")
+        Repo(root).write(f"{FOLDERS[kind]}/record-{index}.yaml", to_yaml(record))
 
 
 # --- what validates is accepted ------------------------------------------------------------------
@@ -106,14 +112,16 @@ def test_generated_records_of_every_kind_that_validate_are_accepted(
 
 
 def test_the_records_the_suite_writes_are_accepted(repo: Callable[..., Repo]) -> None:
-    """The example repository, conftest's make_org, sandbox_server's org_yaml and the
-    catalog's base records: every one validates and the sandbox takes every one."""
-    made = repo({"made": make_org(11), "connection": make_org(12, type="Connection", contacts=[])})
+    """The example repository and the factories' records (organization(), organization_text(),
+    the catalog's bases): every one validates and the sandbox takes every one."""
+    made = repo(
+        {"made": organization(11), "connection": organization(12, type="Connection", contacts=[])}
+    )
     for path in EXAMPLE_ORGS.glob("*.yaml"):
         made.org(path.name, path.read_text(encoding="utf-8"))
-    for path in (MAIN / "providers").glob("*.yaml"):
+    for path in EXAMPLE_PROVIDERS.glob("*.yaml"):
         made.write(f"providers/{path.name}", path.read_text(encoding="utf-8"))
-    made.org("served", org_yaml(f"{BASES[ORGANIZATION]['oid']}9", "Served Clinic"))
+    made.org("served", organization_text(f"{BASES[ORGANIZATION]['oid']}9", "Served Clinic"))
     made.org("base", to_yaml(BASES[ORGANIZATION]))
     made.write("providers/base.yaml", to_yaml(BASES[PROVIDER]))
 

@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from factories import organization_text
 from sandbox_server import (
     ServedSandbox,
     cli_args,
@@ -33,7 +34,6 @@ from sandbox_server import (
     example_repo,
     generated_repo,
     ledger_doc,
-    org_yaml,
     run_cli,
     served_sandbox,
     set_key,
@@ -345,7 +345,7 @@ def test_an_update_that_never_left_is_sent(served: ServedSandbox, repo: Path) ->
 def test_a_create_that_landed_is_not_repeated_and_one_that_did_not_is_sent(
     served: ServedSandbox, repo: Path, tmp_path: Path
 ) -> None:
-    text = org_yaml(NEW_CLINIC, "Northwind Verona Clinic", part_of=EXAMPLE_CLINIC[:-2])
+    text = organization_text(NEW_CLINIC, "Northwind Verona Clinic", part_of=EXAMPLE_CLINIC[:-2])
     (repo / "orgs" / "verona.yaml").write_text(text, encoding="utf-8")
     leave_intent(repo, NEW_CLINIC)
     start = len(served.requests())
@@ -357,7 +357,7 @@ def test_a_create_that_landed_is_not_repeated_and_one_that_did_not_is_sent(
 
     other = NEW_CLINIC[:-1] + "8"
     (repo / "orgs" / "sun-prairie.yaml").write_text(
-        org_yaml(other, "Northwind Sun Prairie Clinic", part_of=EXAMPLE_CLINIC[:-2]),
+        organization_text(other, "Northwind Sun Prairie Clinic", part_of=EXAMPLE_CLINIC[:-2]),
         encoding="utf-8",
     )
     served.put_organization(leave_intent(repo, other))
@@ -374,12 +374,12 @@ def test_an_update_of_fields_a_query_cannot_show_is_sent_again(
     # Endpoints never come back in a query: a query cannot tell whether this update landed.
     endpoint = "endpoints:\n  - name: Northwind XCA\n    address: https://xca.example.org/{}\n"
     (repo / "orgs" / "xca.yaml").write_text(
-        org_yaml(NEW_CLINIC, "Northwind XCA Gateway", extra=endpoint.format("v1")),
+        organization_text(NEW_CLINIC, "Northwind XCA Gateway", extra=endpoint.format("v1")),
         encoding="utf-8",
     )
     assert run_cli(repo, "apply", "--yes", "--env", ENV, environ=served.environ()).returncode == 0
     (repo / "orgs" / "xca.yaml").write_text(
-        org_yaml(NEW_CLINIC, "Northwind XCA Gateway", extra=endpoint.format("v2")),
+        organization_text(NEW_CLINIC, "Northwind XCA Gateway", extra=endpoint.format("v2")),
         encoding="utf-8",
     )
     leave_intent(repo, NEW_CLINIC)

@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import Repo, make_org
+from factories import Repo, organization
 from sandbox_server import (
     ServedSandbox,
     clean_environ,
@@ -388,10 +388,10 @@ def test_records_below_a_parent_the_stop_kept_back_are_not_started_not_skipped(
     # in flight when the stop comes, the second parent waits for its turn and never starts.
     made = Repo(tmp_path / "repo")
     for top in (1, 2):
-        parent = make_org(top)
+        parent = organization(top)
         made.org(f"top-{top}", parent)
         for child in (1, 2):
-            made.org(f"top-{top}-{child}", make_org(child, parent=parent["oid"]))
+            made.org(f"top-{top}-{child}", organization(child, parent=parent["oid"]))
 
     async def run() -> reconcile.Applied:
         stop = asyncio.Event()

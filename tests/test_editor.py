@@ -401,6 +401,35 @@ def test_the_base_records_are_clean_in_the_editor(
     assert editor.diagnostics_of(files) == {path: [] for path in files}
 
 
+def test_a_connection_without_contacts_is_clean_in_the_editor(
+    editor: Editor, tmp_path: Path, schemas: dict[Path, list[str]]
+) -> None:
+    # The contact rule is the Implementer's: a Connection, its type written either way, needs
+    # none, as validate says; the same record as an Implementer is flagged where validate is.
+    editor.configure(schemas=schemas)
+    files: dict[Path, str] = {}
+    for kind in ("Connection", "Implementer"):
+        for number, written in enumerate([kind, {"system": "urn:cq", "value": kind}]):
+            record = copy.deepcopy(BASES["organization"])
+            record["type"] = written
+            del record["contacts"]
+            files[tmp_path / kind / "orgs" / f"{number}.yaml"] = to_yaml(record)
+    validated = {
+        path: validate_lines(
+            "organization", text, tmp_path / "validate" / path.parent.parent.name / path.name
+        )
+        for path, text in files.items()
+    }
+
+    flagged = editor.diagnostics_of(files)
+
+    assert {path: lines(found) for path, found in flagged.items()} == validated
+    assert {path.parent.parent.name: bool(lines) for path, lines in validated.items()} == {
+        "Connection": False,
+        "Implementer": True,
+    }
+
+
 def test_the_editor_flags_every_mistake_validate_reports_on_its_line(
     editor: Editor, tmp_path: Path, schemas: dict[Path, list[str]]
 ) -> None:

@@ -10,7 +10,7 @@ import socket
 from pathlib import Path
 
 import pytest
-from conftest import settle
+from factories import settle
 from hostile import assert_no_bug, assert_refused, assert_sound, run
 from hostile_cases import CASES, POSIX, SECRET_LINE, Case, prepared
 from sandbox_server import (

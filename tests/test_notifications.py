@@ -13,13 +13,13 @@ from typing import Any
 
 import pytest
 import yaml
+from factories import example_repository
 from receiver import closed_port, receiving, wait_for
 from sandbox_local import (
     CLINIC,
     ROCHESTER,
     behind_the_back,
     cli_process,
-    example_repo,
     ok,
     sandbox,
     sandbox_dir,
@@ -48,7 +48,7 @@ def everything_written(repo: Path) -> str:
 
 def test_apply_posts_one_message_naming_the_environment_and_the_count(tmp_path: Path) -> None:
     repo = with_notify(
-        example_repo(tmp_path / "repo"), {"url_env": "HOOK", "events": ["apply.applied"]}
+        example_repository(tmp_path / "repo"), {"url_env": "HOOK", "events": ["apply.applied"]}
     )
     with served(tmp_path / "served") as server, receiving() as receiver:
         env = {**server.env, **LOCAL, "HOOK": receiver.url(f"hooks/{TOKEN}")}
@@ -69,7 +69,7 @@ def test_with_the_receiver_down_apply_exits_0_and_only_a_warning_names_the_failu
     tmp_path: Path,
 ) -> None:
     repo = with_notify(
-        example_repo(tmp_path / "repo"), {"url_env": "HOOK", "events": ["apply.applied"]}
+        example_repository(tmp_path / "repo"), {"url_env": "HOOK", "events": ["apply.applied"]}
     )
     url = f"json://127.0.0.1:{closed_port()}/hooks/{TOKEN}"
     with served(tmp_path / "served") as server:
@@ -89,7 +89,7 @@ def test_with_the_receiver_down_apply_exits_0_and_only_a_warning_names_the_failu
 
 def test_a_receiver_that_never_answers_does_not_hold_the_apply(tmp_path: Path) -> None:
     repo = with_notify(
-        example_repo(tmp_path / "repo"),
+        example_repository(tmp_path / "repo"),
         {"url_env": "HOOK", "events": ["apply.applied"], "environments": ["sandbox"]},
     )
     with receiving(delay=120) as receiver:
@@ -107,7 +107,7 @@ def test_a_receiver_that_never_answers_does_not_hold_the_apply(tmp_path: Path) -
 
 def test_drift_sends_drift_found_and_apply_sends_failed_and_refused(tmp_path: Path) -> None:
     repo = with_notify(
-        example_repo(tmp_path / "repo"),
+        example_repository(tmp_path / "repo"),
         {
             "url_env": "HOOK",
             "events": ["drift.found", "apply.failed", "apply.refused"],
@@ -150,7 +150,7 @@ def test_in_a_workflow_the_message_names_the_pull_request_and_links_the_run(
     tmp_path: Path,
 ) -> None:
     repo = with_notify(
-        example_repo(tmp_path / "repo"),
+        example_repository(tmp_path / "repo"),
         {"url_env": "HOOK", "events": ["apply.applied"], "environments": ["sandbox"]},
     )
     event = tmp_path / "event.json"
@@ -186,7 +186,7 @@ def test_without_apprise_validate_and_apply_say_how_to_install_it(
     tmp_path: Path, command: str
 ) -> None:
     repo = with_notify(
-        example_repo(tmp_path / "repo"),
+        example_repository(tmp_path / "repo"),
         {"url_env": "HOOK", "events": ["apply.applied"], "environments": ["sandbox"]},
     )
     args = ["apply", "--yes"] if command == "apply" else ["validate"]

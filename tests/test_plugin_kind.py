@@ -10,7 +10,7 @@ from typing import Any, ClassVar
 
 import pytest
 from click.testing import Result
-from conftest import Repo
+from factories import Repo
 
 from reconciler import reconcile
 from reconciler.errors import AlreadyExists, NotFound, Problem

@@ -9,11 +9,7 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from conftest import GATEWAY, Repo
-from factories import (
-    hierarchies,
-    write,
-)
+from factories import GATEWAY, Repo, hierarchies, write_organizations
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -69,7 +65,7 @@ def restyled(record: dict[str, Any], rng: random.Random) -> str:
 @given(records=hierarchies(), env=st.sampled_from(["sandbox", "development", "production"]))
 def test_the_plan_after_apply_is_empty(records: list[dict[str, Any]], env: str) -> None:
     with tempfile.TemporaryDirectory() as tmp:
-        made = write(Path(tmp), records)
+        made = write_organizations(Path(tmp), records)
         first = made.plan(env)
         assert len(first.changes) == len(records)
         assert all(c.action.value == "create" for c in first.changes)
@@ -87,7 +83,7 @@ def test_style_order_comments_and_names_never_cause_a_change(
 ) -> None:
     rng = random.Random(seed)
     with tempfile.TemporaryDirectory() as tmp:
-        made = write(Path(tmp), records)
+        made = write_organizations(Path(tmp), records)
         made.settle()
         for path in (made.root / "orgs").iterdir():
             path.unlink()
@@ -106,7 +102,7 @@ def test_a_real_edit_is_planned_as_exactly_one_change(
     records: list[dict[str, Any]], data: st.DataObject
 ) -> None:
     with tempfile.TemporaryDirectory() as tmp:
-        made = write(Path(tmp), records)
+        made = write_organizations(Path(tmp), records)
         made.settle()
         index = data.draw(st.integers(0, len(records) - 1))
         edited = {**records[index], "name": records[index]["name"] + " (renamed)"}

@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 import redox_schemas
-from conftest import make_org
+from factories import organization
 from redox_schemas import assert_valid_bodies, model_errors, schema_errors
 
 from reconciler.kinds import KINDS
@@ -19,7 +19,7 @@ ENV = Environment(name="sandbox", ledger="l.json", gateway_oids=frozenset())
 
 
 def new_organization() -> dict[str, Any]:
-    data = make_org()
+    data = organization()
     kind = KINDS["organization"]
     desired = kind.desired(Organization.model_validate(data), data, ENV, file="orgs/x.yaml")
     return kind.request(Action.CREATE, desired.envelope, desired.payload, destination="d")

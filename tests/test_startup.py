@@ -5,14 +5,13 @@ what is loaded, in a fresh interpreter."""
 from __future__ import annotations
 
 import json
-import shutil
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
+from factories import example_repository
 
-PROJECT = Path(__file__).resolve().parents[1]
 NOT_AT_START = {"asyncio", "httpx", "httpcore", "uvicorn", "jwt", "cryptography"}
 
 RUN = """
@@ -44,11 +43,7 @@ def loaded(tmp_path: Path, repo: Path, *args: str) -> tuple[int, set[str]]:
 
 @pytest.fixture
 def example(tmp_path: Path) -> Path:
-    repo = tmp_path / "repo"
-    for folder in ("orgs", "providers"):
-        shutil.copytree(PROJECT / folder, repo / folder)
-    shutil.copy(PROJECT / "reconciler.yaml", repo / "reconciler.yaml")
-    return repo
+    return example_repository(tmp_path / "repo", providers=True)
 
 
 @pytest.mark.parametrize(

@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import Repo, make_org
+from factories import Repo, organization
 from sandbox_local import behind_the_back, json_of, ok, run
 from sandbox_server import on_a_terminal
 
@@ -44,7 +44,7 @@ def applied(repo: Any, *orgs: dict[str, Any]) -> Path:
 
 
 def test_a_removed_file(repo: Any) -> None:
-    root = applied(repo, make_org(1), make_org(2))
+    root = applied(repo, organization(1), organization(2))
     (root / "orgs" / "clinic-1.yaml").unlink()
     message = run(root, "plan").stderr
     (command,) = suggested(message)
@@ -53,15 +53,15 @@ def test_a_removed_file(repo: Any) -> None:
 
 
 def test_an_import_that_found_no_file(repo: Any) -> None:
-    root = applied(repo, make_org(1), make_org(2))
+    root = applied(repo, organization(1), organization(2))
     (root / "orgs" / "clinic-1.yaml").unlink()
-    (command,) = suggested(ok(root, "import", "--oid", make_org(1)["oid"]).stdout)
+    (command,) = suggested(ok(root, "import", "--oid", organization(1)["oid"]).stdout)
     ok(root, *command)
     ok(root, "plan", "--detailed-exitcode")
 
 
 def test_drift(repo: Any) -> None:
-    org = make_org(1)
+    org = organization(1)
     root = applied(repo, org)
 
     def rename(record: dict[str, Any]) -> None:
@@ -77,7 +77,7 @@ def test_drift(repo: Any) -> None:
 
 
 def test_a_saved_plan_of_another_environment(repo: Any, tmp_path: Path) -> None:
-    made: Repo = repo({"clinic-1": make_org(1)})
+    made: Repo = repo({"clinic-1": organization(1)})
     saved = tmp_path / "plan.json"
     (told,) = suggested(ok(made.root, "plan", "--out", str(saved)).stderr)
     refused = run(made.root, "apply", "--env", "development", "--yes", str(saved))
@@ -90,11 +90,11 @@ def test_a_saved_plan_of_another_environment(repo: Any, tmp_path: Path) -> None:
 
 
 def test_a_stale_saved_plan(repo: Any, tmp_path: Path) -> None:
-    made: Repo = repo({"clinic-1": make_org(1)})
+    made: Repo = repo({"clinic-1": organization(1)})
     saved = tmp_path / "plan.json"
     ok(made.root, "plan", "--out", str(saved))
-    made.org("clinic-2", make_org(2))
-    ok(made.root, "apply", "--yes", "--target", make_org(2)["oid"])
+    made.org("clinic-2", organization(2))
+    ok(made.root, "apply", "--yes", "--target", organization(2)["oid"])
     refused = run(made.root, "apply", "--yes", str(saved))
     assert refused.exit_code == 1
     (command,) = suggested(refused.stderr)
@@ -105,7 +105,7 @@ def test_a_stale_saved_plan(repo: Any, tmp_path: Path) -> None:
 
 
 def test_an_apply_that_needs_yes(repo: Any) -> None:
-    made: Repo = repo({"clinic-1": make_org(1)})
+    made: Repo = repo({"clinic-1": organization(1)})
     refused = run(made.root, "apply")
     assert refused.exit_code == 1
     (command,) = suggested(refused.stderr)
@@ -139,7 +139,7 @@ def test_the_hash_an_auditor_keeps(tmp_path: Path) -> None:
 
 
 def test_the_drift_issue(repo: Any) -> None:
-    kept, restored = make_org(1), make_org(2)
+    kept, restored = organization(1), organization(2)
     root = applied(repo, kept, restored)
 
     def rename(record: dict[str, Any]) -> None:

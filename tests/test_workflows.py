@@ -20,6 +20,8 @@ from typing import Any
 import httpx
 import pytest
 import yaml
+from factories import GATEWAY, OMIT, organization
+from factories import PARENT as NORTHWIND
 from fake_github import FORK_TOKEN, WRITE_TOKEN, FakeGitHub
 from fake_github import served as serve_github
 from workflow_runner import Environment, Runner, RunResult
@@ -30,7 +32,6 @@ REPOSITORY = "northwind/redox-records"
 MARKER = "<!-- redox-reconciler-plan -->"
 BOT = "github-actions[bot]"
 BOT_EMAIL = "41898282+github-actions[bot]@users.noreply.github.com"
-NORTHWIND = "2.16.840.1.113883.3.6147.458.24601.1"
 EXTRA_CLINICS = 7  # with the example's four active records, enough for the safety fraction
 STARTUP_LIMIT = 30.0  # a guard against a server that never starts, not a measurement
 FULL_SHA = re.compile(r"[0-9a-f]{40}")
@@ -163,20 +164,20 @@ def git(cwd: Path, *args: str) -> str:
 def clinic(number: int) -> str:
     """A valid active clinic under Northwind Health."""
     return yaml.safe_dump(
-        {
-            "oid": f"{NORTHWIND}.{10 + number}",
-            "name": f"Northwind Satellite Clinic {number}",
-            "type": "Implementer",
-            "part_of": NORTHWIND,
-            "contacts": [
+        organization(
+            10 + number,
+            parent=NORTHWIND,
+            name=f"Northwind Satellite Clinic {number}",
+            active=OMIT,
+            contacts=[
                 {
                     "purpose": "Technical",
                     "name": "Northwind Interoperability Team",
                     "email_addresses": ["interop@northwind-health.example"],
                 }
             ],
-            "address": {"city": "Madison", "state": "WI", "zip": "53703", "country": "USA"},
-        },
+            address={"city": "Madison", "state": "WI", "zip": "53703", "country": "USA"},
+        ),
         sort_keys=False,
     )
 
@@ -1258,23 +1259,17 @@ ACTION_ROOT = "2.16.840.1.113883.3.6147.458.31337.1"
 def _action_record(number: int | None) -> str:
     """A parent (None) or a clinic under it, under OIDs no other test of this module uses."""
     oid, parent = (
-        (ACTION_ROOT, "2.16.840.1.113883.3.6147.458.2")
-        if number is None
-        else (
-            f"{ACTION_ROOT}.{number}",
-            ACTION_ROOT,
-        )
+        (ACTION_ROOT, GATEWAY) if number is None else (f"{ACTION_ROOT}.{number}", ACTION_ROOT)
     )
     return yaml.safe_dump(
-        {
-            "oid": oid,
-            "name": "Action Health" if number is None else f"Action Health Clinic {number}",
-            "type": "Implementer",
-            "part_of": parent,
-            "contacts": [
-                {"purpose": "Technical", "name": "Ops", "email_addresses": ["o@a.example"]}
-            ],
-        },
+        organization(
+            oid=oid,
+            name="Action Health" if number is None else f"Action Health Clinic {number}",
+            active=OMIT,
+            part_of=parent,
+            contacts=[{"purpose": "Technical", "name": "Ops", "email_addresses": ["o@a.example"]}],
+            address=OMIT,
+        ),
         sort_keys=False,
     )
 

@@ -137,6 +137,21 @@ def plan_comment(
     return 1 if gate.failed else 0
 
 
+@github.command("superseded")
+@click.option("--commit", required=True, help="The pushed commit (github.sha).")
+@click.option("--repo", type=click.Path(exists=True, file_okay=False, path_type=Path))
+@click.pass_context
+def superseded(ctx: click.Context, commit: str, repo: Path | None) -> int:
+    """Whether main (the checkout) holds newer records than the pushed commit, whose sync then
+    leaves them to the newer push's run: outputs `apply` (true/false)."""
+    from reconciler.github import superseded as decide
+
+    gate = decide(_repo(ctx, repo), commit)
+    _actions().set_outputs(apply="true" if gate.apply else "false")
+    click.echo(gate.message)
+    return 0
+
+
 @github.command("check-reviewed")
 @click.option("--commit", required=True, help="The pushed commit (github.sha).")
 @click.option("--skip-check", type=click.BOOL, default=False, help="Skip it (workflow_dispatch).")

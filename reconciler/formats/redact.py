@@ -14,7 +14,7 @@ import logging
 import re
 import threading
 import urllib.parse
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping
 from typing import Any, TextIO
 
 MASK = "***"
@@ -66,6 +66,23 @@ def register_pem(pem: str) -> None:
     for line in body:
         register(line)
     register("".join(body))
+
+
+# Headers whose value is a credential whoever sent it: masked in what is recorded even when
+# the secret was never registered (a token this process did not issue or receive).
+CREDENTIAL_HEADERS = frozenset({"authorization", "proxy-authorization"})
+
+
+def masked_headers(headers: Mapping[str, str]) -> dict[str, str]:
+    """`headers` as they may be recorded: the credential of Authorization and
+    Proxy-Authorization replaced by *** (its scheme kept: `Bearer ***`)."""
+    masked = {}
+    for name, value in headers.items():
+        if name.lower() in CREDENTIAL_HEADERS:
+            scheme, _, credential = value.strip().partition(" ")
+            value = f"{scheme} {MASK}" if credential else MASK
+        masked[name] = value
+    return masked
 
 
 def redact(text: str) -> str:

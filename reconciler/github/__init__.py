@@ -33,6 +33,7 @@ from reconciler.github.words import ReviewWords, apply_summary, policy_annotatio
 from reconciler.github.workflows import (
     AUDIT_DIR,
     SYNC_WORKFLOW,
+    Gate,
     PolicyGate,
     Published,
     Verdict,
@@ -45,6 +46,7 @@ from reconciler.github.workflows import (
     plan_environments,
     policy_gate,
     publish_plan,
+    superseded,
     sync_runs,
     tell_pull,
 )
@@ -60,6 +62,7 @@ __all__ = [
     "Actions",
     "DriftReport",
     "EnvPlan",
+    "Gate",
     "GitHub",
     "GitHubError",
     "GitHubForbidden",
@@ -97,6 +100,7 @@ __all__ = [
     "read_report",
     "read_state",
     "review_words",
+    "superseded",
     "sync_runs",
     "tell_pull",
     "tracked",

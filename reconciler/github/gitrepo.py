@@ -33,15 +33,32 @@ def git(repo: Path, *args: str) -> subprocess.CompletedProcess[str]:
     )
 
 
+def record_paths() -> list[str]:
+    """What decides a plan, as git paths: each kind's folder and the settings file."""
+    return [kind.folder for kind in KINDS.values()] + [SETTINGS_FILE]
+
+
 def records_commit(repo: Path, commit: str) -> str:
     """The newest commit on `commit`'s first-parent line (main's own history: merges, not the
     branches merged) that changed records or settings; `commit` itself when none did or git
     cannot tell. The sync's ledger commits are skipped, so a run by hand on main finds the
     merge whose plan was reviewed."""
-    paths = [kind.folder for kind in KINDS.values()] + [SETTINGS_FILE]
-    done = git(repo, "log", "-1", "--first-parent", "--format=%H", commit, "--", *paths)
+    done = git(repo, "log", "-1", "--first-parent", "--format=%H", commit, "--", *record_paths())
     found = done.stdout.strip()
     return found if done.returncode == 0 and found else commit
+
+
+def records_differ(repo: Path, commit: str, head: str = "HEAD") -> bool:
+    """Whether the records or settings at `head` differ from those at `commit` (the files, not
+    the history: a change made and undone counts as none)."""
+    done = git(repo, "diff", "--quiet", commit, head, "--", *record_paths())
+    if done.returncode not in (0, 1):
+        raise ReconcilerError(
+            f"git cannot compare the records of {commit[:12]} with {head}: "
+            f"{done.stderr.strip()} (check out main with its whole history: actions/checkout "
+            "with ref: main and fetch-depth: 0)"
+        )
+    return done.returncode == 1
 
 
 def changed_paths(repo: Path, base: str, head: str, paths: list[str]) -> list[str]:

@@ -21,7 +21,7 @@ from reconciler.github.comment import (
     PlanComment,
     find_plan_comment,
 )
-from reconciler.github.gitrepo import changed_paths
+from reconciler.github.gitrepo import changed_paths, records_differ
 from reconciler.github.review_check import read_memberships, read_reviews
 from reconciler.github.verdict import ReviewVerdict
 from reconciler.github.words import ReviewWords
@@ -181,6 +181,28 @@ def tell_pull(github: GitHub | None, verdict: ReviewVerdict, words: ReviewWords)
         logger.warning("could not comment on #%s: %s", verdict.pull, exc)
         return f"The pull request could not be told: {exc}"
     return f"The pull request #{verdict.pull} says why."
+
+
+@dataclass(frozen=True)
+class Gate:
+    """Whether a sync run applies its push, and the line that says so."""
+
+    apply: bool
+    message: str
+
+
+def superseded(repo: Path, commit: str) -> Gate:
+    """Whether the sync of the pushed `commit` must leave main to a newer run: when main (the
+    checkout at `repo`) holds other records or settings than `commit`, a newer push brought
+    them, and its own sync run applies them after this one. This run must not apply them
+    first (that run's review check is theirs), nor apply the older ones over them."""
+    if records_differ(repo, commit):
+        return Gate(
+            False,
+            f"::notice title=Superseded::main has newer records than {commit[:12]}: the sync "
+            "run of the newer push applies them.",
+        )
+    return Gate(True, f"main holds the records of {commit[:12]}: this run applies them.")
 
 
 # -- drift.yml ------------------------------------------------------------------------------

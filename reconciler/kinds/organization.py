@@ -92,13 +92,19 @@ IMPLEMENTER_CONTACT = (
 )
 # The Carequality rule as JSON Schema: a record whose type is Implementer (written either way)
 # has a non-empty `contacts`. `Organization._implementer_contact` is the same rule for pydantic.
+# The mapping branch says "object": `properties` and `required` hold of any other value, so
+# without it the text "Connection" would match too.
 IMPLEMENTER_NEEDS_A_CONTACT: dict[str, Any] = {
     "if": {
         "properties": {
             "type": {
                 "anyOf": [
                     {"const": "Implementer"},
-                    {"properties": {"value": {"const": "Implementer"}}, "required": ["value"]},
+                    {
+                        "type": "object",
+                        "properties": {"value": {"const": "Implementer"}},
+                        "required": ["value"],
+                    },
                 ]
             }
         },

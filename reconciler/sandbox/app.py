@@ -28,6 +28,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from reconciler.formats import redact
 from reconciler.kinds import KINDS
 from reconciler.redox.api import (
     DUPLICATE_BUSINESS,
@@ -82,6 +83,7 @@ class Faults:
     seed: int | None = None
     # Every error reply repeats the request, headers and body (as a misbehaving proxy or a debug
     # page does): the client must keep the bearer token and the assertion out of what it shows.
+    # What the sandbox records of it (request log) has the Authorization credential masked.
     echo_errors: bool = False
 
 
@@ -342,12 +344,14 @@ class Sandbox:
             "identity": _logged_identity(body) if meta.get("DataModel") == "Provider" else None,
         }
         reply, outcome = self._endpoint_reply(headers, body, meta)
+        errors = meta_errors(reply.payload)
         if reply.status >= 400 and self._faults.echo_errors:
+            # The reply repeats the request as sent; the log keeps it with credentials masked.
             for error in reply.payload.get("Meta", {}).get("Errors", []):
                 error["Text"] += self._echo(headers, raw)
+            errors = [text + self._echo(redact.masked_headers(headers), raw) for text in errors]
         if self._faults.latency > 0:
             await asyncio.sleep(self._faults.latency)
-        errors = meta_errors(reply.payload)
         entry |= {"status": reply.status, "outcome": outcome, "error": "; ".join(errors) or None}
         self._log(entry)
         return reply

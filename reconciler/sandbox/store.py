@@ -15,7 +15,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from reconciler.errors import ReconcilerError
-from reconciler.formats import files, jsonfile
+from reconciler.formats import files, jsonfile, redact
 from reconciler.kinds.organization import ORG_TYPES, OrganizationKind
 from reconciler.kinds.provider import ProviderKind
 from reconciler.redox.api import MANAGING_ORG, PARSE_FAILED, already_exists, not_valid
@@ -135,8 +135,8 @@ class Store:
         """Make one change durable (journal, fsync), then visible."""
         record = copy.deepcopy(record)
         if self._journal is not None:
-            line = json.dumps(
-                {"kind": kind, "identity": identity, "record": record}, sort_keys=True
+            line = redact.redact(
+                json.dumps({"kind": kind, "identity": identity, "record": record}, sort_keys=True)
             )
             # Opened per write: O(1) whatever the directory size, and no handle outlives a
             # Sandbox that is dropped without a lifespan shutdown.
@@ -151,7 +151,7 @@ class Store:
         if self._request_log is None:
             return
         with self._request_log.open("a", encoding="utf-8") as handle:
-            handle.write(json.dumps(entry, sort_keys=True, default=str) + "\n")
+            handle.write(redact.redact(json.dumps(entry, sort_keys=True, default=str)) + "\n")
             handle.flush()
 
     def read_requests(self) -> list[dict[str, Any]]:

@@ -7,16 +7,32 @@ import json
 import os
 import subprocess
 import sys
+from functools import cache
 from pathlib import Path
 from typing import Any
 
 import jsonschema
 import pytest
 import yaml
-from conftest import EXAMPLE_ORGS, OMIT, Repo, make_org
+from click.testing import CliRunner
+from factories import (
+    BASE_OID,
+    EXAMPLE_ORGS,
+    OMIT,
+    PARENT,
+    PROJECT,
+    Repo,
+    dump,
+    hierarchies,
+    organization,
+    organization_text,
+)
+from hypothesis import HealthCheck, given, settings
+from mistakes import BASES, ORGANIZATION, to_yaml
+
+from reconciler.cli import cli
 
 SCRIPT = Path(sys.executable).parent / "reconciler"
-PARENT = "2.16.840.1.113883.3.6147.458.24601.1"
 
 
 def process(*args: str, cwd: Path, command: list[str] | None = None, **env: str) -> Any:
@@ -29,7 +45,7 @@ def process(*args: str, cwd: Path, command: list[str] | None = None, **env: str)
 
 
 def broken(repo: Any) -> Repo:
-    return repo({"good": make_org(1), "bad": make_org(2, name=OMIT, colour="blue")})
+    return repo({"good": organization(1), "bad": organization(2, name=OMIT, colour="blue")})
 
 
 # --- validate ---------------------------------------------------------------------------------
@@ -177,12 +193,81 @@ def test_schema_describes_the_organization_files(run_cli: Any) -> None:
     for path in sorted(EXAMPLE_ORGS.glob("*.yaml")):
         data = yaml.safe_load(path.read_text())
         assert list(validator.iter_errors(data)) == [], path.name
-    assert not validator.is_valid(make_org(colour="blue"))
-    nested = make_org()
+    assert not validator.is_valid(organization(colour="blue"))
+    nested = organization()
     nested["address"]["cty"] = "Madison"
     assert not validator.is_valid(nested)
-    assert not validator.is_valid(make_org(name=OMIT))
-    assert validator.is_valid(make_org(type={"system": "x", "value": "Connection"}))
+    assert not validator.is_valid(organization(name=OMIT))
+    assert validator.is_valid(organization(type={"system": "x", "value": "Connection"}))
+
+
+# Every way a record may write its type: the text, and the {system, value} form.
+TYPES = {
+    "Implementer": [
+        "Implementer",
+        {"value": "Implementer"},
+        {"system": "urn:cq", "value": "Implementer"},
+    ],
+    "Connection": [
+        "Connection",
+        {"value": "Connection"},
+        {"system": "urn:cq", "value": "Connection"},
+    ],
+}
+
+
+@cache
+def organization_schema() -> jsonschema.Draft202012Validator:
+    """A validator of what `reconciler schema` prints."""
+    printed = CliRunner().invoke(cli, ["schema"])
+    assert printed.exit_code == 0, printed.output
+    return jsonschema.Draft202012Validator(json.loads(printed.stdout))
+
+
+def schema_errors(text: str) -> list[str]:
+    """What the schema finds wrong in one organization file's text, as an editor reads it."""
+    return [error.message for error in organization_schema().iter_errors(yaml.safe_load(text))]
+
+
+def test_schema_accepts_every_organization_the_suite_writes(repo: Any, run_cli: Any) -> None:
+    made = repo(example=True)
+    for path in (PROJECT / "reconciler" / "templates" / "orgs").glob("*.yaml"):
+        made.org(f"template-{path.name}", path.read_text(encoding="utf-8"))
+    made.org("base", to_yaml(BASES[ORGANIZATION]))
+    made.org("served", organization_text(f"{BASE_OID}.90", "Served Clinic"))
+    number = 100
+    for kind, forms in TYPES.items():
+        for form in forms:
+            number += 1
+            made.org(f"{number}", organization(number, type=form))
+            if kind == "Connection":
+                made.org(f"{number}-none", organization(number + 500, type=form, contacts=OMIT))
+                made.org(f"{number}-empty", organization(number + 700, type=form, contacts=[]))
+    assert run_cli("validate", repo=made).exit_code == 0
+
+    files = sorted((made.root / "orgs").glob("*.yaml"))
+    found = {path.name: schema_errors(path.read_text(encoding="utf-8")) for path in files}
+
+    assert len(found) == 5 + 1 + 2 + 6 + 2 * 3
+    assert found == {name: [] for name in found}
+
+
+@pytest.mark.parametrize("form", TYPES["Implementer"], ids=str)
+@pytest.mark.parametrize(
+    ("contacts", "message"),
+    [(OMIT, "'contacts' is a required property"), ([], "[] should be non-empty")],
+    ids=["omitted", "empty"],
+)
+def test_schema_rejects_an_implementer_without_contacts(
+    form: Any, contacts: Any, message: str
+) -> None:
+    assert schema_errors(dump(organization(type=form, contacts=contacts))) == [message]
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(records=hierarchies())
+def test_schema_accepts_generated_records(records: list[dict[str, Any]]) -> None:
+    assert [schema_errors(dump(record)) for record in records] == [[] for _ in records]
 
 
 def test_schema_of_every_kind_is_a_valid_json_schema(run_cli: Any) -> None:

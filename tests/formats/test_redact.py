@@ -12,7 +12,8 @@ import re
 import urllib.parse
 from pathlib import Path
 
-from sandbox_server import example_repo, run_cli, served_sandbox, write_settings
+from factories import write_settings
+from sandbox_server import example_repo, run_cli, served_sandbox
 
 from reconciler.formats import redact
 
@@ -151,3 +152,18 @@ def test_the_job_summary_and_step_outputs_are_masked(tmp_path: Path) -> None:
     assert secret not in written
     assert "the token was ***" in summary.read_text()
     assert "echo=x *** y" in output.read_text()
+
+
+def test_credential_headers_are_masked_whoever_issued_them() -> None:
+    headers = {
+        "Authorization": "Bearer never-registered-0123456789",
+        "proxy-authorization": "Basic dXNlcjpwYXNzd29yZA==",
+        "X-Api-Key-Less": "kept",
+        "AUTHORIZATION": "bare-credential-0123456789",
+    }
+    assert redact.masked_headers(headers) == {
+        "Authorization": "Bearer ***",
+        "proxy-authorization": "Basic ***",
+        "X-Api-Key-Less": "kept",
+        "AUTHORIZATION": "***",
+    }

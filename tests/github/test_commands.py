@@ -15,8 +15,7 @@ from typing import Any
 import httpx
 import pytest
 from click.testing import CliRunner, Result
-from conftest import settle
-from factories import big_create_plan, org_payload
+from factories import PARENT, big_create_plan, facility_payload, settle
 from fake_github import BOT, FORK_TOKEN, MEMBERS_TOKEN, WRITE_TOKEN, FakeGitHub, served
 from sandbox_server import example_repo, set_key, write_settings
 
@@ -44,7 +43,6 @@ REPOSITORY = "northwind/redox-records"
 HEAD = "a" * 40
 MERGE = "b" * 40
 RUN_URL = f"https://github.com/{REPOSITORY}/actions/runs/77"
-PARENT = "2.16.840.1.113883.3.6147.458.24601.1"
 
 
 @pytest.fixture
@@ -235,7 +233,7 @@ def test_differences_name_what_is_new_gone_and_different() -> None:
     changes = list(reviewed.changes[1:])
     changes[0] = replace(
         changes[0],
-        packed_after=pack(org_payload(f"{PARENT}.1", "Northwind Facility 1", city="Verona")),
+        packed_after=pack(facility_payload(f"{PARENT}.1", "Northwind Facility 1", city="Verona")),
     )
     now = replace(reviewed, changes=(*changes, *creates("development", 1, start=9).changes))
     found = {(d.status, d.identity): d.detail for d in differences(reviewed, now)}
@@ -548,13 +546,17 @@ def test_a_step_without_a_token_says_how_to_give_one(step: Step, records: Path) 
     )
 
 
-def test_a_run_by_hand_finds_the_merge_that_last_changed_records(tmp_path: Path) -> None:
-    repo = tmp_path / "main"
-    repo.mkdir()
+class GitRepo:
+    """A git repository in a tmp folder, committed to by a person."""
 
-    def git(*args: str) -> str:
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        root.mkdir()
+        self.git("init", "-q", "-b", "main")
+
+    def git(self, *args: str) -> str:
         done = subprocess.run(
-            ["git", "-C", str(repo), *args],
+            ["git", "-C", str(self.root), *args],
             capture_output=True,
             text=True,
             check=True,
@@ -568,25 +570,28 @@ def test_a_run_by_hand_finds_the_merge_that_last_changed_records(tmp_path: Path)
         )
         return done.stdout.strip()
 
-    def commit(path: str, text: str, message: str) -> str:
-        (repo / path).parent.mkdir(parents=True, exist_ok=True)
-        (repo / path).write_text(text)
-        git("add", path)
-        git("commit", "-q", "-m", message)
-        return git("rev-parse", "HEAD")
+    def commit(self, path: str, text: str, message: str) -> str:
+        """Write `text` to `path`, commit it; the new commit's SHA."""
+        (self.root / path).parent.mkdir(parents=True, exist_ok=True)
+        (self.root / path).write_text(text)
+        self.git("add", path)
+        self.git("commit", "-q", "-m", message)
+        return self.git("rev-parse", "HEAD")
 
-    git("init", "-q", "-b", "main")
-    first = commit("orgs/a.yaml", "a: 1\n", "records")
-    git("checkout", "-q", "-b", "change")
-    commit("orgs/a.yaml", "a: 2\n", "the pull request's commit")
-    git("checkout", "-q", "main")
-    commit("docs/notes.md", "notes\n", "docs")
-    git("merge", "-q", "--no-ff", "-m", "Merge pull request #3", "change")
-    merge = git("rev-parse", "HEAD")
-    ledger = commit("ledger/development.json", "{}\n", "ledger: development [skip ci]")
-    assert records_commit(repo, ledger) == merge
-    assert records_commit(repo, merge) == merge
-    assert records_commit(repo, first) == first
+
+def test_a_run_by_hand_finds_the_merge_that_last_changed_records(tmp_path: Path) -> None:
+    repo = GitRepo(tmp_path / "main")
+    first = repo.commit("orgs/a.yaml", "a: 1\n", "records")
+    repo.git("checkout", "-q", "-b", "change")
+    repo.commit("orgs/a.yaml", "a: 2\n", "the pull request's commit")
+    repo.git("checkout", "-q", "main")
+    repo.commit("docs/notes.md", "notes\n", "docs")
+    repo.git("merge", "-q", "--no-ff", "-m", "Merge pull request #3", "change")
+    merge = repo.git("rev-parse", "HEAD")
+    ledger = repo.commit("ledger/development.json", "{}\n", "ledger: development [skip ci]")
+    assert records_commit(repo.root, ledger) == merge
+    assert records_commit(repo.root, merge) == merge
+    assert records_commit(repo.root, first) == first
     assert records_commit(tmp_path, "abc") == "abc"  # not a repository: as given
 
 
@@ -812,3 +817,42 @@ def test_the_pull_request_check_fails_on_a_hard_policy(
     body = team.comments_on(38)[0]["body"]
     assert "#### Policies: 1 of 1 violated" in body
     assert "production-routes-inbound" in body
+
+
+SUPERSEDED = "::notice title=Superseded::main has newer records than"
+
+
+def test_a_sync_leaves_newer_records_on_main_to_the_newer_push(step: Step, tmp_path: Path) -> None:
+    repo = GitRepo(tmp_path / "main")
+    pushed = repo.commit("orgs/a.yaml", "a: 1\n", "records")
+
+    def gate() -> tuple[int, dict[str, str], bool]:
+        run = step.run("superseded", "--commit", pushed, repo=repo.root)
+        return run.exit_code, step.outputs, SUPERSEDED in run.output
+
+    assert gate() == (0, {"apply": "true"}, False)  # main is the pushed commit
+    # What decides no plan moves on: the pushed commit's records are still main's.
+    repo.commit("ledger/development.json", "{}\n", "ledger: development [skip ci]")
+    repo.commit("docs/notes.md", "notes\n", "docs")
+    assert gate() == (0, {"apply": "true"}, False)
+    # A change made and undone leaves the same records.
+    repo.commit("orgs/a.yaml", "a: 2\n", "change")
+    repo.commit("orgs/a.yaml", "a: 1\n", "undo")
+    assert gate() == (0, {"apply": "true"}, False)
+    # Newer records of each kind, or newer settings: the newer push's run applies them.
+    for path in ("orgs/b.yaml", "providers/p.yaml", "reconciler.yaml"):
+        repo.git("reset", "-q", "--hard", pushed)
+        repo.commit(path, "x: 1\n", f"newer {path}")
+        assert gate() == (0, {"apply": "false"}, True), path
+
+
+def test_a_sync_that_cannot_compare_fails_instead_of_skipping(step: Step, tmp_path: Path) -> None:
+    repo = GitRepo(tmp_path / "main")
+    repo.commit("orgs/a.yaml", "a: 1\n", "records")
+
+    run = step.run("superseded", "--commit", "c" * 40, repo=repo.root)
+
+    assert run.exit_code == 1
+    assert f"Error: git cannot compare the records of {'c' * 12} with HEAD: " in run.output
+    assert "fetch-depth: 0" in run.output
+    assert step.outputs == {}

@@ -17,9 +17,9 @@ from typing import Any
 import pytest
 import yaml
 from click.testing import CliRunner, Result
+from factories import example_repository
 from fake_github import BOT, WRITE_TOKEN, FakeGitHub, served
 from receiver import receiving, wait_for
-from sandbox_local import example_repo
 
 from reconciler.cli import cli
 from reconciler.github import parse_report, read_state
@@ -113,7 +113,7 @@ def step(tmp_path: Path) -> Iterator[Step]:
     root = tmp_path / "runner"
     root.mkdir()
     with served(api) as url:
-        yield Step(root, url, example_repo(tmp_path / "records"), api)
+        yield Step(root, url, example_repository(tmp_path / "records"), api)
 
 
 def opened(step: Step, *drifts: Drift) -> dict[str, Any]:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from conftest import GATEWAY, OMIT, Repo, make_org
+from factories import GATEWAY, OMIT, Repo, organization
 from redox_schemas import assert_valid_bodies
 
 from reconciler.errors import Problem
@@ -75,7 +75,7 @@ def test_wire_name_follows_the_snake_case_rule(snake: str, redox: str) -> None:
 
 
 def test_full_record_maps_to_the_redox_item() -> None:
-    data = make_org(
+    data = organization(
         aliases=["Test", "T1"],
         identifiers=[{"id": "0000000001", "id_type": "FACID"}],
         destination_id="dest-1",
@@ -123,12 +123,12 @@ def test_omitted_keys_are_not_sent() -> None:
 
 
 def test_explicit_null_is_sent_but_omitted_subkeys_are_not() -> None:
-    data = make_org(address={"city": "Madison", "county": None})
+    data = organization(address={"city": "Madison", "county": None})
     assert payload(data)["Address"] == {"City": "Madison", "County": None}
 
 
 def test_oid_is_always_the_first_identifier() -> None:
-    data = make_org(identifiers=[{"id": "7", "id_type": "FACID"}, {"id": "x"}])
+    data = organization(identifiers=[{"id": "7", "id_type": "FACID"}, {"id": "x"}])
     assert payload(data)["Identifiers"] == [
         {"ID": data["oid"], "IDType": "OID"},
         {"ID": "7", "IDType": "FACID"},
@@ -137,7 +137,7 @@ def test_oid_is_always_the_first_identifier() -> None:
 
 
 def test_part_of_is_sent_as_the_parent_identifier_value() -> None:
-    data = make_org(part_of="2.16.840.1.113883.3.6147.458.3")
+    data = organization(part_of="2.16.840.1.113883.3.6147.458.3")
     assert payload(data)["PartOf"] == {"Identifier": {"Value": "2.16.840.1.113883.3.6147.458.3"}}
 
 
@@ -150,15 +150,17 @@ def test_part_of_is_sent_as_the_parent_identifier_value() -> None:
     ],
 )
 def test_type_as_text_or_as_system_and_value(written: Any, sent: dict[str, str]) -> None:
-    assert payload(make_org(type=written))["Type"] == sent
+    assert payload(organization(type=written))["Type"] == sent
 
 
 def test_type_text_and_value_only_mapping_send_the_same() -> None:
-    assert payload(make_org(type="Implementer")) == payload(make_org(type={"value": "Implementer"}))
+    assert payload(organization(type="Implementer")) == payload(
+        organization(type={"value": "Implementer"})
+    )
 
 
 def test_type_is_required_naming_its_values(problems: Any) -> None:
-    (found,) = problems(make_org(type=OMIT))
+    (found,) = problems(organization(type=OMIT))
     assert found.message == (
         "missing required key 'type': write type: Implementer or type: Connection "
         "(Carequality refuses a record without a type)"
@@ -177,16 +179,16 @@ def test_type_is_required_naming_its_values(problems: Any) -> None:
     ],
 )
 def test_destination_id_is_resolved_per_environment(written: Any, env: str, sent: Any) -> None:
-    assert payload(make_org(destination_id=written), env)["DestinationID"] == sent
+    assert payload(organization(destination_id=written), env)["DestinationID"] == sent
 
 
 def test_destination_id_mapping_without_the_environment_is_not_sent() -> None:
-    data = make_org(destination_id={"production": "p-1"})
+    data = organization(destination_id={"production": "p-1"})
     assert "DestinationID" not in payload(data, "sandbox")
 
 
 def test_destination_id_omitted_is_not_sent() -> None:
-    assert "DestinationID" not in payload(make_org(), "production")
+    assert "DestinationID" not in payload(organization(), "production")
 
 
 def test_endpoints_map_every_key_by_the_rule() -> None:
@@ -205,7 +207,7 @@ def test_endpoints_map_every_key_by_the_rule() -> None:
             "roles": [{"value": "Responding Gateway"}],
         },
     }
-    assert payload(make_org(endpoints=[endpoint]))["Endpoints"] == [
+    assert payload(organization(endpoints=[endpoint]))["Endpoints"] == [
         {
             "Identifiers": [
                 {"Type": "HCID", "System": "urn:ietf:rfc:3986", "Value": "urn:oid:1.2"}
@@ -227,7 +229,7 @@ def test_endpoints_map_every_key_by_the_rule() -> None:
 
 
 def test_request_bodies_validate_against_the_redox_schemas() -> None:
-    data = make_org(
+    data = organization(
         aliases=["A"],
         destination_id="d",
         identifiers=[{"id": "1", "id_type": "FACID"}],
@@ -260,7 +262,7 @@ def test_request_bodies_validate_against_the_redox_schemas() -> None:
     ],
 )
 def test_valid_oids(problems: Any, oid: str) -> None:
-    assert problems(make_org(oid=oid)) == []
+    assert problems(organization(oid=oid)) == []
 
 
 @pytest.mark.parametrize(
@@ -282,20 +284,20 @@ def test_valid_oids(problems: Any, oid: str) -> None:
     ],
 )
 def test_invalid_oids(problems: Any, oid: str, why: str) -> None:
-    (found,) = problems(make_org(oid=oid))
+    (found,) = problems(organization(oid=oid))
     assert found.message.startswith("oid: ")
     assert why in found.message
     assert found.line == 1
 
 
 def test_part_of_follows_the_oid_rules_too(problems: Any) -> None:
-    found = problems(make_org(part_of="1.40"))
+    found = problems(organization(part_of="1.40"))
     assert [p.message.split(":")[0] for p in found] == ["part_of"]
 
 
 @pytest.mark.parametrize("phone", ["+16085550100", "+12345678", "+123456789012345"])
 def test_valid_phones(problems: Any, phone: str) -> None:
-    data = make_org()
+    data = organization()
     data["contacts"][0]["phone_number"] = {"work": phone, "mobile": phone, "home": phone}
     assert problems(data) == []
 
@@ -304,7 +306,7 @@ def test_valid_phones(problems: Any, phone: str) -> None:
     "phone", ["6085550100", "+1234567", "+1234567890123456", "+1 608 555 0100", "+1-608-5550100"]
 )
 def test_invalid_phones(problems: Any, phone: str) -> None:
-    data = make_org()
+    data = organization()
     data["contacts"][0]["phone_number"] = {"mobile": phone}
     (found,) = problems(data)
     assert found.message.startswith("contacts[0].phone_number.mobile: ")
@@ -313,14 +315,14 @@ def test_invalid_phones(problems: Any, phone: str) -> None:
 
 @pytest.mark.parametrize("email", ["a@b.co", "first.last+tag@sub.example.org"])
 def test_valid_emails(problems: Any, email: str) -> None:
-    data = make_org()
+    data = organization()
     data["contacts"][0]["email_addresses"] = [email]
     assert problems(data) == []
 
 
 @pytest.mark.parametrize("email", ["plain", "a@b", "a b@c.org", "@c.org", "a@@c.org"])
 def test_invalid_emails(problems: Any, email: str) -> None:
-    data = make_org()
+    data = organization()
     data["contacts"][0]["email_addresses"] = ["ok@example.org", email]
     (found,) = problems(data)
     assert found.message == (
@@ -340,7 +342,7 @@ def test_invalid_emails(problems: Any, email: str) -> None:
     ],
 )
 def test_usps_rules_apply_only_in_the_usa(problems: Any, address: dict[str, str]) -> None:
-    assert problems(make_org(address=address)) == []
+    assert problems(organization(address=address)) == []
 
 
 @pytest.mark.parametrize(
@@ -355,25 +357,25 @@ def test_usps_rules_apply_only_in_the_usa(problems: Any, address: dict[str, str]
     ],
 )
 def test_usps_rules_in_the_usa(problems: Any, address: dict[str, str], why: str) -> None:
-    (found,) = problems(make_org(address=address))
+    (found,) = problems(organization(address=address))
     assert why in found.message
     assert found.message.startswith("address." + why.split(":")[0] + ": ")
 
 
 def test_implementer_needs_a_contact(problems: Any) -> None:
-    (found,) = problems(make_org(type="Implementer", contacts=[]))
+    (found,) = problems(organization(type="Implementer", contacts=[]))
     assert "an Implementer needs at least one contact" in found.message
-    (found,) = problems(make_org(type={"value": "Implementer"}, contacts=OMIT))
+    (found,) = problems(organization(type={"value": "Implementer"}, contacts=OMIT))
     assert "an Implementer needs at least one contact" in found.message
 
 
 def test_connection_needs_no_contact(problems: Any) -> None:
-    assert problems(make_org(type="Connection", contacts=OMIT)) == []
+    assert problems(organization(type="Connection", contacts=OMIT)) == []
 
 
 @pytest.mark.parametrize("name", ["X", "x" * 200, "Café Zürich - Ost", "A & B (North)"])
 def test_valid_names(problems: Any, name: str) -> None:
-    assert problems(make_org(name=name)) == []
+    assert problems(organization(name=name)) == []
 
 
 @pytest.mark.parametrize(
@@ -388,12 +390,12 @@ def test_valid_names(problems: Any, name: str) -> None:
     ],
 )
 def test_invalid_names(problems: Any, name: str, why: str) -> None:
-    (found,) = problems(make_org(name=name))
+    (found,) = problems(organization(name=name))
     assert found.message.startswith(why)
 
 
 def test_unknown_keys_are_rejected_at_every_depth(problems: Any) -> None:
-    data = make_org(colour="blue")
+    data = organization(colour="blue")
     data["contacts"][0]["fax"] = "+16085550100"
     data["address"]["cty"] = "Madison"
     assert sorted(messages(problems(data))) == [
@@ -404,27 +406,27 @@ def test_unknown_keys_are_rejected_at_every_depth(problems: Any) -> None:
 
 
 def test_a_near_miss_key_suggests_the_right_one(problems: Any) -> None:
-    data = make_org(part_off=GATEWAY, part_of=OMIT)
+    data = organization(part_off=GATEWAY, part_of=OMIT)
     assert "unknown key 'part_off': did you mean 'part_of'?" in messages(problems(data))
 
 
 @pytest.mark.parametrize("key", ["oid", "name", "part_of"])
 def test_required_keys(problems: Any, key: str) -> None:
-    (found,) = problems(make_org(**{key: OMIT}))
+    (found,) = problems(organization(**{key: OMIT}))
     assert found.message == f"missing required key {key!r}"
 
 
 def test_active_defaults_to_true() -> None:
-    assert payload(make_org(active=OMIT))["Active"] is True
-    assert payload(make_org(active=False))["Active"] is False
+    assert payload(organization(active=OMIT))["Active"] is True
+    assert payload(organization(active=False))["Active"] is False
 
 
 def test_active_must_be_a_boolean(problems: Any) -> None:
-    (found,) = problems(make_org(active="no"))
+    (found,) = problems(organization(active="no"))
     assert found.message.startswith("active: expected true or false")
 
 
 def test_models_are_frozen() -> None:
-    record = Organization.model_validate(make_org())
+    record = Organization.model_validate(organization())
     with pytest.raises(ValueError, match="frozen"):
         record.name = "Other"  # type: ignore[misc]

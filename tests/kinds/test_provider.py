@@ -10,6 +10,7 @@ from typing import Any
 
 import pytest
 from click.testing import CliRunner, Result
+from factories import GATEWAY, Repo
 from redox_schemas import REFERENCE, assert_valid_bodies, schema_errors
 
 from reconciler.cli import cli
@@ -25,7 +26,6 @@ PAT_GRANITE = ROOT / "providers" / "pat-granite.yaml"
 AVERY = ROOT / "providers" / "avery-lindqvist.yaml"
 CLINIC_OID = "2.16.840.1.113883.3.6147.458.24601.1.1"
 HEALTH_OID = "2.16.840.1.113883.3.6147.458.24601.1"
-GATEWAY = "2.16.840.1.113883.3.6147.458.2"
 ACTIONS = ("create", "update", "deactivate", "reactivate")
 KIND = KINDS["provider"]
 
@@ -51,19 +51,19 @@ type: Connection
 part_of: {HEALTH_OID}
 """
 
-Repo = Callable[..., Path]
+MakeRepo = Callable[..., Path]
 
 
 @pytest.fixture
-def make_repo(tmp_path: Path) -> Repo:
-    """A repository with the given files ({relative path: text}); returns its root."""
+def make_repo(tmp_path: Path) -> MakeRepo:
+    """A repository (factories.Repo) with the given files ({relative path: text, dedented});
+    returns its root."""
 
     def make(files: dict[str, str]) -> Path:
+        made = Repo(tmp_path)
         for name, text in files.items():
-            path = tmp_path / name
-            path.parent.mkdir(parents=True, exist_ok=True)
-            path.write_text(textwrap.dedent(text), encoding="utf-8")
-        return tmp_path
+            made.write(name, textwrap.dedent(text))
+        return made.root
 
     return make
 
@@ -130,7 +130,7 @@ def write_ledger(repo: Path, entries: dict[str, tuple[dict[str, Any], bool]]) ->
 # --- the wire form --------------------------------------------------------------------------
 
 
-def test_example_yaml_gives_the_reference_example(make_repo: Repo) -> None:
+def test_example_yaml_gives_the_reference_example(make_repo: MakeRepo) -> None:
     example = reference_example()
     repo = make_repo({"providers/pat-granite.yaml": PAT_GRANITE.read_text(encoding="utf-8")})
     payload = payload_of(repo, "4356789876")
@@ -142,7 +142,7 @@ def test_example_yaml_gives_the_reference_example(make_repo: Repo) -> None:
     assert (body["Meta"]["DataModel"], body["Meta"]["EventType"]) == ("Provider", "Deactivate")
 
 
-def test_written_nulls_are_sent_and_omitted_keys_are_not(make_repo: Repo) -> None:
+def test_written_nulls_are_sent_and_omitted_keys_are_not(make_repo: MakeRepo) -> None:
     repo = make_repo(
         {
             "providers/p.yaml": MINIMAL
@@ -158,7 +158,7 @@ def test_written_nulls_are_sent_and_omitted_keys_are_not(make_repo: Repo) -> Non
     }
 
 
-def test_requests_use_the_provider_events(make_repo: Repo) -> None:
+def test_requests_use_the_provider_events(make_repo: MakeRepo) -> None:
     repo = make_repo({"providers/p.yaml": MINIMAL})
     payload = payload_of(repo, "1245319599")
     bodies = bodies_of(payload, source_id="src-9")
@@ -179,7 +179,7 @@ def test_requests_use_the_provider_events(make_repo: Repo) -> None:
 
 @pytest.mark.parametrize("source", [PAT_GRANITE, AVERY], ids=["pat-granite", "avery"])
 def test_every_request_body_validates_against_the_redox_schemas(
-    make_repo: Repo, source: Path
+    make_repo: MakeRepo, source: Path
 ) -> None:
     repo = make_repo(
         {
@@ -232,7 +232,7 @@ roles:
 """
 
 
-def test_every_problem_is_reported_with_its_line(make_repo: Repo) -> None:
+def test_every_problem_is_reported_with_its_line(make_repo: MakeRepo) -> None:
     repo = make_repo({"providers/bad.yaml": BAD})
     result = run(repo, "validate")
     assert result.exit_code == 1
@@ -274,7 +274,7 @@ def test_every_problem_is_reported_with_its_line(make_repo: Repo) -> None:
         (MINIMAL + "  addresses:\n    - {state: Wisc, country: USA}\n", 7, "USPS state code"),
     ],
 )
-def test_a_bad_file_names_the_line(make_repo: Repo, text: str, line: int, message: str) -> None:
+def test_a_bad_file_names_the_line(make_repo: MakeRepo, text: str, line: int, message: str) -> None:
     repo = make_repo({"providers/p.yaml": text})
     result = run(repo, "validate")
     assert result.exit_code == 1
@@ -288,18 +288,18 @@ def test_a_bad_file_names_the_line(make_repo: Repo, text: str, line: int, messag
     "value",
     ["09:00", "17:30:15", "09:00Z", "09:00:00.000+01:00", "23:59"],
 )
-def test_good_times_pass(make_repo: Repo, value: str) -> None:
+def test_good_times_pass(make_repo: MakeRepo, value: str) -> None:
     text = MINIMAL + f'roles:\n  - availability:\n      - available_start_time: "{value}"\n'
     assert run(make_repo({"providers/p.yaml": text}), "validate").exit_code == 0
 
 
 @pytest.mark.parametrize("value", ["1963-01-06", "2000-02-01T08:30:00Z", "2000-02-01T08:30"])
-def test_good_dates_pass(make_repo: Repo, value: str) -> None:
+def test_good_dates_pass(make_repo: MakeRepo, value: str) -> None:
     text = MINIMAL + f'  dob: "{value}"\n'
     assert run(make_repo({"providers/p.yaml": text}), "validate").exit_code == 0
 
 
-def test_location_status_is_case_insensitive_and_sent_as_written(make_repo: Repo) -> None:
+def test_location_status_is_case_insensitive_and_sent_as_written(make_repo: MakeRepo) -> None:
     text = (
         MINIMAL + "roles:\n  - locations:\n      - {status: SUSPENDED}\n      - {status: active}\n"
     )
@@ -318,7 +318,7 @@ def test_npi_luhn() -> None:
     assert not npi_luhn_ok("1234567890")
 
 
-def test_a_failing_npi_check_digit_is_a_warning(make_repo: Repo) -> None:
+def test_a_failing_npi_check_digit_is_a_warning(make_repo: MakeRepo) -> None:
     repo = make_repo({"providers/pat-granite.yaml": PAT_GRANITE.read_text(encoding="utf-8")})
     line = next(
         n
@@ -350,7 +350,7 @@ def test_a_failing_npi_check_digit_is_a_warning(make_repo: Repo) -> None:
     assert "Warning: providers/pat-granite.yaml" in plan.stdout
 
 
-def test_a_valid_npi_gives_no_warning(make_repo: Repo) -> None:
+def test_a_valid_npi_gives_no_warning(make_repo: MakeRepo) -> None:
     repo = make_repo({"providers/p.yaml": MINIMAL})
     result = run(repo, "validate", "--format", "github")
     assert result.exit_code == 0
@@ -358,7 +358,7 @@ def test_a_valid_npi_gives_no_warning(make_repo: Repo) -> None:
     assert "warning" not in run(repo, "validate").stdout
 
 
-def test_a_warning_does_not_hide_errors(make_repo: Repo) -> None:
+def test_a_warning_does_not_hide_errors(make_repo: MakeRepo) -> None:
     repo = make_repo(
         {
             "providers/a.yaml": 'identifiers:\n  - {id: "4356789876", id_type: NPI}\n',
@@ -374,7 +374,7 @@ def test_a_warning_does_not_hide_errors(make_repo: Repo) -> None:
 # --- identity -------------------------------------------------------------------------------
 
 
-def test_identity_is_the_npi_wherever_it_is_listed(make_repo: Repo) -> None:
+def test_identity_is_the_npi_wherever_it_is_listed(make_repo: MakeRepo) -> None:
     repo = make_repo(
         {
             "providers/p.yaml": """\
@@ -389,7 +389,7 @@ def test_identity_is_the_npi_wherever_it_is_listed(make_repo: Repo) -> None:
     assert change["after"]["Identifiers"][0] == {"ID": "EMP-7", "IDType": "Employee"}
 
 
-def test_identity_without_an_npi_is_the_first_identifier(make_repo: Repo) -> None:
+def test_identity_without_an_npi_is_the_first_identifier(make_repo: MakeRepo) -> None:
     repo = make_repo(
         {
             "providers/p.yaml": """\
@@ -404,7 +404,7 @@ def test_identity_without_an_npi_is_the_first_identifier(make_repo: Repo) -> Non
     assert (change["key"], change["name"]) == ("provider:EMP-7", "Lee Chen")
 
 
-def test_a_shared_identity_is_an_error_on_the_second_file(make_repo: Repo) -> None:
+def test_a_shared_identity_is_an_error_on_the_second_file(make_repo: MakeRepo) -> None:
     other = 'demographics: {first_name: B}\nidentifiers:\n  - {id: "1245319599", id_type: NPI}\n'
     repo = make_repo({"providers/a.yaml": MINIMAL, "providers/b.yaml": other})
     result = run(repo, "validate")
@@ -416,7 +416,7 @@ def test_a_shared_identity_is_an_error_on_the_second_file(make_repo: Repo) -> No
     assert "providers/a.yaml:" not in result.stdout
 
 
-def test_renaming_a_file_changes_nothing(make_repo: Repo) -> None:
+def test_renaming_a_file_changes_nothing(make_repo: MakeRepo) -> None:
     repo = make_repo({"providers/p.yaml": MINIMAL})
     payload = payload_of(repo, "1245319599")
     write_ledger(repo, {"1245319599": (payload, True)})
@@ -433,7 +433,7 @@ def _with_role_org(oid: str) -> str:
     )
 
 
-def test_a_provider_waits_for_its_role_organization(make_repo: Repo) -> None:
+def test_a_provider_waits_for_its_role_organization(make_repo: MakeRepo) -> None:
     repo = make_repo(
         {
             "orgs/health.yaml": HEALTH,
@@ -450,7 +450,7 @@ def test_a_provider_waits_for_its_role_organization(make_repo: Repo) -> None:
     assert "create provider 1245319599  Dana Okafor  (providers/p.yaml)" in text
 
 
-def test_the_example_provider_of_the_repo_waits_for_its_clinic(make_repo: Repo) -> None:
+def test_the_example_provider_of_the_repo_waits_for_its_clinic(make_repo: MakeRepo) -> None:
     files = {
         f"{folder}/{path.name}": path.read_text(encoding="utf-8")
         for folder in ("orgs", "providers")
@@ -468,7 +468,9 @@ def test_the_example_provider_of_the_repo_waits_for_its_clinic(make_repo: Repo) 
         HEALTH_OID,  # managed in orgs/
     ],
 )
-def test_a_role_organization_managed_elsewhere_or_here_is_fine(make_repo: Repo, oid: str) -> None:
+def test_a_role_organization_managed_elsewhere_or_here_is_fine(
+    make_repo: MakeRepo, oid: str
+) -> None:
     repo = make_repo(
         {
             "orgs/health.yaml": HEALTH,
@@ -480,7 +482,9 @@ def test_a_role_organization_managed_elsewhere_or_here_is_fine(make_repo: Repo, 
     assert result.exit_code == 0, result.stdout
 
 
-def test_a_role_organization_oid_missing_under_a_managed_one_is_an_error(make_repo: Repo) -> None:
+def test_a_role_organization_oid_missing_under_a_managed_one_is_an_error(
+    make_repo: MakeRepo,
+) -> None:
     missing = HEALTH_OID + ".9"
     files = {
         "orgs/health.yaml": HEALTH,
@@ -499,7 +503,7 @@ def test_a_role_organization_oid_missing_under_a_managed_one_is_an_error(make_re
     assert run(repo, "validate").exit_code == 0
 
 
-def test_a_role_organization_oid_must_be_an_oid(make_repo: Repo) -> None:
+def test_a_role_organization_oid_must_be_an_oid(make_repo: MakeRepo) -> None:
     repo = make_repo({"providers/p.yaml": _with_role_org('"1.2.03"')})
     result = run(repo, "validate")
     assert result.exit_code == 1
@@ -512,7 +516,7 @@ def test_a_role_organization_oid_must_be_an_oid(make_repo: Repo) -> None:
 # --- destination ----------------------------------------------------------------------------
 
 
-def test_providers_need_the_environments_provider_destination(make_repo: Repo) -> None:
+def test_providers_need_the_environments_provider_destination(make_repo: MakeRepo) -> None:
     repo = make_repo({"providers/p.yaml": MINIMAL})
     result = run(repo, "plan", "--env", "development")
     assert result.exit_code == 1
@@ -521,12 +525,12 @@ def test_providers_need_the_environments_provider_destination(make_repo: Repo) -
     assert run(repo, "plan", "--env", "development").exit_code == 0
 
 
-def test_no_provider_files_need_no_provider_destination(make_repo: Repo) -> None:
+def test_no_provider_files_need_no_provider_destination(make_repo: MakeRepo) -> None:
     repo = make_repo({"orgs/health.yaml": HEALTH})
     assert run(repo, "validate", "--env", "development").exit_code == 0
 
 
-def test_the_sandbox_has_a_provider_destination(make_repo: Repo) -> None:
+def test_the_sandbox_has_a_provider_destination(make_repo: MakeRepo) -> None:
     from reconciler.records.settings import load_settings
 
     env = load_settings(make_repo({})).environment("sandbox")
@@ -536,7 +540,7 @@ def test_the_sandbox_has_a_provider_destination(make_repo: Repo) -> None:
 # --- plan -----------------------------------------------------------------------------------
 
 
-def test_plan_actions_and_their_events(make_repo: Repo) -> None:
+def test_plan_actions_and_their_events(make_repo: MakeRepo) -> None:
     files = {
         "providers/new.yaml": MINIMAL,
         "providers/changed.yaml": 'identifiers:\n  - {id: "1234567893", id_type: NPI}\n'
@@ -580,7 +584,7 @@ def test_plan_actions_and_their_events(make_repo: Repo) -> None:
     assert summary == "Plan: 1 to create, 1 to update, 1 to deactivate, 1 to reactivate."
 
 
-def test_style_and_key_order_cause_no_update(make_repo: Repo) -> None:
+def test_style_and_key_order_cause_no_update(make_repo: MakeRepo) -> None:
     repo = make_repo({"providers/p.yaml": MINIMAL})
     write_ledger(repo, {"1245319599": (payload_of(repo, "1245319599"), True)})
     make_repo(

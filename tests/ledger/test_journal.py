@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 from click.testing import Result
-from conftest import Repo, make_org
+from factories import Repo, organization
 
 from reconciler.errors import LedgerError
 from reconciler.ledger import file as ledger_file
@@ -325,7 +325,7 @@ def test_the_first_apply_of_a_new_ledger_is_journaled_too(paths: tuple[Path, Pat
 def test_plan_and_show_read_the_journal_and_a_damaged_one_is_no_traceback(
     repo: Callable[..., Repo], run_cli: Callable[..., Result]
 ) -> None:
-    made = repo(orgs={"a": make_org(1), "b": make_org(2)})
+    made = repo(orgs={"a": organization(1), "b": organization(2)})
     made.settle()
     ws = made.workspace()
     current = ws.ledger()

@@ -6,7 +6,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from sandbox_local import example_repo, run
+from factories import example_repository
+from sandbox_local import run
 
 from reconciler.records.settings import load_settings
 
@@ -23,7 +24,7 @@ notify:
 
 
 def test_every_mistake_is_reported_at_its_line_without_the_url(tmp_path: Path) -> None:
-    repo = example_repo(tmp_path / "repo")
+    repo = example_repository(tmp_path / "repo")
     (repo / "reconciler.yaml").write_text(SETTINGS, encoding="utf-8")
     result = run(repo, "validate")
     assert result.exit_code == 1
@@ -45,7 +46,7 @@ def test_every_mistake_is_reported_at_its_line_without_the_url(tmp_path: Path) -
 def test_an_unknown_environment_is_an_error_and_the_default_skips_the_sandbox(
     tmp_path: Path,
 ) -> None:
-    repo = example_repo(tmp_path / "repo")
+    repo = example_repository(tmp_path / "repo")
     settings = repo / "reconciler.yaml"
     base = settings.read_text(encoding="utf-8")
     settings.write_text(

@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 import yaml
-from conftest import GATEWAY, OMIT, Repo, dump, make_org
+from factories import GATEWAY, OMIT, PARENT, Repo, dump, organization
 
 from reconciler import reconcile
 from reconciler.errors import PlanError
@@ -19,8 +19,6 @@ from reconciler.plan import FieldChange, Plan, build_plan
 from reconciler.plan.saved import plan_from_document
 from reconciler.records.loader import desired_digest
 
-PARENT = "2.16.840.1.113883.3.6147.458.24601.1"
-
 
 def actions(plan: Plan) -> list[tuple[str, str]]:
     return [(c.action.value, c.identity) for c in plan.changes]
@@ -28,9 +26,9 @@ def actions(plan: Plan) -> list[tuple[str, str]]:
 
 def family(repo: Any) -> tuple[Repo, dict[str, dict[str, Any]]]:
     """A parent, a child and a grandchild; file names sort the other way round."""
-    parent = make_org(1)
-    child = make_org(2, parent=parent["oid"])
-    grandchild = make_org(3, parent=child["oid"])
+    parent = organization(1)
+    child = organization(2, parent=parent["oid"])
+    grandchild = organization(3, parent=child["oid"])
     records = {"a-grandchild": grandchild, "b-child": child, "c-parent": parent}
     return repo(records), records
 
@@ -76,7 +74,7 @@ def test_a_settled_ledger_plans_nothing(repo: Any) -> None:
 
 
 def test_an_update_lists_each_changed_field_by_redox_path(repo: Any) -> None:
-    data = make_org(1, aliases=["A", "B"])
+    data = organization(1, aliases=["A", "B"])
     made = repo({"clinic": data})
     made.settle()
     data["address"]["city"] = "Fitchburg"
@@ -98,9 +96,9 @@ def test_an_update_lists_each_changed_field_by_redox_path(repo: Any) -> None:
 
 
 def test_a_changed_directory_is_an_update(repo: Any) -> None:
-    made = repo({"clinic": make_org(1)})
+    made = repo({"clinic": organization(1)})
     made.settle()
-    made.org("clinic", make_org(1, directory="Other"))
+    made.org("clinic", organization(1, directory="Other"))
     (change,) = made.plan().changes
     assert change.action is Action.UPDATE
     assert change.fields == (FieldChange("Directory", before="Carequality", after="Other"),)
@@ -108,14 +106,14 @@ def test_a_changed_directory_is_an_update(repo: Any) -> None:
 
 
 def test_deactivate_and_reactivate(repo: Any) -> None:
-    made = repo({"clinic": make_org(1)})
+    made = repo({"clinic": organization(1)})
     made.settle()
-    made.org("clinic", make_org(1, active=False))
+    made.org("clinic", organization(1, active=False))
     (change,) = made.plan().changes
     assert change.action is Action.DEACTIVATE
     assert change.fields == (FieldChange("Active", before=True, after=False),)
     made.settle()
-    made.org("clinic", make_org(1, active=True, name="Renamed"))
+    made.org("clinic", organization(1, active=True, name="Renamed"))
     (change,) = made.plan().changes
     assert change.action is Action.REACTIVATE
     assert [f.path for f in change.fields] == ["Active", "Name"]
@@ -139,26 +137,26 @@ def test_deactivations_go_children_first(repo: Any) -> None:
 
 
 def test_action_order_is_create_update_deactivate_reactivate(repo: Any) -> None:
-    made = repo({f"r{n}": make_org(n) for n in range(1, 5)})
+    made = repo({f"r{n}": organization(n) for n in range(1, 5)})
     made.settle()
-    made.org("r1", make_org(1, active=False))
-    made.org("r2", make_org(2, name="Changed"))
-    made.org("r5", make_org(5))
-    made.org("r4", make_org(4, active=False))
+    made.org("r1", organization(1, active=False))
+    made.org("r2", organization(2, name="Changed"))
+    made.org("r5", organization(5))
+    made.org("r4", organization(4, active=False))
     made.settle()
-    made.org("r4", make_org(4, active=True))
-    made.org("r3", make_org(3, active=False))
-    made.org("r6", make_org(6))
-    made.org("r2", make_org(2, name="Again"))
+    made.org("r4", organization(4, active=True))
+    made.org("r3", organization(3, active=False))
+    made.org("r6", organization(6))
+    made.org("r2", organization(2, name="Again"))
     assert [a for a, _ in actions(made.plan())] == ["create", "update", "deactivate", "reactivate"]
 
 
 def test_a_reactivated_parent_comes_before_its_created_child(repo: Any) -> None:
-    parent = make_org(1, active=False)
+    parent = organization(1, active=False)
     made = repo({"parent": parent})
     made.settle()
     made.org("parent", {**parent, "active": True})
-    made.org("child", make_org(2, parent=parent["oid"]))
+    made.org("child", organization(2, parent=parent["oid"]))
     plan = made.plan()
     assert actions(plan) == [("create", f"{parent['oid']}.2"), ("reactivate", parent["oid"])]
     assert plan.changes[0].depends_on == (f"organization:{parent['oid']}",)
@@ -168,32 +166,34 @@ def test_a_reactivated_parent_comes_before_its_created_child(repo: Any) -> None:
 
 
 def test_a_removed_file_is_an_error_naming_the_file(repo: Any) -> None:
-    made = repo({"keep": make_org(1), "gone": make_org(2)})
+    made = repo({"keep": organization(1), "gone": organization(2)})
     made.settle()
     (made.root / "orgs" / "gone.yaml").unlink()
     with pytest.raises(PlanError) as caught:
         made.plan()
     message = str(caught.value)
     assert "1 ledgered record is missing from the files" in message
-    assert f"organization {make_org(2)['oid']} was last applied from orgs/gone.yaml" in message
+    assert f"organization {organization(2)['oid']} was last applied from orgs/gone.yaml" in message
     assert "`active: false`" in message
     assert "missing: deactivate" in message
 
 
 def test_a_removed_file_of_an_inactive_record_is_fine(repo: Any) -> None:
-    made = repo({"keep": make_org(1), "gone": make_org(2, active=False)})
+    made = repo({"keep": organization(1), "gone": organization(2, active=False)})
     made.settle()
     (made.root / "orgs" / "gone.yaml").unlink()
     assert made.plan().empty
 
 
 def test_missing_deactivate_plans_a_deactivation(repo: Any) -> None:
-    made = repo({"keep": make_org(1), "gone": make_org(2)}, settings={"missing": "deactivate"})
+    made = repo(
+        {"keep": organization(1), "gone": organization(2)}, settings={"missing": "deactivate"}
+    )
     made.settle()
-    before = made.workspace().ledger().records[f"organization:{make_org(2)['oid']}"].payload
+    before = made.workspace().ledger().records[f"organization:{organization(2)['oid']}"].payload
     (made.root / "orgs" / "gone.yaml").unlink()
     (change,) = made.plan().changes
-    assert (change.action, change.identity) == (Action.DEACTIVATE, make_org(2)["oid"])
+    assert (change.action, change.identity) == (Action.DEACTIVATE, organization(2)["oid"])
     assert change.before == before
     assert change.after == {**before, "Active": False}
     assert change.fields == (FieldChange("Active", before=True, after=False),)
@@ -204,7 +204,7 @@ def test_missing_deactivate_plans_a_deactivation(repo: Any) -> None:
 
 
 def ten_settled(repo: Any) -> Repo:
-    made = repo({f"r{n:02d}": make_org(n) for n in range(1, 11)})
+    made = repo({f"r{n:02d}": organization(n) for n in range(1, 11)})
     made.settle()
     return made
 
@@ -212,7 +212,7 @@ def ten_settled(repo: Any) -> Repo:
 def test_deactivating_more_than_the_fraction_is_unsafe(repo: Any, run_cli: Any) -> None:
     made = ten_settled(repo)
     for n in range(1, 5):
-        made.org(f"r{n:02d}", make_org(n, active=False))
+        made.org(f"r{n:02d}", organization(n, active=False))
     plan = made.plan()
     assert plan.unsafe is not None
     assert "deactivates 4 of 10 active records (40%)" in plan.unsafe
@@ -228,22 +228,22 @@ def test_deactivating_more_than_the_fraction_is_unsafe(repo: Any, run_cli: Any) 
 def test_deactivating_up_to_the_fraction_is_safe(repo: Any) -> None:
     made = ten_settled(repo)
     for n in range(1, 4):
-        made.org(f"r{n:02d}", make_org(n, active=False))
+        made.org(f"r{n:02d}", organization(n, active=False))
     assert made.plan().unsafe is None
 
 
 def test_the_fraction_applies_from_the_minimum_count(repo: Any) -> None:
-    made = repo({f"r{n}": make_org(n) for n in range(1, 10)})
+    made = repo({f"r{n}": organization(n) for n in range(1, 10)})
     made.settle()
     for n in range(1, 10):
-        made.org(f"r{n}", make_org(n, active=False))
+        made.org(f"r{n}", organization(n, active=False))
     assert made.plan().unsafe is None  # 9 active records: below min_records_for_fraction
 
 
 def test_the_safety_limits_come_from_settings(repo: Any) -> None:
     made = ten_settled(repo)
     made.settings({"safety": {"max_deactivate_fraction": 0.05}})
-    made.org("r01", make_org(1, active=False))
+    made.org("r01", organization(1, active=False))
     assert made.plan().unsafe is not None
 
 
@@ -261,8 +261,8 @@ def test_missing_deactivate_counts_toward_safety(repo: Any) -> None:
 def test_a_saved_plan_round_trips(repo: Any, run_cli: Any) -> None:
     made, _ = family(repo)
     made.settle()
-    made.org("c-parent", make_org(1, name="Renamed"))
-    made.org("d-new", make_org(4))
+    made.org("c-parent", organization(1, name="Renamed"))
+    made.org("d-new", organization(4))
     out = made.root / "plans" / "next.json"
     result = run_cli("plan", "--out", str(out), repo=made)
     assert result.exit_code == 0
@@ -285,10 +285,10 @@ def test_a_saved_plan_round_trips(repo: Any, run_cli: Any) -> None:
 def test_a_saved_plans_safety_is_decided_again_not_read_from_the_file(
     repo: Any, run_cli: Any, deactivated: int, written: str | None, exit_code: int
 ) -> None:
-    made = repo({f"r{n:02d}": make_org(n) for n in range(1, 11)})
+    made = repo({f"r{n:02d}": organization(n) for n in range(1, 11)})
     assert run_cli("apply", "--yes", repo=made).exit_code == 0
     for n in range(1, deactivated + 1):
-        made.org(f"r{n:02d}", make_org(n, active=False))
+        made.org(f"r{n:02d}", organization(n, active=False))
     out = made.root / "plan.json"
     assert run_cli("plan", "--force", "--out", str(out), repo=made).exit_code == 0
     doc = json.loads(out.read_text(encoding="utf-8"))
@@ -307,7 +307,7 @@ def test_a_saved_plans_safety_is_decided_again_not_read_from_the_file(
         assert after.serial == before.serial
     else:
         assert "Error" not in result.output
-        assert after.records[f"organization:{make_org(1)['oid']}"].status == "inactive"
+        assert after.records[f"organization:{organization(1)['oid']}"].status == "inactive"
 
 
 def test_the_desired_digest_ignores_files_and_follows_content(repo: Any) -> None:
@@ -328,7 +328,7 @@ def test_a_damaged_saved_plan_is_refused() -> None:
 
 def test_only_keeps_the_targets_and_what_they_depend_on(repo: Any) -> None:
     made, records = family(repo)
-    made.org("z-other", make_org(9))
+    made.org("z-other", organization(9))
     plan = made.plan()
     grandchild = records["a-grandchild"]["oid"]
     kept = plan.only([grandchild])
@@ -337,8 +337,8 @@ def test_only_keeps_the_targets_and_what_they_depend_on(repo: Any) -> None:
         records["b-child"]["oid"],
         grandchild,
     ]
-    assert [c.identity for c in plan.only([f"organization:{make_org(9)['oid']}"]).changes] == [
-        make_org(9)["oid"]
+    assert [c.identity for c in plan.only([f"organization:{organization(9)['oid']}"]).changes] == [
+        organization(9)["oid"]
     ]
     assert plan.only(["9.9.9"]).changes == ()
 
@@ -435,7 +435,7 @@ def test_removing_a_ledgered_file_with_missing_deactivate(repo: Any, run_cli: An
 
 
 def test_plan_writes_nothing(repo: Any, run_cli: Any) -> None:
-    made = repo({"a": make_org(1, part_of=GATEWAY, address=OMIT)})
+    made = repo({"a": organization(1, part_of=GATEWAY, address=OMIT)})
     before = sorted(p.relative_to(made.root) for p in made.root.rglob("*"))
     assert run_cli("plan", "--no-cache", repo=made).exit_code == 0
     assert sorted(p.relative_to(made.root) for p in made.root.rglob("*")) == before

@@ -12,7 +12,7 @@ from __future__ import annotations
 import copy
 from typing import Any
 
-from conftest import Repo, make_org
+from factories import Repo, organization
 from golden import check_golden
 
 from reconciler.plan import FieldChange, Plan, field_changes
@@ -46,8 +46,8 @@ def fields_of(plan: Plan) -> tuple[FieldChange, ...]:
 
 
 def test_a_contact_inserted_first_is_one_added_item(repo: Any) -> None:
-    before = make_org(1, contacts=[TECHNICAL, ADMIN])
-    after = make_org(1, contacts=[NEWCOMER, TECHNICAL, ADMIN])
+    before = organization(1, contacts=[TECHNICAL, ADMIN])
+    after = organization(1, contacts=[NEWCOMER, TECHNICAL, ADMIN])
     fields = fields_of(planned(repo, before, after))
     assert [(f.path, f.added, f.removed, f.moved_from) for f in fields] == [
         ("Contacts[0]", True, False, None)
@@ -56,16 +56,16 @@ def test_a_contact_inserted_first_is_one_added_item(repo: Any) -> None:
 
 
 def test_a_contact_removed_from_the_middle_is_one_removed_item(repo: Any) -> None:
-    before = make_org(1, contacts=[TECHNICAL, ADMIN, LEGAL])
-    after = make_org(1, contacts=[TECHNICAL, LEGAL])
+    before = organization(1, contacts=[TECHNICAL, ADMIN, LEGAL])
+    after = organization(1, contacts=[TECHNICAL, LEGAL])
     fields = fields_of(planned(repo, before, after))
     assert [(f.path, f.removed) for f in fields] == [("Contacts[1]", True)]
     assert fields[0].before["Name"] == "Front Desk"
 
 
 def test_a_contact_moved_is_one_moved_item(repo: Any) -> None:
-    before = make_org(1, contacts=[TECHNICAL, ADMIN, LEGAL])
-    after = make_org(1, contacts=[LEGAL, TECHNICAL, ADMIN])
+    before = organization(1, contacts=[TECHNICAL, ADMIN, LEGAL])
+    after = organization(1, contacts=[LEGAL, TECHNICAL, ADMIN])
     assert fields_of(planned(repo, before, after)) == (
         FieldChange("Contacts[0]", moved_from="Contacts[2]"),
     )
@@ -73,8 +73,8 @@ def test_a_contact_moved_is_one_moved_item(repo: Any) -> None:
 
 def test_a_changed_contact_is_compared_with_itself_wherever_it_went(repo: Any) -> None:
     moved_admin = {**ADMIN, "email_addresses": ["reception@example.org"]}
-    before = make_org(1, contacts=[TECHNICAL, ADMIN])
-    after = make_org(1, contacts=[NEWCOMER, TECHNICAL, moved_admin])
+    before = organization(1, contacts=[TECHNICAL, ADMIN])
+    after = organization(1, contacts=[NEWCOMER, TECHNICAL, moved_admin])
     fields = fields_of(planned(repo, before, after))
     assert [(f.path, f.before, f.after) for f in fields if not f.added] == [
         ("Contacts[2].EmailAddresses[0]", "desk@example.org", "reception@example.org")
@@ -87,8 +87,8 @@ def test_identifiers_and_endpoints_pair_by_identity(repo: Any) -> None:
     npi = {"id": "1234567893", "id_type": "NPI"}
     east = endpoint("East", "https://east.example.org/xcpd")
     west = endpoint("West", "https://west.example.org/xcpd")
-    before = make_org(1, identifiers=[fac], endpoints=[east, west])
-    after = make_org(
+    before = organization(1, identifiers=[fac], endpoints=[east, west])
+    after = organization(
         1,
         identifiers=[npi, fac],
         endpoints=[west, {**east, "address": "https://east2.example.org/xcpd"}],
@@ -156,8 +156,8 @@ def lists_plan(repo: Any) -> Plan:
     """One update that inserts a contact, moves an endpoint and changes a moved one."""
     east = endpoint("East", "https://east.example.org/xcpd")
     west = endpoint("West", "https://west.example.org/xcpd")
-    before = make_org(1, contacts=[TECHNICAL, ADMIN, LEGAL], endpoints=[east, west])
-    after = make_org(
+    before = organization(1, contacts=[TECHNICAL, ADMIN, LEGAL], endpoints=[east, west])
+    after = organization(
         1,
         contacts=[NEWCOMER, TECHNICAL, {**ADMIN, "name": "Reception"}, LEGAL],
         endpoints=[west, {**east, "mime_type": "application/xml"}],

@@ -13,6 +13,7 @@ from typing import Any
 
 import pytest
 from click.testing import CliRunner, Result
+from factories import OMIT, PARENT, organization_payload
 from sandbox_server import example_repo, ledger_doc, set_key
 
 from reconciler import reconcile
@@ -23,7 +24,6 @@ from reconciler.plan import DIGEST_PATTERN, Change, FieldChange, Plan, plan_dige
 from reconciler.reconcile.workspace import Workspace
 from reconciler.render import plan_document, render_markdown, render_text
 
-PARENT = "2.16.840.1.113883.3.6147.458.24601.1"
 ZERO = "sha256:" + "0" * 64
 
 
@@ -36,12 +36,15 @@ def invoke(repo: Path, *args: str) -> Result:
 
 
 def payload(oid: str, *, city: str = "Madison", active: bool = True) -> dict[str, Any]:
-    return {
-        "Name": f"Clinic {oid.rsplit('.', 1)[-1]}",
-        "Active": active,
-        "Identifiers": [{"ID": oid, "IDType": "OID"}],
-        "Address": {"City": city, "State": "WI"},
-    }
+    """Clinic <n>: a record with a name, an address and nothing else."""
+    return organization_payload(
+        oid,
+        f"Clinic {oid.rsplit('.', 1)[-1]}",
+        active=active,
+        type=OMIT,
+        part_of=OMIT,
+        Address={"City": city, "State": "WI"},
+    )
 
 
 def a_plan(**plan_fields: Any) -> Plan:

@@ -10,11 +10,11 @@ from dataclasses import replace
 from pathlib import Path
 
 import pytest
-from conftest import MAIN, Repo, make_org
+from factories import PROJECT, Repo, organization
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from reconciler.plan.model import Plan
+from reconciler.plan import Plan
 from reconciler.policy import (
     Level,
     Policy,
@@ -26,7 +26,7 @@ from reconciler.policy import (
 )
 from reconciler.policy.cel import compile_expression
 
-PROVIDER = MAIN / "providers" / "pat-granite.yaml"
+PROVIDER = PROJECT / "providers" / "pat-granite.yaml"
 NPI = "4356789876"
 
 
@@ -50,7 +50,7 @@ def one_change(repo: Callable[..., Repo], kind: str, action: str) -> Plan:
     """A plan holding one change of `kind` with `action`, from real files and a settled ledger."""
     made = repo()
     if kind == "organization":
-        path = made.org("clinic", make_org(1, active=action != "reactivate"))
+        path = made.org("clinic", organization(1, active=action != "reactivate"))
     else:
         path = made.write("providers/pat.yaml", PROVIDER.read_text())
         if action == "reactivate":
@@ -126,8 +126,8 @@ def test_the_spec_example_denies_creates_without_a_destination_only_in_productio
 ) -> None:
     made = repo(
         {
-            "routed": make_org(1, destination_id="0f3c5a8e-2b7d-4c19-9e6a-1d2f3b4c5d6e"),
-            "unrouted": make_org(2),
+            "routed": organization(1, destination_id="0f3c5a8e-2b7d-4c19-9e6a-1d2f3b4c5d6e"),
+            "unrouted": organization(2),
         }
     )
     deny = (
@@ -137,8 +137,8 @@ def test_the_spec_example_denies_creates_without_a_destination_only_in_productio
     policy = Policy("routes", Level.HARD, deny, "needs a destination", environments=("production",))
     compiled = compile_policies([policy], "reconciler.yaml")
     [result] = evaluate(compiled, made.plan("production"))
-    assert [v.identity for v in result.violations] == [make_org(2)["oid"]]
-    assert result.violations[0].key == f"organization:{make_org(2)['oid']}"
+    assert [v.identity for v in result.violations] == [organization(2)["oid"]]
+    assert result.violations[0].key == f"organization:{organization(2)['oid']}"
     assert result.violations[0].action == "create"
     assert evaluate(compiled, made.plan("development")) == ()  # not its environment
 
@@ -235,7 +235,7 @@ def test_policy_results_depend_on_neither_file_names_nor_record_order(
     tmp_path: Path, cities: list[str], names: st.DataObject
 ) -> None:
     orgs = [
-        make_org(n + 1, address={"city": c, "state": "WI", "country": "USA"})
+        organization(n + 1, address={"city": c, "state": "WI", "country": "USA"})
         for n, c in enumerate(cities)
     ]
     files = names.draw(

@@ -13,6 +13,7 @@ from typing import Any
 
 import pytest
 from click.testing import CliRunner, Result
+from factories import PARENT, organization_text
 from sandbox_server import (
     ServedSandbox,
     assert_valid_requests,
@@ -20,7 +21,6 @@ from sandbox_server import (
     example_repo,
     ledger_doc,
     on_a_terminal,
-    org_yaml,
     run_cli,
     served_sandbox,
     set_key,
@@ -30,7 +30,6 @@ from reconciler import reconcile
 from reconciler.cli import cli
 from reconciler.reconcile.workspace import Workspace
 
-PARENT = "2.16.840.1.113883.3.6147.458.24601.1"
 MADISON = f"{PARENT}.1"
 ROCKFORD = f"{PARENT}.2"
 ROCHESTER = f"{PARENT}.3"
@@ -186,7 +185,8 @@ def test_parents_are_created_before_their_children(repo: Path) -> None:
     # Three levels: the gateway's child, its clinics, and a department of one clinic.
     grandchild = f"{MADISON}.7"
     (repo / "orgs" / "madison-east-lab.yaml").write_text(
-        org_yaml(grandchild, "Northwind Madison East Lab", part_of=MADISON), encoding="utf-8"
+        organization_text(grandchild, "Northwind Madison East Lab", part_of=MADISON),
+        encoding="utf-8",
     )
 
     result = invoke(repo, "apply", "--yes", "--concurrency", "16")
@@ -357,9 +357,11 @@ def test_apply_through_sandbox_serve_with_real_auth(served: ServedSandbox, repo:
 
 def test_a_failed_record_skips_its_dependants_only(repo: Path, tmp_path: Path) -> None:
     broken, child = "2.16.840.1.113883.3.6147.458.777", "2.16.840.1.113883.3.6147.458.777.1"
-    (repo / "orgs" / "broken.yaml").write_text(org_yaml(broken, "Broken Parent"), encoding="utf-8")
+    (repo / "orgs" / "broken.yaml").write_text(
+        organization_text(broken, "Broken Parent"), encoding="utf-8"
+    )
     (repo / "orgs" / "broken-child.yaml").write_text(
-        org_yaml(child, "Child Of Broken", part_of=broken), encoding="utf-8"
+        organization_text(child, "Child Of Broken", part_of=broken), encoding="utf-8"
     )
     # Every file validates; Redox refuses the parent anyway (its 500 "duplicate business").
     with served_sandbox(tmp_path / "refusing", refuse=broken) as refusing:
@@ -455,7 +457,7 @@ def test_a_create_answered_already_exists_is_updated_when_a_query_cannot_prove_i
     # shows matches, yet only an Update makes the directory hold the record as the file says.
     oid = f"{PARENT}.9"
     endpoint = "endpoints:\n  - name: Northwind XCA\n    address: https://xca.example.org\n"
-    text = org_yaml(oid, "Northwind XCA Gateway", extra=endpoint)
+    text = organization_text(oid, "Northwind XCA Gateway", extra=endpoint)
     (repo / "orgs" / "xca.yaml").write_text(text, encoding="utf-8")
     elsewhere = {
         k: v
@@ -482,7 +484,7 @@ def test_refused_credentials_stop_the_run_after_the_first_refusal(
     (repo / "orgs").mkdir(parents=True)
     for n in range(1, 21):
         oid = f"2.16.840.1.113883.3.6147.458.4242.{n}"
-        (repo / "orgs" / f"clinic-{n}.yaml").write_text(org_yaml(oid, f"Clinic {n}"))
+        (repo / "orgs" / f"clinic-{n}.yaml").write_text(organization_text(oid, f"Clinic {n}"))
     environ = served.environ({"REDOX_KEY_ID": "a-key-redox-does-not-know"})
 
     done = run_cli(

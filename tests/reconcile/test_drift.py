@@ -9,17 +9,16 @@ from typing import Any
 
 import httpx
 import pytest
+from factories import GATEWAY, example_repository
 from sandbox_local import (
     CLINIC,
     DUBUQUE,
-    GATEWAY,
     ROCHESTER,
     actions,
     assert_logged_bodies_valid,
     behind_the_back,
     cli_process,
     events,
-    example_repo,
     fields_of,
     json_of,
     logged,
@@ -35,7 +34,7 @@ from sandbox_local import (
 @pytest.fixture
 def applied(tmp_path: Path) -> Path:
     """The example repository, applied to its sandbox: files, ledger and directory agree."""
-    repo = example_repo(tmp_path / "repo")
+    repo = example_repository(tmp_path / "repo")
     ok(repo, "apply", "--yes")
     ok(repo, "drift")
     return repo
@@ -45,7 +44,7 @@ def applied(tmp_path: Path) -> Path:
 
 
 def test_drift_on_an_empty_ledger_exits_0(tmp_path: Path) -> None:
-    repo = example_repo(tmp_path / "repo")
+    repo = example_repository(tmp_path / "repo")
     result = ok(repo, "drift")
     assert "No drift: all 0 ledgered records match the directory." in result.stdout
     doc = json_of(repo, "drift")
@@ -214,7 +213,7 @@ def test_drift_over_many_records_finds_a_change_to_the_last_one(tmp_path: Path) 
 
 
 def test_drift_and_refresh_against_sandbox_serve_in_development(tmp_path: Path) -> None:
-    repo = example_repo(tmp_path / "repo")
+    repo = example_repository(tmp_path / "repo")
     with served(tmp_path / "served") as server:
         dev = ("--env", "development")
         ok(repo, "apply", "--yes", *dev, env=server.env)

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import shutil
@@ -12,8 +13,8 @@ from typing import Any
 
 import httpx
 import pytest
+from factories import GATEWAY, organization_payload
 from sandbox_local import (
-    GATEWAY,
     assert_logged_bodies_valid,
     cli_process,
     events,
@@ -64,25 +65,20 @@ def child_file(n: int) -> str:
     )
 
 
-def org_record(oid: str, name: str, **more: Any) -> dict[str, Any]:
-    """A directory record (wire form) that no file holds."""
-    return {
-        "Name": name,
-        "Active": True,
-        "Identifiers": [{"ID": oid, "IDType": "OID"}],
-        "Type": {"Value": "Implementer"},
-        "PartOf": {"Identifier": {"Value": GATEWAY}},
-        "Contacts": [
-            {
-                "Purpose": "Technical",
-                "Name": "Support",
-                "EmailAddresses": ["support@example.com"],
-                "PhoneNumber": {"Work": "+16085550199"},
-            }
-        ],
-        "Address": {"StreetAddress": "2 Lake St", "City": "Madison", "State": "WI", "ZIP": "53703"},
-        **more,
-    }
+# A directory record that no file holds (wire form): organization_payload with one contact and
+# a street address.
+org_record = functools.partial(
+    organization_payload,
+    Contacts=[
+        {
+            "Purpose": "Technical",
+            "Name": "Support",
+            "EmailAddresses": ["support@example.com"],
+            "PhoneNumber": {"Work": "+16085550199"},
+        }
+    ],
+    Address={"StreetAddress": "2 Lake St", "City": "Madison", "State": "WI", "ZIP": "53703"},
+)
 
 
 @pytest.fixture(scope="module")

@@ -9,10 +9,9 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-from conftest import Repo, make_org
+from factories import Repo, organization
 from sandbox_local import ok, run
 
-GATEWAY = "2.16.840.1.113883.3.6147.458.2"
 ENDPOINTS = [
     {"name": "XCPD", "address": "https://clinic.example/xcpd", "mime_type": "application/xml"},
     {"name": "XCA", "address": "https://clinic.example/xca"},
@@ -22,8 +21,8 @@ ENDPOINTS = [
 def test_a_ledgered_record_whose_file_is_gone_is_written_back_from_the_ledger(
     repo: Any,
 ) -> None:
-    clinic = make_org(1, endpoints=ENDPOINTS, aliases=["Clinic One"], destination_id="dest-1")
-    made: Repo = repo({"clinic-one": clinic, "clinic-two": make_org(2)})
+    clinic = organization(1, endpoints=ENDPOINTS, aliases=["Clinic One"], destination_id="dest-1")
+    made: Repo = repo({"clinic-one": clinic, "clinic-two": organization(2)})
     ok(made.root, "apply", "--yes")
     path = made.root / "orgs" / "clinic-one.yaml"
     original = yaml.safe_load(path.read_text(encoding="utf-8"))
@@ -46,10 +45,10 @@ def test_a_ledgered_record_whose_file_is_gone_is_written_back_from_the_ledger(
 
 
 def test_without_write_yaml_import_says_how_to_write_the_file(repo: Any) -> None:
-    made: Repo = repo({"clinic-one": make_org(1), "clinic-two": make_org(2)})
+    made: Repo = repo({"clinic-one": organization(1), "clinic-two": organization(2)})
     ok(made.root, "apply", "--yes")
     (made.root / "orgs" / "clinic-one.yaml").unlink()
-    oid = make_org(1)["oid"]
+    oid = organization(1)["oid"]
     out = ok(made.root, "import", "--oid", oid).stdout
     assert f"already in the ledger, but no file holds organization:{oid}" in out
     command = f"reconciler import --env sandbox --oid {oid} --write-yaml"
@@ -68,7 +67,7 @@ def test_destination_id_is_written_per_environment_when_the_ledgers_differ(repo:
     is local, yet another): the file gets a mapping, and both plans are empty. No credentials
     are needed: nothing is looked up."""
     made: Repo = repo({})
-    clinic = make_org(1, endpoints=ENDPOINTS)
+    clinic = organization(1, endpoints=ENDPOINTS)
     _ledgered_in(made, "development", {**clinic, "destination_id": "dev-destination"})
     _ledgered_in(made, "production", {**clinic, "destination_id": "prod-destination"})
     _ledgered_in(made, "sandbox", {**clinic, "destination_id": "sandbox-destination"})
@@ -87,7 +86,7 @@ def test_destination_id_is_written_per_environment_when_the_ledgers_differ(repo:
 
 def test_destination_id_is_one_value_when_every_ledger_agrees(repo: Any) -> None:
     made: Repo = repo({})
-    clinic = make_org(1, destination_id="same-destination")
+    clinic = organization(1, destination_id="same-destination")
     _ledgered_in(made, "development", clinic)
     _ledgered_in(made, "production", clinic)
     (made.root / "orgs" / "clinic.yaml").unlink()
@@ -101,17 +100,17 @@ def test_destination_id_is_one_value_when_every_ledger_agrees(repo: Any) -> None
 def test_a_record_the_directory_must_be_asked_about_still_needs_credentials(
     repo: Any, tmp_path: Path
 ) -> None:
-    made: Repo = repo({"clinic": make_org(1)})
+    made: Repo = repo({"clinic": organization(1)})
     result = run(made.root, "import", "--env", "development", "--from-files")
     assert result.exit_code == 1
     assert "needs credentials" in result.stderr
 
 
 def test_the_plan_mentions_inactive_records_whose_file_was_removed(repo: Any) -> None:
-    made: Repo = repo({"keep": make_org(1), "retired": make_org(2, active=False)})
+    made: Repo = repo({"keep": organization(1), "retired": organization(2, active=False)})
     made.settle()
     (made.root / "orgs" / "retired.yaml").unlink()
-    oid = make_org(2)["oid"]
+    oid = organization(2)["oid"]
     text = ok(made.root, "plan", "--detailed-exitcode").stdout
     assert f"Note: 1 inactive record has no file; the ledger keeps it: organization {oid}." in (
         text

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from conftest import GATEWAY, OMIT, Repo, make_org
+from factories import GATEWAY, OMIT, Repo, organization
 
 from reconciler.errors import LoadError, Problem
 from reconciler.records.loader import load_records
@@ -67,7 +67,9 @@ def test_five_mistakes_through_validate(repo: Any, run_cli: Any) -> None:
 
 
 def test_problems_of_every_file_are_reported_together(repo: Any) -> None:
-    made = repo({"a": make_org(1, name=OMIT), "b": make_org(2, oid="1.40"), "c": make_org(3)})
+    made = repo(
+        {"a": organization(1, name=OMIT), "b": organization(2, oid="1.40"), "c": organization(3)}
+    )
     found = load_problems(made)
     assert [(p.file, p.line) for p in found] == [("orgs/a.yaml", 1), ("orgs/b.yaml", 1)]
 
@@ -120,7 +122,7 @@ BROKEN_FILES = [
 def test_broken_files_give_one_clear_line(
     repo: Any, run_cli: Any, content: bytes, line: int, message: str
 ) -> None:
-    made = repo({"good": make_org(1)})
+    made = repo({"good": organization(1)})
     made.org("broken", content)
     result = run_cli("validate", repo=made)
     assert result.exit_code == 1
@@ -169,7 +171,7 @@ def test_a_number_where_text_is_expected_says_to_quote_it(
 
 
 def test_zip_with_leading_zero_says_to_quote_it_as_written(repo: Any) -> None:
-    data = make_org()
+    data = organization()
     text = repo().org("x", data).read_text().replace("zip: '53703'", "zip: 01234")
     made = repo({"a": text})
     (found,) = load_problems(made)
@@ -178,7 +180,7 @@ def test_zip_with_leading_zero_says_to_quote_it_as_written(repo: Any) -> None:
 
 
 def test_type_mistake_is_one_message(repo: Any) -> None:
-    made = repo({"a": make_org(type="implementer")})
+    made = repo({"a": organization(type="implementer")})
     (found,) = load_problems(made)
     assert (
         found.message == "type: 'implementer' is not allowed: write 'Implementer' or 'Connection'"
@@ -186,7 +188,7 @@ def test_type_mistake_is_one_message(repo: Any) -> None:
 
 
 def test_type_mapping_mistake_names_the_key(repo: Any) -> None:
-    made = repo({"a": make_org(type={"value": "Connection", "sytem": "x"})})
+    made = repo({"a": organization(type={"value": "Connection", "sytem": "x"})})
     (found,) = load_problems(made)
     assert found.message == "unknown key 'sytem': did you mean 'system'? (in type)"
 
@@ -206,13 +208,13 @@ def test_type_mapping_mistake_names_the_key(repo: Any) -> None:
     ],
 )
 def test_destination_id_mistake_is_one_message(repo: Any, value: Any, message: str) -> None:
-    made = repo({"a": make_org(destination_id=value)})
+    made = repo({"a": organization(destination_id=value)})
     (found,) = load_problems(made)
     assert found.message == message
 
 
 def test_redox_spelling_of_a_key_suggests_the_snake_case_one(repo: Any) -> None:
-    made = repo({"a": make_org(endpoints=[{"name": "XCA", "MIMEType": "text/xml"}])})
+    made = repo({"a": organization(endpoints=[{"name": "XCA", "MIMEType": "text/xml"}])})
     (found,) = load_problems(made)
     assert found.message == ("unknown key 'MIMEType': did you mean 'mime_type'? (in endpoints[0])")
 
@@ -222,38 +224,45 @@ def test_redox_spelling_of_a_key_suggests_the_snake_case_one(repo: Any) -> None:
 
 def test_duplicate_oids_across_files(repo: Any) -> None:
     made = repo(
-        {"a": make_org(1), "b": "# a comment first\n" + repo().org("x", make_org(1)).read_text()}
+        {
+            "a": organization(1),
+            "b": "# a comment first\n" + repo().org("x", organization(1)).read_text(),
+        }
     )
     (found,) = load_problems(made)
     assert (found.file, found.line) == ("orgs/b.yaml", 2)
     assert found.message == (
-        f"OID {make_org(1)['oid']} is already used by orgs/a.yaml (line 1): every record needs "
+        f"OID {organization(1)['oid']} is already used by orgs/a.yaml (line 1): every record needs "
         "its own OID"
     )
 
 
 def test_part_of_cycles_are_reported_on_every_member(repo: Any) -> None:
-    a, b, c = (make_org(n) for n in (1, 2, 3))
+    a, b, c = (organization(n) for n in (1, 2, 3))
     a["part_of"], b["part_of"], c["part_of"] = b["oid"], c["oid"], a["oid"]
-    made = repo({"a": a, "b": b, "c": c, "d": make_org(4)})
+    made = repo({"a": a, "b": b, "c": c, "d": organization(4)})
     found = load_problems(made)
     assert [p.file for p in found] == ["orgs/a.yaml", "orgs/b.yaml", "orgs/c.yaml"]
     assert all("part_of makes a cycle" in p.message for p in found)
-    assert all(p.line == 5 for p in found)  # the part_of line of make_org's layout
+    assert all(p.line == 5 for p in found)  # the part_of line of organization's layout
 
 
 def test_self_parent_is_an_error(repo: Any) -> None:
-    data = make_org(1)
+    data = organization(1)
     data["part_of"] = data["oid"]
     (found, *_rest) = load_problems(repo({"a": data}))
     assert "cannot be part of itself" in found.message
 
 
 def test_active_child_under_inactive_parent(repo: Any) -> None:
-    parent = make_org(1, active=False)
-    child = make_org(2, parent=parent["oid"])
+    parent = organization(1, active=False)
+    child = organization(2, parent=parent["oid"])
     made = repo(
-        {"parent": parent, "child": child, "quiet": make_org(3, parent=parent["oid"], active=False)}
+        {
+            "parent": parent,
+            "child": child,
+            "quiet": organization(3, parent=parent["oid"], active=False),
+        }
     )
     (found,) = load_problems(made)
     assert (found.file, found.line) == ("orgs/child.yaml", 3)
@@ -262,8 +271,8 @@ def test_active_child_under_inactive_parent(repo: Any) -> None:
 
 
 def test_active_by_default_child_under_inactive_parent_points_at_part_of(repo: Any) -> None:
-    parent = make_org(1, active=False)
-    child = make_org(2, parent=parent["oid"], active=OMIT)
+    parent = organization(1, active=False)
+    child = organization(2, parent=parent["oid"], active=OMIT)
     made = repo({"parent": parent, "child": child})
     (found,) = load_problems(made)
     assert (found.file, found.line) == ("orgs/child.yaml", 4)
@@ -271,7 +280,7 @@ def test_active_by_default_child_under_inactive_parent_points_at_part_of(repo: A
 
 def test_unknown_parent_unless_listed_as_external(repo: Any) -> None:
     outside = "2.16.840.1.113883.3.6147.458.999"
-    made = repo({"a": make_org(1, part_of=outside)})
+    made = repo({"a": organization(1, part_of=outside)})
     (found,) = load_problems(made)
     assert found.message.startswith(f"part_of {outside} is neither the Redox gateway")
     made.settings({"external_parents": [outside]})
@@ -280,15 +289,15 @@ def test_unknown_parent_unless_listed_as_external(repo: Any) -> None:
 
 
 def test_self_responding_gateway_is_a_valid_parent(repo: Any) -> None:
-    made = repo({"a": make_org(1, part_of="2.16.840.1.113883.3.6147.458.3")})
+    made = repo({"a": organization(1, part_of="2.16.840.1.113883.3.6147.458.3")})
     assert (
         len(load_records(made.root, load_settings(made.root).environment("sandbox")).desired) == 1
     )
 
 
 def test_cross_record_checks_run_on_invalid_records_too(repo: Any) -> None:
-    broken = make_org(1, name=OMIT)
-    made = repo({"a": broken, "b": make_org(1)})
+    broken = organization(1, name=OMIT)
+    made = repo({"a": broken, "b": organization(1)})
     found = load_problems(made)
     assert [(p.file, p.message.split(" ")[0]) for p in found] == [
         ("orgs/a.yaml", "missing"),
@@ -297,9 +306,9 @@ def test_cross_record_checks_run_on_invalid_records_too(repo: Any) -> None:
 
 
 def test_subfolders_and_yml_are_read_hidden_and_other_files_are_not(repo: Any) -> None:
-    made = repo({"a": make_org(1)})
-    made.write("orgs/wisconsin/b.yml", make_org(2))
-    made.write("orgs/wisconsin/deeper/c.yaml", make_org(3))
+    made = repo({"a": organization(1)})
+    made.write("orgs/wisconsin/b.yml", organization(2))
+    made.write("orgs/wisconsin/deeper/c.yaml", organization(3))
     for ignored in (
         "orgs/.hidden.yaml",
         "orgs/.drafts/d.yaml",

@@ -13,8 +13,7 @@ from typing import Any
 import pytest
 import yaml
 from click.testing import Result
-from conftest import GATEWAY, Repo, make_org
-from factories import hierarchies, write
+from factories import GATEWAY, Repo, hierarchies, organization, write_organizations
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -96,7 +95,7 @@ def restyle(root: Path, rng: random.Random) -> None:
 
 def add(root: Path, rng: random.Random) -> None:
     number = rng.randrange(100, 10**6)
-    record = make_org(number, name=f"Added {number}", active=rng.choice([True, False]))
+    record = organization(number, name=f"Added {number}", active=rng.choice([True, False]))
     (root / "orgs" / f"added-{number}.yaml").write_text(yaml.safe_dump(record), encoding="utf-8")
 
 
@@ -147,7 +146,7 @@ def test_a_cached_plan_equals_an_uncached_one_after_random_edits(
 ) -> None:
     rng = random.Random(seed)
     with tempfile.TemporaryDirectory() as tmp:
-        root = write(Path(tmp), records).root
+        root = write_organizations(Path(tmp), records).root
         assert outcome(root, env, cache=True) == outcome(root, env, cache=False)
         for number in edits:
             EDITS[number](root, rng)
@@ -161,7 +160,7 @@ def test_a_cached_plan_equals_an_uncached_one_after_random_edits(
 @pytest.fixture
 def cached(repo: Callable[..., Repo]) -> Repo:
     """Three valid records, planned once: the cache holds them."""
-    made = repo(orgs={f"clinic-{n}": make_org(n) for n in (1, 2, 3)})
+    made = repo(orgs={f"clinic-{n}": organization(n) for n in (1, 2, 3)})
     outcome(made.root, "sandbox", cache=True)
     return made
 
@@ -189,7 +188,7 @@ def test_an_unchanged_file_is_not_parsed_again(
 ) -> None:
     assert len(rows(cached)) == 3
     parsed = reads(monkeypatch)
-    cached.org("clinic-2", make_org(2, name="Changed"))
+    cached.org("clinic-2", organization(2, name="Changed"))
     assert outcome(cached.root, "sandbox", cache=True) == outcome(
         cached.root, "sandbox", cache=False
     )
@@ -247,7 +246,7 @@ def test_a_damaged_or_foreign_entry_is_ignored(
 def test_no_cache_neither_reads_nor_writes_it(
     repo: Callable[..., Repo], run_cli: Callable[..., Result]
 ) -> None:
-    made = repo(orgs={"clinic": make_org(1)})
+    made = repo(orgs={"clinic": organization(1)})
     plain = run_cli("plan", "--no-cache", repo=made)
     assert plain.exit_code == 0, plain.output
     assert not (made.root / FOLDER).exists()

@@ -1,6 +1,7 @@
 """The workflows install the tool's dependencies from a lock with hashes: it must pin every
 runtime dependency pyproject.toml declares (and those of the `notify` extra, which the
-workflows use too), at a version that satisfies it, with hashes."""
+workflows use too), at a version that satisfies it, with hashes. And the README says why each
+one is there, and why deepdiff is not."""
 
 from __future__ import annotations
 
@@ -42,3 +43,32 @@ def test_every_pin_carries_a_hash() -> None:
     pinned = [e for e in entries if _PIN.match(e)]
     assert len(pinned) == len(pins()) > 10
     assert [e.split()[0] for e in pinned if "--hash=sha256:" not in e] == []
+
+
+def readme_dependencies() -> str:
+    """The README's "Dependencies" subsection of "Development"."""
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    development = readme.split("\n## Development\n", 1)[1].split("\n## ", 1)[0]
+    assert "\n### Dependencies\n" in development, "README: no Dependencies under Development"
+    return development.split("\n### Dependencies\n", 1)[1].split("\n### ", 1)[0]
+
+
+def test_the_readme_says_why_each_runtime_dependency_is_there() -> None:
+    declared = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))
+    named = {
+        canonicalize_name(bold.split("[")[0])
+        for bold in re.findall(r"\*\*([A-Za-z0-9_.\[\]-]+)\*\*", readme_dependencies())
+    }
+    wanted = {
+        canonicalize_name(Requirement(text).name) for text in declared["project"]["dependencies"]
+    }
+    assert sorted(wanted - named) == []
+
+
+def test_the_readme_says_why_deepdiff_is_not_with_a_measured_figure() -> None:
+    text = " ".join(readme_dependencies().split())
+    assert "**Why not deepdiff.**" in text
+    assert '`python -X importtime -c "import deepdiff"`' in text
+    assert re.search(r"deepdiff \d+(\.\d+)+ on Python 3\.\d+", text), "which deepdiff, which Python"
+    assert re.search(r"\d+ ms", text), "no figure"
+    assert "reconsider" in text.lower()

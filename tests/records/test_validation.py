@@ -159,7 +159,7 @@ def test_github_annotations_point_at_the_nested_keys(repo: Any, run_cli: Any) ->
 REDOX_EXAMPLE = """\
 oid: 2.16.840.1.113883.3.6147.458.12345.1.1.1
 name: My Company
-aliases: [My Company, LLC, MY]
+aliases: ["My Company, LLC", MY]
 active: true
 part_of: 2.16.840.1.113883.3.6147.458.2
 destination_id: null

@@ -17,6 +17,7 @@ import jwt
 import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
+from factories import OMIT, organization_payload
 from redox_schemas import assert_valid_bodies
 from virtual_time import VirtualTime
 
@@ -548,16 +549,10 @@ def test_concurrency_bound_holds() -> None:
 # -- queries --------------------------------------------------------------------------------
 
 
-def _org(i: int) -> dict[str, Any]:
-    return {
-        "Name": f"Org {i}",
-        "Active": True,
-        "Identifiers": [{"ID": f"1.2.{i}", "IDType": "OID"}],
-    }
-
-
 def test_query_organizations_pages_with_index_and_limit() -> None:
-    records = [_org(i) for i in range(45)]
+    records = [
+        organization_payload(f"1.2.{i}", f"Org {i}", type=OMIT, part_of=OMIT) for i in range(45)
+    ]
     bodies: list[dict[str, Any]] = []
 
     async def handler(request: httpx.Request) -> httpx.Response:
@@ -606,7 +601,9 @@ def test_query_organizations_pages_with_index_and_limit() -> None:
 
 
 def test_query_organizations_stops_at_paging_count() -> None:
-    records = [_org(i) for i in range(40)]
+    records = [
+        organization_payload(f"1.2.{i}", f"Org {i}", type=OMIT, part_of=OMIT) for i in range(40)
+    ]
     bodies: list[dict[str, Any]] = []
 
     async def handler(request: httpx.Request) -> httpx.Response:

@@ -15,7 +15,7 @@ import re
 from dataclasses import replace
 
 import pytest
-from factories import big_create_plan, org_payload
+from factories import GATEWAY, PARENT, big_create_plan, facility_payload
 from golden import check_golden
 
 from reconciler.errors import Problem
@@ -36,8 +36,6 @@ from reconciler.render import (
 from reconciler.views.graph import Graph, build_graph
 
 ANSI = re.compile(r"\x1b\[[0-9;]*m")
-PARENT = "2.16.840.1.113883.3.6147.458.24601.1"
-GW = "2.16.840.1.113883.3.6147.458.2"
 SUMMARY = "Plan: 1 to create, 1 to update, 1 to deactivate, 1 to reactivate."
 
 
@@ -57,7 +55,7 @@ def small_plan() -> Plan:
                 action=Action.CREATE,
                 envelope=envelope,
                 before=None,
-                packed_after=pack(org_payload(clinic, "Northwind Madison East | Clinic")),
+                packed_after=pack(facility_payload(clinic, "Northwind Madison East | Clinic")),
                 source="orgs/madison-east.yaml",
                 depends_on=(),
             ),
@@ -66,8 +64,8 @@ def small_plan() -> Plan:
                 identity=f"{PARENT}.2",
                 action=Action.UPDATE,
                 envelope=envelope,
-                before=org_payload(f"{PARENT}.2", "Rockford"),
-                packed_after=pack(org_payload(f"{PARENT}.2", "Rockford", city="Loves Park")),
+                before=facility_payload(f"{PARENT}.2", "Rockford"),
+                packed_after=pack(facility_payload(f"{PARENT}.2", "Rockford", city="Loves Park")),
                 fields=(
                     FieldChange("Address.City", before="Rockford", after="Loves Park"),
                     FieldChange("Aliases", after=["RFM"], added=True),
@@ -80,8 +78,8 @@ def small_plan() -> Plan:
                 identity=f"{PARENT}.4",
                 action=Action.DEACTIVATE,
                 envelope=envelope,
-                before=org_payload(f"{PARENT}.4", "Dubuque"),
-                packed_after=pack(org_payload(f"{PARENT}.4", "Dubuque", active=False)),
+                before=facility_payload(f"{PARENT}.4", "Dubuque"),
+                packed_after=pack(facility_payload(f"{PARENT}.4", "Dubuque", active=False)),
                 fields=(FieldChange("Active", before=True, after=False),),
                 source="orgs/dubuque.yaml",
             ),
@@ -90,8 +88,8 @@ def small_plan() -> Plan:
                 identity=f"{PARENT}.3",
                 action=Action.REACTIVATE,
                 envelope=envelope,
-                before=org_payload(f"{PARENT}.3", "Rochester", active=False),
-                packed_after=pack(org_payload(f"{PARENT}.3", "Rochester")),
+                before=facility_payload(f"{PARENT}.3", "Rochester", active=False),
+                packed_after=pack(facility_payload(f"{PARENT}.3", "Rochester")),
                 fields=(FieldChange("Active", before=False, after=True),),
                 source="orgs/rochester.yaml",
             ),
@@ -158,7 +156,10 @@ def small_graph(plan: Plan) -> Graph:
         )
         for c in plan.changes
     ]
-    parent = {**org_payload(PARENT, "Northwind Health"), "PartOf": {"Identifier": {"Value": GW}}}
+    parent = {
+        **facility_payload(PARENT, "Northwind Health"),
+        "PartOf": {"Identifier": {"Value": GATEWAY}},
+    }
     records.append(
         Desired.of(
             kind="organization",
@@ -170,7 +171,7 @@ def small_graph(plan: Plan) -> Graph:
             depends_on=(),
         )
     )
-    return build_graph({d.key: d for d in records}, plan, gateways={GW})
+    return build_graph({d.key: d for d in records}, plan, gateways={GATEWAY})
 
 
 def test_markdown_matches_the_golden_file() -> None:

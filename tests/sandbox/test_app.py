@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import functools
 import json
 import time
 from collections.abc import Awaitable, Callable
@@ -14,6 +15,7 @@ import jwt
 import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
+from factories import NPI, OMIT, SUPPORT_CONTACT, organization_payload, provider_payload
 from redox_schemas import assert_valid_bodies, schema_errors
 from virtual_time import VirtualTime
 
@@ -29,44 +31,23 @@ from reconciler.redox.api import (
 from reconciler.redox.client import Credentials, RedoxClient
 from reconciler.sandbox.app import Faults, Sandbox
 
-GATEWAY = "2.16.840.1.113883.3.6147.458.2"
 BASE_OID = "2.16.840.1.113883.3.6147.458.12345"
-NPI = "4356789876"
 
 
 # -- factories ------------------------------------------------------------------------------
 
 
-def org(
-    oid: str,
-    *,
-    name: str = "My Company Facility",
-    state: str = "WI",
-    kind: str = "Implementer",
-    active: bool = True,
-    contacts: bool = True,
-) -> dict[str, Any]:
-    record: dict[str, Any] = {
-        "Name": name,
-        "Active": active,
-        "Aliases": ["My Company, LLC"],
-        "Identifiers": [{"ID": oid, "IDType": "OID"}],
-        "Type": {"Value": kind},
-        "PartOf": {"Identifier": {"Value": GATEWAY}},
-        "Address": {"StreetAddress": "2020 Eastwood Dr", "City": "Madison", "State": state},
-        "Endpoints": [],
-        "DestinationID": None,
-    }
-    if contacts:
-        record["Contacts"] = [
-            {
-                "Purpose": "Technical",
-                "Name": "Support",
-                "EmailAddresses": ["support@example.com"],
-                "PhoneNumber": {"Work": "+16085359501"},
-            }
-        ]
-    return record
+# The organization these tests send: organization_payload with the aliases and street address
+# of Redox's example, no endpoints, a null destination and one contact.
+ADDRESS = {"StreetAddress": "2020 Eastwood Dr", "City": "Madison", "State": "WI"}
+org = functools.partial(
+    organization_payload,
+    Aliases=["My Company, LLC"],
+    Address=ADDRESS,
+    Endpoints=[],
+    DestinationID=None,
+    Contacts=[SUPPORT_CONTACT],
+)
 
 
 def org_body(
@@ -93,14 +74,6 @@ def query_body(**fields: Any) -> dict[str, Any]:
         },
         "Directory": "Carequality",
         **fields,
-    }
-
-
-def provider(npi: str = NPI, *, first_name: str = "Pat", active: bool = True) -> dict[str, Any]:
-    return {
-        "Identifiers": [{"ID": npi, "IDType": "NPI"}],
-        "IsActive": active,
-        "Demographics": {"FirstName": first_name, "LastName": "Granite"},
     }
 
 
@@ -223,7 +196,7 @@ def test_wrong_destination_is_refused_with_redox_text() -> None:
             reply = await s.post(org_body("New", org(f"{BASE_OID}.1"), destination=destination))
             assert reply.status_code == 403
             assert errors_of(reply) == [NO_SUBSCRIPTION]
-        wrong_model = provider_body("New", provider())
+        wrong_model = provider_body("New", provider_payload())
         wrong_model["Meta"]["Destinations"] = [{"ID": DEVELOPMENT_ORGANIZATION_DESTINATION}]
         assert errors_of(await s.post(wrong_model)) == [NO_SUBSCRIPTION]
         production = await s.post(
@@ -246,8 +219,8 @@ def test_incomplete_records_fail_to_parse() -> None:
     refused = [
         no_oid,
         no_type,
-        org(f"{BASE_OID}.3", kind="Hospital"),
-        org(f"{BASE_OID}.4", contacts=False),
+        org(f"{BASE_OID}.3", type="Hospital"),
+        org(f"{BASE_OID}.4", Contacts=OMIT),
         endpoint_without_name,
     ]
 
@@ -257,7 +230,7 @@ def test_incomplete_records_fail_to_parse() -> None:
             assert reply.status_code == 403
             assert errors_of(reply) == [PARSE_FAILED]
         connection = await s.post(
-            org_body("New", org(f"{BASE_OID}.6", kind="Connection", contacts=False))
+            org_body("New", org(f"{BASE_OID}.6", type="Connection", Contacts=OMIT))
         )
         assert connection.status_code == 200
 
@@ -290,7 +263,11 @@ def test_query_by_oid_name_state_with_paging() -> None:
 
     async def scenario(s: Session) -> None:
         for i in range(45):
-            record = org(f"{BASE_OID}.{i}", name=f"Facility {i}", state=states[i % 3])
+            record = org(
+                f"{BASE_OID}.{i}",
+                name=f"Facility {i}",
+                Address={**ADDRESS, "State": states[i % 3]},
+            )
             record["Endpoints"] = [{"Name": "Patient Discovery", "Address": "https://x/xcpd"}]
             record["DestinationID"] = "5e3dc12b-3a04-438e-880d-a690639e629e"
             await s.send(org_body("New", record))
@@ -372,15 +349,15 @@ def test_provider_lifecycle() -> None:
     sandbox = Sandbox()
 
     async def scenario(s: Session) -> None:
-        await s.send(provider_body("New", provider()))
-        again = await s.post(provider_body("New", provider()))
+        await s.send(provider_body("New", provider_payload()))
+        again = await s.post(provider_body("New", provider_payload()))
         assert again.status_code == 403
         assert errors_of(again) == [f"{NPI} already exists."]
-        await s.send(provider_body("Update", provider(first_name="Patricia")))
-        unknown = await s.post(provider_body("Update", provider("1234567893")))
+        await s.send(provider_body("Update", provider_payload(first_name="Patricia")))
+        unknown = await s.post(provider_body("Update", provider_payload("1234567893")))
         assert unknown.status_code == 403
         assert errors_of(unknown) == ["id: 1234567893 is not valid."]
-        await s.send(provider_body("Deactivate", provider()))
+        await s.send(provider_body("Deactivate", provider_payload()))
         assert sandbox.providers()[NPI]["IsActive"] is False
         assert sandbox.providers()[NPI]["Demographics"]["FirstName"] == "Patricia"
         found = await s.client.query_providers(
@@ -388,14 +365,16 @@ def test_provider_lifecycle() -> None:
             identifier={"ID": NPI, "IDType": "NPI"},
         )
         assert [p["IsActive"] for p in found] == [False]
-        await s.send(provider_body("Activate", provider()))
+        await s.send(provider_body("Activate", provider_payload()))
         assert sandbox.providers()[NPI]["IsActive"] is True
         none = await s.client.query_providers(
             destination=SANDBOX_PROVIDER_DESTINATION,
             identifier={"ID": "1234567893", "IDType": "NPI"},
         )
         assert none == []
-        deactivate_unknown = await s.post(provider_body("Deactivate", provider("1234567893")))
+        deactivate_unknown = await s.post(
+            provider_body("Deactivate", provider_payload("1234567893"))
+        )
         assert errors_of(deactivate_unknown) == ["id: 1234567893 is not valid."]
 
     run(sandbox, scenario)
@@ -406,7 +385,7 @@ def test_provider_lifecycle() -> None:
 
 def test_provider_identity_is_the_first_identifier_without_npi() -> None:
     sandbox = Sandbox()
-    record = provider()
+    record = provider_payload()
     record["Identifiers"] = [{"ID": "emp-1", "IDType": "EMPID"}, {"ID": "x-2", "IDType": "X"}]
     run(sandbox, lambda s: s.send(provider_body("New", record)))
     assert set(sandbox.providers()) == {"emp-1"}
@@ -718,8 +697,8 @@ def test_journal_survives_a_restart_and_ignores_a_torn_line(tmp_path: Path) -> N
         for i in range(3):
             await s.send(org_body("New", org(f"{BASE_OID}.{i}")))
         await s.send(org_body("Update", org(f"{BASE_OID}.1", name="Updated")))
-        await s.send(provider_body("New", provider()))
-        await s.send(provider_body("Deactivate", provider()))
+        await s.send(provider_body("New", provider_payload()))
+        await s.send(provider_body("Deactivate", provider_payload()))
 
     run(first, populate)
     second = Sandbox(data_dir=tmp_path)
@@ -748,7 +727,7 @@ def test_request_log_in_memory_and_on_disk(tmp_path: Path) -> None:
         await s.send(org_body("New", org(oid)))
         await s.post(org_body("New", org(oid)))
         await s.send(query_body(Identifier={"ID": oid, "IDType": "OID"}))
-        await s.send(provider_body("New", provider()))
+        await s.send(provider_body("New", provider_payload()))
 
     run(sandbox, scenario)
     log = sandbox.requests

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import functools
 import select
 import socket
 import stat
@@ -18,9 +19,11 @@ import httpx
 import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
+from factories import organization_payload
 from redox_schemas import assert_valid_bodies, schema_errors
+from sandbox_server import served_sandbox
 
-from reconciler.errors import AuthError, ReconcilerError
+from reconciler.errors import AuthError, ReconcilerError, Refused
 from reconciler.redox.api import DEVELOPMENT_ORGANIZATION_DESTINATION, PUBLIC_KEY_NOT_FOUND
 from reconciler.redox.client import Credentials, RedoxClient
 from reconciler.sandbox.app import Faults
@@ -96,16 +99,13 @@ def served(tmp_path: Path) -> Iterator[Served]:
         _stop(server.process)
 
 
-def org_record(oid: str, name: str = "My Company Facility 1") -> dict[str, Any]:
-    return {
-        "Name": name,
-        "Active": True,
-        "Identifiers": [{"ID": oid, "IDType": "OID"}],
-        "Type": {"Value": "Implementer"},
-        "PartOf": {"Identifier": {"Value": "2.16.840.1.113883.3.6147.458.2"}},
-        "Contacts": [{"Name": "Support", "EmailAddresses": ["support@example.com"]}],
-        "Address": {"City": "Madison", "State": "WI"},
-    }
+# The organization these tests send: organization_payload with a contact and a city.
+org_record = functools.partial(
+    organization_payload,
+    name="My Company Facility 1",
+    Contacts=[{"Name": "Support", "EmailAddresses": ["support@example.com"]}],
+    Address={"City": "Madison", "State": "WI"},
+)
 
 
 def new_body(oid: str) -> dict[str, Any]:
@@ -204,6 +204,60 @@ def test_a_key_the_sandbox_does_not_know_is_refused(served: Served) -> None:
 
     with pytest.raises(AuthError, match=PUBLIC_KEY_NOT_FOUND):
         asyncio.run(scenario())
+
+
+def test_an_echoing_sandbox_writes_no_bearer_token(tmp_path: Path) -> None:
+    """`sandbox serve --echo-errors` repeats the Authorization header in its error replies (the
+    client must mask it); what the sandbox itself writes shows `Bearer ***` instead."""
+    stranger = "Bearer not-issued-here-0123456789abcdef"  # a token the sandbox never issued
+    sent: list[str] = []
+
+    async def keep_authorization(request: httpx.Request) -> None:
+        if "authorization" in request.headers:
+            sent.append(request.headers["authorization"])
+
+    with served_sandbox(tmp_path / "served", echo_errors=True) as served:
+        credentials = Credentials.from_env(served.environ())
+        wrong = new_body(OID)
+        wrong["Meta"]["Destinations"] = [{"ID": "00000000-0000-4000-8000-000000000000"}]
+
+        async def scenario() -> list[httpx.Response]:
+            http = httpx.AsyncClient(event_hooks={"request": [keep_authorization]})
+            client = RedoxClient(
+                base_url=served.url, http=http, credentials=credentials, max_attempts=1
+            )
+            try:
+                with pytest.raises(Refused):
+                    await client.send(wrong)  # 403: no subscription to that destination
+            finally:
+                await client.aclose()
+            async with httpx.AsyncClient(base_url=served.url) as raw:
+                return [
+                    await raw.post("/endpoint", json=wrong, headers={"Authorization": header})
+                    for header in (*sent, stranger)
+                ]
+
+        replies = asyncio.run(scenario())
+        logged = served.requests()
+
+    (issued,) = sent
+    # The fault works: each error reply repeats the header it was sent.
+    assert [
+        (r.status_code, header in r.text)
+        for r, header in zip(replies, [issued, stranger], strict=True)
+    ] == [
+        (403, True),
+        (401, True),
+    ]
+    echoed = [entry["error"] for entry in logged if entry["path"] == "/endpoint"]
+    assert len(echoed) == 3
+    assert all('"authorization": "Bearer ***"' in error for error in echoed), echoed
+    written = [path for path in served.data_dir.rglob("*") if path.is_file()]
+    assert {path.name for path in written} >= {"requests.jsonl", "serve.log"}
+    for path in written:
+        text = path.read_text(encoding="utf-8", errors="replace")
+        for header in (issued, stranger):
+            assert header.split()[1] not in text, (path.name, header)
 
 
 def test_restart_reuses_the_credential_and_the_directory(tmp_path: Path) -> None:

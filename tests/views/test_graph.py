@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 import yaml
-from conftest import GATEWAY, Repo, make_org
+from factories import EXAMPLE_PROVIDERS, GATEWAY, Repo, organization
 from mermaid import (
     TRICKY,
     check_flowchart,
@@ -94,12 +94,12 @@ def test_the_cli_draws_plain_ascii_off_a_terminal(repo: Callable[..., Repo], run
     assert "(inactive)" in done.output  # Dubuque is created inactive
 
 
-def changed_example(repo: Callable[..., Repo], org: Callable[..., dict[str, Any]]) -> Repo:
+def changed_example(repo: Callable[..., Repo]) -> Repo:
     """The example settled in the sandbox's ledger, then: one clinic added, one updated, one
     deactivated."""
     example = repo(example=True)
     example.settle()
-    example.org("verona", org(9, parent=NORTHWIND, name="Northwind Verona Clinic"))
+    example.org("verona", organization(9, parent=NORTHWIND, name="Northwind Verona Clinic"))
     madison = example.root / "orgs/madison-east-clinic.yaml"
     madison.write_text(madison.read_text().replace("Madison\n", "Verona\n"), encoding="utf-8")
     rockford = example.root / "orgs/rockford-family-medicine.yaml"
@@ -121,9 +121,9 @@ def mermaid_classes(text: str) -> dict[str, set[str]]:
 
 
 def test_mermaid_marks_exactly_what_the_plan_changes(
-    repo: Callable[..., Repo], org: Callable[..., dict[str, Any]], run_cli: Any
+    repo: Callable[..., Repo], run_cli: Any
 ) -> None:
-    example = changed_example(repo, org)
+    example = changed_example(repo)
     done = run_cli("graph", "--format", "mermaid", repo=example)
     assert done.exit_code == 0, done.output
     assert check_flowchart(done.output) == []
@@ -157,8 +157,7 @@ def test_providers_hang_under_the_organization_they_have_a_role_at(
     repo: Callable[..., Repo],
 ) -> None:
     example = repo(example=True)
-    project = Path(__file__).resolve().parents[2]
-    shutil.copytree(project / "providers", example.root / "providers")
+    shutil.copytree(EXAMPLE_PROVIDERS, example.root / "providers")
     ws = example.workspace("development")
     without = reconcile.graph(ws)
     assert not any(n.attached for n in without.nodes.values())
@@ -325,9 +324,9 @@ def test_still_too_large_is_no_graph() -> None:
 
 
 def test_a_too_large_graph_is_left_out_of_the_markdown_with_a_note(
-    repo: Callable[..., Repo], org: Callable[..., dict[str, Any]]
+    repo: Callable[..., Repo],
 ) -> None:
-    many = repo({f"c{n}": org(n) for n in range(1, 61)})
+    many = repo({f"c{n}": organization(n) for n in range(1, 61)})
     plan = many.plan()
     markdown = render_markdown(plan, graph=reconcile.graph(many.workspace()))
     assert "```mermaid" not in markdown
@@ -337,9 +336,9 @@ def test_a_too_large_graph_is_left_out_of_the_markdown_with_a_note(
 
 
 def test_the_markdown_plan_shows_the_changed_records_and_their_ancestors(
-    repo: Callable[..., Repo], org: Callable[..., dict[str, Any]], run_cli: Any
+    repo: Callable[..., Repo], run_cli: Any
 ) -> None:
-    example = changed_example(repo, org)
+    example = changed_example(repo)
     done = run_cli("plan", "--format", "markdown", repo=example)
     assert done.exit_code == 0, done.output
     fence = re.search(r"```mermaid\n(.*?)```", done.output, re.S)
@@ -362,12 +361,12 @@ def test_the_markdown_plan_shows_the_changed_records_and_their_ancestors(
 
 @pytest.mark.parametrize("limit", [2_000, 5_000, 60_000])
 def test_the_markdown_with_its_graph_keeps_within_the_limit(
-    repo: Callable[..., Repo], org: Callable[..., dict[str, Any]], limit: int
+    repo: Callable[..., Repo], limit: int
 ) -> None:
-    top = make_org(7)
+    top = organization(7)
     parent = top["oid"]
     records = {"p": top} | {
-        f"c{n}": org(n, parent=parent, aliases=["x" * 3000]) for n in range(1, 40)
+        f"c{n}": organization(n, parent=parent, aliases=["x" * 3000]) for n in range(1, 40)
     }
     many = repo(records)
     plan = many.plan()
@@ -381,18 +380,18 @@ def test_the_markdown_with_its_graph_keeps_within_the_limit(
 # --- the 30-record plan in the real renderer --------------------------------------------------
 
 
-def thirty_record_plan(repo: Callable[..., Repo], org: Callable[..., dict[str, Any]]) -> Repo:
+def thirty_record_plan(repo: Callable[..., Repo]) -> Repo:
     """30 records (20 with the hostile names of the mermaid harness), settled, then changed:
     12 created, 8 updated, 4 deactivated, 3 reactivated, their 3 ancestors unchanged."""
-    network = org(1, name="Acme Health Network")
+    network = organization(1, name="Acme Health Network")
     top = network["oid"]
-    north = org(1, parent=top, name="Northern Region")
-    south = org(2, parent=top, name="Southern Region")
+    north = organization(1, parent=top, name="Northern Region")
+    south = organization(2, parent=top, name="Southern Region")
     names = [name for name, _ in TRICKY] + [f"Plain Clinic {n}" for n in range(1, 8)]
     clinics = {}
     for n, name in enumerate(names, start=1):
         region = north if n <= 14 else south
-        clinics[n] = org(n, parent=region["oid"], name=name, active=not 13 <= n <= 15)
+        clinics[n] = organization(n, parent=region["oid"], name=name, active=not 13 <= n <= 15)
     before = {"network": network, "north": north, "south": south}
     before |= {f"clinic{n}": clinics[n] for n in range(1, 16)}
     made = repo(before)
@@ -414,10 +413,8 @@ def plan_fence(markdown: str) -> str:
     return fence[1]
 
 
-def test_the_30_record_plan_is_drawn_whole_and_passes_the_check(
-    repo: Callable[..., Repo], org: Callable[..., dict[str, Any]]
-) -> None:
-    made = thirty_record_plan(repo, org)
+def test_the_30_record_plan_is_drawn_whole_and_passes_the_check(repo: Callable[..., Repo]) -> None:
+    made = thirty_record_plan(repo)
     plan = made.plan()
     assert {a.value: n for a, n in plan.counts().items()} == {
         "create": 12,
@@ -433,10 +430,9 @@ def test_the_30_record_plan_is_drawn_whole_and_passes_the_check(
 @needs_renderer
 def test_the_30_record_plan_renders_in_mermaid_cli(
     repo: Callable[..., Repo],
-    org: Callable[..., dict[str, Any]],
     artifacts: Path,
 ) -> None:
-    made = thirty_record_plan(repo, org)
+    made = thirty_record_plan(repo)
     plan = made.plan()
     text = plan_fence(render_markdown(plan, graph=reconcile.graph(made.workspace())))
     svg = artifacts / "plan-graph-30.svg"

@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import Repo, settle
+from factories import Repo, organization, settle
 
 from reconciler.views.history import bisect_changes, entry_at
 
@@ -57,25 +57,30 @@ def apply_to(made: Repo, env: str, commit: str) -> None:
 
 
 @pytest.fixture
-def story(repo: Callable[..., Repo], org: Callable[..., dict[str, Any]]) -> tuple[Repo, Git, str]:
+def story(repo: Callable[..., Repo]) -> tuple[Repo, Git, str]:
     """Two clinics. Commit 1 adds them, development gets it; commit 2 moves clinic A to Verona,
     development gets it; commit 3 changes only clinic B; production gets it all."""
-    made = repo({"clinic-a": org(1, name="Clinic A"), "clinic-b": org(2, name="Clinic B")})
+    made = repo(
+        {"clinic-a": organization(1, name="Clinic A"), "clinic-b": organization(2, name="Clinic B")}
+    )
     git = Git(made.root)
     first = git.commit("Add clinics A and B")
     apply_to(made, "development", first)
     git.commit("reconciler: apply development")
-    made.org("clinic-a", org(1, name="Clinic A", address={**org(1)["address"], "city": "Verona"}))
+    made.org(
+        "clinic-a",
+        organization(1, name="Clinic A", address={**organization(1)["address"], "city": "Verona"}),
+    )
     second = git.commit("Move clinic A to Verona")
     apply_to(made, "development", second)
     git.commit("reconciler: apply development")
-    made.org("clinic-b", org(2, name="Clinic B", aliases=["CB"]))
+    made.org("clinic-b", organization(2, name="Clinic B", aliases=["CB"]))
     third = git.commit("Alias for clinic B")
     apply_to(made, "development", third)
     git.commit("reconciler: apply development")
     apply_to(made, "production", third)
     git.commit("reconciler: apply production")
-    oid = org(1)["oid"]
+    oid = organization(1)["oid"]
     return made, git, oid
 
 
@@ -134,9 +139,7 @@ def test_history_shows_when_each_environment_got_the_record(
     assert 'Address.City: "Madison" -> "Verona"' in text
 
 
-def test_history_follows_a_rename(
-    story: tuple[Repo, Git, str], org: Callable[..., dict[str, Any]], run_cli: Any
-) -> None:
+def test_history_follows_a_rename(story: tuple[Repo, Git, str], run_cli: Any) -> None:
     made, git, oid = story
     git.run("mv", "orgs/clinic-a.yaml", "orgs/verona-clinic.yaml")
     git.commit("Rename clinic A's file")
@@ -149,9 +152,7 @@ def test_history_follows_a_rename(
     assert "no field changed" in run_cli("history", oid, repo=made).output
 
 
-def test_an_invalid_version_is_reported_as_such(
-    story: tuple[Repo, Git, str], org: Callable[..., dict[str, Any]], run_cli: Any
-) -> None:
+def test_an_invalid_version_is_reported_as_such(story: tuple[Repo, Git, str], run_cli: Any) -> None:
     made, git, oid = story
     path = made.root / "orgs/clinic-a.yaml"
     path.write_text(path.read_text().replace("zip: '53703'", "zip: '537'"))
@@ -190,11 +191,9 @@ def test_a_shallow_clone_says_what_is_missing(
     assert "the history before this commit is missing (shallow clone)" in text
 
 
-def test_outside_git_history_says_so(
-    repo: Callable[..., Repo], org: Callable[..., dict[str, Any]], run_cli: Any
-) -> None:
-    made = repo({"a": org(1)})
-    done = run_cli("history", org(1)["oid"], repo=made)
+def test_outside_git_history_says_so(repo: Callable[..., Repo], run_cli: Any) -> None:
+    made = repo({"a": organization(1)})
+    done = run_cli("history", organization(1)["oid"], repo=made)
     assert done.exit_code == 1
     assert "not in a git repository" in done.output
 

@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import Repo, settle
+from factories import Repo, organization, settle
 from sandbox_server import example_repo, run_cli, served_sandbox
 
 from reconciler.ledger import file as ledger_file
@@ -56,15 +56,13 @@ def test_after_applying_to_development_only_production_has_everything_pending(
     ]
 
 
-def test_every_state_is_shown(
-    repo: Callable[..., Repo], org: Callable[..., dict[str, Any]], run_cli: Any
-) -> None:
-    made = repo({name: org(n) for name, n in ORGS.items()}, settings={"missing": "error"})
+def test_every_state_is_shown(repo: Callable[..., Repo], run_cli: Any) -> None:
+    made = repo({name: organization(n) for name, n in ORGS.items()}, settings={"missing": "error"})
     for env in ("development", "production"):
         settle(made.workspace(env))
     # development: b updated in the files, c deactivated, an intent left on a, d only ledgered
-    made.org("b", org(2, name="Renamed"))
-    made.org("c", org(3, active=False))
+    made.org("b", organization(2, name="Renamed"))
+    made.org("c", organization(3, active=False))
     dev = made.workspace("development")
     current = dev.ledger()
     a_key = next(k for k in current.records if k.endswith(".1"))
@@ -115,9 +113,11 @@ def test_every_state_is_shown(
 
 
 def test_a_record_without_a_file_is_deactivate_pending_under_missing_deactivate(
-    repo: Callable[..., Repo], org: Callable[..., dict[str, Any]], run_cli: Any
+    repo: Callable[..., Repo], run_cli: Any
 ) -> None:
-    made = repo({name: org(n) for name, n in ORGS.items()}, settings={"missing": "deactivate"})
+    made = repo(
+        {name: organization(n) for name, n in ORGS.items()}, settings={"missing": "deactivate"}
+    )
     settle(made.workspace("development"))
     (made.root / "orgs/c.yaml").unlink()
     states = {i.rsplit(".", 1)[1]: c for i, c in cells(status_of(run_cli, made)).items()}
@@ -136,22 +136,21 @@ def test_a_record_without_a_file_is_deactivate_pending_under_missing_deactivate(
 )
 def test_the_columns_are_the_settings_environments_and_the_sandbox_when_named(
     repo: Callable[..., Repo],
-    org: Callable[..., dict[str, Any]],
     run_cli: Any,
     args: tuple[str, ...],
     environ: dict[str, str],
     columns: list[str],
 ) -> None:
-    made = repo({"a": org(1)}, settings={"environments": {"staging": {}}})
+    made = repo({"a": organization(1)}, settings={"environments": {"staging": {}}})
     done = run_cli("status", "--format", "json", *args, repo=made, env=environ)
     assert done.exit_code == 0, done.output
     assert json.loads(done.output)["environments"] == columns
 
 
 def test_invalid_files_are_reported_not_a_traceback(
-    repo: Callable[..., Repo], org: Callable[..., dict[str, Any]], run_cli: Any
+    repo: Callable[..., Repo], run_cli: Any
 ) -> None:
-    made = repo({"a": org(1, zip="1234")})
+    made = repo({"a": organization(1, zip="1234")})
     done = run_cli("status", repo=made)
     assert done.exit_code == 1
     assert "orgs/a.yaml" in done.output

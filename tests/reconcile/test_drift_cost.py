@@ -116,6 +116,9 @@ def test_drift_rotate_setting_and_three_days_check_every_record_once(tmp_path: P
     assert checked_on(20_003) == days[0]  # the cycle repeats
 
 
+SPAN_TOLERANCE = 0.75  # of the paced span, as the server sees arrivals (see below)
+
+
 def test_drift_refresh_and_import_keep_to_their_share_of_the_rate(
     served: ServedSandbox, tmp_path: Path
 ) -> None:
@@ -137,8 +140,11 @@ def test_drift_refresh_and_import_keep_to_their_share_of_the_rate(
     ):
         assert len(times) == 12
         # 5/s on average; in any one second, at most two more: a request can arrive late
-        # (the first one waits for the token) and bunch up with the next ones.
-        assert times[-1] - times[0] >= 11 / 5 * 0.95, times
+        # (the first one waits for the token) and bunch up with the next ones. The times are
+        # the server's, of arrival: on a loaded machine (a parallel test run) the first
+        # arrivals are delayed more than the last, which shortens the span the client spaced
+        # them over. A client that did not pace would send all twelve within milliseconds.
+        assert times[-1] - times[0] >= 11 / 5 * SPAN_TOLERANCE, times
         busiest = max(sum(1 for t in times if start <= t < start + 1) for start in times)
         assert busiest <= 5 + 2, times
 
@@ -146,7 +152,7 @@ def test_drift_refresh_and_import_keep_to_their_share_of_the_rate(
     Workspace(repo=repo, env_name=ENV).ledger_store.path.unlink()
     times = spent("import", "--from-files")
     assert len(times) == 12
-    assert times[-1] - times[0] >= 11 / 5 * 0.95, times
+    assert times[-1] - times[0] >= 11 / 5 * SPAN_TOLERANCE, times
 
 
 def test_paced_lookups_are_evenly_spaced_at_the_rate() -> None:

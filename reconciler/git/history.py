@@ -43,7 +43,7 @@ def record_history(
         )
 
     def wire(raw: bytes | None, shown: str) -> tuple[dict[str, Any] | None, str | None]:
-        return _wire(raw, shown, kind, env)
+        return version_wire(raw, shown, kind, env)
 
     with git.blobs(repo) as reader:
         files: tuple[FileEvent, ...] = ()
@@ -97,7 +97,7 @@ def _find(
     )
 
 
-def _wire(
+def version_wire(
     raw: bytes | None, shown: str, kind: Kind, env: Environment
 ) -> tuple[dict[str, Any] | None, str | None]:
     """The wire form (envelope and payload, as the plan compares them) of one version of a

@@ -22,6 +22,7 @@ from reconciler.reconcile.planning import (
     save_plan,
     validate,
 )
+from reconciler.reconcile.report import gather_report, save_report
 from reconciler.reconcile.scaffold import Written, init_repository
 from reconciler.reconcile.views import graph, history, status
 from reconciler.views.graph import Graph
@@ -42,6 +43,7 @@ __all__ = [
     "apply",
     "check_expected_digest",
     "drift",
+    "gather_report",
     "graph",
     "history",
     "import_",
@@ -51,6 +53,7 @@ __all__ = [
     "read_saved_plan",
     "refreshed_plan",
     "save_plan",
+    "save_report",
     "status",
     "validate",
 ]

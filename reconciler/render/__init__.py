@@ -1,6 +1,7 @@
 """Renderings: text, markdown, JSON, GitHub annotations, mermaid and dot of plans, problems,
-drift, the ledger and the views (graph, status, history). Pure: they take data and return
-text. One module per subject; this package exports what the commands use."""
+drift, the ledger and the views (graph, status, history), and the report's HTML page. Pure:
+they take data and return text. One module per subject; this package exports what the
+commands use, but html.py (Jinja2), which `report` imports itself."""
 
 from __future__ import annotations
 

@@ -4,7 +4,6 @@ events compare, all read through one `git cat-file` process (views/activity.py s
 
 from __future__ import annotations
 
-import os
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -79,10 +78,9 @@ def recent_activity(
                     f"{walk.commits} commits of {ledger_path} (since {walk.cut.date[:10]}); "
                     "`reconciler history IDENTITY` shows a record's whole history."
                 )
-        now = _Now(repo)
-        wire = _Wire(now, env, desired)
+        wire = _Wire(env, desired)
         # The newest change of a file without uncommitted changes left it as it is on disk:
-        # that version is read from the disk, and its wire form is the one loaded already.
+        # that version's wire form is the one loaded already, and it is not read again.
         on_disk = {
             (found[0].commit.sha, found[0].path)
             for found in changes.values()
@@ -90,10 +88,8 @@ def recent_activity(
         }
 
         def version(sha: str, path: str) -> bytes | None:
-            if (sha, path) in on_disk:
-                raw = now.read(path)
-                if raw is not None:
-                    return raw
+            if (sha, path) in on_disk and wire.loaded(path):
+                return AS_LOADED
             return reader.read(sha, path)
 
         histories = {}
@@ -146,31 +142,22 @@ def _uncommitted(repo: Path, folders: Sequence[str]) -> set[str]:
     return found
 
 
-class _Now:
-    """The record files as they are on disk, each read once."""
-
-    def __init__(self, repo: Path) -> None:
-        self._repo = str(repo)
-        self._read: dict[str, bytes | None] = {}
-
-    def read(self, shown: str) -> bytes | None:
-        if shown not in self._read:
-            try:
-                with open(os.path.join(self._repo, shown), "rb") as handle:
-                    self._read[shown] = handle.read()
-            except OSError:
-                self._read[shown] = None
-        return self._read[shown]
+# Stands for a version of a file that is the file on disk, whose wire form was loaded already:
+# never read again (compared by identity: no bytes read from git are this object).
+AS_LOADED = b"\x00the record file as loaded\x00"
 
 
 class _Wire:
-    """The wire form of a version of a record file: the one already loaded when the version is
-    the file as it is on disk, else the version loaded as `history` loads it."""
+    """The wire form of a version of a record file: the one already loaded for the file as it
+    is on disk, else the version loaded as `history` loads it."""
 
-    def __init__(self, now: _Now, env: Environment, desired: Mapping[Key, Desired]) -> None:
-        self._now = now
+    def __init__(self, env: Environment, desired: Mapping[Key, Desired]) -> None:
         self._env = env
         self._loaded = {want.file: want for want in desired.values() if want.file}
+
+    def loaded(self, shown: str) -> bool:
+        """Whether the file's wire form as it is on disk was loaded."""
+        return shown in self._loaded
 
     def of(self, kind_name: str) -> Wire:
         kind = kind_of(kind_name)
@@ -178,8 +165,8 @@ class _Wire:
         def wire(raw: bytes | None, shown: str) -> tuple[dict[str, Any] | None, str | None]:
             if raw is None:
                 return None, None
-            loaded = self._loaded.get(shown)
-            if loaded is not None and loaded.kind == kind_name and raw == self._now.read(shown):
+            if raw is AS_LOADED:
+                loaded = self._loaded[shown]
                 return {**loaded.envelope, **loaded.payload}, None
             return version_wire(raw, shown, kind, self._env)
 

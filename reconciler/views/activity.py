@@ -26,7 +26,8 @@ from reconciler.views.history import Commit, FileChange, LedgerEvent
 
 _SECTIONS = {b'\n  "intents": {\n': 1, b'\n  "records": {\n': 0}
 _SECTION_END = b"\n  }"
-_KEY = b'\n    "'
+_KEY_LINE = b'    "'  # an entry's first line: its key, indented four spaces
+_NEXT = b',\n    "'  # the end of an entry and the key line of the next
 _CLOSE = b"\n    }"
 _SHOWN = (b"commit", b"applied_at", b"status", b"action")  # the entry's fields an event shows
 
@@ -208,26 +209,22 @@ def ledger_entries(raw: bytes | None) -> Entries:
         stop = raw.find(_SECTION_END, start + len(header) - 1)
         if stop < 0:
             return _parsed(raw)
-        at = start + len(header) - 1
-        while True:
-            at = raw.find(_KEY, at, stop)
-            if at < 0:
-                break
-            end = raw.find(_CLOSE, at + 1, stop + 1)
-            if end < 0:
+        # Entries are separated by `,` and the next one's key line; no line inside an entry
+        # starts with four spaces and a quote (its fields are indented further).
+        for index, part in enumerate(raw[start + len(header) : stop].split(_NEXT)):
+            text = part if index == 0 else _KEY_LINE + part
+            head = text[: text.find(b"\n")]
+            if not (head.startswith(_KEY_LINE) and head.endswith(b'": {')):
                 return _parsed(raw)
-            text = raw[at + 1 : end + len(_CLOSE)]
-            head = text[4 : text.find(b"\n")]
-            if not head.endswith(b'": {'):
+            if not text.endswith(_CLOSE):
                 return _parsed(raw)
-            quoted = head[:-3]
+            quoted = head[4:-3]
             try:
                 key = quoted[1:-1].decode() if b"\\" not in quoted else json.loads(quoted)
             except ValueError:
                 return _parsed(raw)
             old = entries.get(key, (None, None))
             entries[key] = (text, old[1]) if side == 0 else (old[0], text)
-            at = end + len(_CLOSE)
     return entries if found else _parsed(raw)
 
 

@@ -23,7 +23,7 @@ from reconciler.views.report import AuditTrail, Report
 
 HISTORY_EVENTS = 5  # per record
 AUDIT_ENTRIES = 20  # per environment
-_AUDIT_BYTES = 256 * 1024**2  # an audit file larger than this is read from its end
+_AUDIT_BYTES = 256 * 1024**2  # a larger audit file is not read: the page says so
 
 
 def gather_report(

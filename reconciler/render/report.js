@@ -21,6 +21,7 @@
   });
   var visible = rows.map(function () { return true; });
   var texts = null;
+  var sizes = blocks.map(function () { return 0; }); // the shown rows each block holds room for
   var last = "";
   box.hidden = false;
 
@@ -77,7 +78,10 @@
       if (block.hidden !== (n === 0)) {
         block.hidden = n === 0;
       }
-      block.style.containIntrinsicSize = (n * 5.2).toFixed(1) + "rem";
+      if (n && sizes[b] !== n) {
+        sizes[b] = n;
+        block.style.containIntrinsicSize = (n * 5.2).toFixed(1) + "rem";
+      }
     });
     shown.textContent = terms.length
       ? count + " of " + rows.length + (rows.length === 1 ? " record" : " records")

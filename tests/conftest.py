@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 from click.testing import CliRunner, Result
-from factories import Repo, repository
+from factories import Repo, organization, repository
 
 from reconciler.cli import cli
 from reconciler.cli.base import BUG
@@ -34,6 +34,12 @@ def repo(tmp_path: Path) -> Callable[..., Repo]:
         )
 
     return make
+
+
+@pytest.fixture
+def org() -> Callable[..., dict[str, Any]]:
+    """factories.organization as a fixture: org(3, parent=oid, name="X", address=OMIT)."""
+    return organization
 
 
 @pytest.fixture

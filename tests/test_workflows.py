@@ -371,6 +371,7 @@ class World:
         ref: str,
         before_step: Callable[[str, str, Path], None] | None = None,
         token: str = WRITE_TOKEN,
+        variables: Mapping[str, str] | None = None,
     ) -> RunResult:
         self.runs += 1
         runner = Runner(
@@ -388,8 +389,14 @@ class World:
             run_id=1000 + self.runs,
             api_url=self.github.url,
             token=token,
+            vars=dict(variables or {}),
         )
         return runner.run(WORKFLOWS / name)
+
+    @property
+    def last_run(self) -> Path:
+        """The folder of the newest run."""
+        return max(self.root.glob(f"run-{self.runs}-*"))
 
     def pull_request(
         self, changes: Mapping[str, str | None], title: str, *, fork: bool = False
@@ -449,6 +456,7 @@ class World:
         force: bool = False,
         skip_review_check: bool = False,
         before_step: Callable[[str, str, Path], None] | None = None,
+        variables: Mapping[str, str] | None = None,
     ) -> RunResult:
         """The sync run by hand (Actions, Run workflow) on main."""
         sha = self.origin.head()
@@ -458,7 +466,15 @@ class World:
             "repository": {"full_name": REPOSITORY, "default_branch": "main"},
             "sender": {"login": "dana"},
         }
-        return self.run("sync.yml", "workflow_dispatch", event, sha, "refs/heads/main", before_step)
+        return self.run(
+            "sync.yml",
+            "workflow_dispatch",
+            event,
+            sha,
+            "refs/heads/main",
+            before_step,
+            variables=variables,
+        )
 
     def drift(self) -> RunResult:
         sha = self.origin.head()
@@ -598,6 +614,31 @@ def test_sync_runs_one_at_a_time_calling_one_workflow_per_environment() -> None:
         assert f"${{{{ secrets.{secret} }}}}" in given, secret
     apply = next(s for s in job["steps"] if s.get("id") == "apply")
     assert '--expect-digest "$DIGEST"' in apply["run"]
+
+
+def test_the_report_job_is_off_unless_switched_on_and_alone_may_write_pages() -> None:
+    document = workflow("sync.yml")
+    assert document["permissions"] == {"contents": "read"}
+    report = document["jobs"]["report"]
+    assert report["needs"] == ["development", "production"]
+    assert "vars.RECONCILER_PAGES == 'true'" in report["if"]
+    assert "!cancelled()" in report["if"]
+    assert report["permissions"] == {"contents": "read", "pages": "write", "id-token": "write"}
+    assert report["environment"]["name"] == "github-pages"
+    runs = [step.get("run", "") for step in report["steps"]]
+    assert 'reconciler report --out "$RUNNER_TEMP/site"' in runs
+    uses = [step["uses"].split("@")[0] for step in report["steps"] if "uses" in step]
+    assert uses[-3:] == [
+        "actions/configure-pages",
+        "actions/upload-pages-artifact",
+        "actions/deploy-pages",
+    ]
+    checkout = report["steps"][0]
+    assert checkout["with"]["persist-credentials"] is False  # it pushes nothing
+    for key, job in document["jobs"].items():
+        if key != "report":
+            assert "pages" not in job.get("permissions", {}), key
+            assert "id-token" not in job.get("permissions", {}), key
 
 
 def test_drift_runs_daily_and_on_demand_outside_the_syncs_concurrency_group() -> None:
@@ -957,6 +998,20 @@ def test_sync_applies_and_commits_each_ledger_back_to_main(
     # Run by hand without a pull request: the summary names the skipped check.
     assert "**The review check was skipped**" in summary
     assert "without the review check** (skip-review-check)" in summary
+
+
+def test_the_sync_publishes_the_report_to_pages_once_switched_on(
+    world: World, first_sync: RunResult
+) -> None:
+    assert first_sync.job("report").result == "skipped"  # off by default
+    published = world.dispatch_sync(skip_review_check=True, variables={"RECONCILER_PAGES": "true"})
+    assert published.conclusion == "success", explain(published)
+    assert published.job("report").result == "success", explain(published)
+    page = (world.last_run / "pages-artifact" / "index.html").read_text(encoding="utf-8")
+    assert "<title>Directory report:" in page
+    oids = {yaml.safe_load(world.origin.show(path))["oid"] for path in world.origin.ls("orgs")}
+    assert all(oid in page for oid in oids)
+    assert page.count('<td class="ok">in sync</td>') >= 2 * len(oids)  # both environments
 
 
 def test_a_second_sync_commits_nothing(world: World, first_sync: RunResult) -> None:

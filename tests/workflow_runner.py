@@ -4,7 +4,8 @@ Every `run:` step runs as bash in a clone of a local "origin" repository, with t
 runner sets (GITHUB_OUTPUT, GITHUB_ENV, GITHUB_STEP_SUMMARY, GITHUB_EVENT_PATH, GITHUB_API_URL,
 ...) and its `env:` with every `${{ }}` expression evaluated against contexts the test supplies
 (secrets, vars, the event). `uses:` steps are done by hand: actions/checkout clones origin,
-actions/setup-python is this interpreter's bin directory on PATH; any other action is an
+actions/setup-python is this interpreter's bin directory on PATH, the Pages actions keep the
+uploaded site in the run's folder (pages-artifact/); any other action is an
 error, so that a new one cannot slip past the tests. Jobs run in `needs:` order; a matrix
 expands into one job per combination; a job that calls a reusable workflow of the same
 repository (`uses: ./.github/workflows/x.yml` with `with:` inputs) runs that workflow's jobs
@@ -17,6 +18,7 @@ import itertools
 import json
 import os
 import re
+import shutil
 import subprocess
 import sys
 from collections.abc import Callable, Mapping
@@ -656,6 +658,15 @@ class Runner:
         if action == "actions/setup-python":
             # This interpreter's bin directory is on every step's PATH already.
             return StepResult(name, step.get("id"), "success", 0, f"python {given}\n")
+        if action == "actions/configure-pages":
+            return StepResult(name, step.get("id"), "success", 0, "pages configured\n")
+        if action == "actions/upload-pages-artifact":
+            # The site as uploaded, kept in the run's folder (pages-artifact/) for the test.
+            shutil.copytree(Path(given["path"]), self.work / "pages-artifact")
+            return StepResult(name, step.get("id"), "success", 0, f"uploaded {given['path']}\n")
+        if action == "actions/deploy-pages":
+            url = f"https://{self.repository.split('/')[0]}.github.io/"
+            return StepResult(name, step.get("id"), "success", 0, "", outputs={"page_url": url})
         raise NotImplementedError(f"the test runner does not know the action {step['uses']}")
 
     def _composite(

@@ -27,6 +27,7 @@ COMMANDS = {
     "graph": "reconciler.cli.views:graph",
     "status": "reconciler.cli.views:status",
     "history": "reconciler.cli.views:history",
+    "report": "reconciler.cli.views:report",
     "github": "reconciler.cli.github:github",
     "init": "reconciler.cli.scaffold:init",
     "audit": "reconciler.cli.audit:audit",

@@ -1,10 +1,12 @@
-"""graph, status, history: views of the files, the ledgers and git. No network, no credentials."""
+"""graph, status, history, report: views of the files, the ledgers and git. No network, no
+credentials."""
 
 from __future__ import annotations
 
 import json
 import os
 import sys
+from pathlib import Path
 
 import click
 
@@ -82,4 +84,28 @@ def history(ws: Workspace, identity: str, fmt: str) -> int:
         click.echo(json.dumps(history_document(found), indent=2, ensure_ascii=False))
     else:
         click.echo(render_history_text(found), nl=False)
+    return 0
+
+
+@click.command()
+@click.option(
+    "--out",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=Path("report"),
+    show_default=True,
+    help="Folder to write index.html into.",
+)
+@common
+def report(ws: Workspace, out: Path) -> int:
+    """Write the directory report: one self-contained HTML page (status, hierarchy, history,
+    unverified records, audit trail) for the people who do not read YAML."""
+    from reconciler.render.html import render_report_html  # Jinja2: loaded by this command only
+
+    found = reconcile.gather_report(ws, sandbox=_sandbox_named(click.get_current_context()))
+    written = reconcile.save_report(out, render_report_html(found))
+    rows = len(found.status.rows)
+    click.echo(
+        f"Wrote {written}: {rows} record{'' if rows == 1 else 's'} in "
+        f"{len(found.status.environments)} environments. Open it in a browser."
+    )
     return 0

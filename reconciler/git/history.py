@@ -3,12 +3,12 @@ file and of each committed ledger, and read the versions that history.py compare
 
 from __future__ import annotations
 
-import tempfile
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
 from reconciler.errors import ReconcilerError
+from reconciler.formats import files
 from reconciler.git import reader as git
 from reconciler.kinds import KINDS, kind_of
 from reconciler.ledger.model import Ledger
@@ -43,7 +43,7 @@ def record_history(
         )
 
     def wire(raw: bytes | None, shown: str) -> tuple[dict[str, Any] | None, str | None]:
-        return _wire(raw, shown, kind, env)
+        return version_wire(raw, shown, kind, env)
 
     with git.blobs(repo) as reader:
         files: tuple[FileEvent, ...] = ()
@@ -97,18 +97,17 @@ def _find(
     )
 
 
-def _wire(
+def version_wire(
     raw: bytes | None, shown: str, kind: Kind, env: Environment
 ) -> tuple[dict[str, Any] | None, str | None]:
     """The wire form (envelope and payload, as the plan compares them) of one version of a
-    record file, or why that version is no valid record. Loaded by the loader itself, from a
-    copy, so a past version is judged exactly as a file of today."""
+    record file, or why that version is no valid record. Loaded by the loader itself, from its
+    bytes, so a past version is judged exactly as a file of today."""
     if raw is None:
         return None, None
-    with tempfile.TemporaryDirectory(prefix="reconciler-history-") as folder:
-        copy = Path(folder) / Path(shown).name
-        copy.write_bytes(raw)
-        loaded, problems = load_file(copy, shown, kind, env)
+    if len(raw) > files.MAX_FILE_BYTES:
+        return None, f"{shown} is more than the limit of {files.size_text(files.MAX_FILE_BYTES)}"
+    loaded, problems = load_file(Path(shown), shown, kind, env, raw=raw)
     errors = [p for p in problems if p.severity == "error"]
     if errors or loaded is None or loaded.desired is None:
         more = f" (and {len(errors) - 1} more)" if len(errors) > 1 else ""

@@ -110,6 +110,50 @@ def file_log(repo: Path, path: str) -> list[FileChange]:
     return changes
 
 
+def folders_log(repo: Path, folders: Sequence[str]) -> Iterator[tuple[Commit, list[FileChange]]]:
+    """Newest first, every commit that changed a file under `folders`, with its changes there
+    (renames detected within each commit, `-M`): one `git log` for every record file at once,
+    where `file_log` follows one file."""
+    out = git(
+        repo,
+        "log",
+        "--relative",
+        "-M",
+        "--name-status",
+        "-z",
+        f"--format={_FORMAT}",
+        "--",
+        *folders,
+    )
+    for record in out.split("\x1e")[1:]:
+        header, _, rest = record.partition("\n")
+        commit = _commit(header.rstrip("\x00"))
+        fields = [f for f in rest.strip("\n\x00").split("\x00") if f]
+        changes: list[FileChange] = []
+        at = 0
+        while at < len(fields):
+            status = fields[at][0]
+            if status in "RC" and at + 2 < len(fields):
+                changes.append(FileChange(commit, status, fields[at + 2], fields[at + 1]))
+                at += 3
+            elif at + 1 < len(fields):
+                changes.append(FileChange(commit, status, fields[at + 1], None))
+                at += 2
+            else:
+                break
+        yield commit, changes
+
+
+def last_commit(repo: Path) -> Commit | None:
+    """The commit HEAD names (None outside git, or before the first commit)."""
+    try:
+        out = git(repo, "log", "-1", f"--format={_FORMAT}")
+    except GitError:
+        return None
+    records = out.split("\x1e")[1:]
+    return _commit(records[0].strip("\n")) if records else None
+
+
 def commits_of(repo: Path, path: str) -> list[Commit]:
     """Newest first, the commits of the first-parent history that changed `path`."""
     out = git(repo, "log", "--first-parent", f"--format={_FORMAT}", "--", path)

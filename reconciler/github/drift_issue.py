@@ -29,7 +29,7 @@ from typing import Any, Literal
 from reconciler.github.client import GitHub
 from reconciler.github.comment import BOT_LOGIN
 from reconciler.github.drift_report import DriftReport
-from reconciler.plan.model import FieldChange
+from reconciler.plan import FieldChange
 from reconciler.render.drift_issue import (
     ISSUE_LIMIT,
     issue_marker,

@@ -25,6 +25,7 @@ from reconciler.reconcile.planning import (
     save_plan,
     validate,
 )
+from reconciler.reconcile.report import gather_report, save_report
 from reconciler.reconcile.scaffold import Written, init_repository
 from reconciler.reconcile.views import graph, history, status
 from reconciler.views.graph import Graph
@@ -46,6 +47,7 @@ __all__ = [
     "check_expected_digest",
     "check_policies",
     "drift",
+    "gather_report",
     "graph",
     "hard_violations",
     "history",
@@ -57,6 +59,7 @@ __all__ = [
     "read_saved_plan",
     "refreshed_plan",
     "save_plan",
+    "save_report",
     "status",
     "validate",
 ]

@@ -33,8 +33,16 @@ def graph(ws: Workspace, the_plan: Plan | None = None, *, attached: bool = False
 def status(ws: Workspace, *, sandbox: bool = False) -> Status:
     """Every record of the files or of any ledger against every environment of the settings
     (`sandbox` too when asked): in sync, or what its plan there would do."""
-    names = _promotion_order(ws, sandbox=sandbox)
-    spaces = {name: Workspace(ws.repo, name) for name in names}
+    return status_of(ws, environments(ws, sandbox=sandbox))
+
+
+def environments(ws: Workspace, *, sandbox: bool) -> dict[str, Workspace]:
+    """A workspace for each environment that `status` shows, in its order."""
+    return {name: Workspace(ws.repo, name) for name in _promotion_order(ws, sandbox=sandbox)}
+
+
+def status_of(ws: Workspace, spaces: dict[str, Workspace]) -> Status:
+    """`status` over these environments' workspaces (whose records stay loaded in them)."""
     return build_status(
         {name: space.desired for name, space in spaces.items()},
         {name: space.ledger() for name, space in spaces.items()},

@@ -1,7 +1,8 @@
 """Renderings: text, markdown, JSON, GitHub annotations, mermaid and dot of plans, apply results,
-problems, drift, the ledger and the views (graph, status, history): the only place that words a
-result for people. Pure: they take data and return
-text. One module per subject; this package exports what the commands use."""
+problems, drift, the ledger and the views (graph, status, history), and the report's HTML page:
+the only place that words a result for people. Pure: they take data and return text. One module
+per subject; this package exports what the commands use, but html.py (Jinja2), which `report`
+imports itself."""
 
 from __future__ import annotations
 

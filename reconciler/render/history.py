@@ -80,36 +80,47 @@ def _commit_document(commit: Commit) -> dict[str, Any]:
     }
 
 
+def timeline(history: History) -> list[FileEvent | LedgerEvent]:
+    """Every event of the record, newest first (events of the same second keep git's order,
+    the file's before the ledgers')."""
+    events: list[FileEvent | LedgerEvent] = [*history.files]
+    for ledger_events in history.ledgers.values():
+        events.extend(ledger_events)
+    events.sort(key=lambda event: -event.commit.timestamp)  # stable
+    return events
+
+
 def history_document(history: History) -> dict[str, Any]:
     """`history --format json`: the record, and its events newest first; a `file` event per
     commit of its file, an `applied` event per ledger commit that recorded it."""
-    events: list[tuple[int, dict[str, Any]]] = []
-    for event in history.files:
-        document = {
-            "type": "file",
-            **_commit_document(event.commit),
-            "path": event.path,
-            "change": event.change,
-            "previous_path": event.previous_path,
-            "fields": [field_document(f) for f in event.fields],
-            "invalid": event.invalid,
-            "history_cut": event.boundary,
-        }
-        events.append((event.commit.timestamp, document))
-    for environment, ledger_events in history.ledgers.items():
-        for ledger_event in ledger_events:
-            document = {
-                "type": "applied",
-                "environment": environment,
-                **_commit_document(ledger_event.commit),
-                "applied_commit": ledger_event.applied_commit,
-                "applied_at": ledger_event.applied_at,
-                "status": ledger_event.status,
-                "intent": ledger_event.intent,
-                "history_cut": ledger_event.boundary,
-            }
-            events.append((ledger_event.commit.timestamp, document))
-    events.sort(key=lambda pair: -pair[0])  # stable: same-second events keep git's order
+    documents: list[dict[str, Any]] = []
+    for event in timeline(history):
+        if isinstance(event, FileEvent):
+            documents.append(
+                {
+                    "type": "file",
+                    **_commit_document(event.commit),
+                    "path": event.path,
+                    "change": event.change,
+                    "previous_path": event.previous_path,
+                    "fields": [field_document(f) for f in event.fields],
+                    "invalid": event.invalid,
+                    "history_cut": event.boundary,
+                }
+            )
+        else:
+            documents.append(
+                {
+                    "type": "applied",
+                    "environment": event.environment,
+                    **_commit_document(event.commit),
+                    "applied_commit": event.applied_commit,
+                    "applied_at": event.applied_at,
+                    "status": event.status,
+                    "intent": event.intent,
+                    "history_cut": event.boundary,
+                }
+            )
     return {
         "key": history.key,
         "kind": history.kind,
@@ -117,5 +128,5 @@ def history_document(history: History) -> dict[str, Any]:
         "name": history.name,
         "file": history.file,
         "notes": list(history.notes),
-        "events": [document for _, document in events],
+        "events": documents,
     }

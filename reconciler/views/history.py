@@ -72,10 +72,16 @@ Wire = Callable[[bytes | None, str], tuple[dict[str, Any] | None, str | None]]
 
 
 def file_events(
-    changes: list[FileChange], read: Read, wire: Wire, shallow: frozenset[str]
+    changes: list[FileChange],
+    read: Read,
+    wire: Wire,
+    shallow: frozenset[str],
+    *,
+    whole: bool = True,
 ) -> list[FileEvent]:
     """For each commit of the file, the fields that changed in its wire form: the plan's diff
-    of the version before (at the first parent) and the version after."""
+    of the version before (at the first parent) and the version after. Without `whole`, a
+    record added or deleted lists no fields (the report says only that it came or went)."""
     events: list[FileEvent] = []
     for change in changes:
         commit = change.commit
@@ -90,7 +96,7 @@ def file_events(
             old, old_problem = wire(before, before_path)
             new, new_problem = wire(after, change.path)
             invalid = new_problem or old_problem
-            if invalid is None:
+            if invalid is None and (whole or (old is not None and new is not None)):
                 fields = _diff(old, new)
         events.append(
             FileEvent(

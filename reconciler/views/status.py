@@ -13,6 +13,9 @@ from reconciler.plan import build_plan
 
 IN_SYNC = "in sync"
 INTENT = "intent pending"
+# Applied, but the directory did not show it when read back (SPEC 2, Verification); its source
+# is a ledger entry marked unverified.
+UNVERIFIED = "unverified"
 NO_FILE = "no file"
 # Every state a cell can hold, in the order the counts are listed.
 STATES = (
@@ -22,6 +25,7 @@ STATES = (
     "deactivate pending",
     "reactivate pending",
     INTENT,
+    UNVERIFIED,
     NO_FILE,
 )
 

@@ -8,6 +8,7 @@ Redox publishes, the gateway OIDs, and the error texts with the typed error each
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
 from typing import Any, Protocol
 
 from reconciler.errors import (
@@ -96,6 +97,25 @@ def meta_errors(payload: Any) -> list[str]:
     if not isinstance(errors, list):
         return []
     return [str(e.get("Text", e)) if isinstance(e, dict) else str(e) for e in errors]
+
+
+@dataclass(frozen=True)
+class RedoxLog:
+    """Meta.Logs[0] of an answer: the ID Redox support asks for, and the attempt's ID."""
+
+    id: str
+    attempt_id: str | None = None
+
+
+def redox_log(payload: Any) -> RedoxLog | None:
+    """Meta.Logs[0] of a reply body (None when it has none)."""
+    block = payload.get("Meta") if isinstance(payload, dict) else None
+    logs = block.get("Logs") if isinstance(block, dict) else None
+    first = logs[0] if isinstance(logs, list) and logs else None
+    if not isinstance(first, dict) or not isinstance(first.get("ID"), str) or not first["ID"]:
+        return None
+    attempt = first.get("AttemptID")
+    return RedoxLog(first["ID"], attempt if isinstance(attempt, str) and attempt else None)
 
 
 class RedoxApi(Protocol):

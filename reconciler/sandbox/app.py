@@ -10,7 +10,11 @@ Test hooks (not part of Redox; they skip authentication, and the server only lis
 127.0.0.1): ``GET /_sandbox/organizations``, ``GET /_sandbox/providers``,
 ``GET /_sandbox/creations``, ``GET /_sandbox/requests`` return the directory, the creation
 counts and the request log as JSON; ``PUT /_sandbox/organizations`` (body: one
-Organizations[] record) stores it as if another client had changed the directory.
+Organizations[] record, which may carry the ``ManagingOrg`` queries show of it) stores it as if
+another client had changed the directory.
+
+Every /endpoint answer carries ``Meta.Logs[{ID, AttemptID}]``, as Redox's do; the request log
+keeps each answer's log ID.
 """
 
 from __future__ import annotations
@@ -23,6 +27,7 @@ import json
 import logging
 import random
 import time
+import uuid
 from collections.abc import Awaitable, Callable, Mapping, MutableMapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -36,11 +41,14 @@ from reconciler.redox.api import (
     TOKEN_PATH,
     UNAUTHORIZED,
     meta_errors,
+    redox_log,
 )
 from reconciler.sandbox.store import (
     ORG_PUT,
+    Preload,
     Refusal,
     Store,
+    WriteFaults,
     organization_oid,
     provider_identity,
 )
@@ -83,6 +91,12 @@ class Faults:
     # Every error reply repeats the request, headers and body (as a misbehaving proxy or a debug
     # page does): the client must keep the bearer token and the assertion out of what it shows.
     echo_errors: bool = False
+    # A `200` is not a listing: each accepted change shows in queries only this many seconds
+    # later; writes about `never_visible` identities are answered 200 and never stored; those
+    # about `store_differently` identities are stored with the name in capitals.
+    visibility_delay: float = 0.0
+    never_visible: frozenset[str] = frozenset()
+    store_differently: frozenset[str] = frozenset()
 
 
 @dataclass
@@ -109,12 +123,17 @@ class Sandbox:
         destinations: Mapping[str, frozenset[str]] | None = None,
         clock: Callable[[], float] = time.monotonic,
         keep_requests: bool = True,
+        preload: Preload | None = None,
     ) -> None:
+        """`preload`: records the directory holds before the first apply, as if created
+        elsewhere (stored unless the directory already holds them)."""
         # A long-lived server (`sandbox serve`) keeps its request log on disk only: in memory
         # it would grow without bound. In-process users read `requests`.
         self.requests: list[dict[str, Any]] = []
         self._keep_requests = keep_requests or data_dir is None
-        self._store = Store(data_dir)
+        self._store = Store(data_dir, clock=clock)
+        if preload is not None:
+            self._store.preload(preload)
         self._require_auth = require_auth
         self._tokens = TokenIssuer(trusted_keys or {}, clock=clock)
         # Meta.DataModel -> the destinations of this account's subscriptions: by default the
@@ -150,6 +169,11 @@ class Sandbox:
         """Inject these faults from now on (reseeding the fault randomness)."""
         self._faults = faults
         self._random = random.Random(faults.seed)
+        self._store.faults = WriteFaults(
+            visibility_delay=faults.visibility_delay,
+            unstored=faults.never_visible,
+            altered=faults.store_differently,
+        )
 
     # -- ASGI -------------------------------------------------------------------------------
 
@@ -286,6 +310,7 @@ class Sandbox:
         # An unparseable request has no model or event to echo: leave them out, not null.
         meta = {k: v for k, v in meta.items() if isinstance(v, str)}
         meta["Message"] = {"ID": next(self._ids)}
+        meta["Logs"] = [{"ID": str(uuid.uuid4()), "AttemptID": str(uuid.uuid4())}]
         for key in ("Source", "Destinations"):
             if key in request_meta:
                 meta[key] = request_meta[key]
@@ -349,6 +374,8 @@ class Sandbox:
             await asyncio.sleep(self._faults.latency)
         errors = meta_errors(reply.payload)
         entry |= {"status": reply.status, "outcome": outcome, "error": "; ".join(errors) or None}
+        answered = redox_log(reply.payload)
+        entry["log_id"] = answered.id if answered is not None else None
         self._log(entry)
         return reply
 

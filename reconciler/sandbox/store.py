@@ -7,6 +7,7 @@ import copy
 import json
 import logging
 import os
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -31,8 +32,12 @@ ORG_UPDATE = "organization.update"
 ORG_PUT = "organization.put"
 PROVIDER_CREATE = "provider.create"
 PROVIDER_UPDATE = "provider.update"
-PROVIDER_KINDS = frozenset({PROVIDER_CREATE, PROVIDER_UPDATE})
+PROVIDER_PUT = "provider.put"
+PROVIDER_KINDS = frozenset({PROVIDER_CREATE, PROVIDER_UPDATE, PROVIDER_PUT})
 ORG_KINDS = frozenset({ORG_CREATE, ORG_UPDATE, ORG_PUT})
+# Stored as if another client had written them: no request of the API made these.
+PUTS = frozenset({ORG_PUT, PROVIDER_PUT})
+MANAGING_ORG_FIELD = "ManagingOrg"
 
 # The identity rules are the kinds' own: the store and the reconciler never disagree on them.
 organization_oid = OrganizationKind().wire_identity
@@ -45,7 +50,7 @@ class DirectoryChange(BaseModel):
 
     model_config = ConfigDict(frozen=True, extra="forbid", strict=True)
 
-    kind: str = Field(pattern=r"^(organization\.(create|update|put)|provider\.(create|update))$")
+    kind: str = Field(pattern=r"^(organization|provider)\.(create|update|put)$")
     identity: str = Field(min_length=1)
     record: dict[str, Any]
 
@@ -76,6 +81,18 @@ class Refusal(Exception):
         self.text = text
 
 
+@dataclass(frozen=True)
+class WriteFaults:
+    """How the directory mishandles the writes it accepts (faults for tests): each change is
+    shown to queries only `visibility_delay` seconds after it is stored; a write about an
+    identity in `unstored` is answered as usual but never stored; one about an identity in
+    `altered` is stored otherwise than sent (its name in capitals)."""
+
+    visibility_delay: float = 0.0
+    unstored: frozenset[str] = frozenset()
+    altered: frozenset[str] = frozenset()
+
+
 @dataclass
 class Handled:
     """What an accepted event yields: reply fields beside Meta, and what the Meta says."""
@@ -88,10 +105,20 @@ class Handled:
 class Store:
     """Organizations by OID and providers by identity; every change journalled before it is told."""
 
-    def __init__(self, data_dir: Path | None = None) -> None:
+    def __init__(
+        self, data_dir: Path | None = None, *, clock: Callable[[], float] = time.monotonic
+    ) -> None:
         self.organizations: dict[str, dict[str, Any]] = {}
         self.providers: dict[str, dict[str, Any]] = {}
         self.creations: dict[str, int] = {}
+        # The ManagingOrg a query shows of an organization stored with one of its own (a record
+        # put there as another organization's); every other one is Redox's.
+        self.managing: dict[str, str] = {}
+        self.faults = WriteFaults()
+        self._clock = clock
+        # A change not yet visible: (section, identity) -> when it shows, and the record that
+        # queries show until then (None: none).
+        self._unseen: dict[tuple[str, str], tuple[float, dict[str, Any] | None]] = {}
         self._journal = data_dir / JOURNAL_NAME if data_dir is not None else None
         self._request_log = data_dir / REQUEST_LOG_NAME if data_dir is not None else None
         if data_dir is not None:
@@ -123,6 +150,10 @@ class Store:
 
     def _apply(self, kind: str, identity: str, record: dict[str, Any]) -> None:
         if kind in ORG_KINDS:
+            manager = record.get(MANAGING_ORG_FIELD)
+            if manager is not None:  # only a record put there carries one: kept apart
+                record = {k: v for k, v in record.items() if k != MANAGING_ORG_FIELD}
+                self.managing[identity] = str(manager)
             self.organizations[identity] = record
         elif kind in PROVIDER_KINDS:
             self.providers[identity] = record
@@ -132,7 +163,19 @@ class Store:
             self.creations[identity] = self.creations.get(identity, 0) + 1
 
     def commit(self, kind: str, identity: str, record: dict[str, Any]) -> None:
-        """Make one change durable (journal, fsync), then visible."""
+        """Make one change durable (journal, fsync), then visible (to queries: at once, or
+        after the visibility delay). A write the faults say is never stored is dropped here."""
+        if kind not in PUTS:
+            if identity in self.faults.unstored:
+                logger.debug("sandbox: %s %s answered but not stored (a fault)", kind, identity)
+                return
+            if identity in self.faults.altered:
+                record = _altered(kind, record)
+            if self.faults.visibility_delay > 0:
+                self._hide(kind, identity)
+        else:  # another client's change: visible at once
+            section = "organization" if kind in ORG_KINDS else "provider"
+            self._unseen.pop((section, identity), None)
         record = copy.deepcopy(record)
         if self._journal is not None:
             line = json.dumps(
@@ -145,6 +188,44 @@ class Store:
                 handle.flush()
                 os.fsync(handle.fileno())
         self._apply(kind, identity, record)
+
+    def _hide(self, kind: str, identity: str) -> None:
+        """Keep showing queries what they show now of `identity` for visibility_delay seconds."""
+        section = "organization" if kind in ORG_KINDS else "provider"
+        records = self.organizations if section == "organization" else self.providers
+        now = self._clock()
+        shown: dict[str, Any] | None = records.get(identity)
+        earlier = self._unseen.get((section, identity))
+        if earlier is not None and now < earlier[0]:
+            shown = earlier[1]  # an earlier change is not visible yet either
+        self._unseen[(section, identity)] = (now + self.faults.visibility_delay, shown)
+
+    def _shown(self, section: str, identity: str, record: dict[str, Any]) -> dict[str, Any] | None:
+        """What a query shows of a stored record: an earlier version (or nothing) while its last
+        change is not yet visible."""
+        unseen = self._unseen.get((section, identity))
+        if unseen is None:
+            return record
+        if self._clock() < unseen[0]:
+            return unseen[1]
+        del self._unseen[(section, identity)]
+        return record
+
+    def preload(self, records: Preload) -> int:
+        """Store the preloaded records that the directory does not hold yet, as if another
+        client had created them; how many were stored."""
+        stored = 0
+        for record in records.organizations:
+            oid = organization_oid(record)
+            if oid is not None and oid not in self.organizations:
+                self.commit(ORG_PUT, oid, record)
+                stored += 1
+        for record in records.providers:
+            identity = provider_identity(record)
+            if identity is not None and identity not in self.providers:
+                self.commit(PROVIDER_PUT, identity, record)
+                stored += 1
+        return stored
 
     def log_request(self, entry: dict[str, Any]) -> None:
         """Append one entry to requests.jsonl, flushed for readers in other processes."""
@@ -215,8 +296,8 @@ class Store:
         matches = self.query_organizations(body)
         page = [
             {k: copy.deepcopy(v) for k, v in record.items() if k not in HIDDEN_FROM_QUERIES}
-            | {"ManagingOrg": MANAGING_ORG}
-            for record in matches[index : index + limit]
+            | {MANAGING_ORG_FIELD: self.managing.get(oid, MANAGING_ORG)}
+            for oid, record in matches[index : index + limit]
         ]
         fields = {
             "Directory": body["Directory"],
@@ -275,8 +356,9 @@ class Store:
 
     # -- queries ----------------------------------------------------------------------------
 
-    def query_organizations(self, query: dict[str, Any]) -> list[dict[str, Any]]:
-        """Stored organizations matching an Organization.Query body, sorted by OID."""
+    def query_organizations(self, query: dict[str, Any]) -> list[tuple[str, dict[str, Any]]]:
+        """(OID, record) of the organizations a query shows that match an Organization.Query
+        body, sorted by OID."""
         identifier = query.get("Identifier") or {}
         wanted_id = identifier.get("ID") if isinstance(identifier, dict) else None
         wanted_type = identifier.get("IDType") if isinstance(identifier, dict) else None
@@ -292,7 +374,10 @@ class Store:
         state = query.get("State")
         active = _as_bool(query.get("Active"))
         matches = []
-        for _, record in candidates:
+        for oid, stored in candidates:
+            record = self._shown("organization", oid, stored)
+            if record is None:
+                continue
             if (
                 wanted_id
                 and wanted_type not in (None, "OID")
@@ -306,18 +391,82 @@ class Store:
                 continue
             if active is not None and bool(record.get("Active")) is not active:
                 continue
-            matches.append(record)
+            matches.append((oid, record))
         return matches
 
     def query_providers(self, identifiers: list[dict[str, Any]]) -> list[dict[str, Any]]:
-        """Stored providers carrying any of `identifiers` (all providers when none), by identity."""
+        """The providers a query shows that carry any of `identifiers` (all providers when
+        none), by identity."""
         found = []
-        for _, record in sorted(self.providers.items()):
+        for identity, stored in sorted(self.providers.items()):
+            record = self._shown("provider", identity, stored)
+            if record is None:
+                continue
             if not identifiers or any(
                 _has_identifier(record, str(i.get("ID")), i.get("IDType")) for i in identifiers
             ):
                 found.append(record)
         return found
+
+
+@dataclass(frozen=True)
+class Preload:
+    """Records the directory holds before the first apply, as if created elsewhere (wire form;
+    an organization may carry the `ManagingOrg` a query shows of it)."""
+
+    organizations: tuple[dict[str, Any], ...] = ()
+    providers: tuple[dict[str, Any], ...] = ()
+
+
+class PreloadFile(BaseModel):
+    """A preload file (`sandbox serve --preload FILE`): {"organizations": [...], "providers":
+    [...]}, each record in Redox's wire form."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid", strict=True)
+
+    organizations: list[dict[str, Any]] = Field(default_factory=list)
+    providers: list[dict[str, Any]] = Field(default_factory=list)
+
+
+def read_preload(path: Path) -> Preload:
+    """The records of a preload file; ReconcilerError naming the file, the record and the fix."""
+    try:
+        raw = files.read_bytes(path, root=path.parent.resolve(), limit=files.MAX_DOCUMENT_BYTES)
+        parsed = PreloadFile.model_validate(jsonfile.loads(raw))
+    except (OSError, files.Unreadable) as exc:
+        raise ReconcilerError(f"cannot read the preload file {path}: {exc}") from None
+    except jsonfile.JsonProblem as exc:
+        raise ReconcilerError(f"the preload file {path} is not valid JSON: {exc}") from None
+    except ValidationError as exc:
+        problem = jsonfile.first_error(exc)
+        where = f" at {problem.where}" if problem.where else ""
+        raise ReconcilerError(
+            f"the preload file {path} is invalid{where}: {problem.message}. Write "
+            '{"organizations": [...], "providers": [...]}, each record in Redox\'s wire form'
+        ) from None
+    for section, records, identity in (
+        ("organizations", parsed.organizations, organization_oid),
+        ("providers", parsed.providers, provider_identity),
+    ):
+        for number, record in enumerate(records):
+            if identity(record) is None:
+                what = "an Identifiers[] entry with IDType OID" if section[0] == "o" else "an ID"
+                raise ReconcilerError(
+                    f"the preload file {path}, {section}[{number}], has no identity: give it {what}"
+                )
+    return Preload(tuple(parsed.organizations), tuple(parsed.providers))
+
+
+def _altered(kind: str, record: dict[str, Any]) -> dict[str, Any]:
+    """`record` as a directory that stores it otherwise than sent would: its name in capitals
+    (an organization's Name, a provider's Demographics.LastName)."""
+    if kind in ORG_KINDS and isinstance(record.get("Name"), str):
+        return {**record, "Name": record["Name"].upper()}
+    demographics = record.get("Demographics")
+    if isinstance(demographics, dict) and isinstance(demographics.get("LastName"), str):
+        shouted = {**demographics, "LastName": demographics["LastName"].upper()}
+        return {**record, "Demographics": shouted}
+    return record
 
 
 @dataclass(frozen=True)

@@ -101,7 +101,6 @@ def serve(
     REDOX_SANDBOX_* variables."""
     from reconciler.sandbox.serve import faults_from_env
     from reconciler.sandbox.serve import serve as run
-    from reconciler.sandbox.store import read_preload
 
     faults = faults_from_env(os.environ)
     given: dict[str, Any] = {
@@ -125,6 +124,5 @@ def serve(
         click.echo(f"Sandbox serving on {url}", err=True)
         click.echo(f"Credentials: set -a; . {folder / 'credentials.env'}; set +a", err=True)
 
-    records = read_preload(preload) if preload is not None else None
-    run(data_dir=folder, port=port, faults=faults, ready=ready, preload=records)
+    run(data_dir=folder, port=port, faults=faults, ready=ready, preload=preload)
     return 0

@@ -43,15 +43,10 @@ from reconciler.redox.api import (
     meta_errors,
     redox_log,
 )
-from reconciler.sandbox.store import (
-    ORG_PUT,
-    Preload,
-    Refusal,
-    Store,
-    WriteFaults,
-    organization_oid,
-    provider_identity,
-)
+from reconciler.sandbox.faults import Faults, WriteFaults
+from reconciler.sandbox.preload import Preload
+from reconciler.sandbox.rules import Refusal, organization_oid, provider_identity
+from reconciler.sandbox.store import ORG_PUT, Store
 from reconciler.sandbox.tokens import TokenIssuer
 
 logger = logging.getLogger(__name__)
@@ -74,31 +69,6 @@ WRITES = frozenset(
 )
 
 
-@dataclass(frozen=True)
-class Faults:
-    """Faults the sandbox injects into /endpoint (and the lifetime of the tokens it issues)."""
-
-    latency: float = 0.0
-    error_rate: float = 0.0
-    rate_limit: float | None = None
-    retry_after: float = 1.0
-    token_lifetime: int = 300
-    lose_reply_rate: float = 0.0
-    # Writes about these identities are refused with Redox's 500 "duplicate business": a
-    # refusal that no check of the files can foresee.
-    refuse: frozenset[str] = frozenset()
-    seed: int | None = None
-    # Every error reply repeats the request, headers and body (as a misbehaving proxy or a debug
-    # page does): the client must keep the bearer token and the assertion out of what it shows.
-    echo_errors: bool = False
-    # A `200` is not a listing: each accepted change shows in queries only this many seconds
-    # later; writes about `never_visible` identities are answered 200 and never stored; those
-    # about `store_differently` identities are stored with the name in capitals.
-    visibility_delay: float = 0.0
-    never_visible: frozenset[str] = frozenset()
-    store_differently: frozenset[str] = frozenset()
-
-
 @dataclass
 class _Reply:
     status: int
@@ -117,7 +87,7 @@ class Sandbox:
         self,
         *,
         data_dir: Path | None = None,
-        faults: Faults = Faults(),
+        faults: Faults = Faults(),  # noqa: B008 (frozen: one shared default is safe)
         require_auth: bool = False,
         trusted_keys: Mapping[tuple[str, str], str] | None = None,
         destinations: Mapping[str, frozenset[str]] | None = None,

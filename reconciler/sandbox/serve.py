@@ -17,8 +17,9 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 
 from reconciler.errors import ReconcilerError
-from reconciler.sandbox.app import Faults, Sandbox
-from reconciler.sandbox.store import Preload
+from reconciler.sandbox.app import Sandbox
+from reconciler.sandbox.faults import Faults
+from reconciler.sandbox.preload import read_preload
 
 logger = logging.getLogger(__name__)
 
@@ -77,10 +78,11 @@ def serve(
     port: int = 8787,
     faults: Faults = Faults(),  # noqa: B008 (frozen: one shared default is safe)
     ready: Callable[[str], None] | None = None,
-    preload: Preload | None = None,
+    preload: Path | None = None,
 ) -> None:
-    """Serve the sandbox on 127.0.0.1:`port` (0: any free port) until interrupted; with
-    `preload`, the directory holds those records first (as if created elsewhere)."""
+    """Serve the sandbox on 127.0.0.1:`port` (0: any free port) until interrupted; with a
+    `preload` file, the directory holds its records first (as if created elsewhere)."""
+    records = read_preload(preload) if preload is not None else None
     data_dir.mkdir(parents=True, exist_ok=True)
     client_id, key_id, key_path, public_pem = ensure_client_credential(data_dir)
     # Bound and listening before credentials.env names the port: a client that reads the
@@ -111,7 +113,7 @@ def serve(
             require_auth=True,
             trusted_keys={(client_id, key_id): public_pem},
             keep_requests=False,
-            preload=preload,
+            preload=records,
         )
         config = uvicorn.Config(app, log_level="warning", access_log=False, lifespan="on")
         asyncio.run(_run(uvicorn.Server(config), sock, url, ready))

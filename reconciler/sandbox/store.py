@@ -1,5 +1,7 @@
-"""The sandbox's store: the directory's organizations and providers in memory, Redox's rules for
-changing and querying them, and the append-only journal that makes every change durable."""
+"""The sandbox's store: the directory's organizations and providers in memory, how Redox
+changes and queries them (the rules of what it refuses are rules.py's, the faults it can be
+told to mishandle writes with are faults.py's), and the append-only journal that makes every
+change durable."""
 
 from __future__ import annotations
 
@@ -17,9 +19,19 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from reconciler.errors import ReconcilerError
 from reconciler.formats import files, jsonfile
-from reconciler.kinds.organization import ORG_TYPES, OrganizationKind
-from reconciler.kinds.provider import ProviderKind
-from reconciler.redox.api import MANAGING_ORG, PARSE_FAILED, already_exists, not_valid
+from reconciler.kinds.organization import OrganizationKind
+from reconciler.redox.api import MANAGING_ORG, already_exists, not_valid
+from reconciler.sandbox.faults import Unseen, WriteFaults, altered
+from reconciler.sandbox.preload import Preload
+from reconciler.sandbox.rules import (
+    PROVIDER_RULES,
+    PROVIDER_WRITE_RULES,
+    Refusal,
+    checked,
+    checked_organization,
+    organization_oid,
+    provider_identity,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -39,9 +51,6 @@ ORG_KINDS = frozenset({ORG_CREATE, ORG_UPDATE, ORG_PUT})
 PUTS = frozenset({ORG_PUT, PROVIDER_PUT})
 MANAGING_ORG_FIELD = "ManagingOrg"
 
-# The identity rules are the kinds' own: the store and the reconciler never disagree on them.
-organization_oid = OrganizationKind().wire_identity
-provider_identity = ProviderKind().wire_identity
 HIDDEN_FROM_QUERIES = OrganizationKind.hidden_fields
 
 
@@ -72,27 +81,6 @@ def journal_line(raw: bytes, *, journal: Path, number: int) -> DirectoryChange:
     )
 
 
-class Refusal(Exception):
-    """A request Redox would refuse: its HTTP status and its Meta.Errors[].Text."""
-
-    def __init__(self, status: int, text: str) -> None:
-        super().__init__(text)
-        self.status = status
-        self.text = text
-
-
-@dataclass(frozen=True)
-class WriteFaults:
-    """How the directory mishandles the writes it accepts (faults for tests): each change is
-    shown to queries only `visibility_delay` seconds after it is stored; a write about an
-    identity in `unstored` is answered as usual but never stored; one about an identity in
-    `altered` is stored otherwise than sent (its name in capitals)."""
-
-    visibility_delay: float = 0.0
-    unstored: frozenset[str] = frozenset()
-    altered: frozenset[str] = frozenset()
-
-
 @dataclass
 class Handled:
     """What an accepted event yields: reply fields beside Meta, and what the Meta says."""
@@ -115,10 +103,7 @@ class Store:
         # put there as another organization's); every other one is Redox's.
         self.managing: dict[str, str] = {}
         self.faults = WriteFaults()
-        self._clock = clock
-        # A change not yet visible: (section, identity) -> when it shows, and the record that
-        # queries show until then (None: none).
-        self._unseen: dict[tuple[str, str], tuple[float, dict[str, Any] | None]] = {}
+        self._unseen = Unseen(clock)
         self._journal = data_dir / JOURNAL_NAME if data_dir is not None else None
         self._request_log = data_dir / REQUEST_LOG_NAME if data_dir is not None else None
         if data_dir is not None:
@@ -170,12 +155,13 @@ class Store:
                 logger.debug("sandbox: %s %s answered but not stored (a fault)", kind, identity)
                 return
             if identity in self.faults.altered:
-                record = _altered(kind, record)
+                record = altered(record)
             if self.faults.visibility_delay > 0:
-                self._hide(kind, identity)
+                self._unseen.hide(
+                    identity, self._section(kind).get(identity), self.faults.visibility_delay
+                )
         else:  # another client's change: visible at once
-            section = "organization" if kind in ORG_KINDS else "provider"
-            self._unseen.pop((section, identity), None)
+            self._unseen.show(identity)
         record = copy.deepcopy(record)
         if self._journal is not None:
             line = json.dumps(
@@ -189,27 +175,8 @@ class Store:
                 os.fsync(handle.fileno())
         self._apply(kind, identity, record)
 
-    def _hide(self, kind: str, identity: str) -> None:
-        """Keep showing queries what they show now of `identity` for visibility_delay seconds."""
-        section = "organization" if kind in ORG_KINDS else "provider"
-        records = self.organizations if section == "organization" else self.providers
-        now = self._clock()
-        shown: dict[str, Any] | None = records.get(identity)
-        earlier = self._unseen.get((section, identity))
-        if earlier is not None and now < earlier[0]:
-            shown = earlier[1]  # an earlier change is not visible yet either
-        self._unseen[(section, identity)] = (now + self.faults.visibility_delay, shown)
-
-    def _shown(self, section: str, identity: str, record: dict[str, Any]) -> dict[str, Any] | None:
-        """What a query shows of a stored record: an earlier version (or nothing) while its last
-        change is not yet visible."""
-        unseen = self._unseen.get((section, identity))
-        if unseen is None:
-            return record
-        if self._clock() < unseen[0]:
-            return unseen[1]
-        del self._unseen[(section, identity)]
-        return record
+    def _section(self, kind: str) -> dict[str, dict[str, Any]]:
+        return self.organizations if kind in ORG_KINDS else self.providers
 
     def preload(self, records: Preload) -> int:
         """Store the preloaded records that the directory does not hold yet, as if another
@@ -264,7 +231,7 @@ class Store:
         records = body.get("Organizations")
         if not isinstance(records, list) or not records:
             raise Refusal(400, "Organizations must be a non-empty array.")
-        oids = [_checked_organization(record) for record in records]
+        oids = [checked_organization(record) for record in records]
         # Every record is checked before any is stored: a request lands whole or not at all.
         if event_type == "New":
             if body.get("Action", "Create") != "Create":
@@ -325,7 +292,7 @@ class Store:
         identities = []
         writes = event_type in ("New", "Update")
         for record in records:
-            _checked(
+            checked(
                 record, PROVIDER_RULES + (PROVIDER_WRITE_RULES if writes else ()), "Providers[]"
             )
             identity = provider_identity(record)
@@ -375,7 +342,7 @@ class Store:
         active = _as_bool(query.get("Active"))
         matches = []
         for oid, stored in candidates:
-            record = self._shown("organization", oid, stored)
+            record = self._unseen.shown(oid, stored)
             if record is None:
                 continue
             if (
@@ -399,7 +366,7 @@ class Store:
         none), by identity."""
         found = []
         for identity, stored in sorted(self.providers.items()):
-            record = self._shown("provider", identity, stored)
+            record = self._unseen.shown(identity, stored)
             if record is None:
                 continue
             if not identifiers or any(
@@ -407,159 +374,6 @@ class Store:
             ):
                 found.append(record)
         return found
-
-
-@dataclass(frozen=True)
-class Preload:
-    """Records the directory holds before the first apply, as if created elsewhere (wire form;
-    an organization may carry the `ManagingOrg` a query shows of it)."""
-
-    organizations: tuple[dict[str, Any], ...] = ()
-    providers: tuple[dict[str, Any], ...] = ()
-
-
-class PreloadFile(BaseModel):
-    """A preload file (`sandbox serve --preload FILE`): {"organizations": [...], "providers":
-    [...]}, each record in Redox's wire form."""
-
-    model_config = ConfigDict(frozen=True, extra="forbid", strict=True)
-
-    organizations: list[dict[str, Any]] = Field(default_factory=list)
-    providers: list[dict[str, Any]] = Field(default_factory=list)
-
-
-def read_preload(path: Path) -> Preload:
-    """The records of a preload file; ReconcilerError naming the file, the record and the fix."""
-    try:
-        raw = files.read_bytes(path, root=path.parent.resolve(), limit=files.MAX_DOCUMENT_BYTES)
-        parsed = PreloadFile.model_validate(jsonfile.loads(raw))
-    except (OSError, files.Unreadable) as exc:
-        raise ReconcilerError(f"cannot read the preload file {path}: {exc}") from None
-    except jsonfile.JsonProblem as exc:
-        raise ReconcilerError(f"the preload file {path} is not valid JSON: {exc}") from None
-    except ValidationError as exc:
-        problem = jsonfile.first_error(exc)
-        where = f" at {problem.where}" if problem.where else ""
-        raise ReconcilerError(
-            f"the preload file {path} is invalid{where}: {problem.message}. Write "
-            '{"organizations": [...], "providers": [...]}, each record in Redox\'s wire form'
-        ) from None
-    for section, records, identity in (
-        ("organizations", parsed.organizations, organization_oid),
-        ("providers", parsed.providers, provider_identity),
-    ):
-        for number, record in enumerate(records):
-            if identity(record) is None:
-                what = "an Identifiers[] entry with IDType OID" if section[0] == "o" else "an ID"
-                raise ReconcilerError(
-                    f"the preload file {path}, {section}[{number}], has no identity: give it {what}"
-                )
-    return Preload(tuple(parsed.organizations), tuple(parsed.providers))
-
-
-def _altered(kind: str, record: dict[str, Any]) -> dict[str, Any]:
-    """`record` as a directory that stores it otherwise than sent would: its name in capitals
-    (an organization's Name, a provider's Demographics.LastName)."""
-    if kind in ORG_KINDS and isinstance(record.get("Name"), str):
-        return {**record, "Name": record["Name"].upper()}
-    demographics = record.get("Demographics")
-    if isinstance(demographics, dict) and isinstance(demographics.get("LastName"), str):
-        shouted = {**demographics, "LastName": demographics["LastName"].upper()}
-        return {**record, "Demographics": shouted}
-    return record
-
-
-@dataclass(frozen=True)
-class ContentRule:
-    """What Redox is documented to refuse in a record of a request: the rule, and the status
-    and Meta.Errors text it answers a record that breaks it with."""
-
-    name: str
-    holds: Callable[[dict[str, Any]], bool]
-    status: int
-    text: str
-
-
-def _type_value(record: dict[str, Any]) -> Any:
-    kind = record.get("Type")
-    return kind.get("Value") if isinstance(kind, dict) else None
-
-
-def _implementer_contact(record: dict[str, Any]) -> bool:
-    contacts = record.get("Contacts")
-    return _type_value(record) != "Implementer" or (isinstance(contacts, list) and bool(contacts))
-
-
-def _endpoint_names(record: dict[str, Any]) -> bool:
-    endpoints = record.get("Endpoints") or []
-    return isinstance(endpoints, list) and all(
-        isinstance(e, dict) and e.get("Name") for e in endpoints
-    )
-
-
-# Organization New and Update (reference/redox-api-notes.md): Name and Active are required; the
-# Carequality directory refuses a record without an identifier (the OID), a valid type, a
-# contact for an Implementer or endpoint display names, all with one text (its FHIR conversion
-# fails).
-ORGANIZATION_RULES = (
-    ContentRule(
-        "a name",
-        lambda r: isinstance(r.get("Name"), str) and bool(r["Name"]),
-        400,
-        "Organizations[].Name is required.",
-    ),
-    ContentRule(
-        "the active flag",
-        lambda r: isinstance(r.get("Active"), bool),
-        400,
-        "Organizations[].Active is required.",
-    ),
-    ContentRule("an OID identifier", lambda r: organization_oid(r) is not None, 403, PARSE_FAILED),
-    ContentRule("a valid type", lambda r: _type_value(r) in ORG_TYPES, 403, PARSE_FAILED),
-    ContentRule("a contact for an Implementer", _implementer_contact, 403, PARSE_FAILED),
-    ContentRule("a display name on every endpoint", _endpoint_names, 403, PARSE_FAILED),
-)
-# Provider events: an identifier with an ID always; IsActive on New and Update.
-PROVIDER_RULES = (
-    ContentRule(
-        "an identifier",
-        lambda r: provider_identity(r) is not None,
-        400,
-        "Providers[].Identifiers[] with an ID is required.",
-    ),
-)
-PROVIDER_WRITE_RULES = (
-    ContentRule(
-        "the active flag",
-        lambda r: isinstance(r.get("IsActive"), bool),
-        400,
-        "Providers[].IsActive is required on New and Update.",
-    ),
-)
-
-
-def broken_rules(record: Any, rules: tuple[ContentRule, ...]) -> list[ContentRule]:
-    """The rules a request's record breaks (every rule, when it is not an object)."""
-    if not isinstance(record, dict):
-        return list(rules)
-    return [rule for rule in rules if not rule.holds(record)]
-
-
-def _checked(record: Any, rules: tuple[ContentRule, ...], what: str) -> None:
-    """Refuse `record` the way Redox refuses the first rule it breaks."""
-    if not isinstance(record, dict):
-        raise Refusal(400, f"{what} items must be objects.")
-    broken = broken_rules(record, rules)
-    if broken:
-        raise Refusal(broken[0].status, broken[0].text)
-
-
-def _checked_organization(record: Any) -> str:
-    """The OID of a New/Update record, refused the way Redox refuses an incomplete one."""
-    _checked(record, ORGANIZATION_RULES, "Organizations[]")
-    oid = organization_oid(record)
-    assert oid is not None  # a rule above
-    return oid
 
 
 def _has_identifier(record: dict[str, Any], wanted_id: str, wanted_type: Any) -> bool:

@@ -48,6 +48,12 @@ INTERRUPTED = 130  # 128 + SIGINT, as shells report a run that Ctrl-C ended
     callback=lambda _ctx, _param, value: _digest_option(value),
     help="Refuse, sending nothing, unless the plan has this digest (the reviewed plan's).",
 )
+@click.option(
+    "--adopt-existing",
+    is_flag=True,
+    help="A create that finds the record already in the directory overwrites it with the file.",
+)
+@click.option("--no-verify", is_flag=True, help="Do not read back what changed (verify.enabled).")
 @common
 def apply(
     ws: Workspace,
@@ -58,6 +64,8 @@ def apply(
     targets: tuple[str, ...],
     concurrency: int | None,
     expect_digest: str | None,
+    adopt_existing: bool,
+    no_verify: bool,
 ) -> int:
     """Apply a fresh plan, or exactly a saved one, to the environment."""
     saved = reconcile.read_saved_plan(planfile, ws) if planfile else None
@@ -115,6 +123,8 @@ def apply(
                     concurrency=workers,
                     expect_digest=expect_digest,
                     stop=stop,
+                    adopt_existing=adopt_existing,
+                    verify=False if no_verify else None,
                 )
 
     applied = asyncio.run(run())

@@ -170,6 +170,7 @@ class OrganizationKind(Kind):
     }
     per_environment: ClassVar[Mapping[str, str]] = {"DestinationID": "destination_id"}
     added_fields: ClassVar[tuple[str, ...]] = ("ManagingOrg",)
+    managing_field: ClassVar[str | None] = "ManagingOrg"
     cross_keys: ClassVar[tuple[str, ...]] = ("oid", "part_of", "active")
 
     def identity(self, data: dict[str, Any]) -> str | None:

@@ -23,6 +23,7 @@ from reconciler.reconcile.planning import (
     validate,
 )
 from reconciler.reconcile.scaffold import Written, init_repository
+from reconciler.reconcile.verify import Checked, verify
 from reconciler.reconcile.views import graph, history, status
 from reconciler.views.graph import Graph
 from reconciler.views.history import History
@@ -32,6 +33,7 @@ __all__ = [
     "DIGEST_PATTERN",
     "Adoption",
     "Applied",
+    "Checked",
     "DriftReport",
     "Graph",
     "History",
@@ -53,4 +55,5 @@ __all__ = [
     "save_plan",
     "status",
     "validate",
+    "verify",
 ]

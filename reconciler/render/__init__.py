@@ -5,7 +5,7 @@ text. One module per subject; this package exports what the commands use."""
 
 from __future__ import annotations
 
-from reconciler.render.apply import apply_summary, render_applied
+from reconciler.render.apply import apply_summary, render_applied, render_verified
 from reconciler.render.drift import (
     drift_document,
     drift_note,
@@ -62,5 +62,6 @@ __all__ = [
     "render_status_text",
     "render_text",
     "render_text_chunks",
+    "render_verified",
     "status_document",
 ]

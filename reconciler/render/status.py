@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from reconciler.views.status import IN_SYNC, INTENT, NO_FILE, Status
+from reconciler.views.status import IN_SYNC, INTENT, NO_FILE, UNVERIFIED, Status
 
-_COLOR = {IN_SYNC: "32", INTENT: "31", NO_FILE: "2"}  # every other state is pending: yellow
+# Every other state is pending: yellow.
+_COLOR = {IN_SYNC: "32", INTENT: "31", UNVERIFIED: "31", NO_FILE: "2"}
 _NAME_WIDTH = 40
 _FIXED = 3  # the columns before the environments': kind, record, name
 

@@ -5,7 +5,8 @@ For the random kills, one `reconciler sandbox serve` (5 ms latency per call) ser
 trial; each trial applies a fresh 200-record repository (1 parent, 199 children) under its own
 OIDs. After each trial's
 rerun the directory equals the files, no OID was created twice, the ledger holds every record
-and no intent, and a plan is empty.
+and no intent, a plan is empty, and `verify` finds every record as applied (verification is on:
+what a killed run applied stays unverified until then).
 
 What an apply has made durable is the ledger file plus its journal (reconciler.ledger.journal): the
 ledger file is rewritten from the journal now and then and at the end (compaction). The
@@ -130,6 +131,12 @@ def _assert_settled(
         f"trial {trial}: the journal outlived a finished run"
     )
     assert reconcile.plan(ws).empty
+    # Verification is on: the rerun read back what it sent, and what a killed run applied
+    # without reading it back is marked unverified until `verify` sees it.
+    checked = run_cli(repo, "verify", "--env", ENV, environ=served.environ())
+    assert checked.returncode == 0, f"trial {trial}: {checked.stdout}{checked.stderr[-3000:]}"
+    marked = [k for k, r in ledger_doc(repo, ENV)["records"].items() if r.get("unverified")]
+    assert marked == [], f"trial {trial}: still unverified: {marked}"
 
 
 @pytest.mark.slow

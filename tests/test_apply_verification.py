@@ -109,6 +109,10 @@ def test_a_change_never_shown_is_unverified_until_the_directory_catches_up(
         assert reconcile.plan(Workspace(repo=repo, env_name=ENV)).empty
         assert status_of(repo)[LOST] == "unverified"
         assert {s for oid, s in status_of(repo).items() if oid != LOST} == {"in sync"}
+        shown = run_cli(repo, "show", "--env", ENV).stdout
+        assert [line for line in shown.splitlines() if ", unverified)" in line] == [
+            next(line for line in shown.splitlines() if LOST + " " in line)
+        ]
 
         still = run(served, repo, "verify")
         assert still.returncode == 1, still.stdout + still.stderr

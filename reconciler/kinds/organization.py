@@ -343,7 +343,15 @@ class OrganizationKind(Kind):
             oid=identity,
         )
         found = await redox_api.query_pages(api, query, records="Organizations")
-        return next((r for r in found if identity in _oids(r)), None)
+        match = next((r for r in found if identity in _oids(r)), None)
+        if match is None and like is not None and not self.is_active(like):
+            # Redox does not document whether a query that does not say `Active` shows inactive
+            # records: one that shows none is asked again for inactive ones, or a deactivated
+            # record would read as missing (never verified, always drifted).
+            query = {**query, "Active": False}
+            found = await redox_api.query_pages(api, query, records="Organizations")
+            match = next((r for r in found if identity in _oids(r)), None)
+        return match
 
 
 _UNSET: Any = object()

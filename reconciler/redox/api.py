@@ -132,8 +132,10 @@ def organization_query(
     oid: str | None = None,
     name: str | None = None,
     state: str | None = None,
+    active: bool | None = None,
 ) -> dict[str, Any]:
-    """An Organization.Query body (without Index and Limit, which `query_pages` sets)."""
+    """An Organization.Query body (without Index and Limit, which `query_pages` sets);
+    `active` asks for active or inactive records only."""
     body: dict[str, Any] = {
         "Meta": meta("Organization", "Query", destination),
         "Directory": directory,
@@ -144,6 +146,8 @@ def organization_query(
         body["NameSearch"] = {"SearchType": "Contains", "Value": name}
     if state is not None:
         body["State"] = state
+    if active is not None:
+        body["Active"] = active
     return body
 
 

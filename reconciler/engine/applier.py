@@ -25,7 +25,7 @@ import logging
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any, TypeVar
+from typing import Any
 
 from reconciler.engine.lookup import Found, Wanted, look_up_all
 from reconciler.engine.ownership import decide, foreign
@@ -42,8 +42,6 @@ from reconciler.redox.api import RedoxApi, RedoxLog, redox_log
 log = logging.getLogger(__name__)
 
 Progress = Callable[[Outcome], None]
-T = TypeVar("T")
-
 
 # Intents are made durable for up to LOOKAHEAD x concurrency changes, so calls find their intent
 # on disk instead of each waiting for a ledger write; a crash leaves at most that many to resolve.

@@ -240,7 +240,8 @@ def _plan_details(plan: Plan, actions: Actions) -> str:
 
 
 _OUTCOME = re.compile(
-    r"^(Plan: |No changes|Apply |Applied |  (failed|skipped): |Error|Aborted|Interrupted)"
+    r"^(Plan: |No changes|Apply |Applied |  (failed|skipped|refused: created elsewhere|unverified)"
+    r": |Verified: |Not verified: |Error|Aborted|Interrupted)"
 )
 
 

@@ -1,7 +1,7 @@
-"""The use cases: validate, plan, apply, drift, import, the views and init, each a function of
-its collaborators (the workspace, a Redox API, callbacks for the person at the terminal). The
-CLI parses arguments, calls one of these, renders what it returns and exits; the decisions are
-made here. Each module serves the CLI module of the same name (cli/records.py calls
+"""The use cases: validate, plan, apply, verify, drift, import, the views and init, each a
+function of its collaborators (the workspace, a Redox API, callbacks for the person at the
+terminal). The CLI parses arguments, calls one of these, renders what it returns and exits; the
+decisions are made here. Each module serves the CLI module of the same name (cli/records.py calls
 records.py, and so on).
 
 The data path of apply: cli -> reconcile -> (loader, ledger, plan) -> apply -> client. The use

@@ -115,6 +115,8 @@ def verification_lines(verification: Verification, env: str) -> list[str]:
     fields: as applied -> as the directory shows it."""
     if verification.state == "off":
         return [VERIFICATION_OFF]
+    if not verification.checked:
+        return []  # nothing was changed: nothing to read back
     again = f"`reconciler verify --env {env}`"
     if verification.state == "stopped":
         left = verification.left
@@ -129,8 +131,6 @@ def verification_lines(verification: Verification, env: str) -> list[str]:
             f"{head}; {records} it changed {'is' if left == 1 else 'are'} left "
             f"unverified: {again} reads them back."
         ]
-    elif not verification.checked:
-        return []
     else:
         lines = [f"Verified: {verification.verified} of {verification.checked}."]
     lines += unverified_lines(verification.unverified, waited=verification.timeout)

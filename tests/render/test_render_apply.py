@@ -103,6 +103,9 @@ def test_the_read_back_line() -> None:
     stopped = Verification("stopped", 3, left=3)
     text = render_applied(applied(Result(outcomes=[], verification=stopped)))
     assert "Not verified: the apply was interrupted, so nothing was read back; 3 records" in text
+    # Nothing changed before the stop: nothing to say about reading back.
+    nothing = Result(outcomes=[], verification=Verification("stopped"))
+    assert "erified" not in render_applied(applied(nothing))
 
 
 def test_verify_words_what_it_found() -> None:

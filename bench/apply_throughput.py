@@ -29,6 +29,22 @@ Targets (issue 16): <= 10 ms CPU per call at 100k, calls <= 1.1x the floor.
 configured for R (api.rate_limit), `--storm-records` organizations (default 200). Reported:
 calls/s against the server's limit, the 429s, failures and exit code. Target: exit 0, no
 failure (the client halves its rate on each 429 and creeps back up).
+
+`--verify-cost` measures what reading back costs (issue 20): `--verify-records` organizations
+(default 200) applied twice, each time to a fresh server and repository at `api.rate_limit: R`
+(default 25 in this mode) with latency L: once with `--no-verify`, once with verification on.
+The two alternate, `--repeat` times each (default 3), so that a busy machine slows both alike.
+The server sends no 429 unless `--server-rate` says so: a 429 halves the client's rate for a
+while (AIMD), which adds to either run at random, whatever verification does.
+Reported: each run's time from start to exit, its writes and queries, and the time from its
+last write to its exit; the goal on <= off x 1.1 + queries / R over the medians (the read-back
+costs no more than the queries it sends), and the medians of last write to exit.
+
+Run: `.venv/bin/python bench/apply_throughput.py --verify-cost [--rate 25] [--latency 0.05]
+[--verify-records 200] [--repeat 3]`
+
+The ledger-size scenario applies with `--no-verify`: it measures the cost of a call against
+the size of the ledger, not the read-back (which `--verify-cost` measures).
 """
 
 from __future__ import annotations
@@ -38,6 +54,7 @@ import json
 import os
 import re
 import signal
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -111,12 +128,14 @@ def make_repo(path: Path, *, records: int, arc: int, rate: float, concurrency: i
 
 
 def serve(
-    data: Path, *, latency: float, rate: float
+    data: Path, *, latency: float, rate: float | None
 ) -> tuple[subprocess.Popen[bytes], dict[str, str]]:
+    """`sandbox serve` with `latency` per reply and, unless `rate` is None, 429 above it."""
     data.mkdir(parents=True)
     log = data / "serve.log"
     args = [sys.executable, "-m", "reconciler", "sandbox", "serve", "--port", "0"]
-    args += ["--data", str(data), "--latency", str(latency), "--rate-limit", str(rate)]
+    args += ["--data", str(data), "--latency", str(latency)]
+    args += ["--rate-limit", str(rate)] if rate is not None else []
     with log.open("wb") as out:
         process = subprocess.Popen(
             args, cwd=data, env=clean_environ(), stdout=out, stderr=subprocess.STDOUT
@@ -272,6 +291,7 @@ def ledger_scale(
             text = path.read_text(encoding="utf-8")
             path.write_text(text.replace("city: Madison", "city: Verona"), encoding="utf-8")
         mark = len((data / "requests.jsonl").read_text().splitlines())
+        apply.append("--no-verify")  # the cost of the calls alone: --verify-cost measures reads
         cpu, wall, peak, code = _timed(apply, cwd=repo, env=env)
         exited = time.time()
         idle_cpu, _, _, _ = _timed(apply, cwd=repo, env=env)
@@ -349,11 +369,143 @@ def storm_main(args: argparse.Namespace) -> None:
     print(f"target (exit 0, no failure): {'met' if met else 'MISSED'}")
 
 
+@dataclass
+class VerifyRun:
+    verify: bool
+    wall: float  # start to exit, seconds
+    writes: int
+    queries: int
+    rate_limited: int  # 429s the server sent
+    writing: float  # first to last write, in the server's log
+    after: float  # last write to exit: the read-back (when on) and the ledger's last write
+    verified: str  # the summary's read-back line
+    exit_code: int
+
+
+def verify_run(
+    work: Path,
+    *,
+    verify: bool,
+    records: int,
+    rate: float,
+    latency: float,
+    concurrency: int,
+    arc: int,
+    server_rate: float | None,
+) -> VerifyRun:
+    """One apply of `records` new organizations, with or without the read-back, to a fresh
+    server and repository."""
+    repo = make_repo(
+        work / f"repo-{arc}", records=records, arc=arc, rate=rate, concurrency=concurrency
+    )
+    data = work / f"sandbox-{arc}"
+    server, credentials = serve(data, latency=latency, rate=server_rate)
+    argv = [sys.executable, "-m", "reconciler", "--repo", str(repo), "apply", "--yes"]
+    argv += ["--env", "development", *([] if verify else ["--no-verify"])]
+    try:
+        started = time.monotonic()
+        done = subprocess.run(
+            argv,
+            cwd=repo,
+            env=clean_environ(credentials),
+            stdin=subprocess.DEVNULL,
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+        wall = time.monotonic() - started
+        exited = time.time()
+    finally:
+        server.send_signal(signal.SIGTERM)
+        server.wait(timeout=30)
+    if done.returncode != 0:
+        sys.stderr.write(done.stdout[-2000:] + done.stderr[-2000:])
+    log = [json.loads(line) for line in (data / "requests.jsonl").read_text().splitlines()]
+    limited = sum(1 for e in log if e["status"] == 429)
+    calls = [e for e in log if e["path"] == "/endpoint" and e["status"] != 429]
+    write_times = sorted(e["time"] for e in calls if e["event_type"] in ("New", "Update"))
+    queries = sum(1 for e in calls if e["event_type"] == "Query")
+    writing = write_times[-1] - write_times[0] if write_times else 0.0
+    after = exited - write_times[-1] if write_times else 0.0
+    line = next(
+        (x for x in done.stdout.splitlines() if x.startswith(("Verified:", "Not verified:"))), ""
+    )
+    return VerifyRun(
+        verify, wall, len(write_times), queries, limited, writing, after, line, done.returncode
+    )
+
+
+def verify_cost_main(args: argparse.Namespace, rate: float) -> None:
+    """Runs off and on alternately, `--repeat` times each, so a busy machine slows both alike;
+    the medians are compared."""
+    runs: list[VerifyRun] = []
+    with tempfile.TemporaryDirectory(prefix="apply-verify-") as tmp:
+        for n in range(args.repeat):
+            for verify in (False, True):
+                run = verify_run(
+                    Path(tmp),
+                    verify=verify,
+                    records=args.verify_records,
+                    rate=rate,
+                    latency=args.latency,
+                    concurrency=args.concurrency,
+                    arc=64000 + 2 * n + verify,
+                    server_rate=args.server_rate,
+                )
+                runs.append(run)
+    limit = f"{args.server_rate:g}/s" if args.server_rate else "none (no 429)"
+    print(
+        f"{args.verify_records} creates at api.rate_limit {rate:g}/s, the server's limit "
+        f"{limit}, latency {args.latency * 1000:g} ms, concurrency {args.concurrency}, "
+        f"{args.repeat} runs each (alternating)"
+    )
+    header = (
+        f"{'run':<11} {'to exit s':>9} {'writes':>6} {'writing s':>9} {'queries':>7} "
+        f"{'after s':>7} {'429s':>5} {'exit':>4}  read-back"
+    )
+    print(header)
+    print("-" * (len(header) + 22))
+    for r in runs:
+        print(
+            f"{'verify on' if r.verify else 'verify off':<11} {r.wall:>9.1f} {r.writes:>6} "
+            f"{r.writing:>9.1f} {r.queries:>7} {r.after:>7.1f} {r.rate_limited:>5} "
+            f"{r.exit_code:>4}  {r.verified}"
+        )
+    off = [r for r in runs if not r.verify]
+    on = [r for r in runs if r.verify]
+    off_wall, on_wall = (
+        statistics.median(r.wall for r in off),
+        statistics.median(r.wall for r in on),
+    )
+    queries = max(r.queries for r in on)
+    goal = off_wall * 1.1 + queries / rate
+    clean = all(r.exit_code == 0 for r in runs)
+    print(
+        f"medians: off {off_wall:.1f} s, on {on_wall:.1f} s. Goal: on <= off x 1.1 + queries / R "
+        f"= {off_wall:.1f} x 1.1 + {queries} / {rate:g} = {goal:.1f} s: "
+        f"{'met' if on_wall <= goal and clean else 'MISSED'}"
+    )
+    # The part of the run that verification changes, apart from the noise of start-up and of
+    # 429s during the writes: from the last write to the exit.
+    off_after, on_after = (
+        statistics.median(r.after for r in off),
+        statistics.median(r.after for r in on),
+    )
+    print(
+        f"last write to exit (medians): off {off_after:.1f} s, on {on_after:.1f} s: the read-back "
+        f"costs {on_after - off_after:.1f} s for {queries} queries (queries / R = "
+        f"{queries / rate:.1f} s)"
+    )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--records", type=int, default=1000)
     parser.add_argument(
-        "--rate", type=float, default=100.0, help="R: server limit and api.rate_limit"
+        "--rate",
+        type=float,
+        default=None,
+        help="R: server limit and api.rate_limit (default 100; 25 with --verify-cost)",
     )
     parser.add_argument("--latency", type=float, default=0.05)
     parser.add_argument("--concurrency", type=int, default=16)
@@ -364,7 +516,22 @@ def main() -> None:
     parser.add_argument("--updates", type=int, default=100, help="calls of that scenario")
     parser.add_argument("--storm", action="store_true", help="a server at R/5: the 429 scenario")
     parser.add_argument("--storm-records", type=int, default=200)
+    parser.add_argument(
+        "--verify-cost", action="store_true", help="apply with and without the read-back"
+    )
+    parser.add_argument("--verify-records", type=int, default=200)
+    parser.add_argument("--repeat", type=int, default=3, help="runs of each (--verify-cost)")
+    parser.add_argument(
+        "--server-rate",
+        type=float,
+        default=None,
+        help="--verify-cost: the server's 429 limit (default none: the client's alone)",
+    )
     args = parser.parse_args()
+    if args.verify_cost:
+        verify_cost_main(args, args.rate or 25.0)
+        return
+    args.rate = args.rate or 100.0
     if args.ledger_sizes:
         with tempfile.TemporaryDirectory(prefix="apply-ledger-") as tmp:
             rows = [

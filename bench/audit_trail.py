@@ -108,7 +108,7 @@ def bench_append(lines: int, appends: int, calls: int) -> None:
         for _ in range(appends):
             before_read = read_bytes_so_far()
             start = time.perf_counter()
-            with ws.locked("apply"):
+            with ws.ledger_store.lock("apply"):
                 trail.append(draft)
             times.append(time.perf_counter() - start)
             after_read = read_bytes_so_far()

@@ -63,7 +63,6 @@ def apply_all(root: Path, env: str, *, share: float = 1.0) -> None:
     from reconciler import reconcile
     from reconciler.kinds import kind_of
     from reconciler.ledger import model as ledgers
-    from reconciler.ledger import store as ledger_store
     from reconciler.reconcile.workspace import Workspace
 
     ws = Workspace(root, env)
@@ -81,7 +80,7 @@ def apply_all(root: Path, env: str, *, share: float = 1.0) -> None:
             commit=None,
         )
         current = current.with_entry(change.key, entry)
-    ledger_store.save(ws.ledger_path, current)
+    ws.ledger_store.save(current)
 
 
 def build(root: Path, records: int, edits: int) -> None:

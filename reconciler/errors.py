@@ -105,12 +105,27 @@ class PlanChanged(PlanError):
 
 
 class RedoxError(ReconcilerError):
-    """Redox (or the network on the way to it) refused or failed a request."""
+    """Redox (or the network on the way to it) refused or failed a request. `log_id` and
+    `attempt_id` are the answer's Meta.Logs[0] (what Redox support asks for), when Redox
+    answered; `earlier_unknown`: an earlier attempt of the same request went unanswered (a
+    timeout, a dropped connection, a 5xx), so it may have landed."""
 
-    def __init__(self, message: str, *, status: int | None = None, retryable: bool = False) -> None:
+    def __init__(
+        self,
+        message: str,
+        *,
+        status: int | None = None,
+        retryable: bool = False,
+        log_id: str | None = None,
+        attempt_id: str | None = None,
+        earlier_unknown: bool = False,
+    ) -> None:
         super().__init__(message)
         self.status = status
         self.retryable = retryable
+        self.log_id = log_id
+        self.attempt_id = attempt_id
+        self.earlier_unknown = earlier_unknown
 
 
 class AuthError(RedoxError):

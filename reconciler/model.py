@@ -248,6 +248,9 @@ class Kind:
     # query answer adds of its own (never ours to compare).
     hidden_fields: ClassVar[tuple[str, ...]] = ()
     added_fields: ClassVar[tuple[str, ...]] = ()
+    # The field of a query answer that names the organization managing the record (one of
+    # `added_fields`), when the kind's answers have one: `managing_org` guards by it.
+    managing_field: ClassVar[str | None] = None
     # How a plan's field diff pairs the items of a list (by the list's Redox field name, at any
     # depth): by the values of these keys of each item, so that an inserted, removed or
     # reordered item shows as that item alone. Lists not named here pair by value.
@@ -365,6 +368,16 @@ class Kind:
             if key not in sent and key not in ignored and value not in (None, "", [], {}):
                 shaped[key] = value
         return shaped
+
+    def managed_by(self, found: dict[str, Any]) -> str | None:
+        """Who manages the directory's record, as its query answer says (None: not said)."""
+        value = found.get(self.managing_field) if self.managing_field else None
+        return value if isinstance(value, str) else None
+
+    def hides(self, payload: dict[str, Any]) -> bool:
+        """Whether `payload` holds something a query never shows (non-empty Endpoints, a
+        non-null DestinationID): a query matching it cannot prove the directory holds that."""
+        return any(payload.get(f) not in (None, "", [], {}) for f in self.hidden_fields)
 
     def held_payload(self, found: dict[str, Any], sent: dict[str, Any]) -> dict[str, Any]:
         """The payload the directory holds, as far as a query shows it: `comparable`, with the

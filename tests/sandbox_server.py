@@ -107,18 +107,28 @@ class ServedSandbox:
                 self.process.wait(timeout=15)
 
 
-def start_sandbox(data_dir: Path, **faults: float | int | None) -> ServedSandbox:
-    """`reconciler sandbox serve --port 0 --data DIR` with fault flags (latency=0.005, ...)."""
+def start_sandbox(data_dir: Path, **faults: Any) -> ServedSandbox:
+    """`reconciler sandbox serve --port 0 --data DIR` with fault flags (latency=0.005, ...): a
+    flag for True, one flag per item of a list or tuple (never_visible=[OID, ...]), `preload`
+    a file (a Path) or the records themselves ({"organizations": [...]}, written beside)."""
     data_dir.mkdir(parents=True, exist_ok=True)
     (data_dir / "credentials.env").unlink(missing_ok=True)
     log_path = data_dir / "serve.log"
     args = [sys.executable, "-m", "reconciler", "sandbox", "serve", "--port", "0"]
     args += ["--data", str(data_dir)]
     for name, value in faults.items():
+        flag = f"--{name.replace('_', '-')}"
+        if name == "preload" and isinstance(value, dict):
+            path = data_dir / "preload.json"
+            path.write_text(json.dumps(value), encoding="utf-8")
+            value = path
         if value is True:  # a flag (echo_errors=True)
-            args.append(f"--{name.replace('_', '-')}")
+            args.append(flag)
+        elif isinstance(value, list | tuple | set | frozenset):
+            for item in value:
+                args += [flag, str(item)]
         elif value is not None and value is not False:
-            args += [f"--{name.replace('_', '-')}", str(value)]
+            args += [flag, str(value)]
     with log_path.open("wb") as log:
         process = subprocess.Popen(
             args,
@@ -156,7 +166,7 @@ def _wait_ready(process: subprocess.Popen[bytes], log_path: Path) -> str:
 
 
 @contextmanager
-def served_sandbox(data_dir: Path, **faults: float | int | None) -> Iterator[ServedSandbox]:
+def served_sandbox(data_dir: Path, **faults: Any) -> Iterator[ServedSandbox]:
     """A served sandbox for the duration of a `with` block."""
     server = start_sandbox(data_dir, **faults)
     try:

@@ -31,14 +31,14 @@ from reconciler import reconcile
 from reconciler.kinds import KINDS
 from reconciler.model import Action
 from reconciler.reconcile.workspace import Workspace
-from reconciler.sandbox.store import (
+from reconciler.sandbox.rules import (
     ORGANIZATION_RULES,
     PROVIDER_RULES,
     PROVIDER_WRITE_RULES,
     ContentRule,
     Refusal,
-    Store,
 )
+from reconciler.sandbox.store import Store
 
 SETTINGS = settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 EVENTS = {ORGANIZATION: "organization_event", PROVIDER: "provider_event"}

@@ -40,7 +40,7 @@ from reconciler import reconcile
 from reconciler.reconcile.session import session
 from reconciler.reconcile.workspace import Workspace
 from reconciler.redox.api import RedoxApi
-from reconciler.render import apply_summary
+from reconciler.render import apply_summary, render_applied
 
 pytestmark = pytest.mark.skipif(sys.platform == "win32", reason="POSIX signals and pty")
 
@@ -53,6 +53,10 @@ SUMMARY = re.compile(
     r"(?P<in_flight>\d+) in flight when stopped; (?P<intents>\d+) intents? left for the next "
     r"apply to settle\. Took [0-9.ms]+\.$",
     re.MULTILINE,
+)
+
+READ_BACK = re.compile(
+    r"^Verified: (?P<verified>\d+) of (?P<of>\d+) before the apply was interrupted", re.MULTILINE
 )
 
 
@@ -118,6 +122,18 @@ def _assert_counts_match_the_ledger(stopped: Stopped, repo: Path) -> dict[str, i
     every = ("applied", "failed", "skipped", "not_started", "in_flight")
     assert sum(counts[k] for k in every) == RECORDS
     assert counts["failed"] == counts["skipped"] == 0
+    # What it did not see in the directory is left unverified, and it says how much: all it
+    # applied when stopped while sending, the rest of it when stopped while reading back.
+    unverified = [k for k, r in ledger["records"].items() if r.get("unverified")]
+    read = READ_BACK.search(stopped.stdout)
+    if read is None:
+        assert "Not verified: the apply was interrupted, so nothing was read back" in (
+            stopped.stdout
+        )
+        assert len(unverified) == counts["applied"]
+    else:
+        assert int(read["of"]) == counts["applied"]
+        assert len(unverified) == counts["applied"] - int(read["verified"])
     return counts
 
 
@@ -131,6 +147,10 @@ def _assert_next_apply_converges(served: ServedSandbox, repo: Path) -> None:
     creations = served.creations()
     oids = [key.split(":", 1)[1] for key in ledger["records"]]
     assert {oid: creations.get(oid) for oid in oids} == dict.fromkeys(oids, 1)
+    # What the interrupted run applied is still unverified until `verify` reads it back.
+    verified = run_cli(repo, "verify", "--env", ENV, environ=served.environ())
+    assert verified.returncode == 0, verified.stdout + verified.stderr
+    assert not any(r.get("unverified") for r in ledger_doc(repo, ENV)["records"].values())
 
 
 @pytest.fixture
@@ -317,10 +337,49 @@ def test_a_stop_part_way_reports_what_the_ledger_holds(tmp_path: Path) -> None:
     assert result.count("not_started") > 0
     assert result.intents_left == len(ledger["intents"]) == 0
     assert apply_summary(result).startswith("Interrupted: ")
+    assert result.verification is not None
+    assert result.verification.state == "stopped"
+    assert result.verification.left == result.count("applied")
+    assert ws.ledger().unverified() == sorted(ledger["records"])
     again = _apply(ws, stop_after=None)
     assert again.status == "applied"
     assert again.ok
     assert reconcile.plan(ws).empty
+
+
+class _StopWhenReadingBack:
+    """The real API; the first query (the read-back: no record here exists yet to settle)
+    comes with a stop."""
+
+    def __init__(self, api: RedoxApi, stop: asyncio.Event) -> None:
+        self.api = api
+        self.stop = stop
+
+    async def send(self, body: dict[str, Any]) -> dict[str, Any]:
+        if body["Meta"]["EventType"] == "Query":
+            self.stop.set()
+            await asyncio.sleep(0.05)
+        return await self.api.send(body)
+
+
+def test_a_stop_while_reading_back_leaves_what_was_not_seen_unverified(tmp_path: Path) -> None:
+    repo = example_repo(tmp_path / "repo")
+    ws = Workspace(repo=repo, env_name="sandbox")
+
+    applied = _apply(ws, stop_after=None, api_wrapper=_StopWhenReadingBack)
+
+    result = applied.result
+    assert applied.status == "interrupted"
+    assert result.count("applied") == 7
+    assert result.count("not_started") == 0
+    verification = result.verification
+    assert verification is not None
+    assert verification.state == "stopped"
+    assert verification.left == 7 - verification.verified
+    assert len(ws.ledger().unverified()) == verification.left > 0
+    text = render_applied(applied)
+    assert f"{verification.left} records it changed are left unverified" in text
+    assert "`reconciler verify --env sandbox` reads them back." in text
 
 
 class _Stuck:

@@ -22,6 +22,7 @@ COMMANDS = {
     "show": "reconciler.cli.planning:show",
     "drift": "reconciler.cli.observe:drift",
     "import": "reconciler.cli.observe:import_",
+    "verify": "reconciler.cli.verify:verify",
     "schema": "reconciler.cli.planning:schema",
     "sandbox": "reconciler.cli.sandbox:sandbox",
     "graph": "reconciler.cli.views:graph",

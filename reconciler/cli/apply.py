@@ -56,6 +56,12 @@ INTERRUPTED = 130  # 128 + SIGINT, as shells report a run that Ctrl-C ended
     metavar="NAME",
     help="Let this soft policy's violations through (recorded in the audit trail).",
 )
+@click.option(
+    "--adopt-existing",
+    is_flag=True,
+    help="A create that finds the record already in the directory overwrites it with the file.",
+)
+@click.option("--no-verify", is_flag=True, help="Do not read back what changed (verify.enabled).")
 @common
 def apply(
     ws: Workspace,
@@ -67,6 +73,8 @@ def apply(
     concurrency: int | None,
     expect_digest: str | None,
     overrides: tuple[str, ...],
+    adopt_existing: bool,
+    no_verify: bool,
 ) -> int:
     """Apply a fresh plan, or exactly a saved one, to the environment."""
     saved = reconcile.read_saved_plan(planfile, ws) if planfile else None
@@ -125,6 +133,8 @@ def apply(
                     expect_digest=expect_digest,
                     stop=stop,
                     overrides=overrides,
+                    adopt_existing=adopt_existing,
+                    verify=False if no_verify else None,
                 )
 
     mask(ws)

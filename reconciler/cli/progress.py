@@ -64,12 +64,12 @@ class ApplyProgress:
             self.note(f"interrupted apply: {line}")
             return
         self.done += 1
-        self.failed += outcome.status == "failed"
+        self.failed += outcome.status in {"failed", "refused"}
         self.skipped += outcome.status == "skipped"
         if not self.interactive:
             click.echo(line, err=True)
             return
-        if outcome.status in {"failed", "skipped", "in_flight"}:
+        if outcome.status in {"failed", "refused", "skipped", "in_flight"}:
             self.note(line)
         else:
             self._draw(force=self.done == self.total)

@@ -50,6 +50,33 @@ def sandbox() -> None:
     metavar="IDENTITY",
     help="Refuse writes of this record (OID or provider identity) with Redox's 500.",
 )
+@click.option(
+    "--visibility-delay",
+    type=click.FloatRange(0),
+    default=None,
+    metavar="SECONDS",
+    help="Show each accepted change to queries only this many seconds later.",
+)
+@click.option(
+    "--never-visible",
+    multiple=True,
+    metavar="IDENTITY",
+    help="Answer writes of this record with 200 but never store them.",
+)
+@click.option(
+    "--store-differently",
+    multiple=True,
+    metavar="IDENTITY",
+    help="Store writes of this record otherwise than sent (the name in capitals).",
+)
+@click.option(
+    "--preload",
+    type=click.Path(dir_okay=False, exists=True, path_type=Path),
+    default=None,
+    metavar="FILE",
+    help='Records the directory holds first, as if created elsewhere: JSON {"organizations": '
+    '[...], "providers": [...]} in Redox\'s wire form (an organization may carry ManagingOrg).',
+)
 @common
 def serve(
     ws: Workspace,
@@ -64,6 +91,10 @@ def serve(
     seed: int | None,
     echo_errors: bool | None,
     refuse: tuple[str, ...],
+    visibility_delay: float | None,
+    never_visible: tuple[str, ...],
+    store_differently: tuple[str, ...],
+    preload: Path | None,
 ) -> int:
     """Serve the sandbox on 127.0.0.1 and write a ready client credential to
     <data>/credentials.env (load it with `set -a; . FILE; set +a`). Faults default to the
@@ -82,6 +113,9 @@ def serve(
         "seed": seed,
         "echo_errors": echo_errors or None,
         "refuse": frozenset(refuse) or None,
+        "visibility_delay": visibility_delay,
+        "never_visible": frozenset(never_visible) or None,
+        "store_differently": frozenset(store_differently) or None,
     }
     faults = replace(faults, **{k: v for k, v in given.items() if v is not None})
     folder = (data or ws.sandbox_dir).resolve()
@@ -90,5 +124,5 @@ def serve(
         click.echo(f"Sandbox serving on {url}", err=True)
         click.echo(f"Credentials: set -a; . {folder / 'credentials.env'}; set +a", err=True)
 
-    run(data_dir=folder, port=port, faults=faults, ready=ready)
+    run(data_dir=folder, port=port, faults=faults, ready=ready, preload=preload)
     return 0

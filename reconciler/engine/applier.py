@@ -10,6 +10,12 @@ not skipped.
 Interruption: once `stop` is set, no new call starts; the calls in flight may finish within
 `grace` seconds, and those still running then are cancelled, their intents left for the next
 run. The result says which changes were applied, failed, not started or left in flight.
+
+Ownership (SPEC 2): a Create answered "already exists" is adopted when the directory's record
+is as planned, overwritten only when this tool sent that Create itself (a retry after a lost
+reply, or an intent an interrupted run left) or `adopt_existing` says so, and refused
+otherwise; `managing_org` guards every path. Verification: with `verify`, each record is
+recorded as unverified until engine.verify reads it back.
 """
 
 from __future__ import annotations
@@ -17,52 +23,41 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any, TypeVar
+from typing import Any
 
 from reconciler.engine.lookup import Found, Wanted, look_up_all
-from reconciler.engine.result import Outcome, Result, Status
+from reconciler.engine.ownership import decide, foreign
+from reconciler.engine.result import Existing, Outcome, Result, Status
+from reconciler.engine.stopping import until_stopped
 from reconciler.errors import AlreadyExists, AuthError, RedoxError
 from reconciler.kinds import kind_of
 from reconciler.ledger.model import Intent, make_entry, now
 from reconciler.ledger.writer import LedgerWriter
 from reconciler.model import Action, Environment, Key
 from reconciler.plan import Change, Plan
-from reconciler.redox.api import RedoxApi
+from reconciler.redox.api import RedoxApi, RedoxLog, redox_log
 
 log = logging.getLogger(__name__)
 
 Progress = Callable[[Outcome], None]
-T = TypeVar("T")
-
-
-class Stopped(Exception):
-    """`stop` was set while an apply was still reading (settling intents, refreshing)."""
-
-
-async def until_stopped(stop: asyncio.Event | None, work: Awaitable[T]) -> T:
-    """`work`'s result; Stopped, with `work` cancelled, when `stop` is set first. Only reads
-    of the directory are raced so: cutting them short loses nothing."""
-    task = asyncio.ensure_future(work)
-    if stop is None:
-        return await task
-    stopping = asyncio.ensure_future(stop.wait())
-    try:
-        await asyncio.wait({task, stopping}, return_when=asyncio.FIRST_COMPLETED)
-    finally:
-        stopping.cancel()
-        if not task.done():
-            task.cancel()
-        await asyncio.gather(task, stopping, return_exceptions=True)
-    if task.cancelled():
-        raise Stopped
-    return task.result()
-
 
 # Intents are made durable for up to LOOKAHEAD x concurrency changes, so calls find their intent
 # on disk instead of each waiting for a ledger write; a crash leaves at most that many to resolve.
 LOOKAHEAD = 4
+
+
+@dataclass
+class _Sent:
+    """What a change's calls came to: its status and note, the answers' logs, whether Redox
+    accepted a write of it (so it is read back), and for a refusal what the directory holds."""
+
+    status: Status
+    note: str = ""
+    logs: list[RedoxLog] = field(default_factory=list)
+    written: bool = True
+    existing: Existing | None = None
 
 
 @dataclass
@@ -80,9 +75,18 @@ class Applier:
     # seconds (api.timeout) to finish before they are cancelled.
     stop: asyncio.Event | None = None
     grace: float = 60.0
+    # Ownership: overwrite a record created elsewhere (--adopt-existing); never overwrite or
+    # adopt one whose ManagingOrg is not this (reconciler.yaml's managing_org).
+    adopt_existing: bool = False
+    managing_org: str | None = None
+    # Record each change as unverified until engine.verify reads it back.
+    verify: bool = True
     # Set by the first authentication failure: no later call could succeed, so none is sent.
     refused: AuthError | None = field(default=None, init=False)
     _settled: set[Key] = field(default_factory=set, init=False)
+    # Records whose Create this tool sent, outcome unknown: an interrupted run's intents that a
+    # query could not settle (the change may not be visible yet).
+    _ours: set[Key] = field(default_factory=set, init=False)
 
     @property
     def stopped(self) -> bool:
@@ -113,28 +117,42 @@ class Applier:
     def _settle(self, key: Key, intent: Intent, found: Found) -> None:
         """Record what an intent's call did, as the directory shows it."""
         kind = kind_of(intent.kind)
-        if found is not None and kind.proven(found, intent.payload):
-            payload, note = intent.payload, "the call had landed"
-        elif found is not None and key not in self.writer.state.records:
+        created = key not in self.writer.state.records
+        if found is not None and created and foreign(kind, found, self.managing_org):
+            # Never recorded as ours: the plan creates it again, and the Create is refused.
+            self._drop(key, intent, "the directory's record is managed by another organization")
+        elif found is not None and kind.proven(found, intent.payload):
+            self._resolved(key, intent, intent.payload, "the call had landed")
+        elif found is not None and created:
             # Created, but not provably as intended: record what a query shows (never a
             # field it cannot show), so the plan sends the full record as an Update.
             payload = kind.comparable(found, intent.payload)
-            note = "the record exists but may differ: it will be updated"
+            self._resolved(
+                key, intent, payload, "the record exists but may differ: it will be updated"
+            )
         else:
-            self.writer.update(lambda ledger: ledger.without_intent(key))
-            self._report(Outcome(key, intent.action, "dropped", "the call had not landed"))
-            return
+            if found is None and intent.action == Action.CREATE.value:
+                # It may only not show yet: "already exists" then answers this tool's Create.
+                self._ours.add(key)
+            self._drop(key, intent, "the call had not landed")
+
+    def _resolved(self, key: Key, intent: Intent, payload: dict[str, Any], note: str) -> None:
+        """Record an intent's call as the directory shows it (a query just read it back)."""
         entry = make_entry(
             kind=intent.kind,
             identity=intent.identity,
             envelope=intent.envelope,
             payload=payload,
-            active=kind.is_active(payload),
+            active=kind_of(intent.kind).is_active(payload),
             source=intent.source,
             commit=self.commit,
         )
         self.writer.update(lambda ledger: ledger.with_entry(key, entry))
         self._report(Outcome(key, intent.action, "resolved", note))
+
+    def _drop(self, key: Key, intent: Intent, note: str) -> None:
+        self.writer.update(lambda ledger: ledger.without_intent(key))
+        self._report(Outcome(key, intent.action, "dropped", note))
 
     async def run(self, plan: Plan) -> Result:
         """Apply every change, parents first; a failure skips only the changes that need it.
@@ -273,47 +291,101 @@ class Applier:
             gate.release()
         if sent is None:
             return False
-        status, note = sent
-        self._record(change)
+        last = sent.logs[-1] if sent.logs else None
+        outcome = Outcome(
+            change.key,
+            change.action.value,
+            sent.status,
+            sent.note,
+            redox_log_id=last.id if last else None,
+            redox_attempt_id=last.attempt_id if last else None,
+            redox_log_ids=tuple(log.id for log in sent.logs),
+            existing=sent.existing,
+        )
+        if sent.status == "refused":
+            # Redox refused the Create: nothing landed, nothing is left to resolve.
+            self.writer.update(lambda ledger: ledger.without_intent(change.key))
+            self.writer.save_in_background()
+            self._report(outcome)
+            return False
+        self._record(change, unverified=self.verify and sent.written)
+        if sent.written:
+            self.result.written.append(change.key)
         # Not awaited: until this write lands, the durable intent stands for the call.
         self.writer.save_in_background()
-        self._report(Outcome(change.key, change.action.value, status, note))
+        self._report(outcome)
         return True
 
     async def _send(
         self, change: Change, bodies: list[dict[str, Any]], destination: str
-    ) -> tuple[Status, str] | None:
-        """Send a change's requests: its status and a note, or None when it failed."""
+    ) -> _Sent | None:
+        """Send a change's requests: what they came to, or None when one failed."""
+        logs: list[RedoxLog] = []
         try:
             for body in bodies:
-                await self.api.send(body)
+                await self._call(body, logs)
         except AlreadyExists as exc:
             if change.action != Action.CREATE:
-                self._failed(change, exc)
+                self._failed(change, exc, logs)
                 return None
             try:
-                return await self._resolve_existing(change, destination)
+                return await self._resolve_existing(change, destination, exc, logs)
             except RedoxError as again:
-                self._failed(change, again)
+                self._failed(change, again, logs)
                 return None
         except RedoxError as exc:
-            self._failed(change, exc)
+            self._failed(change, exc, logs)
             return None
-        return "applied", ""
+        return _Sent("applied", logs=logs)
 
-    async def _resolve_existing(self, change: Change, destination: str) -> tuple[Status, str]:
-        """A Create answered "already exists": look, then adopt it or bring it up to date."""
+    async def _call(self, body: dict[str, Any], logs: list[RedoxLog]) -> None:
+        """Send one request; its answer's Meta.Logs goes into `logs` (a refusal's too)."""
+        try:
+            reply = await self.api.send(body)
+        except RedoxError as exc:
+            if exc.log_id is not None:
+                logs.append(RedoxLog(exc.log_id, exc.attempt_id))
+            raise
+        log = redox_log(reply)
+        if log is not None:
+            logs.append(log)
+
+    async def _resolve_existing(
+        self, change: Change, destination: str, exc: AlreadyExists, logs: list[RedoxLog]
+    ) -> _Sent:
+        """A Create answered "already exists": look, then adopt, overwrite or refuse the
+        record (engine.ownership decides)."""
         kind = kind_of(change.kind)
+        planned = change.after
         found = await kind.look_up(
-            self.api, change.identity, envelope=change.envelope, like=change.after, env=self.env
+            self.api, change.identity, envelope=change.envelope, like=planned, env=self.env
         )
-        if found is not None and kind.proven(found, change.after):
-            return "adopted", "already in the directory as planned"
-        update = kind.request(Action.UPDATE, change.envelope, change.after, destination=destination)
-        await self.api.send(update)
-        return "applied", "already existed, not provably as planned: sent an Update"
+        # This tool's own Create: an earlier attempt of it went unanswered in this run, or an
+        # interrupted run left its intent.
+        ours = exc.earlier_unknown or change.key in self._ours
+        decision = decide(
+            kind,
+            found,
+            planned,
+            ours=ours,
+            adopt_existing=self.adopt_existing,
+            managing_org=self.managing_org,
+        )
+        if decision.verdict == "refuse":
+            existing = decision.existing
+            return _Sent("refused", "created elsewhere", logs, written=False, existing=existing)
+        if decision.verdict == "adopt":
+            return _Sent("adopted", "already in the directory as planned", logs, written=False)
+        await self._call(
+            kind.request(Action.UPDATE, change.envelope, planned, destination=destination), logs
+        )
+        if decision.verdict == "adopt_and_update":
+            note = "already in the directory as planned; an Update sent what a query cannot show"
+            return _Sent("adopted", note, logs)
+        why = "this tool's own Create had landed" if ours else "--adopt-existing"
+        return _Sent("overwritten", f"already in the directory otherwise ({why})", logs)
 
-    def _record(self, change: Change) -> None:
+    def _record(self, change: Change, *, unverified: bool) -> None:
         entry = make_entry(
             kind=change.kind,
             identity=change.identity,
@@ -322,10 +394,11 @@ class Applier:
             active=kind_of(change.kind).is_active(change.after),
             source=change.source,
             commit=self.commit,
+            unverified=unverified,
         )
         self.writer.update(lambda ledger: ledger.with_entry(change.key, entry))
 
-    def _failed(self, change: Change, exc: RedoxError) -> bool:
+    def _failed(self, change: Change, exc: RedoxError, logs: Sequence[RedoxLog] = ()) -> bool:
         if isinstance(exc, AuthError) and self.refused is None:
             self.refused = exc
         if not exc.retryable or isinstance(exc, AuthError):
@@ -333,7 +406,19 @@ class Applier:
             # nothing is left to resolve.
             self.writer.update(lambda ledger: ledger.without_intent(change.key))
             self.writer.save_in_background()
-        self._report(Outcome(change.key, change.action.value, "failed", str(exc)))
+        ids = tuple(log.id for log in logs)
+        if exc.log_id is not None and exc.log_id not in ids:
+            ids += (exc.log_id,)
+        outcome = Outcome(
+            change.key,
+            change.action.value,
+            "failed",
+            str(exc),
+            redox_log_id=exc.log_id,
+            redox_attempt_id=exc.attempt_id,
+            redox_log_ids=ids,
+        )
+        self._report(outcome)
         return False
 
     def _not_started(self, change: Change) -> None:

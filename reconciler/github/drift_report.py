@@ -12,7 +12,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from reconciler.errors import ReconcilerError, cut
 from reconciler.formats import files
-from reconciler.plan.model import FieldChange
+from reconciler.plan import FieldChange
 from reconciler.views.drift import Drift, Finding, Part
 
 REPORT_LIMIT = 256 * 1024 * 1024  # bytes: far beyond any report of 100,000 drifted records

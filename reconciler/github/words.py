@@ -301,7 +301,8 @@ def policy_annotations(gate: PolicyGate) -> list[str]:
 
 
 _OUTCOME = re.compile(
-    r"^(Plan: |No changes|Apply |Applied |  (failed|skipped): |Error|Aborted|Interrupted)"
+    r"^(Plan: |No changes|Apply |Applied |  (failed|skipped|refused: created elsewhere|unverified)"
+    r": |Verified: |Not verified: |Error|Aborted|Interrupted)"
 )
 
 

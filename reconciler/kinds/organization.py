@@ -176,6 +176,7 @@ class OrganizationKind(Kind):
     }
     per_environment: ClassVar[Mapping[str, str]] = {"DestinationID": "destination_id"}
     added_fields: ClassVar[tuple[str, ...]] = ("ManagingOrg",)
+    managing_field: ClassVar[str | None] = "ManagingOrg"
     cross_keys: ClassVar[tuple[str, ...]] = ("oid", "part_of", "active")
 
     def identity(self, data: dict[str, Any]) -> str | None:
@@ -348,7 +349,15 @@ class OrganizationKind(Kind):
             oid=identity,
         )
         found = await redox_api.query_pages(api, query, records="Organizations")
-        return next((r for r in found if identity in _oids(r)), None)
+        match = next((r for r in found if identity in _oids(r)), None)
+        if match is None and like is not None and not self.is_active(like):
+            # Redox does not document whether a query that does not say `Active` shows inactive
+            # records: one that shows none is asked again for inactive ones, or a deactivated
+            # record would read as missing (never verified, always drifted).
+            query = {**query, "Active": False}
+            found = await redox_api.query_pages(api, query, records="Organizations")
+            match = next((r for r in found if identity in _oids(r)), None)
+        return match
 
 
 _UNSET: Any = object()

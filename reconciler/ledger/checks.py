@@ -9,7 +9,7 @@ from typing import Any
 from reconciler.errors import LedgerError, ReconcilerError, quoted
 from reconciler.formats import jsonfile
 from reconciler.kinds import kind_of
-from reconciler.ledger.model import VERSION, LedgerFile
+from reconciler.ledger.model import VERSIONS, LedgerFile
 from reconciler.model import Action, make_key
 
 _ACTIONS = frozenset(action.value for action in Action)
@@ -32,10 +32,11 @@ def check_version(doc: Any, name: str) -> None:
             f"the ledger {name} is not a reconciler ledger (no version): restore it from git "
             f"(git checkout -- {name}), or remove it if it was never applied"
         )
-    if doc["version"] != VERSION:
+    if doc["version"] not in VERSIONS:
+        readable = " and ".join(str(v) for v in sorted(VERSIONS))
         raise LedgerError(
             f"the ledger {name} has format version {quoted(doc['version'])}; this reconciler "
-            f"reads version {VERSION}: upgrade redox-reconciler"
+            f"reads versions {readable}: upgrade redox-reconciler"
         )
 
 

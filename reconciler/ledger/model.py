@@ -5,6 +5,12 @@ Format (version 1): {"version", "environment", "lineage", "serial", "records", "
 JSON with sorted keys, two-space indent and a final newline. `records` maps a record key
 ("organization:<oid>") to its last-applied payload; `intents` maps a key to a call that was
 started but whose outcome is not yet known (a crash between the call and the ledger write).
+
+Version 2 is version 1 in which some record is marked `"unverified": true` (Redox accepted it,
+but the directory has not been seen to show it: SPEC 2, Verification). The mark is written only
+when set, and the version is 2 only while some record carries it, so a ledger without marks
+stays readable by a reconciler that knows only version 1, and one that does not know the mark
+says "upgrade" instead of calling the file corrupt.
 """
 
 from __future__ import annotations
@@ -20,6 +26,8 @@ from reconciler.formats.jsontext import Rendered, digest, iter_pretty_json, pret
 from reconciler.model import Key
 
 VERSION = 1
+MARKED_VERSION = 2  # version 1 with records marked unverified
+VERSIONS = frozenset({VERSION, MARKED_VERSION})
 Status = Literal["active", "inactive"]
 
 
@@ -57,6 +65,7 @@ class EntryFile(BaseModel):
     commit: str | None = None
     applied_at: str
     status: Status
+    unverified: bool = False  # written only when true
 
 
 _FIELDS = ("kind", "identity", "envelope", "digest", "source", "commit", "applied_at", "status")
@@ -78,7 +87,7 @@ class Entry:
     records asks for none), and the JSON is written back as it is (a rewrite of the ledger
     renders only the records that changed). Frozen; compared by value."""
 
-    __slots__ = (*_FIELDS, "_payload", "_in_file", "_text", "_parents")
+    __slots__ = (*_FIELDS, "unverified", "_payload", "_in_file", "_text", "_parents")
 
     kind: str
     identity: str
@@ -88,6 +97,8 @@ class Entry:
     commit: str | None
     applied_at: str
     status: Status
+    # Redox accepted the last applied payload, but the directory has not been seen to show it.
+    unverified: bool
     _payload: dict[str, Any] | None
     _in_file: InFile | None
     _text: Rendered | None
@@ -105,6 +116,7 @@ class Entry:
         commit: str | None = None,
         applied_at: str,
         status: Status,
+        unverified: bool = False,
         in_file: InFile | None = None,
         parents: tuple[Key, ...] | None = None,
     ) -> None:
@@ -119,6 +131,7 @@ class Entry:
         setting(self, "commit", commit)
         setting(self, "applied_at", applied_at)
         setting(self, "status", status)
+        setting(self, "unverified", unverified)
         setting(self, "_payload", payload)
         setting(self, "_in_file", in_file)
         setting(self, "_text", None)
@@ -139,6 +152,7 @@ class Entry:
             commit=model.commit,
             applied_at=model.applied_at,
             status=model.status,
+            unverified=model.unverified,
             in_file=in_file,
             parents=parents_of(model.kind, model.payload) if lean else None,
         )
@@ -167,6 +181,8 @@ class Entry:
         """The entry as the ledger file holds it."""
         dumped = {name: getattr(self, name) for name in _FIELDS}
         dumped["payload"] = self.payload
+        if self.unverified:
+            dumped["unverified"] = True
         return dumped
 
     def model_copy(self, *, update: dict[str, Any]) -> Entry:
@@ -245,8 +261,10 @@ def make_entry(
     active: bool,
     source: str | None,
     commit: str | None,
+    unverified: bool = False,
 ) -> Entry:
-    """A ledger entry for a payload that was just applied."""
+    """A ledger entry for a payload that was just applied (`unverified`: not yet seen in the
+    directory)."""
     return Entry(
         kind=kind,
         identity=identity,
@@ -257,6 +275,7 @@ def make_entry(
         commit=commit,
         applied_at=now(),
         status="active" if active else "inactive",
+        unverified=unverified,
     )
 
 
@@ -292,6 +311,18 @@ class Ledger:
 
     def active_count(self) -> int:
         return sum(1 for e in self.records.values() if e.status == "active")
+
+    def unverified(self) -> list[Key]:
+        """The keys of the records marked unverified, sorted."""
+        return sorted(k for k, e in self.records.items() if e.unverified)
+
+    def with_verified(self, key: Key, verified: bool) -> Ledger:
+        """The ledger with the record's unverified mark cleared (`verified`) or set; itself
+        when the mark is already so."""
+        entry = self.records[key]
+        if entry.unverified is not verified:
+            return self
+        return self.with_entry(key, entry.model_copy(update={"unverified": not verified}))
 
     def with_entry(self, key: Key, entry: Entry) -> Ledger:
         return replace(
@@ -337,8 +368,9 @@ class Ledger:
         yield "\n"
 
     def _document(self) -> dict[str, Any]:
+        marked = any(entry.unverified for entry in self.records.values())
         doc = {
-            "version": VERSION,
+            "version": MARKED_VERSION if marked else VERSION,
             "environment": self.environment,
             "lineage": self.lineage,
             "serial": self.serial,

@@ -26,7 +26,7 @@ from reconciler.errors import LedgerError, ReconcilerError
 from reconciler.formats import jsonfile
 from reconciler.formats.jsontext import Rendered
 from reconciler.ledger.checks import check_entries
-from reconciler.ledger.model import VERSION, Entry, Ledger, LedgerFile, parents_of
+from reconciler.ledger.model import VERSION, VERSIONS, Entry, Ledger, LedgerFile, parents_of
 
 _RECORDS = b'\n  "records": {\n'
 _END = b"\n  }"  # the line that closes `records`: nothing inside is indented this little
@@ -119,7 +119,7 @@ def _skeleton(text: bytes, environment: str) -> LedgerFile | None:
     if not isinstance(top, list) or len({key for key, _ in top}) != len(top):
         return None
     doc = jsonfile.loads(text)
-    if not isinstance(doc, dict) or doc.get("version") != VERSION or doc.get("records") != {}:
+    if not isinstance(doc, dict) or doc.get("version") not in VERSIONS or doc.get("records") != {}:
         return None
     head = LedgerFile.model_validate(doc)
     check_entries(head)
@@ -178,6 +178,7 @@ def _records(raw: bytes, body: int, end: int, path: Path | None) -> dict[str, En
                 commit=shared(model.commit),
                 applied_at=shared(model.applied_at),
                 status=shared(model.status),
+                unverified=model.unverified,
                 in_file=(
                     InBytes(raw, a, b)
                     if path is None

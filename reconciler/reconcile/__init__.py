@@ -1,7 +1,7 @@
-"""The use cases: validate, plan, apply, drift, import, the views and init, each a function of
-its collaborators (the workspace, a Redox API, callbacks for the person at the terminal). The
-CLI parses arguments, calls one of these, renders what it returns and exits; the decisions are
-made here. Each module serves the CLI module of the same name (cli/records.py calls
+"""The use cases: validate, plan, apply, verify, drift, import, the views and init, each a
+function of its collaborators (the workspace, a Redox API, callbacks for the person at the
+terminal). The CLI parses arguments, calls one of these, renders what it returns and exits; the
+decisions are made here. Each module serves the CLI module of the same name (cli/records.py calls
 records.py, and so on).
 
 The data path of apply: cli -> reconcile -> (loader, ledger, plan) -> apply -> client. The use
@@ -27,6 +27,7 @@ from reconciler.reconcile.planning import (
 )
 from reconciler.reconcile.report import gather_report, save_report
 from reconciler.reconcile.scaffold import Written, init_repository
+from reconciler.reconcile.verify import Checked, verify
 from reconciler.reconcile.views import graph, history, status
 from reconciler.views.graph import Graph
 from reconciler.views.history import History
@@ -36,6 +37,7 @@ __all__ = [
     "DIGEST_PATTERN",
     "Adoption",
     "Applied",
+    "Checked",
     "DriftReport",
     "Graph",
     "History",
@@ -62,4 +64,5 @@ __all__ = [
     "save_report",
     "status",
     "validate",
+    "verify",
 ]

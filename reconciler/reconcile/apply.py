@@ -60,20 +60,28 @@ async def apply(
     expect_digest: str | None = None,
     stop: asyncio.Event | None = None,
     overrides: Iterable[str] = (),
+    adopt_existing: bool = False,
+    verify: bool | None = None,
 ) -> Applied:
     """Settle what an interrupted apply left, plan (or take the saved plan, if the ledger has
     not moved since), check it (against `expect_digest`, the reviewed plan's digest, when
-    given), let `review` see it and say yes, then carry it out. The caller holds the
-    environment's lock for the whole of it. Once `stop` is set no new call starts, the calls
-    in flight get api.timeout to finish, and the result says what was done. Policies refuse
-    (PolicyRefused) a hard violation, and a soft one that `overrides` does not name."""
-    from reconciler.engine.applier import Applier, Stopped
+    given), let `review` see it and say yes, carry it out, then read back what changed
+    (`verify`; default: verify.enabled). The caller holds the environment's lock for the whole
+    of it. Once `stop` is set no new call starts, the calls in flight get api.timeout to
+    finish, and the result says what was done. Policies refuse (PolicyRefused) a hard
+    violation, and a soft one that `overrides` does not name. `adopt_existing`: a Create
+    answered "already exists" overwrites a record created elsewhere (never one managing_org
+    forbids)."""
+    from reconciler.engine.applier import Applier
+    from reconciler.engine.stopping import Stopped
 
     if saved is not None and refresh:
         raise PlanError("a saved plan is applied exactly as it is: drop --refresh")
     if saved is None:
         ws.desired  # noqa: B018 - invalid files fail here, before anything is sent
     writer = ws.ledger_store.recover()
+    settings = ws.settings.file
+    verifying = settings.verify.enabled if verify is None else verify
     applier = Applier(
         api=api,
         writer=writer,
@@ -82,7 +90,10 @@ async def apply(
         concurrency=concurrency,
         progress=progress,
         stop=stop,
-        grace=ws.settings.file.api.timeout,
+        grace=settings.api.timeout,
+        adopt_existing=adopt_existing,
+        managing_org=settings.managing_org,
+        verify=verifying,
     )
     try:
         return await _apply(
@@ -108,7 +119,7 @@ async def _apply(
     expect_digest: str | None,
     overrides: Iterable[str] = (),
 ) -> Applied:
-    from reconciler.engine.applier import Stopped, until_stopped
+    from reconciler.engine.stopping import Stopped, until_stopped
 
     writer, stop, concurrency = applier.writer, applier.stop, applier.concurrency
     await applier.resolve_intents()
@@ -150,7 +161,12 @@ async def _apply(
         raise Stopped
     if not review(chosen):
         return Applied("declined", chosen, applier.result, policies, used)
+    from reconciler.engine.verify import verify_applied
+
     result = await applier.run(chosen)
+    result.verification = await verify_applied(
+        applier, enabled=applier.verify, timeout=ws.settings.file.verify.timeout
+    )
     if result.interrupted:
         return Applied("interrupted", chosen, result, policies, used)
     return Applied("applied", chosen, result, policies, used)

@@ -115,6 +115,7 @@ async def import_(
     found = await look_up_all(
         api, wanted, env=ws.environment, concurrency=concurrency, rate=lookup_rate(ws)
     )
+    _refuse_foreign(ws, keys, found)
     adoptions = [
         adoption(key, seen, want=desired.get(key), env=ws.environment)
         for key, seen in zip(keys, found, strict=True)
@@ -136,6 +137,29 @@ async def import_(
         adoptions = [_check_restored(ws, a, current) for a in adoptions]
     ws.ledger_store.save(record(current, adoptions, commit=commit))
     return adoptions
+
+
+def _refuse_foreign(ws: Workspace, keys: list[Key], found: list[Found]) -> None:
+    """With managing_org set, a record the directory shows managed by another organization is
+    never imported (SPEC 2, ownership): PlanError naming each, before anything is written."""
+    ours = ws.settings.file.managing_org
+    if ours is None:
+        return
+    foreign: list[str] = []
+    for key, seen in zip(keys, found, strict=True):
+        kind_name, identity = split_key(key)
+        kind = kind_of(kind_name)
+        if seen is None or kind.managing_field is None:
+            continue
+        theirs = kind.managed_by(seen)
+        if theirs != ours:
+            foreign.append(f"{identity} (managed by {theirs!r})" if theirs else identity)
+    if foreign:
+        raise PlanError(
+            f"managed by another organization in the directory, not by your managing_org "
+            f"{ours!r} (reconciler.yaml), so never imported: {', '.join(foreign)}. Nothing was "
+            "imported. Check the identities: these are most likely other organizations' records."
+        )
 
 
 def _ledgered_elsewhere(ws: Workspace, key: str) -> dict[str, Entry]:

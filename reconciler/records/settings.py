@@ -53,6 +53,14 @@ class Drift(_Strict):
     rate_share: float = Field(0.5, gt=0, le=1)  # of api.rate_limit: drift, --refresh, import
 
 
+class Verify(_Strict):
+    """Whether apply reads back what it changed, and how long a change may take to become
+    visible in the directory (SPEC 2, "Verification")."""
+
+    enabled: bool = True
+    timeout: float = Field(120.0, gt=0, le=3600)
+
+
 def _inside_path(value: str) -> str:
     """A path relative to the repository that stays inside it (the ledger's file)."""
     if not value:
@@ -123,10 +131,14 @@ class SettingsFile(_Strict):
     directory: str = "Carequality"
     gateway_oid: Oid = GATEWAY_OID
     external_parents: list[Oid] = Field(default_factory=list)
+    # Your ManagingOrg as the directory shows it: a record another organization manages is never
+    # overwritten or imported (SPEC 2, ownership).
+    managing_org: Annotated[str, Field(min_length=1, max_length=200)] | None = None
     missing: Literal["error", "deactivate"] = "error"
     safety: Safety = Field(default_factory=Safety)
     api: Api = Field(default_factory=Api)
     drift: Drift = Field(default_factory=Drift)
+    verify: Verify = Field(default_factory=Verify)
     environments: dict[EnvironmentName, EnvironmentEntry] = Field(default_factory=dict)
     policies: list[PolicyEntry] = Field(default_factory=list)
     approvals: dict[EnvironmentName, ApprovalEntry] = Field(default_factory=dict)

@@ -8,6 +8,7 @@ Redox publishes, the gateway OIDs, and the error texts with the typed error each
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
 from typing import Any, Protocol
 
 from reconciler.errors import (
@@ -98,6 +99,25 @@ def meta_errors(payload: Any) -> list[str]:
     return [str(e.get("Text", e)) if isinstance(e, dict) else str(e) for e in errors]
 
 
+@dataclass(frozen=True)
+class RedoxLog:
+    """Meta.Logs[0] of an answer: the ID Redox support asks for, and the attempt's ID."""
+
+    id: str
+    attempt_id: str | None = None
+
+
+def redox_log(payload: Any) -> RedoxLog | None:
+    """Meta.Logs[0] of a reply body (None when it has none)."""
+    block = payload.get("Meta") if isinstance(payload, dict) else None
+    logs = block.get("Logs") if isinstance(block, dict) else None
+    first = logs[0] if isinstance(logs, list) and logs else None
+    if not isinstance(first, dict) or not isinstance(first.get("ID"), str) or not first["ID"]:
+        return None
+    attempt = first.get("AttemptID")
+    return RedoxLog(first["ID"], attempt if isinstance(attempt, str) and attempt else None)
+
+
 class RedoxApi(Protocol):
     """What apply, drift and import need of Redox: one request, one reply or a RedoxError.
     reconciler.redox.client.RedoxClient is the real one."""
@@ -112,8 +132,10 @@ def organization_query(
     oid: str | None = None,
     name: str | None = None,
     state: str | None = None,
+    active: bool | None = None,
 ) -> dict[str, Any]:
-    """An Organization.Query body (without Index and Limit, which `query_pages` sets)."""
+    """An Organization.Query body (without Index and Limit, which `query_pages` sets);
+    `active` asks for active or inactive records only."""
     body: dict[str, Any] = {
         "Meta": meta("Organization", "Query", destination),
         "Directory": directory,
@@ -124,6 +146,8 @@ def organization_query(
         body["NameSearch"] = {"SearchType": "Contains", "Value": name}
     if state is not None:
         body["State"] = state
+    if active is not None:
+        body["Active"] = active
     return body
 
 

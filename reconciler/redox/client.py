@@ -21,10 +21,12 @@ from reconciler.formats import redact
 from reconciler.redox.api import (
     ENDPOINT_PATH,
     TOKEN_PATH,
+    RedoxLog,
     meta_errors,
     organization_query,
     provider_query,
     query_pages,
+    redox_log,
     refusal_class,
     with_source,
 )
@@ -300,6 +302,10 @@ class RedoxClient:
         stale: str | None = None
         cause = ""
         last_status: int | None = None
+        last_log: RedoxLog | None = None
+        # An earlier attempt went unanswered (it may have landed): a refusal of this one may
+        # be the directory answering that attempt's change.
+        unknown = False
         while True:
             attempt += 1
             retry_after: float | None = None
@@ -316,7 +322,8 @@ class RedoxClient:
                     )
             except (httpx.TimeoutException, httpx.TransportError) as exc:
                 cause = f"{type(exc).__name__} ({_excerpt(str(exc), 120) or 'no detail'})"
-                last_status = None
+                last_status, last_log = None, None
+                unknown = True
                 logger.debug("%s: %s (attempt %d)", event, type(exc).__name__, attempt)
             else:
                 status = response.status_code
@@ -334,10 +341,12 @@ class RedoxClient:
                         attempt -= 1
                         continue
                 if status not in RETRYABLE_STATUSES:
-                    return self._read_reply(event, response)
-                texts = meta_errors(_json_or_none(response))
+                    return self._read_reply(event, response, earlier_unknown=unknown)
+                answer = _json_or_none(response)
+                texts = meta_errors(answer)
                 cause = f"HTTP {status}" + (f": {'; '.join(texts)}" if texts else "")
-                last_status = status
+                last_status, last_log = status, redox_log(answer)
+                unknown = unknown or status != 429  # a 429 was not carried out
                 retry_after = _retry_after(response)
                 if status == 429:
                     self._limiter.slow_down(cuts, retry_after)
@@ -347,10 +356,15 @@ class RedoxClient:
                     f"{event} failed after {attempt} attempts; last cause: {cause}.",
                     status=last_status,
                     retryable=True,
+                    log_id=last_log.id if last_log else None,
+                    attempt_id=last_log.attempt_id if last_log else None,
+                    earlier_unknown=unknown,
                 )
             await self._backoff(attempt, retry_after)
 
-    def _read_reply(self, event: str, response: httpx.Response) -> dict[str, Any]:
+    def _read_reply(
+        self, event: str, response: httpx.Response, *, earlier_unknown: bool
+    ) -> dict[str, Any]:
         status = response.status_code
         payload = _json_or_none(response)
         if not isinstance(payload, dict):
@@ -358,18 +372,25 @@ class RedoxClient:
                 f"{event}: Redox answered HTTP {status} with a body that is not a JSON object: "
                 f"{_excerpt(response.text) or '(empty)'}",
                 status=status,
+                earlier_unknown=earlier_unknown,
             )
         texts = meta_errors(payload)
         error_class = refusal_class(status, texts)
+        log = redox_log(payload)
+        facts: dict[str, Any] = {
+            "status": status,
+            "log_id": log.id if log else None,
+            "attempt_id": log.attempt_id if log else None,
+            "earlier_unknown": earlier_unknown,
+        }
         if texts:
             raise error_class(
-                f"{event} refused by Redox (HTTP {status}): {'; '.join(texts)}", status=status
+                f"{event} refused by Redox (HTTP {status}): {'; '.join(texts)}", **facts
             )
         if status >= 400:
             # A failure status without Meta.Errors is still a failure, never a silent success.
             raise error_class(
-                f"{event} refused by Redox (HTTP {status}): {_excerpt(response.text)}",
-                status=status,
+                f"{event} refused by Redox (HTTP {status}): {_excerpt(response.text)}", **facts
             )
         return payload
 

@@ -6,7 +6,7 @@ imports itself."""
 
 from __future__ import annotations
 
-from reconciler.render.apply import apply_summary, render_applied
+from reconciler.render.apply import apply_summary, render_applied, render_verified
 from reconciler.render.audit import (
     audit_document,
     render_audit_csv,
@@ -91,6 +91,7 @@ __all__ = [
     "render_text",
     "render_text_chunks",
     "render_verification",
+    "render_verified",
     "status_document",
     "verification_document",
 ]

@@ -9,7 +9,7 @@ from reconciler.kinds import KINDS
 from reconciler.render.plan import field_line, md_cell
 from reconciler.views.drift import Drift, Part
 
-_FINDING_TEXT = {
+FINDING_TEXT = {
     "missing": "missing from the directory",
     "deactivated": "deactivated in the directory",
     "reactivated": "active in the directory but inactive in the ledger",
@@ -64,7 +64,7 @@ def render_drift_text(
         lines[1:1] = [scope]
     for d in drifts:
         where = f"  ({d.source})" if d.source else ""
-        lines.append(f"  ! {d.kind} {d.identity}: {_FINDING_TEXT[d.finding.value]}{where}")
+        lines.append(f"  ! {d.kind} {d.identity}: {FINDING_TEXT[d.finding.value]}{where}")
         lines.extend(f"      {field_line(f)}" for f in d.fields)
     if drifts:
         lines += [
@@ -94,7 +94,7 @@ def render_drift_markdown(
         for d in drifts:
             fields = ", ".join(f"`{f.path}`" for f in d.fields)
             lines.append(
-                f"| `{d.identity}` | {_FINDING_TEXT[d.finding.value]} | `{d.source or ''}` | "
+                f"| `{d.identity}` | {FINDING_TEXT[d.finding.value]} | `{d.source or ''}` | "
                 f"{md_cell(fields)} |"
             )
     lines += ["", f"_{drift_note()}_", ""]

@@ -18,9 +18,10 @@ def render_ledger_text(ledger: Ledger, shown_path: str) -> str:
     ]
     for _key, entry in sorted(ledger.records.items()):
         name = kind_of(entry.kind).display_name(entry.payload, entry.identity)
+        unverified = ", unverified" if entry.unverified else ""
         lines.append(
             f"  {entry.status:<8} {entry.kind} {entry.identity}  {name}  "
-            f"({entry.source or '?'}, applied {entry.applied_at})"
+            f"({entry.source or '?'}, applied {entry.applied_at}{unverified})"
         )
     for key, intent in sorted(ledger.intents.items()):
         lines.append(f"  pending  {intent.action} {key} started {intent.started_at}")

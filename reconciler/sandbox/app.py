@@ -10,7 +10,11 @@ Test hooks (not part of Redox; they skip authentication, and the server only lis
 127.0.0.1): ``GET /_sandbox/organizations``, ``GET /_sandbox/providers``,
 ``GET /_sandbox/creations``, ``GET /_sandbox/requests`` return the directory, the creation
 counts and the request log as JSON; ``PUT /_sandbox/organizations`` (body: one
-Organizations[] record) stores it as if another client had changed the directory.
+Organizations[] record, which may carry the ``ManagingOrg`` queries show of it) stores it as if
+another client had changed the directory.
+
+Every /endpoint answer carries ``Meta.Logs[{ID, AttemptID}]``, as Redox's do; the request log
+keeps each answer's log ID.
 """
 
 from __future__ import annotations
@@ -23,6 +27,7 @@ import json
 import logging
 import random
 import time
+import uuid
 from collections.abc import Awaitable, Callable, Mapping, MutableMapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -37,14 +42,12 @@ from reconciler.redox.api import (
     TOKEN_PATH,
     UNAUTHORIZED,
     meta_errors,
+    redox_log,
 )
-from reconciler.sandbox.store import (
-    ORG_PUT,
-    Refusal,
-    Store,
-    organization_oid,
-    provider_identity,
-)
+from reconciler.sandbox.faults import Faults, WriteFaults
+from reconciler.sandbox.preload import Preload
+from reconciler.sandbox.rules import Refusal, organization_oid, provider_identity
+from reconciler.sandbox.store import ORG_PUT, Store
 from reconciler.sandbox.tokens import TokenIssuer
 
 logger = logging.getLogger(__name__)
@@ -67,26 +70,6 @@ WRITES = frozenset(
 )
 
 
-@dataclass(frozen=True)
-class Faults:
-    """Faults the sandbox injects into /endpoint (and the lifetime of the tokens it issues)."""
-
-    latency: float = 0.0
-    error_rate: float = 0.0
-    rate_limit: float | None = None
-    retry_after: float = 1.0
-    token_lifetime: int = 300
-    lose_reply_rate: float = 0.0
-    # Writes about these identities are refused with Redox's 500 "duplicate business": a
-    # refusal that no check of the files can foresee.
-    refuse: frozenset[str] = frozenset()
-    seed: int | None = None
-    # Every error reply repeats the request, headers and body (as a misbehaving proxy or a debug
-    # page does): the client must keep the bearer token and the assertion out of what it shows.
-    # What the sandbox records of it (request log) has the Authorization credential masked.
-    echo_errors: bool = False
-
-
 @dataclass
 class _Reply:
     status: int
@@ -105,18 +88,23 @@ class Sandbox:
         self,
         *,
         data_dir: Path | None = None,
-        faults: Faults = Faults(),
+        faults: Faults = Faults(),  # noqa: B008 (frozen: one shared default is safe)
         require_auth: bool = False,
         trusted_keys: Mapping[tuple[str, str], str] | None = None,
         destinations: Mapping[str, frozenset[str]] | None = None,
         clock: Callable[[], float] = time.monotonic,
         keep_requests: bool = True,
+        preload: Preload | None = None,
     ) -> None:
+        """`preload`: records the directory holds before the first apply, as if created
+        elsewhere (stored unless the directory already holds them)."""
         # A long-lived server (`sandbox serve`) keeps its request log on disk only: in memory
         # it would grow without bound. In-process users read `requests`.
         self.requests: list[dict[str, Any]] = []
         self._keep_requests = keep_requests or data_dir is None
-        self._store = Store(data_dir)
+        self._store = Store(data_dir, clock=clock)
+        if preload is not None:
+            self._store.preload(preload)
         self._require_auth = require_auth
         self._tokens = TokenIssuer(trusted_keys or {}, clock=clock)
         # Meta.DataModel -> the destinations of this account's subscriptions: by default the
@@ -152,6 +140,11 @@ class Sandbox:
         """Inject these faults from now on (reseeding the fault randomness)."""
         self._faults = faults
         self._random = random.Random(faults.seed)
+        self._store.faults = WriteFaults(
+            visibility_delay=faults.visibility_delay,
+            unstored=faults.never_visible,
+            altered=faults.store_differently,
+        )
 
     # -- ASGI -------------------------------------------------------------------------------
 
@@ -288,6 +281,7 @@ class Sandbox:
         # An unparseable request has no model or event to echo: leave them out, not null.
         meta = {k: v for k, v in meta.items() if isinstance(v, str)}
         meta["Message"] = {"ID": next(self._ids)}
+        meta["Logs"] = [{"ID": str(uuid.uuid4()), "AttemptID": str(uuid.uuid4())}]
         for key in ("Source", "Destinations"):
             if key in request_meta:
                 meta[key] = request_meta[key]
@@ -353,6 +347,8 @@ class Sandbox:
         if self._faults.latency > 0:
             await asyncio.sleep(self._faults.latency)
         entry |= {"status": reply.status, "outcome": outcome, "error": "; ".join(errors) or None}
+        answered = redox_log(reply.payload)
+        entry["log_id"] = answered.id if answered is not None else None
         self._log(entry)
         return reply
 

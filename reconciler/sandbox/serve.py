@@ -17,7 +17,9 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 
 from reconciler.errors import ReconcilerError
-from reconciler.sandbox.app import Faults, Sandbox
+from reconciler.sandbox.app import Sandbox
+from reconciler.sandbox.faults import Faults
+from reconciler.sandbox.preload import read_preload
 
 logger = logging.getLogger(__name__)
 
@@ -76,8 +78,11 @@ def serve(
     port: int = 8787,
     faults: Faults = Faults(),  # noqa: B008 (frozen: one shared default is safe)
     ready: Callable[[str], None] | None = None,
+    preload: Path | None = None,
 ) -> None:
-    """Serve the sandbox on 127.0.0.1:`port` (0: any free port) until interrupted."""
+    """Serve the sandbox on 127.0.0.1:`port` (0: any free port) until interrupted; with a
+    `preload` file, the directory holds its records first (as if created elsewhere)."""
+    records = read_preload(preload) if preload is not None else None
     data_dir.mkdir(parents=True, exist_ok=True)
     client_id, key_id, key_path, public_pem = ensure_client_credential(data_dir)
     # Bound and listening before credentials.env names the port: a client that reads the
@@ -108,6 +113,7 @@ def serve(
             require_auth=True,
             trusted_keys={(client_id, key_id): public_pem},
             keep_requests=False,
+            preload=records,
         )
         config = uvicorn.Config(app, log_level="warning", access_log=False, lifespan="on")
         asyncio.run(_run(uvicorn.Server(config), sock, url, ready))
@@ -155,6 +161,9 @@ def faults_from_env(env: Mapping[str, str]) -> Faults:
             raise ReconcilerError(f"{name} is a fraction from 0 to 1, got {value}.")
         return value
 
+    def identities(name: str) -> frozenset[str]:
+        return frozenset(i.strip() for i in env.get(name, "").split(",") if i.strip())
+
     lifetime = number("REDOX_SANDBOX_TOKEN_LIFETIME", defaults.token_lifetime)
     seed = number("REDOX_SANDBOX_SEED", None)
     return Faults(
@@ -166,7 +175,8 @@ def faults_from_env(env: Mapping[str, str]) -> Faults:
         lose_reply_rate=fraction("REDOX_SANDBOX_LOSE_REPLY_RATE"),
         seed=int(seed) if seed is not None else None,
         echo_errors=env.get("REDOX_SANDBOX_ECHO_ERRORS", "").strip().lower() in {"1", "true"},
-        refuse=frozenset(
-            i.strip() for i in env.get("REDOX_SANDBOX_REFUSE", "").split(",") if i.strip()
-        ),
+        refuse=identities("REDOX_SANDBOX_REFUSE"),
+        visibility_delay=number("REDOX_SANDBOX_VISIBILITY_DELAY", 0.0) or 0.0,
+        never_visible=identities("REDOX_SANDBOX_NEVER_VISIBLE"),
+        store_differently=identities("REDOX_SANDBOX_STORE_DIFFERENTLY"),
     )

@@ -1,5 +1,7 @@
-"""The sandbox's store: the directory's organizations and providers in memory, Redox's rules for
-changing and querying them, and the append-only journal that makes every change durable."""
+"""The sandbox's store: the directory's organizations and providers in memory, how Redox
+changes and queries them (the rules of what it refuses are rules.py's, the faults it can be
+told to mishandle writes with are faults.py's), and the append-only journal that makes every
+change durable."""
 
 from __future__ import annotations
 
@@ -7,6 +9,7 @@ import copy
 import json
 import logging
 import os
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -16,9 +19,19 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from reconciler.errors import ReconcilerError
 from reconciler.formats import files, jsonfile, redact
-from reconciler.kinds.organization import ORG_TYPES, OrganizationKind
-from reconciler.kinds.provider import ProviderKind
-from reconciler.redox.api import MANAGING_ORG, PARSE_FAILED, already_exists, not_valid
+from reconciler.kinds.organization import OrganizationKind
+from reconciler.redox.api import MANAGING_ORG, already_exists, not_valid
+from reconciler.sandbox.faults import Unseen, WriteFaults, altered
+from reconciler.sandbox.preload import Preload
+from reconciler.sandbox.rules import (
+    PROVIDER_RULES,
+    PROVIDER_WRITE_RULES,
+    Refusal,
+    checked,
+    checked_organization,
+    organization_oid,
+    provider_identity,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -31,12 +44,13 @@ ORG_UPDATE = "organization.update"
 ORG_PUT = "organization.put"
 PROVIDER_CREATE = "provider.create"
 PROVIDER_UPDATE = "provider.update"
-PROVIDER_KINDS = frozenset({PROVIDER_CREATE, PROVIDER_UPDATE})
+PROVIDER_PUT = "provider.put"
+PROVIDER_KINDS = frozenset({PROVIDER_CREATE, PROVIDER_UPDATE, PROVIDER_PUT})
 ORG_KINDS = frozenset({ORG_CREATE, ORG_UPDATE, ORG_PUT})
+# Stored as if another client had written them: no request of the API made these.
+PUTS = frozenset({ORG_PUT, PROVIDER_PUT})
+MANAGING_ORG_FIELD = "ManagingOrg"
 
-# The identity rules are the kinds' own: the store and the reconciler never disagree on them.
-organization_oid = OrganizationKind().wire_identity
-provider_identity = ProviderKind().wire_identity
 HIDDEN_FROM_QUERIES = OrganizationKind.hidden_fields
 
 
@@ -45,7 +59,7 @@ class DirectoryChange(BaseModel):
 
     model_config = ConfigDict(frozen=True, extra="forbid", strict=True)
 
-    kind: str = Field(pattern=r"^(organization\.(create|update|put)|provider\.(create|update))$")
+    kind: str = Field(pattern=r"^(organization|provider)\.(create|update|put)$")
     identity: str = Field(min_length=1)
     record: dict[str, Any]
 
@@ -67,15 +81,6 @@ def journal_line(raw: bytes, *, journal: Path, number: int) -> DirectoryChange:
     )
 
 
-class Refusal(Exception):
-    """A request Redox would refuse: its HTTP status and its Meta.Errors[].Text."""
-
-    def __init__(self, status: int, text: str) -> None:
-        super().__init__(text)
-        self.status = status
-        self.text = text
-
-
 @dataclass
 class Handled:
     """What an accepted event yields: reply fields beside Meta, and what the Meta says."""
@@ -88,10 +93,17 @@ class Handled:
 class Store:
     """Organizations by OID and providers by identity; every change journalled before it is told."""
 
-    def __init__(self, data_dir: Path | None = None) -> None:
+    def __init__(
+        self, data_dir: Path | None = None, *, clock: Callable[[], float] = time.monotonic
+    ) -> None:
         self.organizations: dict[str, dict[str, Any]] = {}
         self.providers: dict[str, dict[str, Any]] = {}
         self.creations: dict[str, int] = {}
+        # The ManagingOrg a query shows of an organization stored with one of its own (a record
+        # put there as another organization's); every other one is Redox's.
+        self.managing: dict[str, str] = {}
+        self.faults = WriteFaults()
+        self._unseen = Unseen(clock)
         self._journal = data_dir / JOURNAL_NAME if data_dir is not None else None
         self._request_log = data_dir / REQUEST_LOG_NAME if data_dir is not None else None
         if data_dir is not None:
@@ -123,6 +135,10 @@ class Store:
 
     def _apply(self, kind: str, identity: str, record: dict[str, Any]) -> None:
         if kind in ORG_KINDS:
+            manager = record.get(MANAGING_ORG_FIELD)
+            if manager is not None:  # only a record put there carries one: kept apart
+                record = {k: v for k, v in record.items() if k != MANAGING_ORG_FIELD}
+                self.managing[identity] = str(manager)
             self.organizations[identity] = record
         elif kind in PROVIDER_KINDS:
             self.providers[identity] = record
@@ -132,7 +148,20 @@ class Store:
             self.creations[identity] = self.creations.get(identity, 0) + 1
 
     def commit(self, kind: str, identity: str, record: dict[str, Any]) -> None:
-        """Make one change durable (journal, fsync), then visible."""
+        """Make one change durable (journal, fsync), then visible (to queries: at once, or
+        after the visibility delay). A write the faults say is never stored is dropped here."""
+        if kind not in PUTS:
+            if identity in self.faults.unstored:
+                logger.debug("sandbox: %s %s answered but not stored (a fault)", kind, identity)
+                return
+            if identity in self.faults.altered:
+                record = altered(record)
+            if self.faults.visibility_delay > 0:
+                self._unseen.hide(
+                    identity, self._section(kind).get(identity), self.faults.visibility_delay
+                )
+        else:  # another client's change: visible at once
+            self._unseen.show(identity)
         record = copy.deepcopy(record)
         if self._journal is not None:
             line = redact.redact(
@@ -145,6 +174,25 @@ class Store:
                 handle.flush()
                 os.fsync(handle.fileno())
         self._apply(kind, identity, record)
+
+    def _section(self, kind: str) -> dict[str, dict[str, Any]]:
+        return self.organizations if kind in ORG_KINDS else self.providers
+
+    def preload(self, records: Preload) -> int:
+        """Store the preloaded records that the directory does not hold yet, as if another
+        client had created them; how many were stored."""
+        stored = 0
+        for record in records.organizations:
+            oid = organization_oid(record)
+            if oid is not None and oid not in self.organizations:
+                self.commit(ORG_PUT, oid, record)
+                stored += 1
+        for record in records.providers:
+            identity = provider_identity(record)
+            if identity is not None and identity not in self.providers:
+                self.commit(PROVIDER_PUT, identity, record)
+                stored += 1
+        return stored
 
     def log_request(self, entry: dict[str, Any]) -> None:
         """Append one entry to requests.jsonl, flushed for readers in other processes."""
@@ -183,7 +231,7 @@ class Store:
         records = body.get("Organizations")
         if not isinstance(records, list) or not records:
             raise Refusal(400, "Organizations must be a non-empty array.")
-        oids = [_checked_organization(record) for record in records]
+        oids = [checked_organization(record) for record in records]
         # Every record is checked before any is stored: a request lands whole or not at all.
         if event_type == "New":
             if body.get("Action", "Create") != "Create":
@@ -215,8 +263,8 @@ class Store:
         matches = self.query_organizations(body)
         page = [
             {k: copy.deepcopy(v) for k, v in record.items() if k not in HIDDEN_FROM_QUERIES}
-            | {"ManagingOrg": MANAGING_ORG}
-            for record in matches[index : index + limit]
+            | {MANAGING_ORG_FIELD: self.managing.get(oid, MANAGING_ORG)}
+            for oid, record in matches[index : index + limit]
         ]
         fields = {
             "Directory": body["Directory"],
@@ -244,7 +292,7 @@ class Store:
         identities = []
         writes = event_type in ("New", "Update")
         for record in records:
-            _checked(
+            checked(
                 record, PROVIDER_RULES + (PROVIDER_WRITE_RULES if writes else ()), "Providers[]"
             )
             identity = provider_identity(record)
@@ -275,8 +323,9 @@ class Store:
 
     # -- queries ----------------------------------------------------------------------------
 
-    def query_organizations(self, query: dict[str, Any]) -> list[dict[str, Any]]:
-        """Stored organizations matching an Organization.Query body, sorted by OID."""
+    def query_organizations(self, query: dict[str, Any]) -> list[tuple[str, dict[str, Any]]]:
+        """(OID, record) of the organizations a query shows that match an Organization.Query
+        body, sorted by OID."""
         identifier = query.get("Identifier") or {}
         wanted_id = identifier.get("ID") if isinstance(identifier, dict) else None
         wanted_type = identifier.get("IDType") if isinstance(identifier, dict) else None
@@ -292,7 +341,10 @@ class Store:
         state = query.get("State")
         active = _as_bool(query.get("Active"))
         matches = []
-        for _, record in candidates:
+        for oid, stored in candidates:
+            record = self._unseen.shown(oid, stored)
+            if record is None:
+                continue
             if (
                 wanted_id
                 and wanted_type not in (None, "OID")
@@ -306,111 +358,22 @@ class Store:
                 continue
             if active is not None and bool(record.get("Active")) is not active:
                 continue
-            matches.append(record)
+            matches.append((oid, record))
         return matches
 
     def query_providers(self, identifiers: list[dict[str, Any]]) -> list[dict[str, Any]]:
-        """Stored providers carrying any of `identifiers` (all providers when none), by identity."""
+        """The providers a query shows that carry any of `identifiers` (all providers when
+        none), by identity."""
         found = []
-        for _, record in sorted(self.providers.items()):
+        for identity, stored in sorted(self.providers.items()):
+            record = self._unseen.shown(identity, stored)
+            if record is None:
+                continue
             if not identifiers or any(
                 _has_identifier(record, str(i.get("ID")), i.get("IDType")) for i in identifiers
             ):
                 found.append(record)
         return found
-
-
-@dataclass(frozen=True)
-class ContentRule:
-    """What Redox is documented to refuse in a record of a request: the rule, and the status
-    and Meta.Errors text it answers a record that breaks it with."""
-
-    name: str
-    holds: Callable[[dict[str, Any]], bool]
-    status: int
-    text: str
-
-
-def _type_value(record: dict[str, Any]) -> Any:
-    kind = record.get("Type")
-    return kind.get("Value") if isinstance(kind, dict) else None
-
-
-def _implementer_contact(record: dict[str, Any]) -> bool:
-    contacts = record.get("Contacts")
-    return _type_value(record) != "Implementer" or (isinstance(contacts, list) and bool(contacts))
-
-
-def _endpoint_names(record: dict[str, Any]) -> bool:
-    endpoints = record.get("Endpoints") or []
-    return isinstance(endpoints, list) and all(
-        isinstance(e, dict) and e.get("Name") for e in endpoints
-    )
-
-
-# Organization New and Update (reference/redox-api-notes.md): Name and Active are required; the
-# Carequality directory refuses a record without an identifier (the OID), a valid type, a
-# contact for an Implementer or endpoint display names, all with one text (its FHIR conversion
-# fails).
-ORGANIZATION_RULES = (
-    ContentRule(
-        "a name",
-        lambda r: isinstance(r.get("Name"), str) and bool(r["Name"]),
-        400,
-        "Organizations[].Name is required.",
-    ),
-    ContentRule(
-        "the active flag",
-        lambda r: isinstance(r.get("Active"), bool),
-        400,
-        "Organizations[].Active is required.",
-    ),
-    ContentRule("an OID identifier", lambda r: organization_oid(r) is not None, 403, PARSE_FAILED),
-    ContentRule("a valid type", lambda r: _type_value(r) in ORG_TYPES, 403, PARSE_FAILED),
-    ContentRule("a contact for an Implementer", _implementer_contact, 403, PARSE_FAILED),
-    ContentRule("a display name on every endpoint", _endpoint_names, 403, PARSE_FAILED),
-)
-# Provider events: an identifier with an ID always; IsActive on New and Update.
-PROVIDER_RULES = (
-    ContentRule(
-        "an identifier",
-        lambda r: provider_identity(r) is not None,
-        400,
-        "Providers[].Identifiers[] with an ID is required.",
-    ),
-)
-PROVIDER_WRITE_RULES = (
-    ContentRule(
-        "the active flag",
-        lambda r: isinstance(r.get("IsActive"), bool),
-        400,
-        "Providers[].IsActive is required on New and Update.",
-    ),
-)
-
-
-def broken_rules(record: Any, rules: tuple[ContentRule, ...]) -> list[ContentRule]:
-    """The rules a request's record breaks (every rule, when it is not an object)."""
-    if not isinstance(record, dict):
-        return list(rules)
-    return [rule for rule in rules if not rule.holds(record)]
-
-
-def _checked(record: Any, rules: tuple[ContentRule, ...], what: str) -> None:
-    """Refuse `record` the way Redox refuses the first rule it breaks."""
-    if not isinstance(record, dict):
-        raise Refusal(400, f"{what} items must be objects.")
-    broken = broken_rules(record, rules)
-    if broken:
-        raise Refusal(broken[0].status, broken[0].text)
-
-
-def _checked_organization(record: Any) -> str:
-    """The OID of a New/Update record, refused the way Redox refuses an incomplete one."""
-    _checked(record, ORGANIZATION_RULES, "Organizations[]")
-    oid = organization_oid(record)
-    assert oid is not None  # a rule above
-    return oid
 
 
 def _has_identifier(record: dict[str, Any], wanted_id: str, wanted_type: Any) -> bool:

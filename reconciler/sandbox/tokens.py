@@ -14,7 +14,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 
 from reconciler.redox.api import PUBLIC_KEY_NOT_FOUND, TOKEN_PATH
-from reconciler.sandbox.store import Refusal
+from reconciler.sandbox.rules import Refusal
 
 
 def load_public_key(pem: str) -> Any:

@@ -82,50 +82,48 @@ class Part:
 
 def compare(ledger: Ledger, seen: dict[Key, dict[str, Any] | None]) -> list[Drift]:
     """Every ledgered record that the directory holds otherwise, sorted by key."""
-    drifts: list[Drift] = []
-    for key in sorted(seen):
-        entry = ledger.records[key]
-        found = seen[key]
-        kind = kind_of(entry.kind)
-        name = kind.display_name(entry.payload, entry.identity)
-        if found is None:
-            drifts.append(
-                Drift(
-                    key,
-                    entry.kind,
-                    entry.identity,
-                    Finding.MISSING,
-                    entry.source,
-                    name=name,
-                    applied_at=entry.applied_at,
-                )
-            )
-            continue
-        ours = kind.queryable(entry.payload)
-        theirs = kind.comparable(found, entry.payload)
-        if ours == theirs:
-            continue
-        was, now = kind.is_active(entry.payload), kind.is_active(theirs)
-        if was and not now:
-            finding = Finding.DEACTIVATED
-        elif now and not was:
-            finding = Finding.REACTIVATED
-        else:
-            finding = Finding.DIFFERENT
-        fields = field_changes(ours, theirs, identities=kind.list_identities)
-        drifts.append(
-            Drift(
-                key,
-                entry.kind,
-                entry.identity,
-                finding,
-                entry.source,
-                fields,
-                name=name,
-                applied_at=entry.applied_at,
-            )
+    drifts = (differs(key, ledger.records[key], seen[key]) for key in sorted(seen))
+    return [d for d in drifts if d is not None]
+
+
+def differs(key: Key, entry: Entry, found: dict[str, Any] | None) -> Drift | None:
+    """How the directory's record (`found`, None: it has none) differs from the ledger's entry,
+    field by field over what a query returns; None when it holds the entry as applied. Drift
+    and the read-back after an apply (engine.verify) judge by this one rule."""
+    kind = kind_of(entry.kind)
+    name = kind.display_name(entry.payload, entry.identity)
+    if found is None:
+        return Drift(
+            key,
+            entry.kind,
+            entry.identity,
+            Finding.MISSING,
+            entry.source,
+            name=name,
+            applied_at=entry.applied_at,
         )
-    return drifts
+    ours = kind.queryable(entry.payload)
+    theirs = kind.comparable(found, entry.payload)
+    if ours == theirs:
+        return None
+    was, now = kind.is_active(entry.payload), kind.is_active(theirs)
+    if was and not now:
+        finding = Finding.DEACTIVATED
+    elif now and not was:
+        finding = Finding.REACTIVATED
+    else:
+        finding = Finding.DIFFERENT
+    fields = field_changes(ours, theirs, identities=kind.list_identities)
+    return Drift(
+        key,
+        entry.kind,
+        entry.identity,
+        finding,
+        entry.source,
+        fields,
+        name=name,
+        applied_at=entry.applied_at,
+    )
 
 
 def refreshed_ledger(ledger: Ledger, seen: dict[Key, dict[str, Any] | None]) -> Ledger:

@@ -17,6 +17,8 @@ INTENT = "intent pending"
 # is a ledger entry marked unverified.
 UNVERIFIED = "unverified"
 NO_FILE = "no file"
+# Applied (Redox accepted it), but the directory has not been seen to show it (SPEC 2).
+UNVERIFIED = "unverified"
 # Every state a cell can hold, in the order the counts are listed.
 STATES = (
     IN_SYNC,
@@ -24,6 +26,7 @@ STATES = (
     "update pending",
     "deactivate pending",
     "reactivate pending",
+    UNVERIFIED,
     INTENT,
     UNVERIFIED,
     NO_FILE,
@@ -69,7 +72,8 @@ def build_status(
 
     A record is `in sync` when the plan for that environment leaves it alone; `<action>
     pending` when the plan would change it; `intent pending` when an apply died mid-call on it;
-    `no file` when no file holds it (unless `missing: deactivate` deactivates it)."""
+    `unverified` when the plan leaves it alone but the directory has not been seen to show its
+    last apply; `no file` when no file holds it (unless `missing: deactivate` deactivates it)."""
     environments = tuple(desired)
     states: dict[Key, dict[str, str]] = {}
     known: dict[Key, tuple[str | None, str | None]] = {}  # key -> (name, source)
@@ -86,6 +90,8 @@ def build_status(
                 cell[env] = NO_FILE
             elif key in actions:
                 cell[env] = f"{actions[key].value} pending"
+            elif (entry := ledger.records.get(key)) is not None and entry.unverified:
+                cell[env] = UNVERIFIED
             else:
                 cell[env] = IN_SYNC
             if key not in known or (key in want and known[key][1] != want[key].file):

@@ -487,6 +487,18 @@ def test_apply_summary_names_the_pull_request_and_digest(step: Step, records: Pa
     assert ok.exit_code == 0
     assert f"Applied the plan reviewed on #21: `{digest}`." in step.summary
     assert "secret noise" not in step.summary
+    # What the read-back found and what ownership refused are kept, as failures are.
+    log.write_text(
+        "Apply complete: 1 applied (0 already in the directory), 0 failed, 1 refused: created "
+        "elsewhere, 0 skipped.\nVerified: 0 of 1.\n  unverified: organization:1.2: missing\n"
+        "  refused: created elsewhere: create organization:1.3: already in the directory\n"
+    )
+    kept = step.run(
+        "apply-summary", "--env", "development", "--exit-code", "1", "--log", str(log), repo=records
+    )
+    assert kept.exit_code == 1
+    for line in log.read_text().splitlines():
+        assert line in step.summary
     failed = step.run(
         "apply-summary",
         "--env",

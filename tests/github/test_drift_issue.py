@@ -24,7 +24,7 @@ from receiver import receiving, wait_for
 from reconciler.cli import cli
 from reconciler.github import parse_report, read_state
 from reconciler.github.drift_issue import STATE_LIMIT, state_marker, tracked
-from reconciler.plan.model import FieldChange
+from reconciler.plan import FieldChange
 from reconciler.render import drift_document
 from reconciler.render.drift_issue import ISSUE_LIMIT
 from reconciler.views.drift import Drift, Finding, Part

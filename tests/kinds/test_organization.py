@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 import pytest
@@ -10,7 +11,7 @@ from redox_schemas import assert_valid_bodies
 
 from reconciler.errors import Problem
 from reconciler.kinds import kind_of
-from reconciler.kinds.organization import Organization
+from reconciler.kinds.organization import Organization, OrganizationKind
 from reconciler.model import Action, Environment, wire_name
 from reconciler.records.loader import load_file
 from reconciler.redox.api import with_source
@@ -430,3 +431,34 @@ def test_models_are_frozen() -> None:
     record = Organization.model_validate(organization())
     with pytest.raises(ValueError, match="frozen"):
         record.name = "Other"  # type: ignore[misc]
+
+
+# -- look_up ---------------------------------------------------------------------------------
+
+
+def test_look_up_asks_again_for_inactive_records_when_a_plain_query_leaves_them_out() -> None:
+    """A directory whose plain query shows active records only: a deactivated record is still
+    found, by a second query that asks for inactive ones; an active one costs one query."""
+    oid = "2.16.840.1.113883.3.6147.458.24601.1.4"
+    stored = {"Name": "Dubuque", "Active": False, "Identifiers": [{"ID": oid, "IDType": "OID"}]}
+    asked: list[dict[str, Any]] = []
+
+    class ActiveOnly:
+        async def send(self, body: dict[str, Any]) -> dict[str, Any]:
+            asked.append(body)
+            shown = [stored] if body.get("Active") is False else []
+            return {"Organizations": shown, "Paging": {"Count": len(shown), "Index": 0}}
+
+    env = Environment(name="development", ledger="ledger/development.json")
+    kind = OrganizationKind()
+
+    async def look(like: dict[str, Any] | None) -> dict[str, Any] | None:
+        return await kind.look_up(
+            ActiveOnly(), oid, envelope={"Directory": "Carequality"}, like=like, env=env
+        )
+
+    assert asyncio.run(look(stored)) == stored
+    assert [body.get("Active") for body in asked] == [None, False]
+    asked.clear()
+    assert asyncio.run(look({**stored, "Active": True})) is None
+    assert [body.get("Active") for body in asked] == [None]

@@ -118,8 +118,9 @@ def test_a_failed_write_keeps_the_old_file_and_no_temporary(tmp_path: Path) -> N
         (b"[1, 2]", "is not a reconciler ledger (no version)"),
         (b'{"records": {}}', "is not a reconciler ledger (no version)"),
         (
-            b'{"version": 2, "environment": "sandbox", "lineage": "x", "serial": 1}',
-            "has format version 2; this reconciler reads version 1: upgrade redox-reconciler",
+            b'{"version": 3, "environment": "sandbox", "lineage": "x", "serial": 1}',
+            "has format version 3; this reconciler reads versions 1 and 2: upgrade "
+            "redox-reconciler",
         ),
         (b'{"version": 1, "environment": "sandbox"}', "is corrupt at lineage: Field required"),
         (

@@ -35,6 +35,7 @@ ROCKFORD = f"{PARENT}.2"
 ROCHESTER = f"{PARENT}.3"
 PAT = "4356789876"
 WRITES = {"New", "Update", "Deactivate", "Activate"}
+READS = {"Query", "ProviderQuery"}
 
 
 def invoke(repo: Path, *args: str, stdin: str | None = None) -> Result:
@@ -63,6 +64,11 @@ def writes(entries: list[dict[str, Any]]) -> list[tuple[str, str, str]]:
         for e in entries
         if e["path"] == "/endpoint" and e["event_type"] in WRITES
     ]
+
+
+def reads(entries: list[dict[str, Any]]) -> list[str]:
+    """The subject of each query (the read-back after an apply, among others)."""
+    return [subject(e) for e in entries if e["path"] == "/endpoint" and e["event_type"] in READS]
 
 
 def planned(repo: Path, env: str = "sandbox") -> list[tuple[str, str]]:
@@ -109,11 +115,16 @@ def test_apply_sends_one_call_per_change_then_plan_is_empty(repo: Path) -> None:
         result.stdout
     )
     log = sandbox_log(repo)
-    # Exactly one call per planned change: nothing else (no query, no retry) was sent.
-    assert len(log) == len(changes)
-    assert sorted(subject(e) for e in log) == sorted(identity for _, identity in changes)
-    assert {e["event_type"] for e in log} == {"New"}
+    # Exactly one call per planned change, then one query per change reads it back: nothing
+    # else (no retry) was sent.
+    identities = sorted(identity for _, identity in changes)
+    assert len(log) == 2 * len(changes)
+    calls, read_back = log[: len(changes)], log[len(changes) :]
+    assert sorted(subject(e) for e in calls) == identities
+    assert {e["event_type"] for e in calls} == {"New"}
+    assert sorted(reads(read_back)) == identities
     assert all(e["status"] == 200 and e["outcome"] == "ok" for e in log)
+    assert "Verified: 7 of 7." in result.stdout
     assert_valid_requests([e["body"] for e in log])
     # One log line per call on stderr when it is not a terminal.
     assert result.stderr.count("applied: create ") == 7
@@ -142,7 +153,8 @@ def test_changing_one_city_sends_exactly_one_update(applied: Path) -> None:
     assert result.exit_code == 0, result.output
     new = sandbox_log(applied)[before:]
     assert writes(new) == [("Organization", "Update", ROCKFORD)]
-    assert len(new) == 1
+    assert reads(new) == [ROCKFORD]  # read back
+    assert len(new) == 2
     body = new[0]["body"]
     assert body["Action"] == "Update"
     assert body["Organizations"][0]["Address"]["City"] == "Loves Park"
@@ -175,8 +187,9 @@ def test_deactivation_is_one_update_carrying_the_full_record(applied: Path) -> N
 
     set_key(applied / "orgs" / "madison-east-clinic.yaml", "active", "true")
     assert invoke(applied, "apply", "--yes").exit_code == 0
-    again = sandbox_log(applied)[before + 1 :]
+    again = sandbox_log(applied)[before + 2 :]
     assert writes(again) == [("Organization", "Update", MADISON)]
+    assert reads(again) == [MADISON]
     assert again[0]["body"]["Organizations"][0] == created["Organizations"][0]
     assert_plan_empty(applied)
 
@@ -219,7 +232,14 @@ def test_an_update_the_directory_refuses_fails_alone(applied: Path) -> None:
     assert "1 applied (0 already in the directory), 1 failed, 0 skipped." in result.stdout
     assert f"id: {ROCKFORD} is not valid." in result.stdout
     new = sandbox_log(applied)[before:]
-    assert sorted((subject(e), e["status"]) for e in new) == [(ROCKFORD, 403), (ROCHESTER, 200)]
+    assert sorted((subject(e), e["status"]) for e in new if e["event_type"] in WRITES) == [
+        (ROCKFORD, 403),
+        (ROCHESTER, 200),
+    ]
+    assert reads(new) == [ROCHESTER]  # only what Redox accepted is read back
+    assert f"(Redox log ID: {next(e for e in new if e['status'] == 403)['log_id']})" in (
+        result.stdout
+    )
     # The refused call did not land: no intent is left, and the plan still holds the update.
     assert_no_intents(applied)
     assert planned(applied) == [("update", ROCKFORD)]
@@ -244,7 +264,8 @@ def test_target_applies_the_record_and_the_ancestors_it_needs(repo: Path) -> Non
     unknown = invoke(repo, "apply", "--yes", "--target", "1.2.3.4")
     assert unknown.exit_code == 1
     assert "--target names no record" in unknown.stderr
-    assert len(sandbox_log(repo)) == 3
+    assert len(writes(sandbox_log(repo))) == 3
+    assert reads(sandbox_log(repo)) == [PARENT, MADISON, PAT]
 
 
 def test_a_saved_plan_is_applied_exactly(repo: Path, tmp_path: Path) -> None:
@@ -256,7 +277,7 @@ def test_a_saved_plan_is_applied_exactly(repo: Path, tmp_path: Path) -> None:
     result = invoke(repo, "apply", str(saved), "--yes")
 
     assert result.exit_code == 0, result.output
-    log = sandbox_log(repo)
+    log = [e for e in sandbox_log(repo) if e["event_type"] in WRITES]
     plan_doc = json.loads(saved.read_text(encoding="utf-8"))
     assert sorted(subject(e) for e in log) == sorted(c["identity"] for c in plan_doc["changes"])
     sent = next(e for e in log if e["oid"] == ROCKFORD)["body"]["Organizations"][0]
@@ -343,7 +364,8 @@ def test_apply_through_sandbox_serve_with_real_auth(served: ServedSandbox, repo:
     assert log[0]["path"] == "/v2/auth/token"
     assert log[0]["status"] == 200
     endpoint = [e for e in log if e["path"] == "/endpoint"]
-    assert len(endpoint) == 7
+    assert len(writes(endpoint)) == 7
+    assert len(reads(endpoint)) == 7  # each change read back
     assert all(e["status"] == 200 for e in endpoint)
     assert_valid_requests([e["body"] for e in endpoint])
     want = desired_wire(repo, "development")
@@ -379,7 +401,8 @@ def test_a_failed_record_skips_its_dependants_only(repo: Path, tmp_path: Path) -
     refused = [e for e in log if e["status"] != 200]
     assert [(subject(e), e["status"]) for e in refused] == [(broken, 500)]
     assert child not in {subject(e) for e in log}
-    assert len([e for e in log if e["status"] == 200]) == 7
+    assert len([e for e in log if e["status"] == 200 and e["event_type"] in WRITES]) == 7
+    assert f"(Redox log ID: {refused[0]['log_id']})" in result.stdout
     ledger = ledger_doc(repo, "development")
     assert len(ledger["records"]) == 7
     assert ledger["intents"] == {}
@@ -430,24 +453,24 @@ def test_a_create_answered_already_exists_is_adopted_when_equal(
     )
 
 
-def test_a_create_answered_already_exists_is_updated_when_different(
+def test_a_create_answered_already_exists_is_refused_when_different(
     served: ServedSandbox, repo: Path
 ) -> None:
-    _precreate(served, repo, ROCKFORD, Name="Rockford Clinic (registered elsewhere)")
+    # Someone else registered it: never overwritten without --adopt-existing (SPEC 2; the
+    # whole of ownership is tests/test_apply_ownership.py).
+    theirs = _precreate(served, repo, ROCKFORD, Name="Rockford Clinic (registered elsewhere)")
 
     done = _wire(served, repo, "apply", "--yes", "--env", "development")
 
-    assert done.returncode == 0, done.stderr
-    assert "7 applied (0 already in the directory), 0 failed" in done.stdout
-    assert _calls_about(served, ROCKFORD) == [("New", 403), ("Query", 200), ("Update", 200)]
-    assert served.creations().get(ROCKFORD, 0) == 0
-    want = desired_wire(repo, "development")["organization"]
-    assert served.organizations()[ROCKFORD] == want[ROCKFORD]
+    assert done.returncode == 1, done.stderr
+    assert "6 applied (0 already in the directory), 0 failed, 1 refused: created elsewhere" in (
+        done.stdout
+    )
+    assert _calls_about(served, ROCKFORD) == [("New", 403), ("Query", 200)]
+    assert served.organizations()[ROCKFORD] == theirs
     assert_valid_requests([e["body"] for e in served.requests() if e["path"] == "/endpoint"])
     assert_no_intents(repo, "development")
-    assert (
-        _wire(served, repo, "plan", "--env", "development", "--detailed-exitcode").returncode == 0
-    )
+    assert planned(repo, "development") == [("create", ROCKFORD)]
 
 
 def test_a_create_answered_already_exists_is_updated_when_a_query_cannot_prove_it_equal(
@@ -469,7 +492,13 @@ def test_a_create_answered_already_exists_is_updated_when_a_query_cannot_prove_i
     done = _wire(served, repo, "apply", "--yes", "--env", "development")
 
     assert done.returncode == 0, done.stderr
-    assert _calls_about(served, oid) == [("New", 403), ("Query", 200), ("Update", 200)]
+    assert "8 applied (1 already in the directory)" in done.stdout
+    assert _calls_about(served, oid) == [
+        ("New", 403),
+        ("Query", 200),
+        ("Update", 200),
+        ("Query", 200),  # read back
+    ]
     assert served.organizations()[oid] == desired_wire(repo, "development")["organization"][oid]
     assert (
         _wire(served, repo, "plan", "--env", "development", "--detailed-exitcode").returncode == 0

@@ -26,7 +26,16 @@ def test_every_key_has_a_default(repo: Any) -> None:
     assert (file.safety.max_deactivate_fraction, file.safety.min_records_for_fraction) == (0.3, 10)
     assert file.api.base_url == "https://api.redoxengine.com"
     assert (file.api.rate_limit, file.api.concurrency, file.api.timeout) == (25, 8, 60)
+    assert file.managing_org is None
+    assert (file.verify.enabled, file.verify.timeout) == (True, 120)
     assert sorted(settings.environments) == ["development", "production", "sandbox"]
+
+
+def test_managing_org_and_verify_are_read(repo: Any) -> None:
+    made = repo(settings="managing_org: Acme Health IT\nverify:\n  enabled: false\n  timeout: 5\n")
+    file = load_settings(made.root).file
+    assert file.managing_org == "Acme Health IT"
+    assert (file.verify.enabled, file.verify.timeout) == (False, 5)
 
 
 def test_an_empty_file_means_the_defaults(repo: Any) -> None:
@@ -125,6 +134,10 @@ def test_target_carries_both_gateways_and_the_external_parents(repo: Any) -> Non
         ("gateway_oid: 2.16\n", "line 1: gateway_oid: expected text, got a number 2.16: put it"),
         ("external_parents: ['1.40']\n", "line 1: external_parents[0]: '1.40' is not an OID"),
         ("environments: [dev]\n", "line 1: environments: expected a mapping of keys"),
+        ("verify:\n  timeout: 0\n", "line 2: verify.timeout"),
+        ("verify:\n  enabled: yes\n", "line 2: verify.enabled"),
+        ("verify:\n  timout: 5\n", "unknown key 'timout': did you mean 'timeout'?"),
+        ('managing_org: ""\n', "line 1: managing_org"),
     ],
 )
 def test_invalid_settings_are_reported_with_their_line(repo: Any, text: str, expected: str) -> None:

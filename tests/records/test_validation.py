@@ -208,7 +208,8 @@ def test_redox_example_with_type_applies_to_the_sandbox(repo: Any, run_cli: Any)
     assert run_cli("plan", "--detailed-exitcode", repo=made).exit_code == 0
     log = made.root / ".reconciler" / "sandbox" / "requests.jsonl"
     sent = [json.loads(line)["body"] for line in log.read_text(encoding="utf-8").splitlines()]
-    assert [b["Meta"]["EventType"] for b in sent] == ["New"]
+    assert [b["Meta"]["EventType"] for b in sent] == ["New", "Query"]  # then read back
+    assert "Verified: 1 of 1." in applied.stdout
     assert_valid_bodies(sent)
 
 

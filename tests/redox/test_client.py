@@ -21,7 +21,7 @@ from factories import OMIT, organization_payload
 from redox_schemas import assert_valid_bodies
 from virtual_time import VirtualTime
 
-from reconciler.errors import AuthError, RedoxError
+from reconciler.errors import AlreadyExists, AuthError, RedoxError
 from reconciler.redox.client import Credentials, RedoxClient
 
 BASE = "https://redox.test"
@@ -863,3 +863,52 @@ def test_tokens_that_expire_while_calls_wait_never_fail_a_call(credentials: Cred
     replies = vt.run(_send_all(client, [query_body() for _ in range(40)]))
     assert len(replies) == 40
     assert refused > 1, "the scenario must make tokens expire in flight more than once"
+
+
+# -- Redox log IDs and unanswered attempts ----------------------------------------------------
+
+LOGS = {"Logs": [{"ID": "d9f5d293-7110-461e-a875-3beb089e79f3", "AttemptID": "925d1617"}]}
+
+
+def test_a_refusal_carries_the_answers_redox_log_id() -> None:
+    refused = {"Meta": {"Errors": [{"Text": f"{OID} already exists."}], **LOGS}}
+    recorder = Recorder([httpx.Response(403, json=refused)])
+    with pytest.raises(AlreadyExists) as caught:
+        send(make_client(recorder))
+    assert caught.value.log_id == "d9f5d293-7110-461e-a875-3beb089e79f3"
+    assert caught.value.attempt_id == "925d1617"
+    assert not caught.value.earlier_unknown
+
+
+def test_giving_up_keeps_the_last_answers_log_id_and_a_lost_reply_has_none() -> None:
+    dropped = {"Meta": {"Errors": [{"Text": "Request dropped"}], **LOGS}}
+    recorder = Recorder([httpx.Response(502, json=dropped) for _ in range(3)])
+    with pytest.raises(RedoxError) as caught:
+        send(make_client(recorder, max_attempts=3))
+    assert caught.value.log_id == "d9f5d293-7110-461e-a875-3beb089e79f3"
+
+    recorder = Recorder([httpx.ReadTimeout("timed out") for _ in range(2)])
+    with pytest.raises(RedoxError) as caught:
+        send(make_client(recorder, max_attempts=2))
+    assert caught.value.log_id is None
+
+
+@pytest.mark.parametrize(
+    ("first", "unknown"),
+    [
+        (httpx.Response(504, json={"Meta": {"Errors": [{"Text": "Gateway timeout"}]}}), True),
+        (httpx.ReadTimeout("timed out"), True),
+        (httpx.Response(502, json={}), True),
+        (httpx.Response(429, json={}, headers={"Retry-After": "0"}), False),  # not carried out
+    ],
+    ids=["504", "timeout", "502", "429"],
+)
+def test_a_refusal_after_an_unanswered_attempt_says_the_earlier_one_may_have_landed(
+    first: Any, unknown: bool
+) -> None:
+    refused = {"Meta": {"Errors": [{"Text": f"{OID} already exists."}]}}
+    recorder = Recorder([first, httpx.Response(403, json=refused)])
+    with pytest.raises(AlreadyExists) as caught:
+        send(make_client(recorder, rate_limit=1e9))
+    assert len(recorder.bodies) == 2
+    assert caught.value.earlier_unknown is unknown

@@ -78,7 +78,8 @@ def test_every_state_is_shown(repo: Callable[..., Repo], run_cli: Any) -> None:
     gone = entry.model_copy(update={"identity": gone_key.split(":", 1)[1], "status": "inactive"})
     current = current.with_intent(a_key, intent).with_entry(gone_key, gone)
     ledger_file.save(dev.ledger_store.path, current)
-    # production: its ledger holds b inactive: turning active again is a reactivation
+    # production: its ledger holds b inactive: turning active again is a reactivation (also
+    # when b is unverified: what the plan would do comes first); a is applied but unverified.
     prod = made.workspace("production")
     mine = prod.ledger()
     b_key = next(k for k in mine.records if k.endswith(".2"))
@@ -88,14 +89,16 @@ def test_every_state_is_shown(repo: Callable[..., Repo], run_cli: Any) -> None:
             "status": "inactive",
             "digest": "x",
             "payload": {**b_entry.payload, "Active": False},
+            "unverified": True,
         }
     )
-    ledger_file.save(prod.ledger_store.path, mine.with_entry(b_key, inactive))
+    mine = mine.with_entry(b_key, inactive).with_verified(a_key, False)
+    ledger_file.save(prod.ledger_store.path, mine)
 
     found = cells(status_of(run_cli, made))
     by_suffix = {identity.rsplit(".", 1)[1]: cell for identity, cell in found.items()}
     assert by_suffix == {
-        "1": {"development": "intent pending", "production": "in sync"},
+        "1": {"development": "intent pending", "production": "unverified"},
         "2": {"development": "update pending", "production": "reactivate pending"},
         "3": {"development": "deactivate pending", "production": "deactivate pending"},
         "9": {"development": "no file", "production": "no file"},
@@ -103,10 +106,10 @@ def test_every_state_is_shown(repo: Callable[..., Repo], run_cli: Any) -> None:
     text = run_cli("status", repo=made).output
     counts = [line.split() for line in text.split("\n\n")[1].splitlines()]
     assert counts == [
-        ["in", "sync", "0", "1"],
         ["update", "pending", "1", "0"],
         ["deactivate", "pending", "1", "1"],
         ["reactivate", "pending", "0", "1"],
+        ["unverified", "0", "1"],
         ["intent", "pending", "1", "0"],
         ["no", "file", "1", "1"],
     ]

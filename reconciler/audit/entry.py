@@ -38,6 +38,8 @@ RESULTS: tuple[Result, ...] = ("applied", "partial", "interrupted", "unverified"
 CallStatus = Literal[
     "applied",
     "adopted",
+    "overwritten",
+    "refused",
     "failed",
     "skipped",
     "resolved",
@@ -158,7 +160,8 @@ def result_of(
     show every change, else `applied`."""
     if interrupted:
         return "interrupted"
-    if any(o.status in {"failed", "skipped", "not_started", "in_flight"} for o in outcomes):
+    unfinished = {"failed", "refused", "skipped", "not_started", "in_flight"}
+    if any(o.status in unfinished for o in outcomes):
         return "partial"
     return "unverified" if unverified else "applied"
 

@@ -24,9 +24,10 @@ from reconciler import reconcile
 from reconciler.cli.base import color, common, environ
 from reconciler.cli.notifying import mask, notify, notify_apply
 from reconciler.cli.progress import ApplyProgress
-from reconciler.errors import PlanChanged, PlanError
+from reconciler.errors import PlanChanged, PlanError, PolicyRefused
 from reconciler.git.reader import head_commit
 from reconciler.reconcile import Applied
+from reconciler.reconcile.audit import SignOff
 from reconciler.reconcile.session import session
 from reconciler.reconcile.workspace import Workspace
 from reconciler.render import policy_notes, render_applied, render_text
@@ -87,70 +88,89 @@ def apply(
             f"(`reconciler plan --env {ws.env_name}`)."
         )
     workers = concurrency or ws.settings.file.api.concurrency
-    grace = ws.settings.file.api.timeout
     progress = ApplyProgress(interactive=sys.stderr.isatty())
-
-    async def run() -> Applied:
-        stop = asyncio.Event()
-
-        def stopping(name: str) -> None:
-            progress.note(
-                f"{name}: stopping. No new call starts; the calls in flight finish (at most "
-                f"{grace:g}s), then the ledger is written. Press Ctrl-C again to exit at once."
-            )
-
-        signals = _Signals(asyncio.get_running_loop(), stop, on_first=stopping)
-
-        def review(plan: reconcile.Plan) -> bool:
-            if saved is None or not yes:
-                click.echo(render_text(plan, color=color()), nl=False)
-            if not yes:
-                # Ctrl-C here raises KeyboardInterrupt (click.Abort): nothing was sent yet.
-                with signals.suspended():
-                    answer = click.prompt(
-                        f"\nApply these changes to {ws.env_name}? Only 'yes' is accepted",
-                        default="",
-                        show_default=False,
-                    )
-                if answer.strip() != "yes":
-                    return False
-            progress.start(len(plan.changes))
-            return True
-
-        with signals:
-            async with session(ws, environ(), concurrency=workers, lock="apply") as api:
-                return await reconcile.apply(
-                    ws,
-                    api,
-                    saved=saved,
-                    refresh=refresh,
-                    targets=targets,
-                    force=force,
-                    review=review,
-                    progress=progress,
-                    commit=head_commit(ws.repo),
-                    concurrency=workers,
-                    expect_digest=expect_digest,
-                    stop=stop,
-                    overrides=overrides,
-                    adopt_existing=adopt_existing,
-                    verify=False if no_verify else None,
-                )
-
+    options = {
+        "saved": saved,
+        "refresh": refresh,
+        "targets": targets,
+        "force": force,
+        "concurrency": workers,
+        "expect_digest": expect_digest,
+        "overrides": overrides,
+        "adopt_existing": adopt_existing,
+        "verify": False if no_verify else None,
+    }
     mask(ws)
     try:
-        applied = asyncio.run(run())
-    except PlanChanged as exc:
+        applied = asyncio.run(
+            _run(ws, progress, confirm=not yes, show=saved is None or not yes, **options)
+        )
+    except (PlanChanged, PolicyRefused) as exc:
         notify(ws, "apply.refused", {}, detail=str(exc))
         raise
     progress.finish()
     for line in policy_notes(applied.policies, applied.policy_overrides):
         click.echo(line, err=True)
-    notify_apply(ws, applied.status, applied.result.outcomes)
+    notify_apply(ws, applied.status, applied.result.outcomes, unverified=_unverified(applied))
     click.echo(render_applied(applied), nl=False)
     if applied.status == "interrupted":
         return INTERRUPTED
     return 0 if applied.ok else 1
+
+
+async def _run(
+    ws: Workspace, progress: ApplyProgress, *, confirm: bool, show: bool, **options: Any
+) -> Applied:
+    """The apply, under the environment's lock, with Ctrl-C and SIGTERM stopping it and the
+    person reviewing the plan (`show`: print it; `confirm`: ask for yes)."""
+    stop = asyncio.Event()
+    grace = ws.settings.file.api.timeout
+
+    def stopping(name: str) -> None:
+        progress.note(
+            f"{name}: stopping. No new call starts; the calls in flight finish (at most "
+            f"{grace:g}s), then the ledger is written. Press Ctrl-C again to exit at once."
+        )
+
+    signals = _Signals(asyncio.get_running_loop(), stop, on_first=stopping)
+
+    def review(plan: reconcile.Plan) -> bool:
+        if show:
+            click.echo(render_text(plan, color=color()), nl=False)
+        if confirm:
+            # Ctrl-C here raises KeyboardInterrupt (click.Abort): nothing was sent yet.
+            with signals.suspended():
+                answer = click.prompt(
+                    f"\nApply these changes to {ws.env_name}? Only 'yes' is accepted",
+                    default="",
+                    show_default=False,
+                )
+            if answer.strip() != "yes":
+                return False
+        progress.start(len(plan.changes))
+        return True
+
+    env = environ()
+    with signals:
+        async with session(ws, env, concurrency=options["concurrency"], lock="apply") as api:
+            return await reconcile.apply(
+                ws,
+                api,
+                review=review,
+                progress=progress,
+                commit=head_commit(ws.repo),
+                stop=stop,
+                sign_off=SignOff.from_environ(env),
+                **options,
+            )
+
+
+def _unverified(applied: Applied) -> int:
+    """The changes the directory did not show when read back, or was not read back for."""
+    verification = applied.result.verification
+    if verification is None:
+        return 0
+    return len(verification.unverified) + verification.left
 
 
 def _digest_option(value: str | None) -> str | None:

@@ -16,7 +16,7 @@ from reconciler.reconcile.workspace import LOCAL_DIR, Workspace
 from reconciler.render import render_drift_markdown, render_drift_text, render_text
 
 if TYPE_CHECKING:
-    from reconciler.github import Actions
+    from reconciler.github import Actions, ReviewVerdict
 
 
 def _actions() -> Actions:
@@ -186,8 +186,21 @@ def check_reviewed(ws: Workspace, commit: str, skip_check: bool) -> int:
         return 0
     message = f"{words.message} {told}".strip()
     click.echo(f"::error title=Not applied to {ws.env_name}::{message}")
+    _record_refusal(ws, verdict)
     notify(ws, "apply.refused", {}, detail=message)
     return 1
+
+
+def _record_refusal(ws: Workspace, verdict: ReviewVerdict) -> None:
+    """A sync the gate refused is an apply refused (SPEC 9): its line goes into the audit trail,
+    which the workflow's next step commits."""
+    from reconciler.git.reader import head_commit
+    from reconciler.reconcile.audit import SignOff, record_refusal
+
+    sign_off = SignOff(environ(), pull_request=verdict.pull, approved_by=tuple(verdict.approved_by))
+    with ws.ledger_store.lock("check-reviewed"):
+        ws.audit_trail().prepare()
+        record_refusal(ws, sign_off, plan=verdict.plan, commit=head_commit(ws.repo))
 
 
 @github.command("apply-summary")

@@ -50,9 +50,13 @@ def commit_ledger(
         return done
     ledger_changed = bool(git(repo, "status", "--porcelain", "--", ledger).stdout.strip())
     what = "ledger" if ledger_changed else "audit"
-    message = f"{what}: {environment} after applying {applied[:12]}"
-    if apply_code != "0":
-        message += f" (apply failed: exit {apply_code or 'none'})"
+    if not apply_code and not ledger_changed:
+        # The review check refused the sync: apply never ran, and the trail says so.
+        message = f"audit: {environment}: the sync of {applied[:12]} was refused"
+    else:
+        message = f"{what}: {environment} after applying {applied[:12]}"
+        if apply_code != "0":
+            message += f" (apply failed: exit {apply_code or 'none'})"
     for args in (("add", "--", *paths), ("commit", "--quiet", "-m", f"{message} [skip ci]")):
         step = git(repo, *args)
         if step.returncode != 0:

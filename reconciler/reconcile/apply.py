@@ -8,7 +8,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Literal
 
-from reconciler.errors import PlanError, StalePlan
+from reconciler.errors import PlanChanged, PlanError, PolicyRefused, StalePlan
 from reconciler.ledger.model import Ledger
 from reconciler.plan import Plan, check_safety, unsafe_reason
 from reconciler.policy import PolicyResult, overridden
@@ -23,6 +23,7 @@ if TYPE_CHECKING:
 
     from reconciler.engine.applier import Applier, Progress
     from reconciler.engine.result import Result
+    from reconciler.reconcile.audit import SignOff
 
 
 Review = Callable[[Plan], bool]
@@ -45,6 +46,21 @@ class Applied:
         return self.status in {"no_changes", "applied"} and self.result.ok
 
 
+@dataclass(frozen=True)
+class _Asked:
+    """What the person asked of one apply, beside the workspace and the API."""
+
+    saved: Plan | None
+    refresh: bool
+    targets: tuple[str, ...]
+    force: bool
+    review: Review
+    expect_digest: str | None
+    overrides: tuple[str, ...]
+    sign_off: SignOff
+    commit: str | None
+
+
 async def apply(
     ws: Workspace,
     api: RedoxApi,
@@ -62,6 +78,7 @@ async def apply(
     overrides: Iterable[str] = (),
     adopt_existing: bool = False,
     verify: bool | None = None,
+    sign_off: SignOff | None = None,
 ) -> Applied:
     """Settle what an interrupted apply left, plan (or take the saved plan, if the ledger has
     not moved since), check it (against `expect_digest`, the reviewed plan's digest, when
@@ -71,17 +88,20 @@ async def apply(
     finish, and the result says what was done. Policies refuse (PolicyRefused) a hard
     violation, and a soft one that `overrides` does not name. `adopt_existing`: a Create
     answered "already exists" overwrites a record created elsewhere (never one managing_org
-    forbids)."""
+    forbids). The audit trail gets a line for an apply that sent a call, and for one refused
+    (digest, policy), naming `sign_off`'s actor, pull request and approvers."""
     from reconciler.engine.applier import Applier
     from reconciler.engine.stopping import Stopped
+    from reconciler.reconcile.audit import SignOff  # the trail: not for validate's start-up
 
     if saved is not None and refresh:
         raise PlanError("a saved plan is applied exactly as it is: drop --refresh")
     if saved is None:
         ws.desired  # noqa: B018 - invalid files fail here, before anything is sent
+    # A trail that cannot take this apply's line refuses it now, before any call.
+    ws.audit_trail().prepare()
     writer = ws.ledger_store.recover()
     settings = ws.settings.file
-    verifying = settings.verify.enabled if verify is None else verify
     applier = Applier(
         api=api,
         writer=writer,
@@ -93,12 +113,21 @@ async def apply(
         grace=settings.api.timeout,
         adopt_existing=adopt_existing,
         managing_org=settings.managing_org,
-        verify=verifying,
+        verify=settings.verify.enabled if verify is None else verify,
+    )
+    asked = _Asked(
+        saved=saved,
+        refresh=refresh,
+        targets=tuple(targets),
+        force=force,
+        review=review,
+        expect_digest=expect_digest,
+        overrides=tuple(overrides),
+        sign_off=sign_off or SignOff(),
+        commit=commit,
     )
     try:
-        return await _apply(
-            ws, api, applier, saved, refresh, targets, force, review, expect_digest, overrides
-        )
+        return await _apply(ws, api, applier, asked)
     except Stopped:
         # Only reads were cut short: nothing was sent, and intents stay for the next run.
         await writer.flush()
@@ -107,24 +136,47 @@ async def apply(
         return Applied("interrupted", None, applier.result)
 
 
-async def _apply(
-    ws: Workspace,
-    api: RedoxApi,
-    applier: Applier,
-    saved: Plan | None,
-    refresh: bool,
-    targets: Iterable[str],
-    force: bool,
-    review: Review,
-    expect_digest: str | None,
-    overrides: Iterable[str] = (),
-) -> Applied:
-    from reconciler.engine.stopping import Stopped, until_stopped
+async def _apply(ws: Workspace, api: RedoxApi, applier: Applier, asked: _Asked) -> Applied:
+    from reconciler.engine.stopping import Stopped
+    from reconciler.engine.verify import verify_applied
+    from reconciler.reconcile.audit import record_apply, record_refusal
 
-    writer, stop, concurrency = applier.writer, applier.stop, applier.concurrency
     await applier.resolve_intents()
-    current = writer.state
-    if saved is not None:
+    chosen = await _choose(ws, api, applier, asked)
+    try:
+        check_expected_digest(chosen, asked.expect_digest)
+        check_safety(chosen, force=asked.force)
+        policies = check_policies(ws, chosen, asked.overrides)
+    except (PlanChanged, PolicyRefused):
+        record_refusal(ws, asked.sign_off, plan=chosen, commit=asked.commit)
+        raise
+    used = overridden(policies, asked.overrides)
+    if chosen.empty:
+        return Applied("no_changes", chosen, applier.result, policies)
+    if applier.stopped:
+        raise Stopped
+    if not asked.review(chosen):
+        return Applied("declined", chosen, applier.result, policies, used)
+    result = await applier.run(chosen)
+    result.verification = await verify_applied(
+        applier, enabled=applier.verify, timeout=ws.settings.file.verify.timeout
+    )
+    record_apply(
+        ws, asked.sign_off, plan=chosen, result=result, commit=asked.commit, policy_overrides=used
+    )
+    if result.interrupted:
+        return Applied("interrupted", chosen, result, policies, used)
+    return Applied("applied", chosen, result, policies, used)
+
+
+async def _choose(ws: Workspace, api: RedoxApi, applier: Applier, asked: _Asked) -> Plan:
+    """The plan to apply: the saved one (if the ledger has not moved since it was made), or a
+    fresh one (against what the directory holds, with `refresh`), cut to the targets."""
+    from reconciler.engine.stopping import until_stopped
+
+    current = applier.writer.state
+    if asked.saved is not None:
+        saved = asked.saved
         if (saved.lineage, saved.serial) != (current.lineage, current.serial):
             raise StalePlan(
                 f"the saved plan was made against ledger serial {saved.serial} but the "
@@ -139,37 +191,18 @@ async def _apply(
             saved.changes, current, safety.max_deactivate_fraction, safety.min_records_for_fraction
         )
         chosen = replace(saved, unsafe=unsafe)
-    elif refresh:
-        looking = look_up_ledger_share(ws, api, current, concurrency=concurrency)
-        seen = await until_stopped(stop, looking)
+    elif asked.refresh:
+        looking = look_up_ledger_share(ws, api, current, concurrency=applier.concurrency)
+        seen = await until_stopped(applier.stop, looking)
         chosen = plan(ws, refreshed_ledger(current, seen), refreshed=True)
     else:
         chosen = plan(ws, current)
-    wanted = list(targets)
-    if wanted:
-        unknown = [t for t in wanted if not _known(t, ws, current)]
+    if asked.targets:
+        unknown = [t for t in asked.targets if not _known(t, ws, current)]
         if unknown:
             raise PlanError(f"--target names no record in the files or the ledger: {unknown}")
-        chosen = chosen.only(wanted)
-    check_expected_digest(chosen, expect_digest)
-    check_safety(chosen, force=force)
-    policies = check_policies(ws, chosen, tuple(overrides))
-    used = overridden(policies, tuple(overrides))
-    if chosen.empty:
-        return Applied("no_changes", chosen, applier.result, policies)
-    if applier.stopped:
-        raise Stopped
-    if not review(chosen):
-        return Applied("declined", chosen, applier.result, policies, used)
-    from reconciler.engine.verify import verify_applied
-
-    result = await applier.run(chosen)
-    result.verification = await verify_applied(
-        applier, enabled=applier.verify, timeout=ws.settings.file.verify.timeout
-    )
-    if result.interrupted:
-        return Applied("interrupted", chosen, result, policies, used)
-    return Applied("applied", chosen, result, policies, used)
+        chosen = chosen.only(asked.targets)
+    return chosen
 
 
 def _known(target: str, ws: Workspace, current: Ledger) -> bool:

@@ -4,13 +4,18 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from reconciler.audit import AuditEntry, Call, Result, Verification, entry_for
+from reconciler.audit import AuditEntry, Call, Result, Verification, calls_of, entry_for, result_of
 from reconciler.audit.actor import resolve_actor
 from reconciler.errors import AuditError, quoted
 from reconciler.reconcile.workspace import Workspace
+
+if TYPE_CHECKING:
+    from reconciler.engine.result import Result as ApplyResult
+    from reconciler.plan import Plan
 
 _HASH = re.compile(r"sha256:[0-9a-f]{64}")
 
@@ -45,6 +50,86 @@ def record(
         calls=calls,
     )
     return ws.audit_trail().append(draft)
+
+
+@dataclass(frozen=True)
+class SignOff:
+    """Who asked for an apply, as its line in the trail names them: the process environment
+    (the actor: GITHUB_ACTOR in a workflow, the git or OS user otherwise), the pull request the
+    plan was reviewed on and the approving reviews that the sync's check counted."""
+
+    environ: Mapping[str, str] = field(default_factory=dict)
+    pull_request: int | None = None
+    approved_by: tuple[str, ...] = ()
+
+    @classmethod
+    def from_environ(cls, environ: Mapping[str, str]) -> SignOff:
+        """The sync passes check-reviewed's findings to apply as RECONCILER_PULL_REQUEST and
+        RECONCILER_APPROVED_BY (logins, comma-separated); a local apply has neither."""
+        number = environ.get("RECONCILER_PULL_REQUEST", "").strip()
+        approvers = environ.get("RECONCILER_APPROVED_BY", "")
+        return cls(
+            environ=dict(environ),
+            pull_request=int(number) if number.isdigit() else None,
+            approved_by=tuple(a.strip() for a in approvers.split(",") if a.strip()),
+        )
+
+
+# A change whose outcome says a call reached Redox (or was decided from what it holds): an
+# apply with one of these is recorded; one that only settled what an earlier run left is not.
+_SENT = frozenset({"applied", "adopted", "overwritten", "failed", "refused", "in_flight"})
+
+
+def record_apply(
+    ws: Workspace,
+    sign_off: SignOff,
+    *,
+    plan: Plan,
+    result: ApplyResult,
+    commit: str | None,
+    policy_overrides: Iterable[str],
+) -> AuditEntry | None:
+    """The line of an apply that carried out `plan` (None when no change of it reached Redox:
+    stopped before its first call). A record the read-back did not see is `unverified`."""
+    if not any(o.status in _SENT for o in result.outcomes):
+        return None
+    verification = result.verification
+    unseen = set(result.unverified)
+    left = bool(verification is not None and verification.left)
+    calls = [
+        c.model_copy(update={"status": "unverified"}) if c.key in unseen else c
+        for c in calls_of(result.outcomes)
+    ]
+    return record(
+        ws,
+        sign_off.environ,
+        result=result_of(
+            result.outcomes, interrupted=result.interrupted, unverified=bool(unseen) or left
+        ),
+        plan_digest=plan.digest,
+        calls=calls,
+        commit=commit,
+        pull_request=sign_off.pull_request,
+        approved_by=sign_off.approved_by,
+        policy_overrides=policy_overrides,
+    )
+
+
+def record_refusal(
+    ws: Workspace, sign_off: SignOff, *, plan: Plan, commit: str | None
+) -> AuditEntry:
+    """The line of an apply refused before any call (the plan is not the reviewed one, an
+    approval or a policy override is missing)."""
+    return record(
+        ws,
+        sign_off.environ,
+        result="refused",
+        plan_digest=plan.digest,
+        calls=(),
+        commit=commit,
+        pull_request=sign_off.pull_request,
+        approved_by=sign_off.approved_by,
+    )
 
 
 def verify(ws: Workspace, *, anchors: Sequence[str] = ()) -> Verification:

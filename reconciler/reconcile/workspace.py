@@ -14,8 +14,8 @@ from reconciler.ledger import store as ledger_store
 from reconciler.ledger.model import Ledger
 from reconciler.model import Desired, Environment, Key
 from reconciler.records.loader import Records, load_records
-from reconciler.records.parse_cache import PlanCache
 from reconciler.records.settings import SANDBOX_DIR, Settings, load_settings
+from reconciler.records.stat_index import StatIndex
 
 LOCAL_DIR = ".reconciler"
 
@@ -26,7 +26,8 @@ class Workspace:
 
     repo: Path
     env_name: str
-    cache: bool = True  # read and keep validated record files in .reconciler/cache/
+    cache: bool = True  # use the stat index of record files in .reconciler/cache/
+    jobs: int | None = None  # processes that may parse record files (None: every CPU)
 
     @cached_property
     def settings(self) -> Settings:
@@ -62,15 +63,16 @@ class Workspace:
     @cached_property
     def records(self) -> Records:
         """Every record file, validated; LoadError with every problem otherwise."""
-        cache = None
+        index = None
         if self.cache:
             settings, kinds = self.settings.file, KINDS.values()
-            cache = PlanCache.of(self.repo, self.environment, settings, kinds)
+            index = StatIndex.of(self.repo, self.environment, settings, kinds)
         return load_records(
             self.repo,
             self.environment,
             max_file_bytes=self.settings.file.max_file_bytes,
-            cache=cache,
+            index=index,
+            jobs=self.jobs,
         )
 
     @property

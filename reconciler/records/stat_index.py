@@ -1,0 +1,484 @@
+"""The stat index (`.reconciler/cache/index.sqlite3`): what each record file held when it was last
+read, so that a plan opens only the files that changed, as git's index does.
+
+Two tables. `files`: path -> the file's stat when it was read (size, mtime_ns, ctime_ns, inode)
+and the sha256 of its bytes. `records`: (salt, kind, sha256 of the bytes) -> what reading and
+validating such a file gave (its wire form, what the checks across files read of it, its
+payload). The salt names everything else a record is made of: the package's code, the settings,
+the environment. Only files without problems have a record.
+
+A file is not opened when its stat equals the one recorded and that one is *trusted*: its
+mtime and ctime are older than the clock of the run that recorded it (the mtime of a file that
+run wrote before it looked at anything, so the filesystem's own clock and granularity). Any
+write to a file after that moment gives it a later ctime, so an equal stat proves that the
+bytes read are the bytes there. A file modified within the clock's granularity of the run that
+read it ("racy git") is recorded untrusted and read again next time. A file whose stat changed
+is read; when its bytes hash to a record already held (touched, renamed, copied, switched back
+by git), that record is used and the file is not parsed. Symlinks are always read.
+
+Never truth: a value is checked against the checksum written with it, a payload against the
+digest its record carries (else the file is read again), a database that cannot be read or is
+of another format counts as empty. The folder holds a `.gitignore` of `*`, and the pull request
+check refuses a committed `.reconciler/`; `--no-cache` neither reads nor writes the index.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import logging
+import os
+import sqlite3
+import sys
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass, field
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+from reconciler.errors import ReconcilerError
+from reconciler.formats.jsontext import canonical_json
+from reconciler.model import Desired, Environment, Kind, Loaded, shared, shared_envelope
+
+log = logging.getLogger(__name__)
+
+FOLDER = ".reconciler/cache"
+DATABASE = "index.sqlite3"
+CLOCK = "clock"  # written at the start of each run: its mtime is the run's clock
+FORMAT = "reconciler stat index 3"
+_OLD = ("records.sqlite3",)  # the plan cache before the stat index: removed on the first write
+_BATCH = 500  # keys per query (SQLite allows at least 999 parameters)
+_KEEP = 4  # unused records are dropped once there are this many times the files read
+_SCHEMA = (
+    "CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)",
+    "CREATE TABLE IF NOT EXISTS files (path TEXT PRIMARY KEY, kind TEXT NOT NULL,"
+    " size INTEGER NOT NULL, mtime INTEGER NOT NULL, ctime INTEGER NOT NULL,"
+    " ino INTEGER NOT NULL, trusted INTEGER NOT NULL, raw TEXT NOT NULL,"
+    " checksum TEXT NOT NULL)",
+    "CREATE TABLE IF NOT EXISTS records (salt TEXT NOT NULL, kind TEXT NOT NULL,"
+    " raw TEXT NOT NULL, value TEXT NOT NULL, checksum TEXT NOT NULL, payload TEXT NOT NULL,"
+    " PRIMARY KEY (salt, kind, raw))",
+)
+
+
+@dataclass(frozen=True, slots=True)
+class Stat:
+    """What of a file's stat tells whether its bytes changed."""
+
+    size: int
+    mtime_ns: int
+    ctime_ns: int
+    ino: int
+
+    @classmethod
+    def of(cls, st: os.stat_result) -> Stat:
+        return cls(st.st_size, st.st_mtime_ns, st.st_ctime_ns, st.st_ino)
+
+
+def raw_hash(raw: bytes) -> str:
+    """The hash that names a file's bytes in the index."""
+    return hashlib.sha256(raw).hexdigest()
+
+
+@cache
+def code_digest(kind_modules: tuple[str, ...]) -> str:
+    """sha256 of the package's source and of the modules that define the kinds: a record made
+    by other code (another version, an edited checkout) is never used."""
+    package = Path(__file__).resolve().parents[1]
+    files = set(package.rglob("*.py"))
+    for name in kind_modules:
+        module = sys.modules.get(name)
+        found = getattr(module, "__file__", None)
+        if found:
+            files.add(Path(found).resolve())
+    h = hashlib.sha256(f"{FORMAT}\n".encode())
+    for path in sorted(files):
+        h.update(
+            f"{path.relative_to(package) if path.is_relative_to(package) else path}\n".encode()
+        )
+        h.update(path.read_bytes())
+    return h.hexdigest()
+
+
+def _environment(env: Environment) -> dict[str, Any]:
+    """What of an environment a record's wire form may depend on."""
+    return {
+        "name": env.name,
+        "destinations": dict(env.destinations),
+        "directory": env.directory,
+        "gateway_oids": sorted(env.gateway_oids),
+        "external_parents": sorted(env.external_parents),
+    }
+
+
+# (kind, shown path) -> the hash of the file's bytes and its record, read again
+Reread = Callable[[str, str], tuple[str | None, Loaded | None]]
+
+
+@dataclass
+class StatIndex:
+    """The index of one repository, for one environment and its settings."""
+
+    folder: Path
+    salt: str  # everything a record depends on but the file itself
+
+    @classmethod
+    def of(cls, repo: Path, env: Environment, settings: Any, kinds: Iterable[Kind]) -> StatIndex:
+        """The index of `repo` for `env` under `settings` (a pydantic model of reconciler.yaml)."""
+        modules = tuple(sorted({type(kind).__module__ for kind in kinds}))
+        salt = "\n".join(
+            [
+                code_digest(modules),
+                hashlib.sha256(settings.model_dump_json().encode()).hexdigest(),
+                canonical_json(_environment(env)),
+            ]
+        )
+        return cls(repo / FOLDER, hashlib.sha256(salt.encode()).hexdigest()[:32])
+
+    @property
+    def path(self) -> Path:
+        return self.folder / DATABASE
+
+    def start(self, reread: Reread) -> IndexRun:
+        """One run's use of the index: its clock read first, then every file row with its
+        record. `reread(kind, shown)` reads a file again (hash and record) when a payload the
+        index should hold is missing or damaged."""
+        run = IndexRun(self, _Payloads(self, reread), started=self._clock())
+        if run.started is not None and self.path.exists():
+            try:
+                with contextlib.closing(self._connect()) as db:
+                    run.load(db)
+            except sqlite3.Error as exc:
+                log.debug("stat index %s ignored: %s", self.path, exc)
+                run.rows.clear()
+        return run
+
+    def _clock(self) -> int | None:
+        """The filesystem's time now (ns), read from the mtime of a file written for it; None
+        when the folder cannot be written, and then no stat is trusted."""
+        try:
+            self.folder.mkdir(parents=True, exist_ok=True)
+            ignore = self.folder / ".gitignore"
+            if not ignore.exists():
+                ignore.write_text("# reconciler's stat index: never committed\n*\n", "utf-8")
+            fd = os.open(self.folder / CLOCK, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
+            try:
+                os.write(fd, b"the mtime of this file is the clock of the last plan\n")
+                return os.fstat(fd).st_mtime_ns
+            finally:
+                os.close(fd)
+        except OSError as exc:
+            log.debug("stat index %s not used: %s", self.folder, exc)
+            return None
+
+    def _connect(self) -> sqlite3.Connection:
+        return sqlite3.connect(self.path, timeout=2.0, isolation_level="DEFERRED")
+
+
+@dataclass(slots=True)
+class _Row:
+    """A file as the index holds it, and its record's value when the index has one."""
+
+    kind: str
+    stat: Stat
+    trusted: bool
+    raw: str
+    own: str  # the row's checksum
+    value: str | None
+    checksum: str | None  # the value's
+
+    def intact(self, path: str) -> bool:
+        return self.own == _file_checksum(path, self.kind, self.stat, int(self.trusted), self.raw)
+
+
+@dataclass
+class IndexRun:
+    """What one load found in the index, and what it saw to write back."""
+
+    index: StatIndex
+    payloads: _Payloads
+    started: int | None
+    rows: dict[str, _Row] = field(default_factory=dict)  # shown path -> row
+    seen: dict[str, tuple[str, Stat, str]] = field(default_factory=dict)  # -> kind, stat, raw
+    fresh: dict[tuple[str, str], Loaded] = field(default_factory=dict)  # (kind, raw) -> record
+    used: set[tuple[str, str]] = field(default_factory=set)
+
+    def load(self, db: sqlite3.Connection) -> None:
+        meta = dict(db.execute("SELECT key, value FROM meta"))
+        if meta.get("format") != FORMAT:
+            return  # another format: as if empty (and rewritten on save)
+        query = (
+            "SELECT f.path, f.kind, f.size, f.mtime, f.ctime, f.ino, f.trusted, f.raw,"
+            " f.checksum, r.value, r.checksum FROM files f LEFT JOIN records r"
+            " ON r.salt = ? AND r.kind = f.kind AND r.raw = f.raw"
+        )
+        for path, kind, size, mtime, ctime, ino, trusted, raw, own, value, checksum in db.execute(
+            query, (self.index.salt,)
+        ):
+            stat = Stat(size, mtime, ctime, ino)
+            self.rows[path] = _Row(kind, stat, trusted == 1, raw, own, value, checksum)
+
+    def by_stat(self, kind: Kind, shown: str, stat: Stat | None) -> Loaded | None:
+        """The record of a file whose trusted stat is unchanged (the file is not opened)."""
+        row = self.rows.get(shown)
+        if row is None or stat is None or not row.trusted or row.stat != stat:
+            return None
+        if row.kind != kind.name or row.value is None or row.checksum is None:
+            return None
+        if not row.intact(shown):
+            return None
+        loaded = self._loaded(kind, shown, row.raw, row.value, row.checksum)
+        if loaded is not None:
+            self.seen[shown] = (kind.name, stat, row.raw)
+            self.used.add((kind.name, row.raw))
+        return loaded
+
+    def by_content(self, kind: Kind, wanted: dict[str, str]) -> dict[str, Loaded]:
+        """The records held for files of `kind` by the hash of their bytes (`wanted`: shown
+        path -> hash), for those the index holds."""
+        hashes = sorted(set(wanted.values()))
+        values: dict[str, tuple[str, str]] = {}
+        try:
+            with contextlib.closing(self.index._connect()) as db:
+                for start in range(0, len(hashes), _BATCH):
+                    batch = hashes[start : start + _BATCH]
+                    marks = ",".join("?" * len(batch))
+                    for raw, value, checksum in db.execute(
+                        f"SELECT raw, value, checksum FROM records WHERE salt = ? AND kind = ?"
+                        f" AND raw IN ({marks})",
+                        (self.index.salt, kind.name, *batch),
+                    ):
+                        values[raw] = (value, checksum)
+        except sqlite3.Error as exc:
+            log.debug("stat index %s ignored: %s", self.index.path, exc)
+            return {}
+        found: dict[str, Loaded] = {}
+        for shown, raw in wanted.items():
+            if raw in values and (loaded := self._loaded(kind, shown, raw, *values[raw])):
+                found[shown] = loaded
+                self.used.add((kind.name, raw))
+        return found
+
+    def saw(
+        self, kind: Kind, shown: str, stat: Stat | None, raw: str, loaded: Loaded | None
+    ) -> None:
+        """Note a file this run read: its stat before the read, the hash of the bytes read, and
+        its record when it is valid and new to the index."""
+        if stat is None:
+            return  # not a regular file: never in the index
+        self.seen[shown] = (kind.name, stat, raw)
+        if loaded is not None and loaded.desired is not None:
+            self.fresh[(kind.name, raw)] = loaded
+            self.used.add((kind.name, raw))
+
+    def _loaded(self, kind: Kind, shown: str, raw: str, value: str, checksum: str) -> Loaded | None:
+        if _checksum(self.index.salt, kind.name, raw, value) != checksum:
+            return None  # damaged
+        try:
+            identity, envelope, active, depends_on, wire_digest, cross_values, lines = json.loads(
+                value
+            )
+        except (ValueError, TypeError):
+            return None
+        envelope = shared_envelope(envelope)
+        desired = Desired(
+            kind=kind.name,
+            identity=identity,
+            envelope=envelope,
+            packed=_Payload(self.payloads, kind.name, raw, shown, envelope, wire_digest),
+            active=active,
+            file=shown,
+            depends_on=shared(tuple(depends_on)),
+            wire_digest=wire_digest,
+        )
+        return Loaded(kind.name, shown, cross_values, shared_lines(lines), desired=desired)
+
+    # -- writing --------------------------------------------------------------------------
+
+    def save(self) -> None:
+        """Write what changed: the rows of files read, the records made, the files gone."""
+        if self.started is None:
+            return
+        files = self._file_rows(changed_only=True)
+        gone = [shown for shown in self.rows if shown not in self.seen]
+        if not (files or gone or self.fresh):
+            return
+        try:
+            self._write(files, gone, self._records())
+        except sqlite3.DatabaseError as exc:
+            log.debug("stat index %s unusable (%s): starting it again", self.index.path, exc)
+            with contextlib.suppress(OSError):
+                self.index.path.unlink()
+            self.rows.clear()
+            with contextlib.suppress(sqlite3.Error, OSError):
+                self._write(self._file_rows(changed_only=False), [], self._records())
+        except (sqlite3.Error, OSError) as exc:  # busy, read-only, disk full: only slower
+            log.debug("stat index %s not written: %s", self.index.path, exc)
+
+    def _file_rows(self, *, changed_only: bool) -> list[tuple[Any, ...]]:
+        started = self.started or 0
+        rows = []
+        for shown, (kind, stat, raw) in self.seen.items():
+            # Trusted: older than this run's clock, so any later write shows in the stat.
+            trusted = int(stat.mtime_ns < started and stat.ctime_ns < started)
+            if changed_only and _same(self.rows.get(shown), kind, stat, trusted, raw):
+                continue
+            own = _file_checksum(shown, kind, stat, trusted, raw)
+            rows.append(
+                (shown, kind, stat.size, stat.mtime_ns, stat.ctime_ns, stat.ino, trusted, raw, own)
+            )
+        return rows
+
+    def _records(self) -> Iterator[tuple[str, str, str, str, str, str]]:
+        """The rows of the records made this run, each made as it is written."""
+        salt = self.index.salt
+        for (kind, raw), loaded in self.fresh.items():
+            made = _value(loaded)
+            if made is not None:
+                value, payload = made
+                yield salt, kind, raw, value, _checksum(salt, kind, raw, value), payload
+
+    def _write(
+        self,
+        files: list[tuple[Any, ...]],
+        gone: list[str],
+        records: Iterator[tuple[str, str, str, str, str, str]],
+    ) -> None:
+        for old in _OLD:
+            with contextlib.suppress(OSError):
+                (self.index.folder / old).unlink()
+        with contextlib.closing(self.index._connect()) as db, db:
+            format_ = None
+            with contextlib.suppress(sqlite3.OperationalError):
+                format_ = db.execute("SELECT value FROM meta WHERE key = 'format'").fetchone()
+            if format_ != (FORMAT,):
+                for table in ("meta", "files", "records"):
+                    db.execute(f"DROP TABLE IF EXISTS {table}")
+            for statement in _SCHEMA:
+                db.execute(statement)
+            db.execute("INSERT OR REPLACE INTO meta VALUES ('format', ?)", (FORMAT,))
+            db.executemany("DELETE FROM files WHERE path = ?", ((g,) for g in gone))
+            db.executemany("INSERT OR REPLACE INTO files VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)", files)
+            db.executemany("INSERT OR IGNORE INTO records VALUES (?, ?, ?, ?, ?, ?)", records)
+            (count,) = db.execute("SELECT count(*) FROM records").fetchone()
+            if count > _KEEP * len(self.seen) + 1000:
+                stale = [
+                    rowid
+                    for rowid, kind, raw in db.execute("SELECT rowid, kind, raw FROM records")
+                    if (kind, raw) not in self.used
+                ]
+                db.executemany("DELETE FROM records WHERE rowid = ?", ((r,) for r in stale))
+
+
+def _same(row: _Row | None, kind: str, stat: Stat, trusted: int, raw: str) -> bool:
+    return (
+        row is not None
+        and row.kind == kind
+        and row.stat == stat
+        and row.trusted == bool(trusted)
+        and row.raw == raw
+    )
+
+
+def _file_checksum(path: str, kind: str, stat: Stat, trusted: int, raw: str) -> str:
+    fields = (path, kind, stat.size, stat.mtime_ns, stat.ctime_ns, stat.ino, trusted, raw)
+    text = "\0".join(map(str, fields))
+    return hashlib.blake2b(text.encode(), digest_size=16).hexdigest()
+
+
+def _checksum(salt: str, kind: str, raw: str, value: str) -> str:
+    return hashlib.blake2b(f"{salt}\0{kind}\0{raw}\0{value}".encode(), digest_size=16).hexdigest()
+
+
+def _value(loaded: Loaded) -> tuple[str, str] | None:
+    """The value and payload a record is kept as; None for one JSON cannot hold as it is."""
+    desired = loaded.desired
+    if desired is None:
+        return None
+    value = [
+        desired.identity,
+        desired.envelope,
+        desired.active,
+        list(desired.depends_on),
+        desired.wire_digest,
+        loaded.cross_values,
+        loaded.lines,
+    ]
+    try:
+        text = json.dumps(value, ensure_ascii=False, allow_nan=False, separators=(",", ":"))
+    except (TypeError, ValueError):  # a value JSON cannot hold: the file is read each time
+        return None
+    return text, desired.packed_payload
+
+
+_LINES: dict[tuple[tuple[str, int], ...], dict[str, int]] = {}
+
+
+def shared_lines(lines: dict[str, int]) -> dict[str, int]:
+    """One mapping for equal line maps: most files put the cross keys on the same lines."""
+    try:
+        return _LINES.setdefault(tuple(lines.items()), lines)
+    except TypeError:
+        return lines
+
+
+def payload_digest(envelope: dict[str, Any], payload: str) -> str:
+    """The wire digest of an envelope and a payload's canonical JSON (model.Desired.of)."""
+    whole = "[" + canonical_json(envelope) + "," + payload + "]"
+    return hashlib.sha256(whole.encode()).hexdigest()
+
+
+@dataclass
+class _Payloads:
+    """Reads the payloads the index holds, one at a time, as they are asked for."""
+
+    index: StatIndex
+    reread: Reread
+    db: sqlite3.Connection | None = None
+
+    def read(self, payload: _Payload) -> str:
+        found = self._stored(payload)
+        if found is not None and payload_digest(payload.envelope, found) == payload.wire_digest:
+            return found
+        # Gone from the index (another run cleaned it up) or damaged: the file holds it.
+        raw, loaded = self.reread(payload.kind, payload.shown)
+        desired = loaded.desired if loaded is not None else None
+        if (
+            raw == payload.raw
+            and desired is not None
+            and desired.wire_digest == payload.wire_digest
+        ):
+            return desired.packed_payload
+        raise ReconcilerError(
+            f"{payload.shown} changed while the command ran: run it again to plan with what the "
+            "file holds now"
+        )
+
+    def _stored(self, payload: _Payload) -> str | None:
+        try:
+            if self.db is None:
+                self.db = self.index._connect()
+            row = self.db.execute(
+                "SELECT payload FROM records WHERE salt = ? AND kind = ? AND raw = ?",
+                (self.index.salt, payload.kind, payload.raw),
+            ).fetchone()
+        except sqlite3.Error as exc:
+            log.debug("stat index %s: payload not read: %s", self.index.path, exc)
+            return None
+        return row[0] if row is not None and isinstance(row[0], str) else None
+
+
+@dataclass(frozen=True, slots=True)
+class _Payload:
+    """A record's payload, read from the index when it is asked for (Desired.packed)."""
+
+    payloads: _Payloads
+    kind: str
+    raw: str
+    shown: str
+    envelope: dict[str, Any]
+    wire_digest: str
+
+    def __call__(self) -> str:
+        return self.payloads.read(self)

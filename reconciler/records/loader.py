@@ -11,7 +11,7 @@ import logging
 import os
 import stat as stat_module
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from pydantic import ValidationError
@@ -28,6 +28,9 @@ from reconciler.records.validation import problems_from
 log = logging.getLogger(__name__)
 
 SUFFIXES = (".yaml", ".yml")
+# Files in a repository from which the stat index is used: below, opening the index (SQLite,
+# the code's digest) costs more than reading the files.
+INDEX_FROM = 64
 
 
 @dataclass(frozen=True, slots=True)
@@ -211,46 +214,21 @@ def load_records(
     `index`, a file the index vouches for is not opened; `jobs` caps the processes that parse
     (None: every available CPU, for a large tree)."""
     problems: list[Problem] = []
-    loaded: dict[str, list[Loaded]] = {}
     root = repo.resolve()
-    run = index.start(_rereader(repo, root, env, max_file_bytes)) if index else None
-    opened = parsed = 0
+    started = index.clock() if index else None  # before any file is looked at
+    walked: dict[str, list[Found]] = {}
     for kind in KINDS.values():
-        found = loaded.setdefault(kind.name, [])
-        if not _folder_inside(repo / kind.folder, root, problems):
-            continue
-        walked = found_files(repo, kind)
-        slots: list[Loaded | None] = [
-            run.by_stat(kind, f.shown, f.stat) if run else None for f in walked
-        ]
-        todo = [f for f, slot in zip(walked, slots, strict=True) if slot is None]
-        raws: dict[str, bytes] = {}
-        if run is not None and run.rows and todo:
-            # Opened and hashed here: a file touched, renamed or switched back by git holds
-            # bytes the index knows, and is not parsed again.
-            raws, hits, read = _known(run, kind, todo, root, max_file_bytes)
-            opened += read
-            by_shown = {f.shown: i for i, f in enumerate(walked)}
-            for shown, hit in hits.items():
-                slots[by_shown[shown]] = hit
-            todo = [f for f in todo if f.shown not in hits]
-        opened += sum(1 for f in todo if f.shown not in raws)
-        parsed += len(todo)
-        results = iter(_parse(kind, env, root, max_file_bytes, todo, raws, jobs))
-        by_path = {f.shown: f for f in todo}
-        for slot in slots:
-            if slot is None:
-                result = next(results)
-                if run is not None and result.raw is not None:
-                    valid = result.loaded if not result.problems else None
-                    run.saw(kind, result.shown, by_path[result.shown].stat, result.raw, valid)
-                problems.extend(result.problems)
-                slot = result.loaded
-            if slot is not None:
-                found.append(slot)
+        if _folder_inside(repo / kind.folder, root, problems):
+            walked[kind.name] = found_files(repo, kind)
+    run = None
+    if index is not None and sum(map(len, walked.values())) >= INDEX_FROM:
+        run = index.start(started, _rereader(repo, root, env, max_file_bytes))
+    reading = _Reading(env, root, max_file_bytes, run, jobs)
+    loaded = {name: reading.kind(KINDS[name], found) for name, found in walked.items()}
     if run is not None:
         run.save()
-    log.debug("%d record files opened, %d parsed", opened, parsed)
+    log.debug("%d record files opened, %d parsed", reading.opened, reading.parsed)
+    problems.extend(reading.problems)
     known: set[Key] = {
         make_key(item.kind, identity)
         for items in loaded.values()
@@ -263,7 +241,57 @@ def load_records(
     if any(p.severity == "error" for p in problems):
         raise LoadError(problems)
     desired = (item.desired for items in loaded.values() for item in items if item.desired)
-    return Records({d.key: d for d in desired}, problems, opened=opened, parsed=parsed)
+    return Records(
+        {d.key: d for d in desired}, problems, opened=reading.opened, parsed=reading.parsed
+    )
+
+
+@dataclass
+class _Reading:
+    """The reading of one load: the index run (if any), the problems found, files counted."""
+
+    env: Environment
+    root: Path
+    limit: int | None
+    run: IndexRun | None
+    jobs: int | None
+    problems: list[Problem] = field(default_factory=list)
+    opened: int = 0
+    parsed: int = 0
+
+    def kind(self, kind: Kind, walked: list[Found]) -> list[Loaded]:
+        """The records of the files of one kind, in the walk's order."""
+        run = self.run
+        slots: list[Loaded | None] = [
+            run.by_stat(kind, f.shown, f.stat) if run else None for f in walked
+        ]
+        todo = [f for f, slot in zip(walked, slots, strict=True) if slot is None]
+        raws: dict[str, bytes] = {}
+        if run is not None and run.rows and todo:
+            # Opened and hashed here: a file touched, renamed or switched back by git holds
+            # bytes the index knows, and is not parsed again.
+            raws, hits, read = _known(run, kind, todo, self.root, self.limit)
+            self.opened += read
+            place = {f.shown: i for i, f in enumerate(walked)}
+            for shown, hit in hits.items():
+                slots[place[shown]] = hit
+            todo = [f for f in todo if f.shown not in hits]
+        self.opened += sum(1 for f in todo if f.shown not in raws)
+        self.parsed += len(todo)
+        results = _parse(kind, self.env, self.root, self.limit, todo, raws, self.jobs)
+        stats = {f.shown: f.stat for f in todo}
+        found: list[Loaded] = []
+        for slot in slots:
+            if slot is None:
+                result = next(results)
+                if run is not None and result.raw is not None:
+                    valid = result.loaded if not result.problems else None
+                    run.saw(kind, result.shown, stats[result.shown], result.raw, valid)
+                self.problems.extend(result.problems)
+                slot = result.loaded
+            if slot is not None:
+                found.append(slot)
+        return found
 
 
 def _known(

@@ -10,14 +10,11 @@ made in a single process.
 from __future__ import annotations
 
 import logging
-import multiprocessing
 import os
 import signal
 import sys
 import threading
 from collections.abc import Callable, Iterator, Sequence
-from concurrent.futures import ProcessPoolExecutor
-from concurrent.futures.process import BrokenProcessPool
 from typing import TypeVar
 
 log = logging.getLogger(__name__)
@@ -65,6 +62,11 @@ def ordered_map(
     if workers <= 1 or len(tasks) <= 1:
         yield from map(func, tasks)
         return
+    # Here, not above: a plan of a small tree starts without them.
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor
+    from concurrent.futures.process import BrokenProcessPool
+
     context = multiprocessing.get_context(method or start_method())
     pool = ProcessPoolExecutor(
         max_workers=min(workers, len(tasks)), mp_context=context, initializer=_worker_start

@@ -29,17 +29,19 @@ import hashlib
 import json
 import logging
 import os
-import sqlite3
 import sys
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from functools import cache
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from reconciler.errors import ReconcilerError
 from reconciler.formats.jsontext import canonical_json
 from reconciler.model import Desired, Environment, Kind, Loaded, shared, shared_envelope
+
+if TYPE_CHECKING:
+    import sqlite3
 
 log = logging.getLogger(__name__)
 
@@ -140,12 +142,18 @@ class StatIndex:
     def path(self) -> Path:
         return self.folder / DATABASE
 
-    def start(self, reread: Reread) -> IndexRun:
-        """One run's use of the index: its clock read first, then every file row with its
-        record. `reread(kind, shown)` reads a file again (hash and record) when a payload the
-        index should hold is missing or damaged."""
-        run = IndexRun(self, _Payloads(self, reread), started=self._clock())
-        if run.started is not None and self.path.exists():
+    def clock(self) -> int | None:
+        """The run's clock: read before the files are looked at (see the module's doc)."""
+        return self._clock()
+
+    def start(self, started: int | None, reread: Reread) -> IndexRun:
+        """One run's use of the index, whose clock read `started` (`clock()`, before the walk):
+        every file row with its record. `reread(kind, shown)` reads a file again (hash and
+        record) when a payload the index should hold is missing or damaged."""
+        import sqlite3  # here, not above: a small tree is read without the index
+
+        run = IndexRun(self, _Payloads(self, reread), started=started)
+        if started is not None and self.path.exists():
             try:
                 with contextlib.closing(self._connect()) as db:
                     run.load(db)
@@ -173,6 +181,8 @@ class StatIndex:
             return None
 
     def _connect(self) -> sqlite3.Connection:
+        import sqlite3
+
         return sqlite3.connect(self.path, timeout=2.0, isolation_level="DEFERRED")
 
 
@@ -237,6 +247,8 @@ class IndexRun:
     def by_content(self, kind: Kind, wanted: dict[str, str]) -> dict[str, Loaded]:
         """The records held for files of `kind` by the hash of their bytes (`wanted`: shown
         path -> hash), for those the index holds."""
+        import sqlite3
+
         hashes = sorted(set(wanted.values()))
         values: dict[str, tuple[str, str]] = {}
         try:
@@ -298,6 +310,8 @@ class IndexRun:
 
     def save(self) -> None:
         """Write what changed: the rows of files read, the records made, the files gone."""
+        import sqlite3
+
         if self.started is None:
             return
         files = self._file_rows(changed_only=True)
@@ -345,6 +359,8 @@ class IndexRun:
         gone: list[str],
         records: Iterator[tuple[str, str, str, str, str, str]],
     ) -> None:
+        import sqlite3
+
         for old in _OLD:
             with contextlib.suppress(OSError):
                 (self.index.folder / old).unlink()
@@ -456,6 +472,8 @@ class _Payloads:
         )
 
     def _stored(self, payload: _Payload) -> str | None:
+        import sqlite3
+
         try:
             if self.db is None:
                 self.db = self.index._connect()

@@ -25,7 +25,7 @@ from hypothesis import strategies as st
 from reconciler import reconcile
 from reconciler.errors import LoadError, ReconcilerError
 from reconciler.reconcile.workspace import Workspace
-from reconciler.records import stat_index
+from reconciler.records import loader, stat_index
 from reconciler.records.loader import Records
 from reconciler.records.stat_index import DATABASE, FOLDER
 from reconciler.render import render_json, render_text
@@ -45,6 +45,12 @@ def outcome(root: Path, env: str, *, cache: bool) -> str:
 
 def records(root: Path, env: str = "sandbox") -> Records:
     return Workspace(repo=root, env_name=env).records
+
+
+@pytest.fixture(autouse=True)
+def index_small_trees(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The index from the first file (a tree of fewer than loader.INDEX_FROM is read whole)."""
+    monkeypatch.setattr(loader, "INDEX_FROM", 0)
 
 
 def _tick_once_a_second(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -253,7 +259,11 @@ def _check_random_edits(
 _EDIT_LISTS = st.lists(st.sampled_from(range(len(EDITS))), min_size=1, max_size=8)
 
 
-@settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(
+    max_examples=30,
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture],
+)
 @given(
     records=hierarchies(),
     edits=_EDIT_LISTS,
@@ -266,7 +276,11 @@ def test_an_indexed_plan_equals_an_unindexed_one_after_random_edits(
     _check_random_edits(records, edits, env, seed)
 
 
-@settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(
+    max_examples=30,
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture],
+)
 @given(records=hierarchies(), edits=_EDIT_LISTS, seed=st.integers(0, 2**32 - 1))
 def test_the_same_on_a_filesystem_whose_clock_ticks_once_a_second(
     records: list[dict[str, Any]], edits: list[int], seed: int
@@ -464,3 +478,15 @@ def test_rows_follow_the_files(indexed: Repo) -> None:
     (indexed.root / "orgs" / "clinic-3.yaml").unlink()
     records(indexed.root)
     assert [path for path, _ in _rows(indexed)] == ["orgs/clinic-1.yaml", "orgs/clinic-2.yaml"]
+
+
+def test_a_small_tree_is_read_without_the_index(
+    repo: Callable[..., Repo], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(loader, "INDEX_FROM", 5)
+    made = repo(orgs={f"clinic-{n}": make_org(n) for n in range(1, 5)})
+    assert records(made.root).opened == 4
+    assert not (made.root / FOLDER / DATABASE).exists()
+    made.org("clinic-5", make_org(5))
+    assert records(made.root).opened == 5
+    assert (made.root / FOLDER / DATABASE).exists()

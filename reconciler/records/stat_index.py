@@ -37,7 +37,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from reconciler.errors import ReconcilerError
-from reconciler.formats.jsontext import canonical_json
+from reconciler.formats.jsontext import Canonical, canonical_json
 from reconciler.model import Desired, Environment, Kind, Loaded, shared, shared_envelope
 
 if TYPE_CHECKING:
@@ -456,7 +456,7 @@ class _Payloads:
     def read(self, payload: _Payload) -> str:
         found = self._stored(payload)
         if found is not None and payload_digest(payload.envelope, found) == payload.wire_digest:
-            return found
+            return Canonical(found)  # the text the digest was made of, so canonical
         # Gone from the index (another run cleaned it up) or damaged: the file holds it.
         raw, loaded = self.reread(payload.kind, payload.shown)
         desired = loaded.desired if loaded is not None else None

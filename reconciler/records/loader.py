@@ -90,7 +90,7 @@ def record_files(repo: Path, kind: Kind) -> list[Path]:
 
 
 def load_file(
-    path: Path,
+    path: Path | str,
     shown: str,
     kind: Kind,
     env: Environment,
@@ -190,14 +190,14 @@ def parse_one(
     """One file read (unless `raw` holds its bytes), hashed and validated."""
     if raw is None:
         try:
-            raw = files.read_bytes(Path(path), root=root, limit=limit)
+            raw = files.read_bytes(path, root=root, limit=limit)
         except files.Unreadable as exc:
             return Parsed(
                 shown, None, None, [yamlfile.problem(shown, yamlfile.YamlProblem(0, str(exc)))]
             )
         except OSError as exc:
             return Parsed(shown, None, None, [Problem(shown, 0, f"cannot be read: {exc.strerror}")])
-    loaded, problems = load_file(Path(path), shown, kind, env, root=root, limit=limit, raw=raw)
+    loaded, problems = load_file(path, shown, kind, env, root=root, limit=limit, raw=raw)
     return Parsed(shown, raw_hash(raw), loaded, problems)
 
 
@@ -305,7 +305,7 @@ def _known(
     hashes: dict[str, str] = {}
     for item in todo:
         try:
-            raw = files.read_bytes(Path(item.path), root=root, limit=limit)
+            raw = files.read_bytes(item.path, root=root, limit=limit)
         except (files.Unreadable, OSError):
             continue  # _parse reports it
         hashes[item.shown] = raw_hash(raw)

@@ -267,7 +267,7 @@ class _Reading:
         ]
         todo = [f for f, slot in zip(walked, slots, strict=True) if slot is None]
         raws: dict[str, bytes] = {}
-        if run is not None and run.rows and todo:
+        if run is not None and run.holds_records and todo:
             # Opened and hashed here: a file touched, renamed or switched back by git holds
             # bytes the index knows, and is not parsed again.
             raws, hits, read = _known(run, kind, todo, self.root, self.limit)

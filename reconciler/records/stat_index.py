@@ -30,11 +30,12 @@ import json
 import logging
 import os
 import sys
+import zlib
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from functools import cache
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from reconciler.errors import ReconcilerError
 from reconciler.formats.jsontext import Canonical, canonical_json
@@ -48,25 +49,30 @@ log = logging.getLogger(__name__)
 FOLDER = ".reconciler/cache"
 DATABASE = "index.sqlite3"
 CLOCK = "clock"  # written at the start of each run: its mtime is the run's clock
-FORMAT = "reconciler stat index 3"
+FORMAT = "reconciler stat index 4"
 _OLD = ("records.sqlite3",)  # the plan cache before the stat index: removed on the first write
 _BATCH = 500  # keys per query (SQLite allows at least 999 parameters)
 _KEEP = 4  # unused records are dropped once there are this many times the files read
+_AHEAD = 256  # payloads read at a time, at most
 _SCHEMA = (
     "CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)",
     "CREATE TABLE IF NOT EXISTS files (path TEXT PRIMARY KEY, kind TEXT NOT NULL,"
     " size INTEGER NOT NULL, mtime INTEGER NOT NULL, ctime INTEGER NOT NULL,"
     " ino INTEGER NOT NULL, trusted INTEGER NOT NULL, raw TEXT NOT NULL,"
-    " checksum TEXT NOT NULL)",
+    " checksum INTEGER NOT NULL)",
+    # A record's parts that many records share (envelope, depends_on, lines) are JSON texts
+    # equal across them, read once each; cross: the values the checks across files read.
     "CREATE TABLE IF NOT EXISTS records (salt TEXT NOT NULL, kind TEXT NOT NULL,"
-    " raw TEXT NOT NULL, value TEXT NOT NULL, checksum TEXT NOT NULL, payload TEXT NOT NULL,"
-    " PRIMARY KEY (salt, kind, raw))",
+    " raw TEXT NOT NULL, identity TEXT NOT NULL, active INTEGER NOT NULL,"
+    " wire_digest TEXT NOT NULL, envelope TEXT NOT NULL, depends_on TEXT NOT NULL,"
+    " cross TEXT NOT NULL, lines TEXT NOT NULL, checksum INTEGER NOT NULL,"
+    " payload TEXT NOT NULL, PRIMARY KEY (salt, kind, raw))",
 )
+_RECORD = "identity, active, wire_digest, envelope, depends_on, cross, lines, checksum"
 
 
-@dataclass(frozen=True, slots=True)
-class Stat:
-    """What of a file's stat tells whether its bytes changed."""
+class Stat(NamedTuple):
+    """What of a file's stat tells whether its bytes changed (a tuple: compared in C)."""
 
     size: int
     mtime_ns: int
@@ -76,6 +82,30 @@ class Stat:
     @classmethod
     def of(cls, st: os.stat_result) -> Stat:
         return cls(st.st_size, st.st_mtime_ns, st.st_ctime_ns, st.st_ino)
+
+
+class _Record(NamedTuple):
+    """A record as the index holds it (the columns of _RECORD)."""
+
+    identity: str
+    active: int
+    wire_digest: str
+    envelope: str
+    depends_on: str
+    cross: str
+    lines: str
+    checksum: int
+
+
+def _home(path: Path) -> str | None:
+    """The file the index was written in (device and inode): an index found in another file,
+    copied in by `cp`, a restored cache or a git checkout, is not this machine's and is
+    ignored."""
+    try:
+        st = os.stat(path)
+    except OSError:
+        return None
+    return f"{st.st_dev}:{st.st_ino}"
 
 
 def raw_hash(raw: bytes) -> str:
@@ -186,20 +216,18 @@ class StatIndex:
         return sqlite3.connect(self.path, timeout=2.0, isolation_level="DEFERRED")
 
 
-@dataclass(slots=True)
-class _Row:
-    """A file as the index holds it, and its record's value when the index has one."""
+class _Row(NamedTuple):
+    """A file as the index holds it, and its record when the index has one for this salt."""
 
     kind: str
     stat: Stat
-    trusted: bool
+    trusted: int
     raw: str
-    own: str  # the row's checksum
-    value: str | None
-    checksum: str | None  # the value's
+    checksum: int
+    record: _Record | None
 
     def intact(self, path: str) -> bool:
-        return self.own == _file_checksum(path, self.kind, self.stat, int(self.trusted), self.raw)
+        return self.checksum == _file_checksum(path, self.kind, self.stat, self.trusted, self.raw)
 
 
 @dataclass
@@ -213,34 +241,39 @@ class IndexRun:
     seen: dict[str, tuple[str, Stat, str]] = field(default_factory=dict)  # -> kind, stat, raw
     fresh: dict[tuple[str, str], Loaded] = field(default_factory=dict)  # (kind, raw) -> record
     used: set[tuple[str, str]] = field(default_factory=set)
+    decoded: dict[tuple[str, str, str], Any] = field(default_factory=dict)
 
     def load(self, db: sqlite3.Connection) -> None:
         meta = dict(db.execute("SELECT key, value FROM meta"))
-        if meta.get("format") != FORMAT:
-            return  # another format: as if empty (and rewritten on save)
+        if meta.get("format") != FORMAT or meta.get("home") != _home(self.index.path):
+            return  # another format, or copied here (a checkout, a cache): as if empty
         query = (
             "SELECT f.path, f.kind, f.size, f.mtime, f.ctime, f.ino, f.trusted, f.raw,"
-            " f.checksum, r.value, r.checksum FROM files f LEFT JOIN records r"
-            " ON r.salt = ? AND r.kind = f.kind AND r.raw = f.raw"
+            f" f.checksum, {', '.join('r.' + c for c in _RECORD.split(', '))}"
+            " FROM files f LEFT JOIN records r ON r.salt = ? AND r.kind = f.kind AND r.raw = f.raw"
         )
-        for path, kind, size, mtime, ctime, ino, trusted, raw, own, value, checksum in db.execute(
-            query, (self.index.salt,)
-        ):
-            stat = Stat(size, mtime, ctime, ino)
-            self.rows[path] = _Row(kind, stat, trusted == 1, raw, own, value, checksum)
+        rows = self.rows
+        for found in db.execute(query, (self.index.salt,)):
+            record = _Record(*found[9:]) if found[9] is not None else None
+            stat = Stat(*found[2:6])
+            rows[found[0]] = _Row(found[1], stat, found[6], found[7], found[8], record)
+
+    @property
+    def holds_records(self) -> bool:
+        """Whether the index holds records of this salt for any file: else looking bytes up
+        (by_content) would find nothing."""
+        return any(row.record is not None for row in self.rows.values())
 
     def by_stat(self, kind: Kind, shown: str, stat: Stat | None) -> Loaded | None:
         """The record of a file whose trusted stat is unchanged (the file is not opened)."""
         row = self.rows.get(shown)
-        if row is None or stat is None or not row.trusted or row.stat != stat:
+        if row is None or row.stat != stat or not row.trusted or row.record is None:
             return None
-        if row.kind != kind.name or row.value is None or row.checksum is None:
+        if row.kind != kind.name or not row.intact(shown):
             return None
-        if not row.intact(shown):
-            return None
-        loaded = self._loaded(kind, shown, row.raw, row.value, row.checksum)
+        loaded = self._loaded(kind, shown, row.raw, row.record)
         if loaded is not None:
-            self.seen[shown] = (kind.name, stat, row.raw)
+            self.seen[shown] = (kind.name, row.stat, row.raw)
             self.used.add((kind.name, row.raw))
         return loaded
 
@@ -250,24 +283,24 @@ class IndexRun:
         import sqlite3
 
         hashes = sorted(set(wanted.values()))
-        values: dict[str, tuple[str, str]] = {}
+        values: dict[str, _Record] = {}
         try:
             with contextlib.closing(self.index._connect()) as db:
                 for start in range(0, len(hashes), _BATCH):
                     batch = hashes[start : start + _BATCH]
                     marks = ",".join("?" * len(batch))
-                    for raw, value, checksum in db.execute(
-                        f"SELECT raw, value, checksum FROM records WHERE salt = ? AND kind = ?"
+                    for raw, *columns in db.execute(
+                        f"SELECT raw, {_RECORD} FROM records WHERE salt = ? AND kind = ?"
                         f" AND raw IN ({marks})",
                         (self.index.salt, kind.name, *batch),
                     ):
-                        values[raw] = (value, checksum)
+                        values[raw] = _Record._make(columns)
         except sqlite3.Error as exc:
             log.debug("stat index %s ignored: %s", self.index.path, exc)
             return {}
         found: dict[str, Loaded] = {}
         for shown, raw in wanted.items():
-            if raw in values and (loaded := self._loaded(kind, shown, raw, *values[raw])):
+            if raw in values and (loaded := self._loaded(kind, shown, raw, values[raw])):
                 found[shown] = loaded
                 self.used.add((kind.name, raw))
         return found
@@ -284,27 +317,42 @@ class IndexRun:
             self.fresh[(kind.name, raw)] = loaded
             self.used.add((kind.name, raw))
 
-    def _loaded(self, kind: Kind, shown: str, raw: str, value: str, checksum: str) -> Loaded | None:
-        if _checksum(self.index.salt, kind.name, raw, value) != checksum:
+    def _loaded(self, kind: Kind, shown: str, raw: str, record: _Record) -> Loaded | None:
+        if _record_checksum(self.index.salt, kind.name, raw, record) != record.checksum:
             return None  # damaged
         try:
-            identity, envelope, active, depends_on, wire_digest, cross_values, lines = json.loads(
-                value
-            )
+            envelope, depends_on, lines = self.shared(record)
+            cross_values = json.loads(record.cross)
         except (ValueError, TypeError):
             return None
-        envelope = shared_envelope(envelope)
+        if not isinstance(cross_values, dict):
+            return None
         desired = Desired(
             kind=kind.name,
-            identity=identity,
+            identity=record.identity,
             envelope=envelope,
-            packed=_Payload(self.payloads, kind.name, raw, shown, envelope, wire_digest),
-            active=active,
+            packed=self.payloads.add(kind.name, raw, shown, envelope, record.wire_digest),
+            active=record.active == 1,
             file=shown,
-            depends_on=shared(tuple(depends_on)),
-            wire_digest=wire_digest,
+            depends_on=depends_on,
+            wire_digest=record.wire_digest,
         )
-        return Loaded(kind.name, shown, cross_values, shared_lines(lines), desired=desired)
+        return Loaded(kind.name, shown, cross_values, lines, desired=desired)
+
+    def shared(self, record: _Record) -> tuple[dict[str, Any], tuple[str, ...], dict[str, int]]:
+        """The envelope, dependencies and lines of a record: each text read once, and each
+        value held once for the records that share it."""
+        key = (record.envelope, record.depends_on, record.lines)
+        found = self.decoded.get(key)
+        if found is None:
+            envelope, depends_on, lines = (json.loads(text) for text in key)
+            if not (isinstance(envelope, dict) and isinstance(depends_on, list)):
+                raise ValueError("not a record's parts")
+            if not isinstance(lines, dict):
+                raise ValueError("not a record's parts")
+            found = (shared_envelope(envelope), shared(tuple(depends_on)), shared_lines(lines))
+            self.decoded[key] = found
+        return found
 
     # -- writing --------------------------------------------------------------------------
 
@@ -344,20 +392,20 @@ class IndexRun:
             )
         return rows
 
-    def _records(self) -> Iterator[tuple[str, str, str, str, str, str]]:
+    def _records(self) -> Iterator[tuple[Any, ...]]:
         """The rows of the records made this run, each made as it is written."""
         salt = self.index.salt
         for (kind, raw), loaded in self.fresh.items():
-            made = _value(loaded)
+            made = _record(salt, kind, raw, loaded)
             if made is not None:
-                value, payload = made
-                yield salt, kind, raw, value, _checksum(salt, kind, raw, value), payload
+                record, payload = made
+                yield (salt, kind, raw, *record, payload)
 
     def _write(
         self,
         files: list[tuple[Any, ...]],
         gone: list[str],
-        records: Iterator[tuple[str, str, str, str, str, str]],
+        records: Iterator[tuple[Any, ...]],
     ) -> None:
         import sqlite3
 
@@ -365,18 +413,21 @@ class IndexRun:
             with contextlib.suppress(OSError):
                 (self.index.folder / old).unlink()
         with contextlib.closing(self.index._connect()) as db, db:
-            format_ = None
+            meta: dict[str, str] = {}
             with contextlib.suppress(sqlite3.OperationalError):
-                format_ = db.execute("SELECT value FROM meta WHERE key = 'format'").fetchone()
-            if format_ != (FORMAT,):
-                for table in ("meta", "files", "records"):
+                meta = dict(db.execute("SELECT key, value FROM meta"))
+            home = _home(self.index.path)
+            if meta.get("format") != FORMAT or meta.get("home") != home or home is None:
+                for table in ("meta", "files", "records"):  # another's: nothing of it is kept
                     db.execute(f"DROP TABLE IF EXISTS {table}")
             for statement in _SCHEMA:
                 db.execute(statement)
             db.execute("INSERT OR REPLACE INTO meta VALUES ('format', ?)", (FORMAT,))
+            db.execute("INSERT OR REPLACE INTO meta VALUES ('home', ?)", (home,))
             db.executemany("DELETE FROM files WHERE path = ?", ((g,) for g in gone))
             db.executemany("INSERT OR REPLACE INTO files VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)", files)
-            db.executemany("INSERT OR IGNORE INTO records VALUES (?, ?, ?, ?, ?, ?)", records)
+            marks = ", ".join("?" * 12)
+            db.executemany(f"INSERT OR IGNORE INTO records VALUES ({marks})", records)
             (count,) = db.execute("SELECT count(*) FROM records").fetchone()
             if count > _KEEP * len(self.seen) + 1000:
                 stale = [
@@ -392,40 +443,46 @@ def _same(row: _Row | None, kind: str, stat: Stat, trusted: int, raw: str) -> bo
         row is not None
         and row.kind == kind
         and row.stat == stat
-        and row.trusted == bool(trusted)
+        and row.trusted == trusted
         and row.raw == raw
     )
 
 
-def _file_checksum(path: str, kind: str, stat: Stat, trusted: int, raw: str) -> str:
-    fields = (path, kind, stat.size, stat.mtime_ns, stat.ctime_ns, stat.ino, trusted, raw)
-    text = "\0".join(map(str, fields))
-    return hashlib.blake2b(text.encode(), digest_size=16).hexdigest()
+def _file_checksum(path: str, kind: str, stat: Stat, trusted: int, raw: str) -> int:
+    # Against damage, not forgery (whoever can write the index can compute it): CRC-32.
+    text = f"{path}\0{kind}\0{stat.size}\0{stat.mtime_ns}\0{stat.ctime_ns}\0{stat.ino}"
+    return zlib.crc32(f"{text}\0{trusted}\0{raw}".encode())
 
 
-def _checksum(salt: str, kind: str, raw: str, value: str) -> str:
-    return hashlib.blake2b(f"{salt}\0{kind}\0{raw}\0{value}".encode(), digest_size=16).hexdigest()
+def _record_checksum(salt: str, kind: str, raw: str, record: _Record | tuple[Any, ...]) -> int:
+    parts = (salt, kind, raw, *record[:7])
+    return zlib.crc32("\0".join(map(str, parts)).encode())
 
 
-def _value(loaded: Loaded) -> tuple[str, str] | None:
-    """The value and payload a record is kept as; None for one JSON cannot hold as it is."""
+def _record(salt: str, kind: str, raw: str, loaded: Loaded) -> tuple[_Record, str] | None:
+    """The columns and payload a record is kept as; None for one JSON cannot hold as it is."""
     desired = loaded.desired
     if desired is None:
         return None
-    value = [
-        desired.identity,
-        desired.envelope,
-        desired.active,
-        list(desired.depends_on),
-        desired.wire_digest,
-        loaded.cross_values,
-        loaded.lines,
-    ]
     try:
-        text = json.dumps(value, ensure_ascii=False, allow_nan=False, separators=(",", ":"))
+        envelope, depends_on, cross, lines = (
+            json.dumps(value, ensure_ascii=False, allow_nan=False, separators=(",", ":"))
+            for value in (desired.envelope, desired.depends_on, loaded.cross_values, loaded.lines)
+        )
     except (TypeError, ValueError):  # a value JSON cannot hold: the file is read each time
         return None
-    return text, desired.packed_payload
+    record = _Record(
+        desired.identity,
+        int(desired.active),
+        desired.wire_digest,
+        envelope,
+        depends_on,
+        cross,
+        lines,
+        0,
+    )
+    record = record._replace(checksum=_record_checksum(salt, kind, raw, record))
+    return record, desired.packed_payload
 
 
 _LINES: dict[tuple[tuple[str, int], ...], dict[str, int]] = {}
@@ -447,15 +504,34 @@ def payload_digest(envelope: dict[str, Any], payload: str) -> str:
 
 @dataclass
 class _Payloads:
-    """Reads the payloads the index holds, one at a time, as they are asked for."""
+    """Reads the payloads the index holds as they are asked for. A plan asks for them in the
+    order the records were found (creates and updates, one after the other): a request for the
+    record after the last one asked for reads the next ones with it, in batches that double up
+    to _AHEAD; a request elsewhere reads that one alone."""
 
     index: StatIndex
     reread: Reread
+    order: list[_Payload] = field(default_factory=list)
+    ahead: dict[int, str] = field(default_factory=dict)  # position -> payload read in advance
+    last: int = -2
+    batch: int = 1
     db: sqlite3.Connection | None = None
+    # id of an envelope (each held by the payloads that share it, so never reused) -> "[<JSON>,"
+    envelopes: dict[int, str] = field(default_factory=dict)
+
+    def add(
+        self, kind: str, raw: str, shown: str, envelope: dict[str, Any], digest: str
+    ) -> _Payload:
+        payload = _Payload(self, len(self.order), kind, raw, shown, envelope, digest)
+        self.order.append(payload)
+        return payload
 
     def read(self, payload: _Payload) -> str:
-        found = self._stored(payload)
-        if found is not None and payload_digest(payload.envelope, found) == payload.wire_digest:
+        found = self.ahead.pop(payload.position, None)
+        if found is None:
+            found = self._stored(payload.position)
+        self.last = payload.position
+        if found is not None and self._digest(payload.envelope, found) == payload.wire_digest:
             return Canonical(found)  # the text the digest was made of, so canonical
         # Gone from the index (another run cleaned it up) or damaged: the file holds it.
         raw, loaded = self.reread(payload.kind, payload.shown)
@@ -471,20 +547,44 @@ class _Payloads:
             "file holds now"
         )
 
-    def _stored(self, payload: _Payload) -> str | None:
+    def _digest(self, envelope: dict[str, Any], payload: str) -> str:
+        """payload_digest, the envelope's JSON made once for the many records that share it."""
+        opening = self.envelopes.get(id(envelope))
+        if opening is None:
+            opening = self.envelopes[id(envelope)] = "[" + canonical_json(envelope) + ","
+        return hashlib.sha256((opening + payload + "]").encode()).hexdigest()
+
+    def _stored(self, position: int) -> str | None:
+        """The payload at `position`, and those after it when the requests go in order."""
         import sqlite3
 
+        self.batch = min(self.batch * 2, _AHEAD) if position == self.last + 1 else 1
+        wanted = self.order[position : position + self.batch]
+        by_kind: dict[str, list[str]] = {}
+        for item in wanted:
+            by_kind.setdefault(item.kind, []).append(item.raw)
+        texts: dict[tuple[str, str], str] = {}
         try:
             if self.db is None:
                 self.db = self.index._connect()
-            row = self.db.execute(
-                "SELECT payload FROM records WHERE salt = ? AND kind = ? AND raw = ?",
-                (self.index.salt, payload.kind, payload.raw),
-            ).fetchone()
+            for kind, raws in by_kind.items():  # (salt, kind, raw) is the table's key
+                marks = ",".join("?" * len(raws))
+                for raw, text in self.db.execute(
+                    "SELECT raw, payload FROM records WHERE salt = ? AND kind = ? AND raw IN "
+                    f"({marks})",
+                    (self.index.salt, kind, *raws),
+                ):
+                    if isinstance(text, str):
+                        texts[(kind, raw)] = text
         except sqlite3.Error as exc:
             log.debug("stat index %s: payload not read: %s", self.index.path, exc)
             return None
-        return row[0] if row is not None and isinstance(row[0], str) else None
+        for item in wanted[1:]:
+            text = texts.get((item.kind, item.raw))
+            if text is not None:
+                self.ahead[item.position] = text
+        first = wanted[0]
+        return texts.get((first.kind, first.raw))
 
 
 @dataclass(frozen=True, slots=True)
@@ -492,6 +592,7 @@ class _Payload:
     """A record's payload, read from the index when it is asked for (Desired.packed)."""
 
     payloads: _Payloads
+    position: int  # in the order the records were found
     kind: str
     raw: str
     shown: str

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import os
 import random
+import shutil
 import sqlite3
 import tempfile
 import time
@@ -111,7 +112,7 @@ def _set(root: Path, rng: random.Random, key: str, value: Any) -> None:
 
 def _same_size(text: str, rng: random.Random) -> str | None:
     """`text` with one digit of a name or OID changed: other content, the same size."""
-    spots = [i for i, c in enumerate(text) if c.isdigit()]
+    spots = [i for i, c in enumerate(text) if c in "0123456789"]
     if not spots:
         return None
     i = rng.choice(spots)
@@ -390,13 +391,14 @@ def _damage(made: Repo, sql: str) -> None:
 DAMAGES = {
     # A payload that no longer has the digest its record carries: the file is read again.
     "payload": "UPDATE records SET payload = replace(payload, 'Test Facility', 'Evil Facility')",
-    # A value edited without its checksum.
-    "value": "UPDATE records SET value = replace(value, 'true', 'false')",
-    "json": "UPDATE records SET value = 'not json'",
+    # Values edited without their checksum.
+    "active": "UPDATE records SET active = 1 - active",
+    "cross": "UPDATE records SET cross = replace(cross, '777', '778')",
+    "json": "UPDATE records SET cross = 'not json', checksum = 0",
     # Each file's row points at another file's record.
     "foreign": "UPDATE files SET raw = (SELECT raw FROM files f2 WHERE f2.path > files.path "
     "ORDER BY f2.path LIMIT 1) WHERE path < 'orgs/clinic-3.yaml'",
-    "format": "UPDATE meta SET value = 'some other format'",
+    "format": "UPDATE meta SET value = 'some other format' WHERE key = 'format'",
     "stat": "UPDATE files SET size = size + 1",
 }
 
@@ -408,6 +410,24 @@ def test_a_damaged_or_foreign_index_is_never_truth(indexed: Repo, damage: str) -
     assert "Evil" not in truth
     assert outcome(indexed.root, "sandbox", cache=True) == truth
     assert outcome(indexed.root, "sandbox", cache=True) == truth
+
+
+def test_an_index_copied_from_elsewhere_is_not_this_machines(indexed: Repo) -> None:
+    """An index found in another file than the one it was written to (cp -r of a repository, a
+    restored cache, an index committed by mistake and checked out) counts as absent, and is
+    replaced whole."""
+    database = indexed.root / FOLDER / DATABASE
+    with _db(indexed) as db:  # what a forger would write: a payload and its digest, consistent
+        db.execute("UPDATE records SET payload = replace(payload, 'Test Facility', 'Forged')")
+    copy = database.with_name("copy")
+    shutil.copyfile(database, copy)
+    os.replace(copy, database)  # the same bytes, another file
+    found = records(indexed.root)
+    assert (found.opened, found.parsed) == (3, 3)
+    assert "Forged" not in outcome(indexed.root, "sandbox", cache=True)
+    with _db(indexed) as db:
+        assert "Forged" not in str(list(db.execute("SELECT payload FROM records")))
+    assert records(indexed.root).opened == 0  # this machine's again
 
 
 def test_a_payload_gone_from_the_index_is_read_from_the_file(indexed: Repo) -> None:

@@ -12,16 +12,15 @@ from typing import TYPE_CHECKING
 
 from reconciler.errors import LoadError, PlanChanged, PlanError, Problem, ReconcilerError, quoted
 from reconciler.formats import files, jsonfile
-from reconciler.ledger import store as ledger_store
-from reconciler.ledger.model import Ledger
-from reconciler.plan import saved as saved_plan
-from reconciler.plan.model import Plan, build_plan, summary
-from reconciler.plan.saved import dependency_cycle
 from reconciler.reconcile.workspace import Workspace
 from reconciler.records.loader import desired_digest
 
 if TYPE_CHECKING:
-    pass
+    from reconciler.ledger.model import Ledger
+    from reconciler.plan.model import Plan
+
+# The ledger's and the plan's modules are imported by the use cases that need them: `validate`
+# starts without them.
 
 
 @dataclass(frozen=True)
@@ -47,6 +46,9 @@ def validate(ws: Workspace) -> Validation:
 
 def plan(ws: Workspace, ledger: Ledger | None = None, *, refreshed: bool = False) -> Plan:
     """A fresh plan of the files against `ledger` (default: the ledger on disk)."""
+    from reconciler.plan.model import build_plan
+    from reconciler.plan.saved import dependency_cycle
+
     file = ws.settings.file
     # The ledger first: reading it holds its file's bytes for a while, which are let go before
     # the files' records take their room (a no-op plan of 100,000 records peaks lower).
@@ -79,6 +81,8 @@ def ledger(ws: Workspace) -> Ledger:
 
 def save_plan(path: Path, text: Iterable[str]) -> None:
     """Write a plan document (`plan --out`) atomically."""
+    from reconciler.ledger import store as ledger_store
+
     try:
         ledger_store.atomic_write(path, text)
     except OSError as exc:
@@ -87,6 +91,8 @@ def save_plan(path: Path, text: Iterable[str]) -> None:
 
 def read_saved_plan(path: Path, ws: Workspace) -> Plan:
     """A plan saved with `plan --out`, for the workspace's environment."""
+    from reconciler.plan import saved as saved_plan
+
     try:
         # The person names the file: it may be anywhere, but it must be a regular file.
         real = Path(os.path.realpath(path))
@@ -129,6 +135,8 @@ def _check_saved_digest(path: Path, document: object, saved: Plan) -> None:
 
 def check_expected_digest(chosen: Plan, expected: str | None) -> None:
     """PlanChanged when `expected` is given and the plan has another digest."""
+    from reconciler.plan.model import summary
+
     if expected is None or chosen.digest == expected:
         return
     raise PlanChanged(

@@ -7,15 +7,18 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from reconciler.kinds import KINDS
-from reconciler.ledger import journal
-from reconciler.ledger import store as ledger_store
-from reconciler.ledger.model import Ledger
 from reconciler.model import Desired, Environment, Key
 from reconciler.records.loader import Records, load_records
 from reconciler.records.settings import SANDBOX_DIR, Settings, load_settings
 from reconciler.records.stat_index import StatIndex
+
+if TYPE_CHECKING:
+    from reconciler.ledger.model import Ledger
+
+# The ledger's modules are imported where the ledger is read: `validate` reads no ledger.
 
 LOCAL_DIR = ".reconciler"
 
@@ -46,6 +49,8 @@ class Workspace:
     def lock_path(self) -> Path:
         """The lock of the environment's ledger file (shared by every environment that names the
         same file)."""
+        from reconciler.ledger import store as ledger_store
+
         name = ledger_store.lock_name(self.ledger_path, self.repo.resolve())
         return self.repo / LOCAL_DIR / "locks" / name
 
@@ -53,6 +58,8 @@ class Workspace:
     def journal_path(self) -> Path:
         """Where an apply journals its changes to the environment's ledger file until it
         rewrites the file (named after the file, as its lock is)."""
+        from reconciler.ledger import store as ledger_store
+
         name = ledger_store.lock_name(self.ledger_path, self.repo.resolve()).removesuffix(".lock")
         return self.repo / LOCAL_DIR / "journal" / f"{name}.jsonl"
 
@@ -82,6 +89,8 @@ class Workspace:
     def ledger(self) -> Ledger:
         """The ledger as it is on disk now, with what an unfinished apply journaled (read again
         on every call)."""
+        from reconciler.ledger import journal
+
         return journal.read(
             self.ledger_path,
             self.journal_path,
@@ -93,6 +102,8 @@ class Workspace:
     def recovered_ledger(self) -> Ledger:
         """The ledger, with what an interrupted apply journaled written into its file. Only
         while holding the lock."""
+        from reconciler.ledger import journal
+
         return journal.recover(
             self.ledger_path,
             self.journal_path,
@@ -104,5 +115,7 @@ class Workspace:
     @contextmanager
     def locked(self, purpose: str) -> Iterator[None]:
         """Hold the environment's lock (one apply or import at a time) or fail at once."""
+        from reconciler.ledger import store as ledger_store
+
         with ledger_store.lock(self.lock_path, purpose=purpose, ledger=self.ledger_path):
             yield

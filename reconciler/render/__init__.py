@@ -19,8 +19,8 @@ if TYPE_CHECKING:
     from reconciler.render.graph import render_dot, render_graph_text, render_mermaid
     from reconciler.render.history import history_document, render_history_text
     from reconciler.render.ledger import render_import, render_ledger_text
+    from reconciler.render.limits import MARKDOWN_LIMIT
     from reconciler.render.plan import (
-        MARKDOWN_LIMIT,
         change_document,
         digest_lines,
         digest_marker,
@@ -35,7 +35,7 @@ if TYPE_CHECKING:
     from reconciler.render.status import render_status_text, status_document
 
 _WHERE = {
-    "MARKDOWN_LIMIT": "reconciler.render.plan",
+    "MARKDOWN_LIMIT": "reconciler.render.limits",
     "change_document": "reconciler.render.plan",
     "digest_lines": "reconciler.render.plan",
     "digest_marker": "reconciler.render.plan",

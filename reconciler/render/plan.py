@@ -11,9 +11,9 @@ from reconciler.formats.jsontext import Streamed, iter_pretty_json, pretty_json,
 from reconciler.kinds import kind_of
 from reconciler.plan.model import PLAN_FORMAT, Action, Change, FieldChange, Plan, summary
 from reconciler.render.graph import render_mermaid
+from reconciler.render.limits import MARKDOWN_LIMIT as MARKDOWN_LIMIT
 from reconciler.views.graph import PLAN_GRAPH_NODES, Graph, plan_view
 
-MARKDOWN_LIMIT = 60_000
 _SYMBOL = {Action.CREATE: "+", Action.UPDATE: "~", Action.DEACTIVATE: "-", Action.REACTIVATE: "^"}
 _COLOR = {
     Action.CREATE: "32",

@@ -190,6 +190,7 @@ class StatIndex:
             except sqlite3.Error as exc:
                 log.debug("stat index %s ignored: %s", self.path, exc)
                 run.rows.clear()
+                run.held.clear()
         return run
 
     def _clock(self) -> int | None:
@@ -217,14 +218,13 @@ class StatIndex:
 
 
 class _Row(NamedTuple):
-    """A file as the index holds it, and its record when the index has one for this salt."""
+    """A file as the index holds it."""
 
     kind: str
     stat: Stat
     trusted: int
     raw: str
     checksum: int
-    record: _Record | None
 
     def intact(self, path: str) -> bool:
         return self.checksum == _file_checksum(path, self.kind, self.stat, self.trusted, self.raw)
@@ -240,7 +240,10 @@ class IndexRun:
     rows: dict[str, _Row] = field(default_factory=dict)  # shown path -> row
     seen: dict[str, tuple[str, Stat, str]] = field(default_factory=dict)  # -> kind, stat, raw
     fresh: dict[tuple[str, str], Loaded] = field(default_factory=dict)  # (kind, raw) -> record
-    used: set[tuple[str, str]] = field(default_factory=set)
+    held: dict[str, _Record] = field(default_factory=dict)  # shown path -> its record, until used
+    # Whether the index held records of this salt for any file: else looking bytes up
+    # (by_content) would find nothing.
+    holds_records: bool = False
     decoded: dict[tuple[str, str, str], Any] = field(default_factory=dict)
 
     def load(self, db: sqlite3.Connection) -> None:
@@ -252,29 +255,25 @@ class IndexRun:
             f" f.checksum, {', '.join('r.' + c for c in _RECORD.split(', '))}"
             " FROM files f LEFT JOIN records r ON r.salt = ? AND r.kind = f.kind AND r.raw = f.raw"
         )
-        rows = self.rows
+        rows, held = self.rows, self.held
         for found in db.execute(query, (self.index.salt,)):
-            record = _Record(*found[9:]) if found[9] is not None else None
-            stat = Stat(*found[2:6])
-            rows[found[0]] = _Row(found[1], stat, found[6], found[7], found[8], record)
-
-    @property
-    def holds_records(self) -> bool:
-        """Whether the index holds records of this salt for any file: else looking bytes up
-        (by_content) would find nothing."""
-        return any(row.record is not None for row in self.rows.values())
+            path = found[0]
+            rows[path] = _Row(found[1], Stat(*found[2:6]), found[6], found[7], found[8])
+            if found[9] is not None:
+                held[path] = _Record._make(found[9:])
+        self.holds_records = bool(held)
 
     def by_stat(self, kind: Kind, shown: str, stat: Stat | None) -> Loaded | None:
         """The record of a file whose trusted stat is unchanged (the file is not opened)."""
+        record = self.held.pop(shown, None)  # let go once read: 100,000 of them weigh
         row = self.rows.get(shown)
-        if row is None or row.stat != stat or not row.trusted or row.record is None:
+        if row is None or record is None or row.stat != stat or not row.trusted:
             return None
         if row.kind != kind.name or not row.intact(shown):
             return None
-        loaded = self._loaded(kind, shown, row.raw, row.record)
+        loaded = self._loaded(kind, shown, row.raw, record)
         if loaded is not None:
             self.seen[shown] = (kind.name, row.stat, row.raw)
-            self.used.add((kind.name, row.raw))
         return loaded
 
     def by_content(self, kind: Kind, wanted: dict[str, str]) -> dict[str, Loaded]:
@@ -302,7 +301,6 @@ class IndexRun:
         for shown, raw in wanted.items():
             if raw in values and (loaded := self._loaded(kind, shown, raw, values[raw])):
                 found[shown] = loaded
-                self.used.add((kind.name, raw))
         return found
 
     def saw(
@@ -315,7 +313,6 @@ class IndexRun:
         self.seen[shown] = (kind.name, stat, raw)
         if loaded is not None and loaded.desired is not None:
             self.fresh[(kind.name, raw)] = loaded
-            self.used.add((kind.name, raw))
 
     def _loaded(self, kind: Kind, shown: str, raw: str, record: _Record) -> Loaded | None:
         if _record_checksum(self.index.salt, kind.name, raw, record) != record.checksum:
@@ -373,6 +370,7 @@ class IndexRun:
             with contextlib.suppress(OSError):
                 self.index.path.unlink()
             self.rows.clear()
+            self.held.clear()
             with contextlib.suppress(sqlite3.Error, OSError):
                 self._write(self._file_rows(changed_only=False), [], self._records())
         except (sqlite3.Error, OSError) as exc:  # busy, read-only, disk full: only slower
@@ -430,10 +428,11 @@ class IndexRun:
             db.executemany(f"INSERT OR IGNORE INTO records VALUES ({marks})", records)
             (count,) = db.execute("SELECT count(*) FROM records").fetchone()
             if count > _KEEP * len(self.seen) + 1000:
+                used = {(kind, raw) for kind, _stat, raw in self.seen.values()}
                 stale = [
                     rowid
                     for rowid, kind, raw in db.execute("SELECT rowid, kind, raw FROM records")
-                    if (kind, raw) not in self.used
+                    if (kind, raw) not in used
                 ]
                 db.executemany("DELETE FROM records WHERE rowid = ?", ((r,) for r in stale))
 

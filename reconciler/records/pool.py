@@ -39,8 +39,8 @@ def available_cpus() -> int:
 
 
 def worker_count(files: int, jobs: int | None) -> int:
-    """How many processes parse `files` files: 1 (this one) for a small tree; else `jobs` (the
-    available CPUs when None), no more than there are chunks."""
+    """How many processes parse `files` files, this one among them: 1 for a small tree; else
+    `jobs` (the available CPUs when None), no more than there are chunks."""
     if files <= POOL_FROM:
         return 1
     wanted = available_cpus() if jobs is None else jobs
@@ -55,10 +55,12 @@ def chunks(items: Sequence[T], size: int = CHUNK) -> list[list[T]]:
 def ordered_map(
     func: Callable[[T], R], tasks: list[T], *, workers: int, method: str | None = None
 ) -> Iterator[R]:
-    """`map(func, tasks)`, run in `workers` processes when there are more than one, the results
-    in the order of `tasks`. `func` and the tasks must pickle. A pool that breaks (a worker
-    killed) is given up for this process, which does the work left itself. `method`: how the
-    workers start (default: `start_method()`)."""
+    """`map(func, tasks)`, run by `workers` processes, this one among them, the results in the
+    order of `tasks`. `func` and the tasks must pickle. This process takes the first share of
+    the tasks while the others start on the rest; then, in order, it waits for each result
+    of theirs, or does a task itself that none of them has begun (so the work stays shared out
+    when one side is slower). A pool that breaks (a worker killed) is given up: this process
+    does the work left. `method`: how the workers start (default: `start_method()`)."""
     if workers <= 1 or len(tasks) <= 1:
         yield from map(func, tasks)
         return
@@ -67,18 +69,27 @@ def ordered_map(
     from concurrent.futures import ProcessPoolExecutor
     from concurrent.futures.process import BrokenProcessPool
 
+    own = max(1, len(tasks) // workers)
+    head, tail = tasks[:own], tasks[own:]
     context = multiprocessing.get_context(method or start_method())
     pool = ProcessPoolExecutor(
-        max_workers=min(workers, len(tasks)), mp_context=context, initializer=_worker_start
+        max_workers=min(workers - 1, len(tail)), mp_context=context, initializer=_worker_start
     )
-    done = 0
     try:
-        for result in pool.map(func, tasks):
+        futures = [pool.submit(func, task) for task in tail]
+        yield from map(func, head)
+        broken = False
+        for task, future in zip(tail, futures, strict=True):
+            if broken or future.cancel():
+                yield func(task)
+                continue
+            try:
+                result = future.result()
+            except BrokenProcessPool as exc:
+                log.warning("the parsing workers stopped (%s): this process reads the rest", exc)
+                broken = True
+                result = func(task)
             yield result
-            done += 1
-    except BrokenProcessPool as exc:
-        log.warning("the parsing workers stopped (%s): this process reads the rest", exc)
-        yield from map(func, tasks[done:])
     finally:
         pool.shutdown(wait=True, cancel_futures=True)
 

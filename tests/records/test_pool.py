@@ -36,10 +36,11 @@ def test_chunks_keep_the_order() -> None:
     assert pool.chunks(items, 4) == [[0, 1, 2, 3], [4, 5, 6, 7], [8, 9]]
 
 
-def slow_first(task: tuple[int, int]) -> tuple[int, int]:
-    """Task 0 finishes last: the results must still come back in the order of the tasks."""
+def slow_start_of_the_workers_share(task: tuple[int, int]) -> tuple[int, int]:
+    """Task 3, the first the workers take (this process takes the first half), finishes last:
+    the results must still come back in the order of the tasks."""
     number, _parent = task
-    if number == 0:
+    if number == 3:
         time.sleep(0.3)
     return number, os.getpid()
 
@@ -49,9 +50,11 @@ def test_results_come_back_in_the_order_of_the_tasks(method: str) -> None:
     if method == "fork" and (not hasattr(os, "fork") or threading.active_count() > 1):
         pytest.skip("fork is unsafe or absent here (a thread runs; Windows)")
     tasks = [(n, os.getpid()) for n in range(6)]
-    found = list(pool.ordered_map(slow_first, tasks, workers=2, method=method))
+    found = list(pool.ordered_map(slow_start_of_the_workers_share, tasks, workers=2, method=method))
     assert [n for n, _ in found] == list(range(6))
-    assert all(pid != os.getpid() for _, pid in found)  # done by the workers
+    by = {n: pid for n, pid in found}
+    assert {by[n] for n in (0, 1, 2)} == {os.getpid()}  # this process's share
+    assert by[3] != os.getpid()  # a worker's
 
 
 def die_in_a_worker(task: tuple[int, int]) -> int:

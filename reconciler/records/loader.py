@@ -147,10 +147,10 @@ class Records:
     parsed: int = 0
 
 
-@dataclass(frozen=True, slots=True)
-class Parsed:
+class Parsed(NamedTuple):
     """What reading one file gave: the hash of its bytes (None when it could not be read),
-    its record (None when it holds no mapping) and its problems."""
+    its record (None when it holds no mapping) and its problems. (A tuple: a worker process
+    sends thousands of them back, and a tuple pickles fastest.)"""
 
     shown: str
     raw: str | None
@@ -158,8 +158,7 @@ class Parsed:
     problems: list[Problem]
 
 
-@dataclass(frozen=True)
-class _Chunk:
+class _Chunk(NamedTuple):
     """Files of one kind for one parsing process: (path, shown, bytes when read already)."""
 
     kind: Kind

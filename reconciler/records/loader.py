@@ -22,7 +22,7 @@ from reconciler.formats import files, yamlfile
 from reconciler.formats.jsontext import digest, without_gc
 from reconciler.kinds import KINDS
 from reconciler.model import Desired, Environment, Key, Kind, Loaded, make_key
-from reconciler.records import pool
+from reconciler.records import pool, stat_index
 from reconciler.records.stat_index import IndexRun, Stat, StatIndex, raw_hash, shared_lines
 from reconciler.records.validation import problems_from
 
@@ -73,7 +73,8 @@ def found_files(repo: Path, kind: Kind) -> list[Found]:
                 if not symlink and not is_dir:
                     try:
                         st = entry.stat(follow_symlinks=False)
-                        info = Stat.of(st) if stat_module.S_ISREG(st.st_mode) else None
+                        regular = stat_module.S_ISREG(st.st_mode)
+                        info = stat_index.stat_of(st) if regular else None
                     except OSError:
                         info = None
                 shown = "/".join((prefix, *parts, name))

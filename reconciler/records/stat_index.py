@@ -29,6 +29,7 @@ import hashlib
 import json
 import logging
 import os
+import struct
 import sys
 import zlib
 from collections.abc import Callable, Iterable, Iterator
@@ -49,7 +50,7 @@ log = logging.getLogger(__name__)
 FOLDER = ".reconciler/cache"
 DATABASE = "index.sqlite3"
 CLOCK = "clock"  # written at the start of each run: its mtime is the run's clock
-FORMAT = "reconciler stat index 4"
+FORMAT = "reconciler stat index 5"
 _OLD = ("records.sqlite3",)  # the plan cache before the stat index: removed on the first write
 _BATCH = 500  # keys per query (SQLite allows at least 999 parameters)
 _KEEP = 4  # unused records are dropped once there are this many times the files read
@@ -57,31 +58,39 @@ _AHEAD = 256  # payloads read at a time, at most
 _SCHEMA = (
     "CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)",
     "CREATE TABLE IF NOT EXISTS files (path TEXT PRIMARY KEY, kind TEXT NOT NULL,"
-    " size INTEGER NOT NULL, mtime INTEGER NOT NULL, ctime INTEGER NOT NULL,"
-    " ino INTEGER NOT NULL, trusted INTEGER NOT NULL, raw TEXT NOT NULL,"
-    " checksum INTEGER NOT NULL)",
+    " stat BLOB NOT NULL, trusted INTEGER NOT NULL, raw TEXT NOT NULL, checksum INTEGER NOT NULL)",
     # A record's parts that many records share (envelope, depends_on, lines) are JSON texts
     # equal across them, read once each; cross: the values the checks across files read.
     "CREATE TABLE IF NOT EXISTS records (salt TEXT NOT NULL, kind TEXT NOT NULL,"
     " raw TEXT NOT NULL, identity TEXT NOT NULL, active INTEGER NOT NULL,"
     " wire_digest TEXT NOT NULL, envelope TEXT NOT NULL, depends_on TEXT NOT NULL,"
     " cross TEXT NOT NULL, lines TEXT NOT NULL, checksum INTEGER NOT NULL,"
-    " payload TEXT NOT NULL, PRIMARY KEY (salt, kind, raw))",
+    " PRIMARY KEY (salt, kind, raw))",
+    # Apart, so that the records read by every plan stay small on disk (a few pages).
+    "CREATE TABLE IF NOT EXISTS payloads (salt TEXT NOT NULL, kind TEXT NOT NULL,"
+    " raw TEXT NOT NULL, payload TEXT NOT NULL, PRIMARY KEY (salt, kind, raw))",
 )
 _RECORD = "identity, active, wire_digest, envelope, depends_on, cross, lines, checksum"
 
 
-class Stat(NamedTuple):
-    """What of a file's stat tells whether its bytes changed (a tuple: compared in C)."""
+# What of a file's stat tells whether its bytes changed: size, mtime_ns, ctime_ns, inode,
+# packed in 32 bytes (100,000 of them held as ints would weigh 20 MB) and compared whole.
+Stat = bytes
+_STAT = struct.Struct("<QqqQ")
 
-    size: int
-    mtime_ns: int
-    ctime_ns: int
-    ino: int
 
-    @classmethod
-    def of(cls, st: os.stat_result) -> Stat:
-        return cls(st.st_size, st.st_mtime_ns, st.st_ctime_ns, st.st_ino)
+def stat_of(st: os.stat_result) -> Stat | None:
+    """The Stat of a file (None for one out of the ranges the index holds)."""
+    try:
+        return _STAT.pack(st.st_size, st.st_mtime_ns, st.st_ctime_ns, st.st_ino)
+    except struct.error:
+        return None
+
+
+def stat_fields(stat: Stat) -> tuple[int, int, int, int]:
+    """size, mtime_ns, ctime_ns and inode of a Stat."""
+    fields: tuple[int, int, int, int] = _STAT.unpack(stat)
+    return fields
 
 
 class _Record(NamedTuple):
@@ -245,22 +254,23 @@ class IndexRun:
     # (by_content) would find nothing.
     holds_records: bool = False
     decoded: dict[tuple[str, str, str], Any] = field(default_factory=dict)
+    unkept: set[tuple[str, str]] = field(default_factory=set)  # records JSON cannot hold
 
     def load(self, db: sqlite3.Connection) -> None:
         meta = dict(db.execute("SELECT key, value FROM meta"))
         if meta.get("format") != FORMAT or meta.get("home") != _home(self.index.path):
             return  # another format, or copied here (a checkout, a cache): as if empty
         query = (
-            "SELECT f.path, f.kind, f.size, f.mtime, f.ctime, f.ino, f.trusted, f.raw,"
-            f" f.checksum, {', '.join('r.' + c for c in _RECORD.split(', '))}"
+            "SELECT f.path, f.kind, f.stat, f.trusted, f.raw, f.checksum,"
+            f" {', '.join('r.' + c for c in _RECORD.split(', '))}"
             " FROM files f LEFT JOIN records r ON r.salt = ? AND r.kind = f.kind AND r.raw = f.raw"
         )
         rows, held = self.rows, self.held
         for found in db.execute(query, (self.index.salt,)):
             path = found[0]
-            rows[path] = _Row(found[1], Stat(*found[2:6]), found[6], found[7], found[8])
-            if found[9] is not None:
-                held[path] = _Record._make(found[9:])
+            rows[path] = _Row._make(found[1:6])
+            if found[6] is not None:
+                held[path] = _Record._make(found[6:])
         self.holds_records = bool(held)
 
     def by_stat(self, kind: Kind, shown: str, stat: Stat | None) -> Loaded | None:
@@ -381,23 +391,30 @@ class IndexRun:
         rows = []
         for shown, (kind, stat, raw) in self.seen.items():
             # Trusted: older than this run's clock, so any later write shows in the stat.
-            trusted = int(stat.mtime_ns < started and stat.ctime_ns < started)
+            _size, mtime, ctime, _ino = stat_fields(stat)
+            trusted = int(mtime < started and ctime < started)
             if changed_only and _same(self.rows.get(shown), kind, stat, trusted, raw):
                 continue
             own = _file_checksum(shown, kind, stat, trusted, raw)
-            rows.append(
-                (shown, kind, stat.size, stat.mtime_ns, stat.ctime_ns, stat.ino, trusted, raw, own)
-            )
+            rows.append((shown, kind, stat, trusted, raw, own))
         return rows
 
     def _records(self) -> Iterator[tuple[Any, ...]]:
         """The rows of the records made this run, each made as it is written."""
         salt = self.index.salt
         for (kind, raw), loaded in self.fresh.items():
-            made = _record(salt, kind, raw, loaded)
-            if made is not None:
-                record, payload = made
-                yield (salt, kind, raw, *record, payload)
+            record = _record(salt, kind, raw, loaded)
+            if record is not None:
+                yield (salt, kind, raw, *record)
+            else:
+                self.unkept.add((kind, raw))
+
+    def _payloads(self) -> Iterator[tuple[str, str, str, str]]:
+        """The payloads of the records made this run."""
+        salt = self.index.salt
+        for (kind, raw), loaded in self.fresh.items():
+            if loaded.desired is not None and (kind, raw) not in self.unkept:
+                yield salt, kind, raw, loaded.desired.packed_payload
 
     def _write(
         self,
@@ -416,25 +433,29 @@ class IndexRun:
                 meta = dict(db.execute("SELECT key, value FROM meta"))
             home = _home(self.index.path)
             if meta.get("format") != FORMAT or meta.get("home") != home or home is None:
-                for table in ("meta", "files", "records"):  # another's: nothing of it is kept
+                for table in ("meta", "files", "records", "payloads"):  # another's: none kept
                     db.execute(f"DROP TABLE IF EXISTS {table}")
             for statement in _SCHEMA:
                 db.execute(statement)
             db.execute("INSERT OR REPLACE INTO meta VALUES ('format', ?)", (FORMAT,))
             db.execute("INSERT OR REPLACE INTO meta VALUES ('home', ?)", (home,))
             db.executemany("DELETE FROM files WHERE path = ?", ((g,) for g in gone))
-            db.executemany("INSERT OR REPLACE INTO files VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)", files)
-            marks = ", ".join("?" * 12)
+            db.executemany("INSERT OR REPLACE INTO files VALUES (?, ?, ?, ?, ?, ?)", files)
+            marks = ", ".join("?" * 11)
             db.executemany(f"INSERT OR IGNORE INTO records VALUES ({marks})", records)
+            db.executemany("INSERT OR IGNORE INTO payloads VALUES (?, ?, ?, ?)", self._payloads())
             (count,) = db.execute("SELECT count(*) FROM records").fetchone()
             if count > _KEEP * len(self.seen) + 1000:
                 used = {(kind, raw) for kind, _stat, raw in self.seen.values()}
                 stale = [
-                    rowid
-                    for rowid, kind, raw in db.execute("SELECT rowid, kind, raw FROM records")
+                    (salt, kind, raw)
+                    for salt, kind, raw in db.execute("SELECT salt, kind, raw FROM records")
                     if (kind, raw) not in used
                 ]
-                db.executemany("DELETE FROM records WHERE rowid = ?", ((r,) for r in stale))
+                for table in ("records", "payloads"):
+                    db.executemany(
+                        f"DELETE FROM {table} WHERE salt = ? AND kind = ? AND raw = ?", stale
+                    )
 
 
 def _same(row: _Row | None, kind: str, stat: Stat, trusted: int, raw: str) -> bool:
@@ -449,8 +470,7 @@ def _same(row: _Row | None, kind: str, stat: Stat, trusted: int, raw: str) -> bo
 
 def _file_checksum(path: str, kind: str, stat: Stat, trusted: int, raw: str) -> int:
     # Against damage, not forgery (whoever can write the index can compute it): CRC-32.
-    text = f"{path}\0{kind}\0{stat.size}\0{stat.mtime_ns}\0{stat.ctime_ns}\0{stat.ino}"
-    return zlib.crc32(f"{text}\0{trusted}\0{raw}".encode())
+    return zlib.crc32(stat, zlib.crc32(f"{path}\0{kind}\0{trusted}\0{raw}".encode()))
 
 
 def _record_checksum(salt: str, kind: str, raw: str, record: _Record | tuple[Any, ...]) -> int:
@@ -458,8 +478,9 @@ def _record_checksum(salt: str, kind: str, raw: str, record: _Record | tuple[Any
     return zlib.crc32("\0".join(map(str, parts)).encode())
 
 
-def _record(salt: str, kind: str, raw: str, loaded: Loaded) -> tuple[_Record, str] | None:
-    """The columns and payload a record is kept as; None for one JSON cannot hold as it is."""
+def _record(salt: str, kind: str, raw: str, loaded: Loaded) -> _Record | None:
+    """The columns a record is kept as; None for one JSON cannot hold as it is (a payload goes
+    with it only when it has a record: see _payloads)."""
     desired = loaded.desired
     if desired is None:
         return None
@@ -470,18 +491,9 @@ def _record(salt: str, kind: str, raw: str, loaded: Loaded) -> tuple[_Record, st
         )
     except (TypeError, ValueError):  # a value JSON cannot hold: the file is read each time
         return None
-    record = _Record(
-        desired.identity,
-        int(desired.active),
-        desired.wire_digest,
-        envelope,
-        depends_on,
-        cross,
-        lines,
-        0,
-    )
-    record = record._replace(checksum=_record_checksum(salt, kind, raw, record))
-    return record, desired.packed_payload
+    identity, active, digest = desired.identity, int(desired.active), desired.wire_digest
+    record = _Record(identity, active, digest, envelope, depends_on, cross, lines, 0)
+    return record._replace(checksum=_record_checksum(salt, kind, raw, record))
 
 
 _LINES: dict[tuple[tuple[str, int], ...], dict[str, int]] = {}
@@ -569,7 +581,7 @@ class _Payloads:
             for kind, raws in by_kind.items():  # (salt, kind, raw) is the table's key
                 marks = ",".join("?" * len(raws))
                 for raw, text in self.db.execute(
-                    "SELECT raw, payload FROM records WHERE salt = ? AND kind = ? AND raw IN "
+                    "SELECT raw, payload FROM payloads WHERE salt = ? AND kind = ? AND raw IN "
                     f"({marks})",
                     (self.index.salt, kind, *raws),
                 ):

@@ -58,19 +58,20 @@ def _tick_once_a_second(monkeypatch: pytest.MonkeyPatch) -> None:
     """A filesystem whose timestamps tick once a second (HFS+, many network filesystems): a
     test's edits land in the tick of the plan that read the file before them."""
     grain = 1_000_000_000
-    real_of, real_clock = stat_index.Stat.of, stat_index.StatIndex._clock
+    real_of, real_clock = stat_index.stat_of, stat_index.StatIndex._clock
 
-    def of(st: os.stat_result) -> stat_index.Stat:
+    def of(st: os.stat_result) -> stat_index.Stat | None:
         found = real_of(st)
-        return stat_index.Stat(
-            found.size, found.mtime_ns // grain * grain, found.ctime_ns // grain * grain, found.ino
-        )
+        if found is None:
+            return None
+        size, mtime, ctime, ino = stat_index.stat_fields(found)
+        return stat_index._STAT.pack(size, mtime // grain * grain, ctime // grain * grain, ino)
 
     def clock(self: stat_index.StatIndex) -> int | None:
         now = real_clock(self)
         return None if now is None else now // grain * grain
 
-    monkeypatch.setattr(stat_index.Stat, "of", staticmethod(of))
+    monkeypatch.setattr(stat_index, "stat_of", of)
     monkeypatch.setattr(stat_index.StatIndex, "_clock", clock)
 
 
@@ -357,7 +358,7 @@ def test_a_file_written_in_the_tick_of_the_plan_is_read_again(
         edited = f"Test Facility {(attempt + 1) % 10}"
         path.write_text(path.read_text(encoding="utf-8").replace(name, edited), encoding="utf-8")
         os.utime(path, ns=(before.st_atime_ns, before.st_mtime_ns))
-        if stat_index.Stat.of(path.stat()) == stat_index.Stat.of(before):
+        if stat_index.stat_of(path.stat()) == stat_index.stat_of(before):
             break
     else:
         pytest.fail("every attempt crossed a tick of the clock")
@@ -390,7 +391,7 @@ def _damage(made: Repo, sql: str) -> None:
 
 DAMAGES = {
     # A payload that no longer has the digest its record carries: the file is read again.
-    "payload": "UPDATE records SET payload = replace(payload, 'Test Facility', 'Evil Facility')",
+    "payload": "UPDATE payloads SET payload = replace(payload, 'Test Facility', 'Evil Facility')",
     # Values edited without their checksum.
     "active": "UPDATE records SET active = 1 - active",
     "cross": "UPDATE records SET cross = replace(cross, '777', '778')",
@@ -399,7 +400,7 @@ DAMAGES = {
     "foreign": "UPDATE files SET raw = (SELECT raw FROM files f2 WHERE f2.path > files.path "
     "ORDER BY f2.path LIMIT 1) WHERE path < 'orgs/clinic-3.yaml'",
     "format": "UPDATE meta SET value = 'some other format' WHERE key = 'format'",
-    "stat": "UPDATE files SET size = size + 1",
+    "stat": "UPDATE files SET stat = zeroblob(32)",
 }
 
 
@@ -418,7 +419,7 @@ def test_an_index_copied_from_elsewhere_is_not_this_machines(indexed: Repo) -> N
     replaced whole."""
     database = indexed.root / FOLDER / DATABASE
     with _db(indexed) as db:  # what a forger would write: a payload and its digest, consistent
-        db.execute("UPDATE records SET payload = replace(payload, 'Test Facility', 'Forged')")
+        db.execute("UPDATE payloads SET payload = replace(payload, 'Test Facility', 'Forged')")
     copy = database.with_name("copy")
     shutil.copyfile(database, copy)
     os.replace(copy, database)  # the same bytes, another file
@@ -426,13 +427,13 @@ def test_an_index_copied_from_elsewhere_is_not_this_machines(indexed: Repo) -> N
     assert (found.opened, found.parsed) == (3, 3)
     assert "Forged" not in outcome(indexed.root, "sandbox", cache=True)
     with _db(indexed) as db:
-        assert "Forged" not in str(list(db.execute("SELECT payload FROM records")))
+        assert "Forged" not in str(list(db.execute("SELECT payload FROM payloads")))
     assert records(indexed.root).opened == 0  # this machine's again
 
 
 def test_a_payload_gone_from_the_index_is_read_from_the_file(indexed: Repo) -> None:
     found = records(indexed.root)
-    _damage(indexed, "DELETE FROM records")
+    _damage(indexed, "DELETE FROM payloads")
     truth = Workspace(repo=indexed.root, env_name="sandbox", cache=False).records.desired
     assert {k: d.packed_payload for k, d in found.desired.items()} == {
         k: d.packed_payload for k, d in truth.items()
@@ -441,7 +442,7 @@ def test_a_payload_gone_from_the_index_is_read_from_the_file(indexed: Repo) -> N
 
 def test_a_file_changed_after_it_was_indexed_is_named_not_planned_stale(indexed: Repo) -> None:
     found = records(indexed.root)
-    _damage(indexed, "DELETE FROM records")
+    _damage(indexed, "DELETE FROM payloads")
     indexed.org("clinic-2", make_org(2, name="Changed meanwhile"))
     key = f"organization:{make_org(2)['oid']}"
     with pytest.raises(ReconcilerError, match=r"orgs/clinic-2\.yaml changed while the command ran"):

@@ -22,8 +22,9 @@ from reconciler.formats import files, yamlfile
 from reconciler.formats.jsontext import digest, without_gc
 from reconciler.kinds import KINDS
 from reconciler.model import Desired, Environment, Key, Kind, Loaded, make_key
-from reconciler.records import pool, stat_index
-from reconciler.records.stat_index import IndexRun, Stat, StatIndex, raw_hash, shared_lines
+from reconciler.records import index_rows, pool
+from reconciler.records.index_rows import Stat, raw_hash, shared_lines
+from reconciler.records.stat_index import IndexRun, StatIndex
 from reconciler.records.validation import problems_from
 
 log = logging.getLogger(__name__)
@@ -74,7 +75,7 @@ def found_files(repo: Path, kind: Kind) -> list[Found]:
                     try:
                         st = entry.stat(follow_symlinks=False)
                         regular = stat_module.S_ISREG(st.st_mode)
-                        info = stat_index.stat_of(st) if regular else None
+                        info = index_rows.stat_of(st) if regular else None
                     except OSError:
                         info = None
                 shown = "/".join((prefix, *parts, name))

@@ -29,18 +29,29 @@ import hashlib
 import json
 import logging
 import os
-import struct
 import sys
-import zlib
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from functools import cache
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, NamedTuple
+from typing import TYPE_CHECKING, Any
 
-from reconciler.errors import ReconcilerError
-from reconciler.formats.jsontext import Canonical, canonical_json
+from reconciler.formats.jsontext import canonical_json
 from reconciler.model import Desired, Environment, Kind, Loaded, shared, shared_envelope
+from reconciler.records.index_payloads import Payloads, Reread
+from reconciler.records.index_rows import (
+    RECORD,
+    SCHEMA,
+    Record,
+    Row,
+    Stat,
+    file_checksum,
+    record_checksum,
+    record_of,
+    same,
+    shared_lines,
+    stat_fields,
+)
 
 if TYPE_CHECKING:
     import sqlite3
@@ -54,56 +65,6 @@ FORMAT = "reconciler stat index 5"
 _OLD = ("records.sqlite3",)  # the plan cache before the stat index: removed on the first write
 _BATCH = 500  # keys per query (SQLite allows at least 999 parameters)
 _KEEP = 4  # unused records are dropped once there are this many times the files read
-_AHEAD = 256  # payloads read at a time, at most
-_SCHEMA = (
-    "CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)",
-    "CREATE TABLE IF NOT EXISTS files (path TEXT PRIMARY KEY, kind TEXT NOT NULL,"
-    " stat BLOB NOT NULL, trusted INTEGER NOT NULL, raw TEXT NOT NULL, checksum INTEGER NOT NULL)",
-    # A record's parts that many records share (envelope, depends_on, lines) are JSON texts
-    # equal across them, read once each; cross: the values the checks across files read.
-    "CREATE TABLE IF NOT EXISTS records (salt TEXT NOT NULL, kind TEXT NOT NULL,"
-    " raw TEXT NOT NULL, identity TEXT NOT NULL, active INTEGER NOT NULL,"
-    " wire_digest TEXT NOT NULL, envelope TEXT NOT NULL, depends_on TEXT NOT NULL,"
-    " cross TEXT NOT NULL, lines TEXT NOT NULL, checksum INTEGER NOT NULL,"
-    " PRIMARY KEY (salt, kind, raw))",
-    # Apart, so that the records read by every plan stay small on disk (a few pages).
-    "CREATE TABLE IF NOT EXISTS payloads (salt TEXT NOT NULL, kind TEXT NOT NULL,"
-    " raw TEXT NOT NULL, payload TEXT NOT NULL, PRIMARY KEY (salt, kind, raw))",
-)
-_RECORD = "identity, active, wire_digest, envelope, depends_on, cross, lines, checksum"
-
-
-# What of a file's stat tells whether its bytes changed: size, mtime_ns, ctime_ns, inode,
-# packed in 32 bytes (100,000 of them held as ints would weigh 20 MB) and compared whole.
-Stat = bytes
-_STAT = struct.Struct("<QqqQ")
-
-
-def stat_of(st: os.stat_result) -> Stat | None:
-    """The Stat of a file (None for one out of the ranges the index holds)."""
-    try:
-        return _STAT.pack(st.st_size, st.st_mtime_ns, st.st_ctime_ns, st.st_ino)
-    except struct.error:
-        return None
-
-
-def stat_fields(stat: Stat) -> tuple[int, int, int, int]:
-    """size, mtime_ns, ctime_ns and inode of a Stat."""
-    fields: tuple[int, int, int, int] = _STAT.unpack(stat)
-    return fields
-
-
-class _Record(NamedTuple):
-    """A record as the index holds it (the columns of _RECORD)."""
-
-    identity: str
-    active: int
-    wire_digest: str
-    envelope: str
-    depends_on: str
-    cross: str
-    lines: str
-    checksum: int
 
 
 def _home(path: Path) -> str | None:
@@ -115,11 +76,6 @@ def _home(path: Path) -> str | None:
     except OSError:
         return None
     return f"{st.st_dev}:{st.st_ino}"
-
-
-def raw_hash(raw: bytes) -> str:
-    """The hash that names a file's bytes in the index."""
-    return hashlib.sha256(raw).hexdigest()
 
 
 @cache
@@ -151,10 +107,6 @@ def _environment(env: Environment) -> dict[str, Any]:
         "gateway_oids": sorted(env.gateway_oids),
         "external_parents": sorted(env.external_parents),
     }
-
-
-# (kind, shown path) -> the hash of the file's bytes and its record, read again
-Reread = Callable[[str, str], tuple[str | None, Loaded | None]]
 
 
 @dataclass
@@ -191,7 +143,7 @@ class StatIndex:
         record) when a payload the index should hold is missing or damaged."""
         import sqlite3  # here, not above: a small tree is read without the index
 
-        run = IndexRun(self, _Payloads(self, reread), started=started)
+        run = IndexRun(self, Payloads(self._connect, self.salt, reread), started=started)
         if started is not None and self.path.exists():
             try:
                 with contextlib.closing(self._connect()) as db:
@@ -226,30 +178,17 @@ class StatIndex:
         return sqlite3.connect(self.path, timeout=2.0, isolation_level="DEFERRED")
 
 
-class _Row(NamedTuple):
-    """A file as the index holds it."""
-
-    kind: str
-    stat: Stat
-    trusted: int
-    raw: str
-    checksum: int
-
-    def intact(self, path: str) -> bool:
-        return self.checksum == _file_checksum(path, self.kind, self.stat, self.trusted, self.raw)
-
-
 @dataclass
 class IndexRun:
     """What one load found in the index, and what it saw to write back."""
 
     index: StatIndex
-    payloads: _Payloads
+    payloads: Payloads
     started: int | None
-    rows: dict[str, _Row] = field(default_factory=dict)  # shown path -> row
+    rows: dict[str, Row] = field(default_factory=dict)  # shown path -> row
     seen: dict[str, tuple[str, Stat, str]] = field(default_factory=dict)  # -> kind, stat, raw
     fresh: dict[tuple[str, str], Loaded] = field(default_factory=dict)  # (kind, raw) -> record
-    held: dict[str, _Record] = field(default_factory=dict)  # shown path -> its record, until used
+    held: dict[str, Record] = field(default_factory=dict)  # shown path -> its record, until used
     # Whether the index held records of this salt for any file: else looking bytes up
     # (by_content) would find nothing.
     holds_records: bool = False
@@ -262,15 +201,15 @@ class IndexRun:
             return  # another format, or copied here (a checkout, a cache): as if empty
         query = (
             "SELECT f.path, f.kind, f.stat, f.trusted, f.raw, f.checksum,"
-            f" {', '.join('r.' + c for c in _RECORD.split(', '))}"
+            f" {', '.join('r.' + c for c in RECORD.split(', '))}"
             " FROM files f LEFT JOIN records r ON r.salt = ? AND r.kind = f.kind AND r.raw = f.raw"
         )
         rows, held = self.rows, self.held
         for found in db.execute(query, (self.index.salt,)):
             path = found[0]
-            rows[path] = _Row._make(found[1:6])
+            rows[path] = Row._make(found[1:6])
             if found[6] is not None:
-                held[path] = _Record._make(found[6:])
+                held[path] = Record._make(found[6:])
         self.holds_records = bool(held)
 
     def by_stat(self, kind: Kind, shown: str, stat: Stat | None) -> Loaded | None:
@@ -292,18 +231,18 @@ class IndexRun:
         import sqlite3
 
         hashes = sorted(set(wanted.values()))
-        values: dict[str, _Record] = {}
+        values: dict[str, Record] = {}
         try:
             with contextlib.closing(self.index._connect()) as db:
                 for start in range(0, len(hashes), _BATCH):
                     batch = hashes[start : start + _BATCH]
                     marks = ",".join("?" * len(batch))
                     for raw, *columns in db.execute(
-                        f"SELECT raw, {_RECORD} FROM records WHERE salt = ? AND kind = ?"
+                        f"SELECT raw, {RECORD} FROM records WHERE salt = ? AND kind = ?"
                         f" AND raw IN ({marks})",
                         (self.index.salt, kind.name, *batch),
                     ):
-                        values[raw] = _Record._make(columns)
+                        values[raw] = Record._make(columns)
         except sqlite3.Error as exc:
             log.debug("stat index %s ignored: %s", self.index.path, exc)
             return {}
@@ -324,8 +263,8 @@ class IndexRun:
         if loaded is not None and loaded.desired is not None:
             self.fresh[(kind.name, raw)] = loaded
 
-    def _loaded(self, kind: Kind, shown: str, raw: str, record: _Record) -> Loaded | None:
-        if _record_checksum(self.index.salt, kind.name, raw, record) != record.checksum:
+    def _loaded(self, kind: Kind, shown: str, raw: str, record: Record) -> Loaded | None:
+        if record_checksum(self.index.salt, kind.name, raw, record) != record.checksum:
             return None  # damaged
         try:
             envelope, depends_on, lines = self.shared(record)
@@ -346,7 +285,7 @@ class IndexRun:
         )
         return Loaded(kind.name, shown, cross_values, lines, desired=desired)
 
-    def shared(self, record: _Record) -> tuple[dict[str, Any], tuple[str, ...], dict[str, int]]:
+    def shared(self, record: Record) -> tuple[dict[str, Any], tuple[str, ...], dict[str, int]]:
         """The envelope, dependencies and lines of a record: each text read once, and each
         value held once for the records that share it."""
         key = (record.envelope, record.depends_on, record.lines)
@@ -393,9 +332,9 @@ class IndexRun:
             # Trusted: older than this run's clock, so any later write shows in the stat.
             _size, mtime, ctime, _ino = stat_fields(stat)
             trusted = int(mtime < started and ctime < started)
-            if changed_only and _same(self.rows.get(shown), kind, stat, trusted, raw):
+            if changed_only and same(self.rows.get(shown), kind, stat, trusted, raw):
                 continue
-            own = _file_checksum(shown, kind, stat, trusted, raw)
+            own = file_checksum(shown, kind, stat, trusted, raw)
             rows.append((shown, kind, stat, trusted, raw, own))
         return rows
 
@@ -403,7 +342,7 @@ class IndexRun:
         """The rows of the records made this run, each made as it is written."""
         salt = self.index.salt
         for (kind, raw), loaded in self.fresh.items():
-            record = _record(salt, kind, raw, loaded)
+            record = record_of(salt, kind, raw, loaded)
             if record is not None:
                 yield (salt, kind, raw, *record)
             else:
@@ -435,7 +374,7 @@ class IndexRun:
             if meta.get("format") != FORMAT or meta.get("home") != home or home is None:
                 for table in ("meta", "files", "records", "payloads"):  # another's: none kept
                     db.execute(f"DROP TABLE IF EXISTS {table}")
-            for statement in _SCHEMA:
+            for statement in SCHEMA:
                 db.execute(statement)
             db.execute("INSERT OR REPLACE INTO meta VALUES ('format', ?)", (FORMAT,))
             db.execute("INSERT OR REPLACE INTO meta VALUES ('home', ?)", (home,))
@@ -456,159 +395,3 @@ class IndexRun:
                     db.executemany(
                         f"DELETE FROM {table} WHERE salt = ? AND kind = ? AND raw = ?", stale
                     )
-
-
-def _same(row: _Row | None, kind: str, stat: Stat, trusted: int, raw: str) -> bool:
-    return (
-        row is not None
-        and row.kind == kind
-        and row.stat == stat
-        and row.trusted == trusted
-        and row.raw == raw
-    )
-
-
-def _file_checksum(path: str, kind: str, stat: Stat, trusted: int, raw: str) -> int:
-    # Against damage, not forgery (whoever can write the index can compute it): CRC-32.
-    return zlib.crc32(stat, zlib.crc32(f"{path}\0{kind}\0{trusted}\0{raw}".encode()))
-
-
-def _record_checksum(salt: str, kind: str, raw: str, record: _Record | tuple[Any, ...]) -> int:
-    parts = (salt, kind, raw, *record[:7])
-    return zlib.crc32("\0".join(map(str, parts)).encode())
-
-
-def _record(salt: str, kind: str, raw: str, loaded: Loaded) -> _Record | None:
-    """The columns a record is kept as; None for one JSON cannot hold as it is (a payload goes
-    with it only when it has a record: see _payloads)."""
-    desired = loaded.desired
-    if desired is None:
-        return None
-    try:
-        envelope, depends_on, cross, lines = (
-            json.dumps(value, ensure_ascii=False, allow_nan=False, separators=(",", ":"))
-            for value in (desired.envelope, desired.depends_on, loaded.cross_values, loaded.lines)
-        )
-    except (TypeError, ValueError):  # a value JSON cannot hold: the file is read each time
-        return None
-    identity, active, digest = desired.identity, int(desired.active), desired.wire_digest
-    record = _Record(identity, active, digest, envelope, depends_on, cross, lines, 0)
-    return record._replace(checksum=_record_checksum(salt, kind, raw, record))
-
-
-_LINES: dict[tuple[tuple[str, int], ...], dict[str, int]] = {}
-
-
-def shared_lines(lines: dict[str, int]) -> dict[str, int]:
-    """One mapping for equal line maps: most files put the cross keys on the same lines."""
-    try:
-        return _LINES.setdefault(tuple(lines.items()), lines)
-    except TypeError:
-        return lines
-
-
-def payload_digest(envelope: dict[str, Any], payload: str) -> str:
-    """The wire digest of an envelope and a payload's canonical JSON (model.Desired.of)."""
-    whole = "[" + canonical_json(envelope) + "," + payload + "]"
-    return hashlib.sha256(whole.encode()).hexdigest()
-
-
-@dataclass
-class _Payloads:
-    """Reads the payloads the index holds as they are asked for. A plan asks for them in the
-    order the records were found (creates and updates, one after the other): a request for the
-    record after the last one asked for reads the next ones with it, in batches that double up
-    to _AHEAD; a request elsewhere reads that one alone."""
-
-    index: StatIndex
-    reread: Reread
-    order: list[_Payload] = field(default_factory=list)
-    ahead: dict[int, str] = field(default_factory=dict)  # position -> payload read in advance
-    last: int = -2
-    batch: int = 1
-    db: sqlite3.Connection | None = None
-    # id of an envelope (each held by the payloads that share it, so never reused) -> "[<JSON>,"
-    envelopes: dict[int, str] = field(default_factory=dict)
-
-    def add(
-        self, kind: str, raw: str, shown: str, envelope: dict[str, Any], digest: str
-    ) -> _Payload:
-        payload = _Payload(self, len(self.order), kind, raw, shown, envelope, digest)
-        self.order.append(payload)
-        return payload
-
-    def read(self, payload: _Payload) -> str:
-        found = self.ahead.pop(payload.position, None)
-        if found is None:
-            found = self._stored(payload.position)
-        self.last = payload.position
-        if found is not None and self._digest(payload.envelope, found) == payload.wire_digest:
-            return Canonical(found)  # the text the digest was made of, so canonical
-        # Gone from the index (another run cleaned it up) or damaged: the file holds it.
-        raw, loaded = self.reread(payload.kind, payload.shown)
-        desired = loaded.desired if loaded is not None else None
-        if (
-            raw == payload.raw
-            and desired is not None
-            and desired.wire_digest == payload.wire_digest
-        ):
-            return desired.packed_payload
-        raise ReconcilerError(
-            f"{payload.shown} changed while the command ran: run it again to plan with what the "
-            "file holds now"
-        )
-
-    def _digest(self, envelope: dict[str, Any], payload: str) -> str:
-        """payload_digest, the envelope's JSON made once for the many records that share it."""
-        opening = self.envelopes.get(id(envelope))
-        if opening is None:
-            opening = self.envelopes[id(envelope)] = "[" + canonical_json(envelope) + ","
-        return hashlib.sha256((opening + payload + "]").encode()).hexdigest()
-
-    def _stored(self, position: int) -> str | None:
-        """The payload at `position`, and those after it when the requests go in order."""
-        import sqlite3
-
-        self.batch = min(self.batch * 2, _AHEAD) if position == self.last + 1 else 1
-        wanted = self.order[position : position + self.batch]
-        by_kind: dict[str, list[str]] = {}
-        for item in wanted:
-            by_kind.setdefault(item.kind, []).append(item.raw)
-        texts: dict[tuple[str, str], str] = {}
-        try:
-            if self.db is None:
-                self.db = self.index._connect()
-            for kind, raws in by_kind.items():  # (salt, kind, raw) is the table's key
-                marks = ",".join("?" * len(raws))
-                for raw, text in self.db.execute(
-                    "SELECT raw, payload FROM payloads WHERE salt = ? AND kind = ? AND raw IN "
-                    f"({marks})",
-                    (self.index.salt, kind, *raws),
-                ):
-                    if isinstance(text, str):
-                        texts[(kind, raw)] = text
-        except sqlite3.Error as exc:
-            log.debug("stat index %s: payload not read: %s", self.index.path, exc)
-            return None
-        for item in wanted[1:]:
-            text = texts.get((item.kind, item.raw))
-            if text is not None:
-                self.ahead[item.position] = text
-        first = wanted[0]
-        return texts.get((first.kind, first.raw))
-
-
-@dataclass(frozen=True, slots=True)
-class _Payload:
-    """A record's payload, read from the index when it is asked for (Desired.packed)."""
-
-    payloads: _Payloads
-    position: int  # in the order the records were found
-    kind: str
-    raw: str
-    shown: str
-    envelope: dict[str, Any]
-    wire_digest: str
-
-    def __call__(self) -> str:
-        return self.payloads.read(self)

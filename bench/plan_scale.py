@@ -1,35 +1,45 @@
-"""How `reconciler plan` scales with the number of organization files.
+"""How `reconciler plan` scales with the number of organization files, against the cost of the
+YAML alone and against octoDNS.
 
 Run: `.venv/bin/python bench/plan_scale.py [--sizes 1000,10000,100000] [--repeat 3]
-[--cases cold,text,warm,noop,noop-warm,changed]`
+[--cases cold,serial,warm,noop,noop-cold,changed,octodns] [--octodns-sizes 10000]`
 
 For each size N it writes N realistic organization files (a few parents, many children with
 contacts, addresses and identifiers, about 25 lines each) into a temporary repository and
-measures, each in a fresh process (peak RSS of that process alone: tests/peak_rss.py):
+measures, each in a fresh process (peak RSS of that process and the workers it waited for:
+tests/peak_rss.py):
 
-- floor: read every file and `yaml.load` it with `yaml.CSafeLoader` (the cost of the YAML
-  itself, which no reconciler can avoid);
-- cold: `reconciler plan --format json --no-cache` against an empty ledger (N creates), through
-  the real console script; text: the same with the text plan;
-- warm: the same plan with the plan cache filled by an earlier run (unchanged files);
-- noop: against a ledger that already holds every record (no changes), cache not used;
-  noop-warm: the same with the cache filled;
-- changed: 1% of the files edited (one field each) against the full ledger, the cache filled
-  by the plan before the edit: what a pull request's plan costs.
+- floor: read every file and `yaml.load` it with `yaml.CSafeLoader`, in one process on one
+  core: the cost of the YAML itself, which no reconciler can avoid;
+- cold: `reconciler plan --format json` with no stat index (no .reconciler/cache) against an
+  empty ledger (N creates), through the real console script: the files are parsed in a pool
+  of one process per available CPU; serial: the same with `--jobs 1`;
+- warm: the same plan again, nothing changed since the last one (the index vouches for every
+  file);
+- noop: against a ledger that already holds every record (no changes), the index warm: what a
+  plan costs when nothing changed; noop-cold: the same with `--no-cache` (every file parsed);
+- changed: 1% of the files edited (one field each) against the full ledger, the index filled
+  by the plan before the edit: what a pull request's plan costs;
+- octodns: `octodns-sync` (a dry run: its plan) of a zone of N records kept one file per record
+  (YamlProvider with split_extension), against a YAML target that already holds them: octoDNS's
+  no-op plan of the same number of records. octoDNS is installed from PyPI into the bench's own
+  virtual environment, .reconciler/bench/octodns-venv in the project (made once, then reused).
 
-Each time is the least CPU time (user + system) of --repeat runs, as other load on the machine
-only ever adds time; the ratio is to the floor's, measured in the same run; the peak RSS is the
-largest seen. Wall seconds are printed too.
+Each time is the least of --repeat runs (wall and CPU, user + system, taken apart), as other
+load on the machine only ever adds time; each ratio is to the floor's, measured in the same run;
+the peak RSS is the largest seen. The machine's available CPUs and load are printed first.
 
-Targets (issue 16): cold <= 1.3x the floor at 10k and 100k, text <= json + 10%; warm <= 0.35x
-at 10k; no-op at 100k <= 1.3x and <= 400 MB.
+Targets (issue 25), wall time against the floor at 10k: cold <= 1.0x, warm <= 0.2x, both
+within 10% at 100k; noop at 100k <= 300 MB; noop <= 0.3x octoDNS's time and <= 1x its memory.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import re
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -40,6 +50,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 
 from peak_rss import measured  # the peak RSS of the command alone
 
+PROJECT = Path(__file__).resolve().parents[1]
+OCTODNS = "octodns==1.22.0"  # pinned: each release changes what a plan does
+OCTODNS_VENV = PROJECT / ".reconciler" / "bench" / "octodns-venv"
 GATEWAY = "2.16.840.1.113883.3.6147.458.2"
 ROOT = "2.16.840.1.113883.3.6147.458.24601"
 PARENTS = 5
@@ -128,6 +141,70 @@ def write_repo(root: Path, count: int) -> None:
         (folder / f"facility-{i:06d}.yaml").write_text(org_text(1000 + i, parent), encoding="utf-8")
 
 
+def octodns_text(index: int) -> str:
+    """One octoDNS record file holding what org_text holds, as the values of a TXT record."""
+    city, state, zip3, county = CITIES[index % len(CITIES)]
+    values = [
+        f"oid={ROOT}.1.{index}",
+        f"name=Northwind Facility {index}",
+        f"aliases=Northwind {index}, NW-{index}",
+        "active=true",
+        "type=Implementer",
+        f"part_of={ROOT}.1",
+        f"identifiers={index:010d} FACID, NW{index} LOCAL",
+        f"contact=Technical Northwind Interoperability Team interop{index % 97}@northwind.example",
+        f"phones=+1608555{index % 10000:04d} +1608556{index % 10000:04d}",
+        f"contact=Administrative Facility Manager {index} manager{index}@northwind.example",
+        f"address={100 + index % 9000} Main St, {city}, {state} {zip3}{index % 100:02d}",
+        f"county={county}",
+        "country=USA",
+    ]
+    lines = "".join(f"    - {json.dumps(v)}\n" for v in sorted(values))
+    head = f"# Generated for the scale benchmark.\nfacility-{index:06d}:\n"
+    return head + "  type: TXT\n  values:\n" + lines
+
+
+def write_octodns(root: Path, count: int) -> Path:
+    """A split zone of `count` record files, and an octoDNS config whose target is a YAML
+    provider (filled by one `--doit` sync, so that the measured plan is a no-op)."""
+    zone = "northwind.example."
+    split = root / "records" / zone
+    split.mkdir(parents=True)
+    for i in range(count):
+        (split / f"facility-{i:06d}.yaml").write_text(octodns_text(1000 + i), encoding="utf-8")
+    (root / "target").mkdir()
+    config = root / "octodns.yaml"
+    config.write_text(
+        f"""providers:
+  records:
+    class: octodns.provider.yaml.YamlProvider
+    directory: {root / "records"}
+    split_extension: .
+    enforce_order: false
+  target:
+    class: octodns.provider.yaml.YamlProvider
+    directory: {root / "target"}
+    enforce_order: false
+zones:
+  {zone}:
+    sources: [records]
+    targets: [target]
+""",
+        encoding="utf-8",
+    )
+    return config
+
+
+def octodns_venv() -> Path:
+    """The bench's own octoDNS (never the project's environment): made once, then reused."""
+    sync = OCTODNS_VENV / ("Scripts" if os.name == "nt" else "bin") / "octodns-sync"
+    if not sync.exists():
+        subprocess.run([sys.executable, "-m", "venv", str(OCTODNS_VENV)], check=True)
+        pip = OCTODNS_VENV / ("Scripts" if os.name == "nt" else "bin") / "pip"
+        subprocess.run([str(pip), "install", "-q", OCTODNS], check=True)
+    return sync
+
+
 @dataclass
 class Run:
     cpu: float  # user + system seconds
@@ -135,10 +212,15 @@ class Run:
     mb: float  # peak RSS
 
 
-def measure(argv: list[str], *, repeat: int = 1) -> Run:
+def measure(argv: list[str], *, repeat: int = 1, before: list[str] | None = None) -> Run:
     """The least CPU and wall seconds of `repeat` fresh processes, and the largest peak RSS
-    (MB); fails loudly on an exit other than 0 or 2 (changes)."""
-    runs = [_run(argv) for _ in range(repeat)]
+    (MB); fails loudly on an exit other than 0 or 2 (changes). `before`: a folder removed
+    before each run."""
+    runs = []
+    for _ in range(repeat):
+        for folder in before or ():
+            shutil.rmtree(folder, ignore_errors=True)
+        runs.append(_run(argv))
     return Run(min(r.cpu for r in runs), min(r.wall for r in runs), max(r.mb for r in runs))
 
 
@@ -170,23 +252,25 @@ def edit_share(root: Path, share: float, *, city: str) -> int:
     return len(changed)
 
 
-CASES = ("cold", "text", "warm", "noop", "noop-warm", "changed")
+CASES = ("cold", "serial", "warm", "noop", "noop-cold", "changed", "octodns")
 
 
-def run_size(count: int, *, cases: set[str], repeat: int) -> dict[str, Run]:
+def run_size(count: int, *, cases: set[str], repeat: int, octodns: bool) -> dict[str, Run]:
     with tempfile.TemporaryDirectory(prefix="plan-scale-") as tmp:
         root = Path(tmp)
         write_repo(root, count)
+        index = str(root / ".reconciler" / "cache")
         plan = [*reconciler_command(), "--repo", tmp, "plan"]
         found = {"floor": measure([sys.executable, "-c", FLOOR, str(root / "orgs")], repeat=repeat)}
         if "cold" in cases:
-            found["cold"] = measure([*plan, "--format", "json", "--no-cache"], repeat=repeat)
-        if "text" in cases:
-            found["text"] = measure([*plan, "--no-cache"], repeat=repeat)
+            found["cold"] = measure([*plan, "--format", "json"], repeat=repeat, before=[index])
+        if "serial" in cases:
+            serial = [*plan, "--format", "json", "--jobs", "1"]
+            found["serial"] = measure(serial, repeat=repeat, before=[index])
         if "warm" in cases:
-            measure([*plan, "--format", "json"])  # fills the cache
+            measure([*plan, "--format", "json"])  # fills the index
             found["warm"] = measure([*plan, "--format", "json"], repeat=repeat)
-        if cases & {"noop", "noop-warm", "changed"}:
+        if cases & {"noop", "noop-cold", "changed"}:
             out = root / "plan.json"
             measure([*plan, "--out", str(out)])
             ledger = root / ".reconciler" / "sandbox" / "ledger.json"
@@ -194,46 +278,75 @@ def run_size(count: int, *, cases: set[str], repeat: int) -> dict[str, Run]:
             out.unlink()
             noop = [*plan, "--detailed-exitcode"]
             if "noop" in cases:
-                found["noop"] = measure([*noop, "--no-cache"], repeat=repeat)
-            if "noop-warm" in cases:
                 measure(noop)
-                found["noop-warm"] = measure(noop, repeat=repeat)
+                found["noop"] = measure(noop, repeat=repeat)
+            if "noop-cold" in cases:
+                found["noop-cold"] = measure([*noop, "--no-cache"], repeat=repeat)
             if "changed" in cases:
-                measure(noop)  # the cache holds every file as it is
+                measure(noop)  # the index holds every file as it is
                 runs = []
-                for attempt in range(repeat):  # new contents each time: never in the cache
+                for attempt in range(repeat):  # new contents each time: never in the index
                     edit_share(root, 0.01, city=f"Verona {attempt}")
                     runs.append(_run([*plan, "--format", "json"]))
                 found["changed"] = Run(
                     min(r.cpu for r in runs), min(r.wall for r in runs), max(r.mb for r in runs)
                 )
+        if octodns:
+            sync = str(octodns_venv())
+            config = str(write_octodns(root / "octodns", count))
+            measure([sync, "--config-file", config, "--doit", "--force"])  # fills the target
+            found["octodns"] = measure([sync, "--config-file", config], repeat=repeat)
         return found
+
+
+def _cpus() -> int:
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # pragma: no cover - macOS, Windows
+        return os.cpu_count() or 1
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sizes", default="1000,10000", help="comma-separated file counts")
     parser.add_argument("--cases", default=",".join(CASES), help="comma-separated cases")
+    parser.add_argument("--octodns-sizes", default="10000", help="sizes octoDNS runs at")
     parser.add_argument(
         "--repeat", type=int, default=3, help="runs per measurement; the fastest counts"
     )
     args = parser.parse_args()
     sizes = [int(s) for s in args.sizes.split(",") if s]
     cases = {c for c in args.cases.split(",") if c}
+    octodns_sizes = {int(s) for s in args.octodns_sizes.split(",") if s}
+    load = " ".join(f"{x:.1f}" for x in os.getloadavg()) if hasattr(os, "getloadavg") else "?"
+    print(f"{_cpus()} CPUs available; load average {load}", flush=True)
     print(
-        f"{'N':>7} {'case':<10} {'CPU s':>7} {'ratio':>6} {'wall s':>7} {'peak MB':>8}", flush=True
+        f"{'N':>7} {'case':<10} {'wall s':>7} {'x floor':>7} {'CPU s':>7} {'x floor':>7} "
+        f"{'peak MB':>8}",
+        flush=True,
     )
     rows = []
     for count in sizes:
-        found = run_size(count, cases=cases, repeat=args.repeat)
-        floor = found["floor"].cpu
+        octodns = "octodns" in cases and count in octodns_sizes
+        found = run_size(count, cases=cases, repeat=args.repeat, octodns=octodns)
+        floor = found["floor"]
         for case, run in found.items():
-            rows.append({"n": count, "case": case, **run.__dict__, "ratio": run.cpu / floor})
+            wall, cpu = run.wall / floor.wall, run.cpu / floor.cpu
+            rows.append({"n": count, "case": case, **run.__dict__, "wall_x": wall, "cpu_x": cpu})
             print(
-                f"{count:>7} {case:<10} {run.cpu:>7.2f} {run.cpu / floor:>6.2f} "
-                f"{run.wall:>7.2f} {run.mb:>8.0f}",
+                f"{count:>7} {case:<10} {run.wall:>7.2f} {wall:>7.2f} {run.cpu:>7.2f} "
+                f"{cpu:>7.2f} {run.mb:>8.0f}",
                 flush=True,
             )
+        if "octodns" in found and "noop" in found:
+            theirs, ours = found["octodns"], found["noop"]
+            print(
+                f"{count:>7} noop vs octoDNS: {ours.wall / theirs.wall:.2f}x its wall time, "
+                f"{ours.mb / theirs.mb:.2f}x its peak memory",
+                flush=True,
+            )
+    load = " ".join(f"{x:.1f}" for x in os.getloadavg()) if hasattr(os, "getloadavg") else "?"
+    print(f"load average at the end {load}", flush=True)
     print(json.dumps(rows), file=sys.stderr)
 
 

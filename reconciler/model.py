@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import enum
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
 
@@ -170,7 +170,10 @@ class Desired:
     kind: str
     identity: str
     envelope: dict[str, Any]  # request fields beside the record itself, e.g. {"Directory": ...}
-    packed_payload: str  # `payload`, packed
+    # `payload` packed as its canonical JSON; or, for a record the stat index vouches for, what
+    # reads it when it is asked for (a no-op plan never asks). Equal payloads have equal
+    # `wire_digest`s, which is what compares.
+    packed: str | Callable[[], str] = field(compare=False)
     active: bool
     file: str
     depends_on: tuple[Key, ...]  # records that must exist (and be active) first
@@ -192,6 +195,12 @@ class Desired:
         packed, wire_digest = canonical_with_digest(envelope, payload)
         envelope, depends_on = shared_envelope(envelope), shared(depends_on)
         return cls(kind, identity, envelope, packed, active, file, depends_on, wire_digest)
+
+    @property
+    def packed_payload(self) -> str:
+        """`payload` as its canonical JSON."""
+        packed = self.packed
+        return packed if isinstance(packed, str) else packed()
 
     @property
     def key(self) -> Key:

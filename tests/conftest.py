@@ -5,7 +5,8 @@ from __future__ import annotations
 
 import itertools
 import os
-from collections.abc import Callable, Mapping
+import shutil
+from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -15,6 +16,8 @@ from factories import Repo, organization, repository
 
 from reconciler.cli import cli
 from reconciler.cli.base import BUG
+
+MAIN = Path(__file__).resolve().parents[1]
 
 
 @pytest.fixture
@@ -70,13 +73,18 @@ def run_cli() -> Callable[..., Result]:
 
 
 @pytest.fixture
-def artifacts() -> Path:
-    """Where rendered diagrams are kept for people to look at: $TEST_ARTIFACTS or .reconciler/."""
+def artifacts(tmp_path: Path) -> Iterator[Path]:
+    """A folder of the test's own for rendered diagrams; when the test ends, they are copied
+    for people to look at into $TEST_ARTIFACTS or .reconciler/test-artifacts/, each file
+    replaced whole (a test never reads a file that another run of the suite is writing)."""
+    own = tmp_path / "artifacts"
+    own.mkdir()
+    yield own
     folder = os.environ.get("TEST_ARTIFACTS")
-    path = (
-        Path(folder)
-        if folder
-        else Path(__file__).resolve().parent.parent / ".reconciler" / "test-artifacts"
-    )
-    path.mkdir(parents=True, exist_ok=True)
-    return path
+    shown = Path(folder) if folder else MAIN / ".reconciler" / "test-artifacts"
+    shown.mkdir(parents=True, exist_ok=True)
+    for made in own.iterdir():
+        if made.is_file():
+            partial = shown / f".{made.name}.{os.getpid()}"
+            shutil.copyfile(made, partial)
+            os.replace(partial, shown / made.name)

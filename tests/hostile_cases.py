@@ -9,6 +9,7 @@ import os
 import shutil
 import socket
 import sys
+import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -115,13 +116,24 @@ def _fifo(relative: str) -> Callable[[Path, Path], None]:
     return make
 
 
+def bind_socket(path: Path) -> None:
+    """A Unix socket's file at `path` (a bound socket leaves it behind when closed). Bound under
+    a short name and moved into place: a socket's path is limited to about 100 bytes, which a
+    test's temporary folder (under pytest-xdist's worker folder) can pass."""
+    short = Path(tempfile.mkdtemp(prefix="s"))  # in the system's temporary folder, as tmp_path
+    try:
+        with socket.socket(socket.AF_UNIX) as sock:
+            sock.bind(str(short / "s"))
+        os.replace(short / "s", path)
+    finally:
+        shutil.rmtree(short, ignore_errors=True)
+
+
 def _socket(relative: str) -> Callable[[Path, Path], None]:
     def make(repo: Path, _outside: Path) -> None:
         path = repo / relative
         path.unlink(missing_ok=True)
-        # A bound Unix socket leaves its file behind when closed.
-        with socket.socket(socket.AF_UNIX) as sock:
-            sock.bind(str(path))
+        bind_socket(path)
 
     return make
 

@@ -14,7 +14,6 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import socket
 import sys
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -24,7 +23,7 @@ from typing import Any
 import pytest
 import yaml
 from hostile import Answer, assert_sound, run
-from hostile_cases import SECRET_LINE, alias_bomb, nested_json
+from hostile_cases import SECRET_LINE, alias_bomb, bind_socket, nested_json
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from sandbox_server import example_repo
@@ -323,8 +322,7 @@ def _fifo(path: Path, _outside: Path) -> None:
 
 
 def _socket(path: Path, _outside: Path) -> None:
-    with socket.socket(socket.AF_UNIX) as sock:
-        sock.bind(str(path))
+    bind_socket(path)
 
 
 def _directory(path: Path, _outside: Path) -> None:

@@ -4,6 +4,7 @@ whole test suite in the sdist, and a wheel that installs and runs in a clean ven
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import sys
 import tarfile
@@ -23,6 +24,9 @@ PROJECT = Path(__file__).resolve().parents[1]
 TESTS = PROJECT / "tests"
 LIMIT = 300.0  # a guard against a hung build or install, not a measurement
 SKIPPED_PARTS = {"__pycache__", ".pytest_cache", ".hypothesis"}
+# One worker builds the distributions once for every test of this module (pytest -n auto
+# --dist loadgroup): a build is slow, and each worker would make its own.
+pytestmark = pytest.mark.xdist_group("distributions")
 
 
 def pyproject_version() -> str:
@@ -101,7 +105,12 @@ def metadata_version(text: str) -> str:
 def dists(tmp_path_factory: pytest.TempPathFactory) -> Dists:
     """The sdist, and the wheel built from it, as `python -m build` makes them for a release."""
     out = tmp_path_factory.mktemp("dist")
-    done = run([sys.executable, "-m", "build", "--outdir", out, PROJECT], cwd=out)
+    # Built from a copy: setuptools writes its egg-info next to the sources, and the checkout
+    # is not the tests' to write in (another test, or another run of the suite, reads it).
+    source = tmp_path_factory.mktemp("source") / "project"
+    local = (".git", ".venv", ".reconciler", "build", "dist", "*.egg-info", ".*_cache")
+    shutil.copytree(PROJECT, source, ignore=shutil.ignore_patterns(*local, *SKIPPED_PARTS))
+    done = run([sys.executable, "-m", "build", "--outdir", out, source], cwd=out)
     [sdist] = out.glob("*.tar.gz")
     [wheel] = out.glob("*.whl")
     return Dists(sdist, wheel, done.stdout + done.stderr)

@@ -115,3 +115,63 @@ def test_notify_set_up_loads_no_apprise_to_validate_or_plan(
     code, modules = loaded(tmp_path, example, "apply", "--yes")
     assert code == 0
     assert "apprise" in modules
+
+
+RUN_MODULES = """
+import json, sys
+from reconciler.cli import main
+out, sys.argv = sys.argv[1], ["reconciler", *sys.argv[2:]]
+try:
+    main()
+except SystemExit:
+    pass
+with open(out, "w") as handle:
+    json.dump(sorted(sys.modules), handle)
+"""
+
+
+def test_validate_loads_only_what_it_uses(tmp_path: Path, example: Path) -> None:
+    """Neither the ledger, the plan, the views, their renderers, nor the stat index's SQLite
+    and the pool's multiprocessing for a small tree."""
+    out = tmp_path / "modules.json"
+    subprocess.run(
+        [sys.executable, "-c", RUN_MODULES, str(out), "--repo", str(example), "validate"],
+        capture_output=True,
+        check=True,
+        timeout=120,
+    )
+    modules = set(json.loads(out.read_text()))
+    unused = {
+        m
+        for m in modules
+        if m.startswith(("reconciler.ledger", "reconciler.plan", "reconciler.views"))
+        or m in {"reconciler.render.plan", "reconciler.render.graph", "reconciler.reconcile.apply"}
+        or m in {"filelock", "sqlite3", "multiprocessing", "concurrent.futures"}
+    }
+    assert unused == set()
+    assert "reconciler.records.loader" in modules
+
+
+USE_CASE = """
+import importlib, sys
+first = sys.argv[1]
+if first == "module":
+    importlib.import_module("reconciler.reconcile.apply")
+    importlib.import_module("reconciler.reconcile.verify")
+elif first == "name":
+    from reconciler.reconcile import Applied  # noqa: F401
+from reconciler import reconcile
+assert callable(reconcile.apply) and reconcile.apply.__module__ == "reconciler.reconcile.apply"
+assert callable(reconcile.verify) and reconcile.verify.__module__ == "reconciler.reconcile.verify"
+assert reconcile.validate.__module__ == "reconciler.reconcile.planning"
+"""
+
+
+@pytest.mark.parametrize("first", ["module", "name", "nothing"])
+def test_the_use_case_apply_is_never_hidden_by_its_module(first: str) -> None:
+    """The package's names load when asked for; importing the module `apply` (which the import
+    system binds to the package's attribute `apply`) leaves the use case in place."""
+    done = subprocess.run(
+        [sys.executable, "-c", USE_CASE, first], capture_output=True, text=True, timeout=120
+    )
+    assert done.returncode == 0, done.stderr

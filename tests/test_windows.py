@@ -87,7 +87,7 @@ def test_ci_runs_the_tests_without_posix_needs_on_windows() -> None:
     job = document["jobs"]["windows"]
     assert job["runs-on"].startswith("windows-")
     runs = " ".join(step.get("run", "") for step in job["steps"])
-    assert 'pytest -ra -m "not posix and not slow"' in runs
+    assert 'pytest -ra -n auto --dist loadgroup -m "not posix and not slow"' in runs
     assert "reconciler plan" in runs
     assert "reconciler validate" in runs
     markers = tomllib.loads((PROJECT / "pyproject.toml").read_text(encoding="utf-8"))

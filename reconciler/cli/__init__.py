@@ -10,7 +10,7 @@ from pathlib import Path
 
 import click
 
-from reconciler.cli.base import ReconcilerGroup
+from reconciler.cli.base import JOBS_HELP, ReconcilerGroup
 from reconciler.formats import redact
 
 # Each command, as "module:name". A command's module is imported only when that command runs
@@ -59,10 +59,16 @@ class LazyGroup(ReconcilerGroup):
 @click.option(
     "--no-cache", is_flag=True, help="Read every record file again (no .reconciler/cache)."
 )
+@click.option("--jobs", type=click.IntRange(min=1), default=None, help=JOBS_HELP)
 @click.version_option(package_name="redox-reconciler")
 @click.pass_context
 def cli(
-    ctx: click.Context, env_name: str | None, repo: Path | None, verbose: bool, no_cache: bool
+    ctx: click.Context,
+    env_name: str | None,
+    repo: Path | None,
+    verbose: bool,
+    no_cache: bool,
+    jobs: int | None,
 ) -> None:
     """Keep Carequality organization and provider records as YAML in git, and make the Redox
     directory match them."""
@@ -74,7 +80,7 @@ def cli(
     redact.filter_root_handlers()
     for noisy in ("httpx", "httpcore"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
-    ctx.obj = {"env": env_name, "repo": repo, "no_cache": no_cache}
+    ctx.obj = {"env": env_name, "repo": repo, "no_cache": no_cache, "jobs": jobs}
 
 
 def main() -> None:

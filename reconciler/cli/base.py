@@ -22,6 +22,10 @@ F = TypeVar("F", bound=Callable[..., Any])
 logger = logging.getLogger(__name__)
 # The words of the catch-all's report: tests fail on any output that holds them.
 BUG = "this is a bug: please report it with the file attached"
+JOBS_HELP = (
+    "Processes that read record files (default: one per available CPU, for more than 500 "
+    "files; 1: this process alone)."
+)
 
 
 class ReconcilerGroup(click.Group):
@@ -100,6 +104,7 @@ def common(func: F) -> F:
     @click.option(
         "--no-cache", is_flag=True, help="Read every record file again (no .reconciler/cache)."
     )
+    @click.option("--jobs", type=click.IntRange(min=1), default=None, help=JOBS_HELP)
     @click.pass_context
     @functools.wraps(func)
     def wrapper(
@@ -107,6 +112,7 @@ def common(func: F) -> F:
         env_name: str | None,
         repo: Path | None,
         no_cache: bool,
+        jobs: int | None,
         *args: Any,
         **kwargs: Any,
     ) -> Any:
@@ -115,6 +121,7 @@ def common(func: F) -> F:
             repo=(repo or parent.get("repo") or Path.cwd()).resolve(),
             env_name=env_name or parent.get("env") or os.environ.get("REDOX_ENV") or SANDBOX,
             cache=not (no_cache or parent.get("no_cache")),
+            jobs=jobs or parent.get("jobs"),
         )
         return ctx.invoke(func, workspace, *args, **kwargs)
 

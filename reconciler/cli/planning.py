@@ -12,16 +12,9 @@ from reconciler import reconcile
 from reconciler.cli.base import color, common, environ
 from reconciler.kinds import KINDS
 from reconciler.reconcile.workspace import Workspace
-from reconciler.render import (
-    MARKDOWN_LIMIT,
-    problems_document,
-    render_github,
-    render_json_chunks,
-    render_ledger_text,
-    render_markdown,
-    render_problems,
-    render_text_chunks,
-)
+from reconciler.render import MARKDOWN_LIMIT
+
+# Each command imports the renderers it uses: `validate` starts without those of plans.
 
 
 @click.command()
@@ -29,6 +22,8 @@ from reconciler.render import (
 @common
 def validate(ws: Workspace, fmt: str) -> int:
     """Check every record file; report every problem with its file and line."""
+    from reconciler.render import problems_document, render_github, render_problems
+
     found = reconcile.validate(ws)
     problems, count = found.problems, found.records
     if fmt == "json":
@@ -68,6 +63,8 @@ def plan(
     markdown_limit: int,
 ) -> int:
     """Show what must change for the directory to match the files. Writes nothing but --out."""
+    from reconciler.render import render_json_chunks, render_markdown, render_text_chunks
+
     the_plan = _refreshed_plan(ws) if refresh else reconcile.plan(ws)
     policies = reconcile.policy_results(ws, the_plan)
     if out is not None:
@@ -127,6 +124,8 @@ def _refreshed_plan(ws: Workspace) -> reconcile.Plan:
 @common
 def show(ws: Workspace, fmt: str) -> int:
     """Show the ledger of the environment: what was last applied."""
+    from reconciler.render import render_ledger_text
+
     current = reconcile.ledger(ws)
     if fmt == "json":
         click.echo(current.to_json(), nl=False)

@@ -60,7 +60,7 @@ def kind_of_file(mode: int) -> str:
     return "not a regular file"
 
 
-def inside(path: Path, root: Path) -> Path:
+def inside(path: Path | str, root: Path) -> Path:
     """The real path of `path`, which must stay inside `root` (itself resolved by the caller);
     Unreadable when a symlink on the way leads out of it, loops or leads nowhere."""
     try:
@@ -95,7 +95,7 @@ def inside_or_absent(path: Path, root: Path) -> None:
         )
 
 
-def read_bytes(path: Path, *, root: Path, limit: int | None = MAX_FILE_BYTES) -> bytes:
+def read_bytes(path: Path | str, *, root: Path, limit: int | None = MAX_FILE_BYTES) -> bytes:
     """The bytes of the regular file `path` inside `root` (resolved), at most `limit` of them.
 
     A symlink is followed only when its target stays inside `root`. The directories on the way
@@ -168,7 +168,7 @@ def open_regular(path: Path, *, root: Path) -> BinaryIO:
         raise
 
 
-def _refuse_special(path: Path) -> None:
+def _refuse_special(path: Path | str) -> None:
     """Unreadable when `path` is a special file that open() refused (a socket: ENXIO)."""
     try:
         mode = os.stat(path).st_mode

@@ -46,10 +46,17 @@ def digest(value: Any) -> str:
     return hashlib.sha256(canonical_json(value).encode()).hexdigest()
 
 
-def canonical_with_digest(envelope: Any, payload: Any) -> tuple[str, str]:
+class Canonical(str):
+    """Text known to be `canonical_json` of its value: a document that holds the value can be
+    made by placing the text in it, without encoding the value again."""
+
+    __slots__ = ()
+
+
+def canonical_with_digest(envelope: Any, payload: Any) -> tuple[Canonical, str]:
     """The canonical JSON of `payload`, and `digest([envelope, payload])` made from it: the
     payload is encoded once for both (a list's canonical JSON is its items' joined by ",")."""
-    text = canonical_json(payload)
+    text = Canonical(canonical_json(payload))
     whole = "[" + canonical_json(envelope) + "," + text + "]"
     return text, hashlib.sha256(whole.encode()).hexdigest()
 

@@ -156,11 +156,15 @@ def any_case(word: str) -> str:
     return "".join(f"[{c.upper()}{c.lower()}]" if c.isalpha() else re.escape(c) for c in word)
 
 
-def all_of(*conditions: JsonDict) -> Callable[[JsonDict], None]:
-    """A model's json_schema_extra that adds `conditions` (if/then blocks) under `allOf`."""
+def all_of(*conditions: JsonDict | Callable[[], JsonDict]) -> Callable[[JsonDict], None]:
+    """A model's json_schema_extra that adds `conditions` (if/then blocks) under `allOf`. A
+    condition may be given as the function that makes it (`When.schema`): it is then made when
+    a JSON Schema is asked for (`reconciler schema`), not when the model is defined, which
+    would build validators for the rules at every start of the CLI."""
 
     def extra(schema: JsonDict) -> None:
-        schema.setdefault("allOf", []).extend(conditions)
+        made = [c() if callable(c) else c for c in conditions]
+        schema.setdefault("allOf", []).extend(made)
 
     return extra
 
@@ -262,7 +266,7 @@ IN_THE_USA = When(
 class Address(Wire):
     """A Redox address; USPS rules apply when the country is the USA."""
 
-    model_config = ConfigDict(json_schema_extra=all_of(IN_THE_USA.schema()))
+    model_config = ConfigDict(json_schema_extra=all_of(IN_THE_USA.schema))
 
     # Declared first: the state and zip rules read it (a field validator sees earlier fields).
     country: str | None = None

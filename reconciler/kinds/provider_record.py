@@ -76,7 +76,7 @@ Day = Literal["Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday"
 # An identifier's `id` follows its `id_type`: 10 digits for an NPI, the OID rule for an OID.
 IS_NPI = When("id_type", f"^{NPI}$", {"id": NPI_RULE})
 IS_OID = When("id_type", f"^{OID}$", {"id": OID_RULE})
-IDENTIFIER_RULES = ConfigDict(json_schema_extra=all_of(IS_NPI.schema(), IS_OID.schema()))
+IDENTIFIER_RULES = ConfigDict(json_schema_extra=all_of(IS_NPI.schema, IS_OID.schema))
 
 
 def _identifier_rules(value: Any, info: ValidationInfo) -> Any:

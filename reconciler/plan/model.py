@@ -10,7 +10,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from reconciler.formats.jsontext import canonical_json, unpack
+from reconciler.formats.jsontext import Canonical, canonical_json, unpack
 from reconciler.kinds import kind_of
 from reconciler.model import Action, Key, make_key
 
@@ -146,7 +146,21 @@ def plan_digest(environment: str, changes: Iterable[Change]) -> str:
     hasher = hashlib.sha256(b'{"changes":[')
     separator = b""
     for change in changes:
-        hasher.update(separator + canonical_json(change.digested()).encode())
+        hasher.update(separator + _digested_json(change).encode())
         separator = b","
     hasher.update(b'],"environment":' + canonical_json(environment).encode() + b"}")
     return "sha256:" + hasher.hexdigest()
+
+
+def _digested_json(change: Change) -> str:
+    """`canonical_json(change.digested())`; with `after` placed as it is packed when that is
+    its canonical JSON already (a payload read from a file): each record is encoded once."""
+    after = change.packed_after
+    if not isinstance(after, Canonical):
+        return canonical_json(change.digested())
+    # The keys of `digested`, sorted: action, after, before, envelope, identity, kind.
+    return (
+        f'{{"action":{canonical_json(change.action.value)},"after":{after},'
+        f'"before":{canonical_json(change.before)},"envelope":{canonical_json(change.envelope)},'
+        f'"identity":{canonical_json(change.identity)},"kind":{canonical_json(change.kind)}}}'
+    )

@@ -6,12 +6,14 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from reconciler.errors import Problem
-from reconciler.plan import Change, Plan
 from reconciler.policy.cel import CelError, Program, compile_expression, to_cel
 from reconciler.policy.model import Policy, PolicyResult, Violation
+
+if TYPE_CHECKING:
+    from reconciler.plan import Change, Plan  # the plan's modules: `validate` loads none
 
 
 @dataclass(frozen=True)

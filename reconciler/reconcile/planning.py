@@ -8,6 +8,7 @@ import os
 from collections.abc import Iterable
 from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from reconciler.errors import (
     LoadError,
@@ -21,26 +22,17 @@ from reconciler.errors import (
 )
 from reconciler.formats import files, jsonfile
 from reconciler.formats.atomic import atomic_write
-from reconciler.ledger.model import Ledger
-from reconciler.plan import Plan, build_plan
-from reconciler.plan import saved as saved_plan
-from reconciler.plan.saved import dependency_cycle
-from reconciler.policy import (
-    Compiled,
-    Level,
-    PolicyCompileError,
-    PolicyResult,
-    blocking,
-    compile_policies,
-    compile_problems,
-    evaluate,
-    violated,
-)
 from reconciler.reconcile.workspace import Workspace
 from reconciler.records.loader import desired_digest
 from reconciler.records.settings import SETTINGS_FILE
-from reconciler.render.plan import plan_summary
-from reconciler.render.policy import refusal_text
+
+if TYPE_CHECKING:
+    from reconciler.ledger.model import Ledger
+    from reconciler.plan import Plan
+    from reconciler.policy import Compiled, PolicyResult
+
+# The ledger's, the plan's and the policies' modules are imported by the use cases that need
+# them: `validate` starts without them (and without CEL when no policy is configured).
 
 
 @dataclass(frozen=True)
@@ -57,7 +49,11 @@ class Validation:
 
 def validate(ws: Workspace) -> Validation:
     """Check every record file of the workspace, and compile every policy."""
-    policies = compile_problems(ws.settings.policies, SETTINGS_FILE)
+    policies: list[Problem] = []
+    if ws.settings.policies:
+        from reconciler.policy import compile_problems
+
+        policies = compile_problems(ws.settings.policies, SETTINGS_FILE)
     try:
         records = ws.records
     except LoadError as exc:
@@ -92,6 +88,9 @@ def _settings_warnings(ws: Workspace) -> list[Problem]:
 
 def plan(ws: Workspace, ledger: Ledger | None = None, *, refreshed: bool = False) -> Plan:
     """A fresh plan of the files against `ledger` (default: the ledger on disk)."""
+    from reconciler.plan import build_plan
+    from reconciler.plan.saved import dependency_cycle
+
     file = ws.settings.file
     # The ledger first: reading it holds its file's bytes for a while, which are let go before
     # the files' records take their room (a no-op plan of 100,000 records peaks lower).
@@ -120,6 +119,8 @@ def plan(ws: Workspace, ledger: Ledger | None = None, *, refreshed: bool = False
 def compiled_policies(ws: Workspace) -> Compiled:
     """The policies of reconciler.yaml, compiled (each expression once per process); a
     SettingsError naming each one that is not valid CEL, at its line."""
+    from reconciler.policy import PolicyCompileError, compile_policies
+
     try:
         return compile_policies(ws.settings.policies, SETTINGS_FILE)
     except PolicyCompileError as exc:
@@ -131,11 +132,15 @@ def policy_results(ws: Workspace, plan: Plan) -> tuple[PolicyResult, ...]:
     """Every policy that applies to the plan's environment, evaluated over its changes."""
     if not ws.settings.policies:
         return ()
+    from reconciler.policy import evaluate
+
     return evaluate(compiled_policies(ws), plan)
 
 
 def hard_violations(results: Iterable[PolicyResult]) -> list[str]:
     """The names of the violated hard policies: `plan` fails (exit 1) on them."""
+    from reconciler.policy import Level, violated
+
     return [r.name for r in violated(results, Level.HARD)]
 
 
@@ -145,6 +150,9 @@ def check_policies(
     """The plan's policy results; PolicyRefused when a hard policy is violated, or a soft one
     that `overrides` does not name. A name that is no policy's is an error: a typo must not
     look like a granted override."""
+    from reconciler.policy import blocking
+    from reconciler.render.policy import refusal_text
+
     wanted = list(overrides)
     known = {p.name for p in ws.settings.policies}
     unknown = [name for name in wanted if name not in known]
@@ -178,6 +186,8 @@ def save_plan(path: Path, text: Iterable[str]) -> None:
 
 def read_saved_plan(path: Path, ws: Workspace) -> Plan:
     """A plan saved with `plan --out`, for the workspace's environment."""
+    from reconciler.plan import saved as saved_plan
+
     try:
         # The person names the file: it may be anywhere, but it must be a regular file.
         real = Path(os.path.realpath(path))
@@ -220,6 +230,8 @@ def _check_saved_digest(path: Path, document: object, saved: Plan) -> None:
 
 def check_expected_digest(chosen: Plan, expected: str | None) -> None:
     """PlanChanged when `expected` is given and the plan has another digest."""
+    from reconciler.render.plan import plan_summary
+
     if expected is None or chosen.digest == expected:
         return
     raise PlanChanged(

@@ -8,16 +8,17 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from reconciler.kinds import KINDS
-from reconciler.ledger.lock import lock_name
-from reconciler.ledger.model import Ledger
-from reconciler.ledger.store import LedgerStore
 from reconciler.model import Desired, Environment, Key
 from reconciler.records.loader import Records, load_records
-from reconciler.records.parse_cache import PlanCache
 from reconciler.records.settings import SANDBOX_DIR, Settings, load_settings
+from reconciler.records.stat_index import StatIndex
 
 if TYPE_CHECKING:
     from reconciler.audit.trail import AuditTrail
+    from reconciler.ledger.model import Ledger
+    from reconciler.ledger.store import LedgerStore
+
+# The ledger's modules are imported where the ledger is read: `validate` reads no ledger.
 
 LOCAL_DIR = ".reconciler"
 
@@ -28,7 +29,8 @@ class Workspace:
 
     repo: Path
     env_name: str
-    cache: bool = True  # read and keep validated record files in .reconciler/cache/
+    cache: bool = True  # use the stat index of record files in .reconciler/cache/
+    jobs: int | None = None  # processes that may parse record files (None: every CPU)
 
     @cached_property
     def settings(self) -> Settings:
@@ -42,6 +44,8 @@ class Workspace:
     @cached_property
     def ledger_store(self) -> LedgerStore:
         """The environment's ledger on disk: its file, journal and lock."""
+        from reconciler.ledger.store import LedgerStore
+
         return LedgerStore(
             path=self.repo / self.environment.ledger,
             environment=self.env_name,
@@ -64,6 +68,8 @@ class Workspace:
     def audit_pending_path(self) -> Path:
         """Where an append to the audit trail keeps its line until it is written whole (named
         after the trail, as a ledger's lock is after the ledger)."""
+        from reconciler.ledger.lock import lock_name
+
         name = lock_name(self.audit_path, self.repo.resolve()).removesuffix(".lock")
         return self.repo / LOCAL_DIR / "audit" / f"{name}.pending"
 
@@ -86,15 +92,16 @@ class Workspace:
     @cached_property
     def records(self) -> Records:
         """Every record file, validated; LoadError with every problem otherwise."""
-        cache = None
+        index = None
         if self.cache:
             settings, kinds = self.settings.file, KINDS.values()
-            cache = PlanCache.of(self.repo, self.environment, settings, kinds)
+            index = StatIndex.of(self.repo, self.environment, settings, kinds)
         return load_records(
             self.repo,
             self.environment,
             max_file_bytes=self.settings.file.max_file_bytes,
-            cache=cache,
+            index=index,
+            jobs=self.jobs,
         )
 
     @property

@@ -3,6 +3,9 @@
 - `settings`: reconciler.yaml and the built-in environments;
 - `loader`: the record files, validated, as the exact Redox wire form per environment;
 - `validation`: pydantic's errors as problems with file, line and fix;
-- `parse_cache`: parsed, validated record files kept in .reconciler/cache/;
+- `stat_index`: each record file's stat and what it parsed to, in SQLite under
+  .reconciler/cache/ (`index_rows` its rows and checksums, `index_payloads` its payload
+  table): a warm plan opens only the files that changed;
+- `pool`: a cold read parses the files on every core;
 - `scaffold`: the files `reconciler init` writes, from the package's templates.
 """

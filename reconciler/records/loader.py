@@ -1,10 +1,19 @@
-"""Files -> validated records: every problem of every file, each with file and line."""
+"""Files -> validated records: every problem of every file, each with file and line.
+
+The stat index (stat_index.py) supplies the records of files that did not change, so only the
+others are opened; those are read and validated in a process pool when there are many
+(pool.py), and in this process otherwise, with the same result either way.
+"""
 
 from __future__ import annotations
 
+import logging
 import os
-from dataclasses import dataclass
+import stat as stat_module
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import NamedTuple
 
 from pydantic import ValidationError
 
@@ -13,36 +22,77 @@ from reconciler.formats import files, yamlfile
 from reconciler.formats.jsontext import digest, without_gc
 from reconciler.kinds import KINDS
 from reconciler.model import Desired, Environment, Key, Kind, Loaded, make_key
-from reconciler.records.parse_cache import PlanCache
+from reconciler.records import index_rows, pool
+from reconciler.records.index_rows import Stat, raw_hash, shared_lines
+from reconciler.records.stat_index import IndexRun, StatIndex
 from reconciler.records.validation import problems_from
 
+log = logging.getLogger(__name__)
+
 SUFFIXES = (".yaml", ".yml")
-_BATCH = 500  # files read, keyed and looked up in the plan cache at a time
+# Files in a repository from which the stat index is used: below, opening the index (SQLite,
+# the code's digest) costs more than reading the files.
+INDEX_FROM = 64
+
+
+class Found(NamedTuple):
+    """A record file the walk found: its name as shown (relative to the repository, with /),
+    and its stat when it is a regular file (None for a symlink or anything else). Its path is
+    the repository's joined with the name (not held: 100,000 of them weigh)."""
+
+    shown: str
+    stat: Stat | None
+
+
+def found_files(repo: Path, kind: Kind) -> list[Found]:
+    """The record files of one kind, sorted part by part; hidden files and folders are
+    skipped. A folder named like a record file (`x.yaml/`) is listed, not entered, so that
+    reading it is an error that names it; symlinked folders are not entered."""
+    folder = repo / kind.folder
+    prefix = Path(kind.folder).as_posix()
+    found: list[tuple[tuple[str, ...], Found]] = []
+    pending: list[tuple[str, tuple[str, ...]]] = [(os.fspath(folder), ())]
+    # scandir, not Path.rglob: a repository of 100,000 records is read in a fraction of the
+    # time, and each entry's stat costs one lstat (none at all on Windows).
+    while pending:
+        directory, parts = pending.pop()
+        try:
+            entries = list(os.scandir(directory))
+        except OSError:
+            continue  # as os.walk: a folder that cannot be listed is skipped
+        for entry in entries:
+            name = entry.name
+            if name.startswith("."):
+                continue
+            try:
+                is_dir = entry.is_dir()
+                symlink = entry.is_symlink()
+            except OSError:
+                is_dir = symlink = False
+            if name.endswith(SUFFIXES):
+                info = None
+                if not symlink and not is_dir:
+                    try:
+                        st = entry.stat(follow_symlinks=False)
+                        regular = stat_module.S_ISREG(st.st_mode)
+                        info = index_rows.stat_of(st) if regular else None
+                    except OSError:
+                        info = None
+                shown = "/".join((prefix, *parts, name))
+                found.append(((*parts, name), Found(shown, info)))
+            elif is_dir and not symlink:
+                pending.append((entry.path, (*parts, name)))
+    found.sort(key=lambda pair: pair[0])  # the order of sorted(paths): part by part
+    return [item for _parts, item in found]
 
 
 def record_files(repo: Path, kind: Kind) -> list[Path]:
-    """The record files of one kind, sorted; hidden files and folders are skipped. A folder
-    named like a record file (`x.yaml/`) is listed, not entered, so that reading it is an
-    error that names it; symlinked folders are not entered."""
-    folder = repo / kind.folder
-    found: list[tuple[tuple[str, ...], Path]] = []
-    # os.walk, not Path.rglob: a repository of 100,000 records is read in a fraction of the time.
-    for parent, folders, names in os.walk(folder):
-        base = Path(parent)
-        parts = base.relative_to(folder).parts
-        named = [name for name in folders if name.endswith(SUFFIXES)]
-        folders[:] = [n for n in folders if not n.startswith(".") and not n.endswith(SUFFIXES)]
-        found.extend(
-            ((*parts, name), base / name)
-            for name in (*names, *named)
-            if not name.startswith(".") and name.endswith(SUFFIXES)
-        )
-    found.sort(key=lambda pair: pair[0])  # the order of sorted(paths): part by part
-    return [path for _parts, path in found]
+    """The paths of `found_files`."""
+    return [repo / item.shown for item in found_files(repo, kind)]
 
 
 def load_file(
-    path: Path,
+    path: Path | str,
     shown: str,
     kind: Kind,
     env: Environment,
@@ -77,7 +127,7 @@ def load_file(
     # Only what later stages read is kept: the model and the rest of the data are dropped here,
     # so a large repository holds one wire payload per record, not three copies of it.
     cross_values = {key: data[key] for key in kind.cross_keys if key in data}
-    lines = yamlfile.top_level_lines(node, kind.cross_keys)
+    lines = shared_lines(yamlfile.top_level_lines(node, kind.cross_keys))
     try:
         record = kind.model.model_validate(data)
     except ValidationError as exc:
@@ -91,10 +141,65 @@ def load_file(
 @dataclass(frozen=True)
 class Records:
     """Every valid record of a repository in its wire form for one environment, keyed like the
-    ledger, and the warnings found on the way."""
+    ledger, and the warnings found on the way; and how many files were opened and parsed."""
 
     desired: dict[Key, Desired]
     warnings: list[Problem]
+    opened: int = 0
+    parsed: int = 0
+
+
+class Parsed(NamedTuple):
+    """What reading one file gave: the hash of its bytes (None when it could not be read),
+    its record (None when it holds no mapping) and its problems. (A tuple: a worker process
+    sends thousands of them back, and a tuple pickles fastest.)"""
+
+    shown: str
+    raw: str | None
+    loaded: Loaded | None
+    problems: list[Problem]
+
+
+class _Chunk(NamedTuple):
+    """Files of one kind for one parsing process: (path, shown, bytes when read already)."""
+
+    kind: Kind
+    env: Environment
+    root: Path
+    limit: int | None
+    items: list[tuple[str, str, bytes | None]]
+
+
+def parse_chunk(chunk: _Chunk) -> list[Parsed]:
+    """Read and validate each file of a chunk (in a worker process, or in this one)."""
+    return [
+        parse_one(path, shown, chunk.kind, chunk.env, root=chunk.root, limit=chunk.limit, raw=raw)
+        for path, shown, raw in chunk.items
+    ]
+
+
+def parse_one(
+    path: str,
+    shown: str,
+    kind: Kind,
+    env: Environment,
+    *,
+    root: Path,
+    limit: int | None,
+    raw: bytes | None = None,
+) -> Parsed:
+    """One file read (unless `raw` holds its bytes), hashed and validated."""
+    if raw is None:
+        try:
+            raw = files.read_bytes(path, root=root, limit=limit)
+        except files.Unreadable as exc:
+            return Parsed(
+                shown, None, None, [yamlfile.problem(shown, yamlfile.YamlProblem(0, str(exc)))]
+            )
+        except OSError as exc:
+            return Parsed(shown, None, None, [Problem(shown, 0, f"cannot be read: {exc.strerror}")])
+    loaded, problems = load_file(path, shown, kind, env, root=root, limit=limit, raw=raw)
+    return Parsed(shown, raw_hash(raw), loaded, problems)
 
 
 @without_gc
@@ -103,43 +208,28 @@ def load_records(
     env: Environment,
     *,
     max_file_bytes: int | None = files.MAX_FILE_BYTES,
-    cache: PlanCache | None = None,
+    index: StatIndex | None = None,
+    jobs: int | None = None,
 ) -> Records:
     """Every record of every kind in `repo`, or LoadError with every problem found. With
-    `cache`, a file whose bytes were read and found valid before is not read again."""
+    `index`, a file the index vouches for is not opened; `jobs` caps the processes that parse
+    (None: every available CPU, for a large tree)."""
     problems: list[Problem] = []
-    loaded: dict[str, list[Loaded]] = {}
-    fresh: dict[str, Loaded] = {}  # valid files the cache does not hold yet
-    used: list[str] = []
     root = repo.resolve()
+    started = index.clock() if index else None  # before any file is looked at
+    walked: dict[str, list[Found]] = {}
     for kind in KINDS.values():
-        found = loaded.setdefault(kind.name, [])
-        if not _folder_inside(repo / kind.folder, root, problems):
-            continue
-        paths = record_files(repo, kind)
-        # A batch at a time: the bytes of the files, read to key them, are let go with it.
-        for first in range(0, len(paths), _BATCH):
-            batch = paths[first : first + _BATCH]
-            keyed = _keyed(cache, kind, batch, root, max_file_bytes) if cache else {}
-            hits = cache.get({key: kind for key, _ in keyed.values()}) if cache else {}
-            for path in batch:
-                shown = path.relative_to(repo).as_posix()
-                key, raw = keyed.get(path, (None, None))
-                hit = hits.get(key) if key is not None else None
-                if hit is not None:
-                    found.append(hit.loaded(shown))
-                    continue
-                item, found_problems = load_file(
-                    path, shown, kind, env, root=root, limit=max_file_bytes, raw=raw
-                )
-                if item is not None:
-                    found.append(item)
-                    if key is not None and not found_problems and item.desired is not None:
-                        fresh[key] = item
-                problems.extend(found_problems)
-            used.extend(key for key, _ in keyed.values())
-    if cache is not None:
-        cache.put(fresh, used=used)
+        if _folder_inside(repo / kind.folder, root, problems):
+            walked[kind.name] = found_files(repo, kind)
+    run = None
+    if index is not None and sum(map(len, walked.values())) >= INDEX_FROM:
+        run = index.start(started, _rereader(repo, root, env, max_file_bytes))
+    reading = _Reading(os.fspath(repo), env, root, max_file_bytes, run, jobs)
+    loaded = {name: reading.kind(KINDS[name], found) for name, found in walked.items()}
+    if run is not None:
+        run.save()
+    log.debug("%d record files opened, %d parsed", reading.opened, reading.parsed)
+    problems.extend(reading.problems)
     known: set[Key] = {
         make_key(item.kind, identity)
         for items in loaded.values()
@@ -152,22 +242,118 @@ def load_records(
     if any(p.severity == "error" for p in problems):
         raise LoadError(problems)
     desired = (item.desired for items in loaded.values() for item in items if item.desired)
-    return Records({d.key: d for d in desired}, problems)
+    return Records(
+        {d.key: d for d in desired}, problems, opened=reading.opened, parsed=reading.parsed
+    )
 
 
-def _keyed(
-    cache: PlanCache, kind: Kind, paths: list[Path], root: Path, limit: int | None
-) -> dict[Path, tuple[str, bytes]]:
-    """The cache key and the bytes of each file that may be read (load_file reports the rest),
-    read as load_file reads them: regular files inside the repository, within the limit."""
-    keyed: dict[Path, tuple[str, bytes]] = {}
-    for path in paths:
+@dataclass
+class _Reading:
+    """The reading of one load: the index run (if any), the problems found, files counted."""
+
+    repo: str
+    env: Environment
+    root: Path
+    limit: int | None
+    run: IndexRun | None
+    jobs: int | None
+    problems: list[Problem] = field(default_factory=list)
+    opened: int = 0
+    parsed: int = 0
+
+    def kind(self, kind: Kind, walked: list[Found]) -> list[Loaded]:
+        """The records of the files of one kind, in the walk's order."""
+        run = self.run
+        slots: list[Loaded | None] = [
+            run.by_stat(kind, f.shown, f.stat) if run else None for f in walked
+        ]
+        todo = [f for f, slot in zip(walked, slots, strict=True) if slot is None]
+        raws: dict[str, bytes] = {}
+        if run is not None and run.holds_records and todo:
+            # Opened and hashed here: a file touched, renamed or switched back by git holds
+            # bytes the index knows, and is not parsed again.
+            raws, hits, read = _known(run, kind, todo, self.repo, self.root, self.limit)
+            self.opened += read
+            place = {f.shown: i for i, f in enumerate(walked)}
+            for shown, hit in hits.items():
+                slots[place[shown]] = hit
+            todo = [f for f in todo if f.shown not in hits]
+        self.opened += sum(1 for f in todo if f.shown not in raws)
+        self.parsed += len(todo)
+        results = _parse(kind, self.repo, self.env, self.root, self.limit, todo, raws, self.jobs)
+        stats = {f.shown: f.stat for f in todo}
+        found: list[Loaded] = []
+        for slot in slots:
+            if slot is None:
+                result = next(results)
+                if run is not None and result.raw is not None:
+                    valid = result.loaded if not result.problems else None
+                    run.saw(kind, result.shown, stats[result.shown], result.raw, valid)
+                self.problems.extend(result.problems)
+                slot = result.loaded
+            if slot is not None:
+                found.append(slot)
+        return found
+
+
+def _known(
+    run: IndexRun, kind: Kind, todo: list[Found], repo: str, root: Path, limit: int | None
+) -> tuple[dict[str, bytes], dict[str, Loaded], int]:
+    """The records the index holds for the bytes of the files to read, found by their hash;
+    the bytes of the others when there are few (many are read again where they are parsed,
+    so that they are not all held at once); and how many files were opened."""
+    keep = len(todo) <= pool.POOL_FROM
+    raws: dict[str, bytes] = {}
+    hashes: dict[str, str] = {}
+    for item in todo:
         try:
-            raw = files.read_bytes(path, root=root, limit=limit)
+            raw = files.read_bytes(os.path.join(repo, item.shown), root=root, limit=limit)
         except (files.Unreadable, OSError):
-            continue
-        keyed[path] = (cache.key(kind.name, raw), raw)
-    return keyed
+            continue  # _parse reports it
+        hashes[item.shown] = raw_hash(raw)
+        if keep:
+            raws[item.shown] = raw
+    hits = run.by_content(kind, hashes)
+    by_shown = {item.shown: item for item in todo}
+    for shown in hits:
+        run.saw(kind, shown, by_shown[shown].stat, hashes[shown], None)
+        raws.pop(shown, None)
+    return raws, hits, len(hashes)
+
+
+def _parse(
+    kind: Kind,
+    repo: str,
+    env: Environment,
+    root: Path,
+    limit: int | None,
+    todo: list[Found],
+    raws: dict[str, bytes],
+    jobs: int | None,
+) -> Iterator[Parsed]:
+    """Each file of `todo` parsed, in order: in a pool of processes when there are many."""
+    items = [(os.path.join(repo, f.shown), f.shown, raws.get(f.shown)) for f in todo]
+    tasks = [_Chunk(kind, env, root, limit, part) for part in pool.chunks(items)]
+    workers = pool.worker_count(len(items), jobs)
+    if workers > 1:
+        log.debug("%d %s files parsed in %d processes", len(items), kind.name, workers)
+    for results in pool.ordered_map(parse_chunk, tasks, workers=workers):
+        yield from results
+
+
+def _rereader(
+    repo: Path, root: Path, env: Environment, limit: int | None
+) -> Callable[[str, str], tuple[str | None, Loaded | None]]:
+    """Reads one file again, for the index, when a payload it should hold is gone."""
+
+    def reread(kind_name: str, shown: str) -> tuple[str | None, Loaded | None]:
+        kind = KINDS.get(kind_name)
+        if kind is None:
+            return None, None
+        result = parse_one(os.fspath(repo / shown), shown, kind, env, root=root, limit=limit)
+        return result.raw, result.loaded if not result.problems else None
+
+    return reread
 
 
 def _folder_inside(folder: Path, root: Path, problems: list[Problem]) -> bool:

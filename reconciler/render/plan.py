@@ -14,9 +14,9 @@ from reconciler.plan import PLAN_FORMAT, Change, FieldChange, Plan
 from reconciler.policy.model import PolicyResult
 from reconciler.render.graph import render_mermaid
 from reconciler.render.policy import policies_document, policy_markdown, policy_text
+from reconciler.render.limits import MARKDOWN_LIMIT as MARKDOWN_LIMIT
 from reconciler.views.graph import PLAN_GRAPH_NODES, Graph, plan_view
 
-MARKDOWN_LIMIT = 60_000
 _SYMBOL = {Action.CREATE: "+", Action.UPDATE: "~", Action.DEACTIVATE: "-", Action.REACTIVATE: "^"}
 _COLOR = {
     Action.CREATE: "32",

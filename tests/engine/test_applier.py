@@ -12,7 +12,7 @@ from typing import Any
 import httpx
 import pytest
 from click.testing import CliRunner
-from conftest import Repo
+from factories import Repo
 from redox_schemas import assert_valid_bodies
 
 from reconciler import reconcile

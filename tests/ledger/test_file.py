@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 from click.testing import Result
-from conftest import Repo
+from factories import Repo
 
 from reconciler.errors import LedgerError, LockHeld
 from reconciler.formats import atomic

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from conftest import Repo
+from factories import Repo
 
 from reconciler.formats import atomic
 

@@ -18,7 +18,7 @@ from sandbox_server import example_repo, ledger_doc, set_key
 
 from reconciler import reconcile
 from reconciler.cli import cli
-from reconciler.formats.jsontext import canonical_json, pack
+from reconciler.formats.jsontext import Canonical, canonical_json, canonical_with_digest, pack
 from reconciler.model import Action
 from reconciler.plan import DIGEST_PATTERN, Change, FieldChange, Plan, plan_digest
 from reconciler.reconcile.workspace import Workspace
@@ -114,6 +114,26 @@ def test_the_digest_is_sha256_of_the_canonical_json_of_environment_and_changes()
     assert DIGEST_PATTERN.fullmatch(plan.digest)
     empty = hashlib.sha256(b'{"changes":[],"environment":"sandbox"}').hexdigest()
     assert plan_digest("sandbox", ()) == f"sha256:{empty}"
+
+
+def test_a_payload_packed_canonically_is_placed_not_encoded_again() -> None:
+    """A payload read from a file is packed as its canonical JSON (Canonical): the digest places
+    that text in the document; it must be the digest of the document encoded whole."""
+    plan = a_plan()
+    canonical = replace(
+        plan,
+        changes=tuple(
+            replace(c, packed_after=canonical_with_digest(c.envelope, c.after)[0])
+            for c in plan.changes
+        ),
+    )
+    assert all(isinstance(c.packed_after, Canonical) for c in canonical.changes)
+    assert canonical.digest == plan.digest
+    unicode = changed(canonical, 0, before={"Name": 'Café \u2028 "quoted"'}, identity="é")
+    assert (
+        unicode.digest
+        == changed(plan, 0, before={"Name": 'Café \u2028 "quoted"'}, identity="é").digest
+    )
 
 
 def test_the_digest_ignores_files_serials_field_lists_and_key_order() -> None:

@@ -8,7 +8,7 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
-from conftest import Repo
+from factories import Repo
 from git_story import Git, apply_to
 
 from reconciler import reconcile

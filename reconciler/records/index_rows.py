@@ -1,0 +1,137 @@
+"""The rows of the stat index (stat_index.py): how a file's stat, a record and a payload are
+kept in its tables, and the checksums that tell a damaged row (CRC-32: against damage, not
+forgery; whoever can write the index can compute them)."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import struct
+import zlib
+from typing import Any, NamedTuple
+
+from reconciler.model import Loaded
+
+SCHEMA = (
+    "CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)",
+    "CREATE TABLE IF NOT EXISTS files (path TEXT PRIMARY KEY, kind TEXT NOT NULL,"
+    " stat BLOB NOT NULL, trusted INTEGER NOT NULL, raw TEXT NOT NULL, checksum INTEGER NOT NULL)",
+    # A record's parts that many records share (envelope, depends_on, lines) are JSON texts
+    # equal across them, read once each; cross: the values the checks across files read.
+    "CREATE TABLE IF NOT EXISTS records (salt TEXT NOT NULL, kind TEXT NOT NULL,"
+    " raw TEXT NOT NULL, identity TEXT NOT NULL, active INTEGER NOT NULL,"
+    " wire_digest TEXT NOT NULL, envelope TEXT NOT NULL, depends_on TEXT NOT NULL,"
+    " cross TEXT NOT NULL, lines TEXT NOT NULL, checksum INTEGER NOT NULL,"
+    " PRIMARY KEY (salt, kind, raw))",
+    # Apart, so that the records read by every plan stay small on disk (a few pages).
+    "CREATE TABLE IF NOT EXISTS payloads (salt TEXT NOT NULL, kind TEXT NOT NULL,"
+    " raw TEXT NOT NULL, payload TEXT NOT NULL, PRIMARY KEY (salt, kind, raw))",
+)
+RECORD = "identity, active, wire_digest, envelope, depends_on, cross, lines, checksum"
+
+
+# What of a file's stat tells whether its bytes changed: size, mtime_ns, ctime_ns, inode,
+# packed in 32 bytes (100,000 of them held as ints would weigh 20 MB) and compared whole.
+Stat = bytes
+_STAT = struct.Struct("<QqqQ")
+
+
+def stat_of(st: os.stat_result) -> Stat | None:
+    """The Stat of a file (None for one out of the ranges the index holds)."""
+    try:
+        return _STAT.pack(st.st_size, st.st_mtime_ns, st.st_ctime_ns, st.st_ino)
+    except struct.error:
+        return None
+
+
+def stat_from(size: int, mtime_ns: int, ctime_ns: int, ino: int) -> Stat:
+    """The Stat of these fields."""
+    stat: Stat = _STAT.pack(size, mtime_ns, ctime_ns, ino)
+    return stat
+
+
+def stat_fields(stat: Stat) -> tuple[int, int, int, int]:
+    """size, mtime_ns, ctime_ns and inode of a Stat."""
+    fields: tuple[int, int, int, int] = _STAT.unpack(stat)
+    return fields
+
+
+class Record(NamedTuple):
+    """A record as the index holds it (the columns of _RECORD)."""
+
+    identity: str
+    active: int
+    wire_digest: str
+    envelope: str
+    depends_on: str
+    cross: str
+    lines: str
+    checksum: int
+
+
+class Row(NamedTuple):
+    """A file as the index holds it."""
+
+    kind: str
+    stat: Stat
+    trusted: int
+    raw: str
+    checksum: int
+
+    def intact(self, path: str) -> bool:
+        return self.checksum == file_checksum(path, self.kind, self.stat, self.trusted, self.raw)
+
+
+def raw_hash(raw: bytes) -> str:
+    """The hash that names a file's bytes in the index."""
+    return hashlib.sha256(raw).hexdigest()
+
+
+def same(row: Row | None, kind: str, stat: Stat, trusted: int, raw: str) -> bool:
+    return (
+        row is not None
+        and row.kind == kind
+        and row.stat == stat
+        and row.trusted == trusted
+        and row.raw == raw
+    )
+
+
+def file_checksum(path: str, kind: str, stat: Stat, trusted: int, raw: str) -> int:
+    # Against damage, not forgery (whoever can write the index can compute it): CRC-32.
+    return zlib.crc32(stat, zlib.crc32(f"{path}\0{kind}\0{trusted}\0{raw}".encode()))
+
+
+def record_checksum(salt: str, kind: str, raw: str, record: Record | tuple[Any, ...]) -> int:
+    parts = (salt, kind, raw, *record[:7])
+    return zlib.crc32("\0".join(map(str, parts)).encode())
+
+
+def record_of(salt: str, kind: str, raw: str, loaded: Loaded) -> Record | None:
+    """The columns a record is kept as; None for one JSON cannot hold as it is (a payload goes
+    with it only when it has a record: see _payloads)."""
+    desired = loaded.desired
+    if desired is None:
+        return None
+    try:
+        envelope, depends_on, cross, lines = (
+            json.dumps(value, ensure_ascii=False, allow_nan=False, separators=(",", ":"))
+            for value in (desired.envelope, desired.depends_on, loaded.cross_values, loaded.lines)
+        )
+    except (TypeError, ValueError):  # a value JSON cannot hold: the file is read each time
+        return None
+    identity, active, digest = desired.identity, int(desired.active), desired.wire_digest
+    record = Record(identity, active, digest, envelope, depends_on, cross, lines, 0)
+    return record._replace(checksum=record_checksum(salt, kind, raw, record))
+
+
+_SHARED_LINES: dict[tuple[tuple[str, int], ...], dict[str, int]] = {}
+
+
+def shared_lines(lines: dict[str, int]) -> dict[str, int]:
+    """One mapping for equal line maps: most files put the cross keys on the same lines."""
+    try:
+        return _SHARED_LINES.setdefault(tuple(lines.items()), lines)
+    except TypeError:
+        return lines

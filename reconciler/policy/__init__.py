@@ -1,11 +1,14 @@
 """Policies over a plan, in CEL (SPEC 8), and approvals as data (SPEC 5): the policy model and
-its results, compiling each policy once, evaluating them over a Plan's changes (fail closed),
-what blocks an apply and what an override lets through, and which reviews count as
-approvals. Pure: celpy is loaded only when a policy is compiled; GitHub's calls are
+its results, compiling each policy once (into Python closures that evaluate a change as
+celpy would: `cel`, `lowering`, `closures`, `operations`, `values`), evaluating them over a
+Plan's changes (fail closed), what blocks an apply and what an override lets through, and
+which reviews count as approvals. Pure: celpy is loaded only when a policy is parsed (the
+compiled forms are kept between runs by reconciler.records.policy_cache); GitHub's calls are
 reconciler.github's."""
 
 from __future__ import annotations
 
+from reconciler.policy.cel import Entry, FormStore
 from reconciler.policy.evaluate import (
     Compiled,
     PolicyCompileError,
@@ -27,6 +30,8 @@ from reconciler.policy.model import (
 
 __all__ = [
     "Compiled",
+    "Entry",
+    "FormStore",
     "Level",
     "Policy",
     "PolicyCompileError",

@@ -1,26 +1,32 @@
 """CEL for policies, through cel-python (`celpy`): compile an expression once, check the names
-it uses, and evaluate it for many inputs. celpy is imported only here and only when a policy is
-compiled: a repository without policies never pays its start-up (lark, pendulum, re2).
+it uses, and evaluate it for many inputs.
 
-celpy interprets its parse tree, at a fraction of a millisecond to a few per evaluation. Two
-things keep a plan's policies cheap. A policy reads a few paths of its inputs (`change.kind`,
-`change.after.DestinationID`), so its result is a function of the values at those paths:
-`Program.evaluate` keys a memo on them, and a plan whose changes look alike to a policy costs
-it one evaluation, not one per change. And a `deny` that is a chain of `&&` (or of `||`) is
-evaluated one operand at a time, each with its own memo, with CEL's own rules (false && x is
-false, an error included; true || x is true): the guard `change.action == "deactivate"` is
-decided once for a plan of updates, and what it guards is not evaluated at all."""
+An expression is compiled into Python closures (policy.closures) that evaluate the plain JSON
+of a change exactly as celpy would, at a few microseconds each. What they leave to celpy (a
+construct the compiler does not implement, or a value no closure answers for: see
+policy.values) is evaluated by celpy itself, with a memo keyed on the input paths the
+expression reads (a plan whose changes look alike to a policy costs it one evaluation).
+
+celpy is imported only here and only when it is needed: a repository without policies never
+pays its start-up (lark, pendulum, re2), and with the compiled forms kept in
+`.reconciler/cache/` (policy.cache) a warm plan with policies does not either."""
 
 from __future__ import annotations
 
 import json
+import logging
 import threading
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from functools import lru_cache
-from typing import Any
+from typing import Any, Protocol
 
-ROOTS = ("change", "env", "plan")
+from reconciler.policy.closures import BadForm, Compiled, build
+from reconciler.policy.lowering import ROOTS, Unsupported, lower
+from reconciler.policy.values import Defer, Err, Kind, tag
+
+log = logging.getLogger(__name__)
+
 MACROS = frozenset({"has", "dyn", "all", "exists", "exists_one", "map", "filter"})
 _GUARD = threading.Lock()  # celpy's parser is one shared lark instance
 
@@ -42,95 +48,136 @@ class Outcome:
     error: str | None = None
 
 
+TRUE, FALSE = Outcome(True), Outcome(False)
+
+
+@dataclass(frozen=True)
+class Entry:
+    """What compiling an expression gave: its form (policy.lowering; None: celpy evaluates
+    it) and the input paths it reads."""
+
+    form: list[Any] | None
+    paths: tuple[tuple[str, ...], ...] | None
+
+
+class FormStore(Protocol):
+    """Compiled expressions kept between runs (reconciler.records.policy_cache): an entry it
+    gives is checked by building it, never trusted blindly."""
+
+    def get(self, text: str) -> Entry | None: ...
+
+    def put(self, text: str, entry: Entry) -> None: ...
+
+
 @dataclass
 class Program:
-    """A compiled expression, with the input paths its result depends on (None: it reads a
-    whole variable in a way that cannot be narrowed, so every input is its own case)."""
+    """A compiled expression: its closure (None: celpy evaluates it), and the input paths its
+    result depends on (None: it reads a whole variable in a way that cannot be narrowed, so
+    every input is its own case), which key the memo of what celpy evaluated."""
 
     text: str
-    runner: Any
+    compiled: Compiled | None
     paths: tuple[tuple[str, ...], ...] | None
     memo: dict[str, Outcome] = field(default_factory=dict)
-    # A chain of && ("and") or || ("or"): its operands, evaluated one by one.
-    join: str = ""
-    parts: tuple[Program, ...] = ()
+
+    @property
+    def runner(self) -> Any:
+        """celpy's runner of the expression (parsed once per process, on first use)."""
+        return _parsed(self.text)[0]
 
     def evaluate(
-        self, inputs: Mapping[str, Any], to_cel: Callable[[], Mapping[str, Any]]
+        self,
+        inputs: Mapping[str, Any],
+        to_cel: Callable[[], Mapping[str, Any]],
+        *,
+        native: bool = True,
     ) -> Outcome:
         """The outcome for `inputs` (plain JSON values): `to_cel()` gives the same inputs as
-        CEL values, asked for only when this case has not been evaluated yet."""
-        if self.parts:
-            return self._chain(inputs, to_cel)
+        CEL values, asked for only when celpy evaluates this case. `native` false (inputs
+        that are not all CEL values here: see `native`) leaves the case to celpy."""
+        if self.compiled is not None and native:
+            try:
+                return outcome(self.compiled(inputs))
+            except Defer:
+                pass
         key = _case(inputs, self.paths) if self.paths is not None else None
         if key is not None and key in self.memo:
             return self.memo[key]
-        found = _run(self.runner, to_cel())
+        try:
+            activation = to_cel()
+        except ValueError as exc:  # a value celpy has no type for (an int beyond 64 bits)
+            return Outcome(None, f"{type(exc).__name__}: {exc}")
+        found = _run(self.runner, activation)
         if key is not None:
             self.memo[key] = found
         return found
 
-    def _chain(self, inputs: Mapping[str, Any], to_cel: Callable[[], Mapping[str, Any]]) -> Outcome:
-        # CEL's && and || are commutative over errors: an operand that decides (false for &&,
-        # true for ||) decides whatever the others give, errors included.
-        deciding = self.join == "or"
-        error: Outcome | None = None
-        for part in self.parts:
-            found = part.evaluate(inputs, to_cel)
-            if found.value is deciding:
-                return found
-            if found.error is not None and error is None:
-                error = found
-        return error or Outcome(not deciding)
+
+def native(value: Any) -> bool:
+    """Whether `value` holds only what the compiled closures take as CEL values: JSON's, with
+    ints in 64 bits (celpy refuses a larger one) and string keys."""
+    kind = type(value)
+    if kind is dict:
+        return all(type(k) is str and native(v) for k, v in value.items())
+    if kind is list:
+        return all(native(v) for v in value)
+    if kind is int:
+        return bool(-(2**63) <= value < 2**63)
+    return kind is str or kind is bool or kind is float or value is None
 
 
-def compile_expression(text: str) -> Program:
-    """Parse and check `text`; CelError (with the line and column in `text`) when it is not
-    valid CEL or uses a name other than change, env, plan, a function or a macro variable."""
-    runner, tree = _compiled(text)
-    join, operands = _operands(tree)
-    parts = tuple(Program(text, runner, _paths(t)) for runner, t in operands)
-    return Program(text, runner, _paths(tree), join=join, parts=parts)
+def compile_expression(text: str, *, cache: FormStore | None = None) -> Program:
+    """Compile `text` (once per process; from `cache` when it holds it); CelError (with the line
+    and column in `text`) when it is not valid CEL or uses a name other than change, env,
+    plan, a function or a macro variable."""
+    known = _KNOWN.get(text)
+    if known is None:
+        known = _KNOWN[text] = _known(text, cache)
+    elif cache is not None and cache.get(text) is None:
+        cache.put(text, known.entry)
+    return Program(text, known.compiled, known.entry.paths)
 
 
-def _operands(tree: Any) -> tuple[str, list[tuple[Any, Any]]]:
-    """A top-level chain of && or || as ("and" | "or", [(runner, tree) per operand]); ("", [])
-    for any other expression."""
-    import lark
-
-    node = tree
-    if node.data != "expr" or len(node.children) != 1:
-        return "", []
-    node = node.children[0]  # conditionalor
-    ors = _flatten(node, "conditionalor")
-    if len(ors) > 1:
-        wrapped = [lark.Tree("expr", [lark.Tree("conditionalor", [o])]) for o in ors]
-        return "or", [(_environment().program(w), w) for w in wrapped]
-    ands = _flatten(ors[0], "conditionaland")
-    if len(ands) > 1:
-        wrapped = [
-            lark.Tree("expr", [lark.Tree("conditionalor", [lark.Tree("conditionaland", [a])])])
-            for a in ands
-        ]
-        return "and", [(_environment().program(w), w) for w in wrapped]
-    return "", []
+@dataclass(frozen=True)
+class _Known:
+    entry: Entry
+    compiled: Compiled | None
 
 
-def _flatten(node: Any, name: str) -> list[Any]:
-    """The operands of a left-nested chain of `name` nodes (a || b || c), left to right."""
-    found: list[Any] = []
-    while getattr(node, "data", None) == name and len(node.children) == 2:
-        found.append(node.children[1])
-        node = node.children[0]
-    if getattr(node, "data", None) == name and len(node.children) == 1:
-        node = node.children[0]
-    found.append(node)
-    return list(reversed(found))
+_KNOWN: dict[str, _Known] = {}
+
+
+def _known(text: str, cache: FormStore | None) -> _Known:
+    entry = cache.get(text) if cache is not None else None
+    if entry is not None:
+        try:
+            return _Known(entry, build(entry.form) if entry.form is not None else None)
+        except BadForm as exc:  # a damaged entry: compiled again, and kept anew
+            log.debug("policy cache entry for %r ignored: %s", text, exc)
+    entry = _compile(text)
+    if cache is not None:
+        cache.put(text, entry)
+    return _Known(entry, build(entry.form) if entry.form is not None else None)
+
+
+def _compile(text: str) -> Entry:
+    """Parse and check `text` with celpy, and lower it for the compiler."""
+    _, tree = _parsed(text)
+    form: list[Any] | None = None
+    try:
+        form = lower(tree)
+        build(form)
+    except Unsupported as exc:
+        log.debug("policy %r is evaluated by celpy: %s", text, exc)
+    except BadForm as exc:  # pragma: no cover - lowering makes only forms the compiler builds
+        log.warning("policy %r is evaluated by celpy: its form %s", text, exc)
+        form = None
+    return Entry(form, _paths(tree))
 
 
 @lru_cache(maxsize=4096)
-def _compiled(text: str) -> tuple[Any, Any]:
-    # Each expression is parsed once per process, whatever the number of environments planned.
+def _parsed(text: str) -> tuple[Any, Any]:
+    # Each expression is parsed at most once per process, whatever the number of environments.
     from celpy.celparser import CELParseError
 
     with _GUARD:
@@ -149,6 +196,51 @@ def _environment() -> Any:
     import celpy
 
     return celpy.Environment()
+
+
+def outcome(value: Any) -> Outcome:
+    """A compiled expression's value as an outcome, worded as celpy's would be."""
+    if value is True:
+        return TRUE
+    if value is False:
+        return FALSE
+    if type(value) is Err:
+        return Outcome(None, value.message)
+    name = _NAMES[tag(value)]
+    shown = json.dumps(_jsonable(value), ensure_ascii=True)[:80]
+    return Outcome(None, f"deny gave {name} {shown}, not true or false")
+
+
+# type(value).__name__.removesuffix("Type").lower() of celpy's value, as _run words it.
+_NAMES = {
+    "N": "none",
+    "B": "bool",
+    "I": "int",
+    "U": "uint",
+    "D": "double",
+    "S": "string",
+    "P": "str",
+    "Y": "bytes",
+    "L": "list",
+    "M": "map",
+    "T": "type",
+}
+
+
+def _jsonable(value: Any) -> Any:
+    # json.dumps(default=str) of celpy's values: its BoolType is an int, bytes and types their
+    # str().
+    if type(value) is bool:
+        return int(value)
+    if isinstance(value, dict):
+        return {str(k): _jsonable(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_jsonable(v) for v in value]
+    if isinstance(value, bytes):
+        return bytes.__repr__(value)
+    if isinstance(value, Kind):
+        return value.shown
+    return value
 
 
 def to_cel(document: Any) -> Any:

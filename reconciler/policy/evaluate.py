@@ -10,7 +10,14 @@ from typing import Any
 
 from reconciler.errors import Problem
 from reconciler.plan import Change, Plan
-from reconciler.policy.cel import CelError, Program, compile_expression, to_cel
+from reconciler.policy.cel import (
+    CelError,
+    FormStore,
+    Program,
+    compile_expression,
+    native,
+    to_cel,
+)
 from reconciler.policy.model import Policy, PolicyResult, Violation
 
 
@@ -33,12 +40,15 @@ class PolicyCompileError(ValueError):
         self.problems = problems
 
 
-def compile_problems(policies: Sequence[Policy], file: str) -> list[Problem]:
-    """A Problem at its line for each policy whose `deny` does not compile (for `validate`)."""
+def compile_problems(
+    policies: Sequence[Policy], file: str, *, cache: FormStore | None = None
+) -> list[Problem]:
+    """A Problem at its line for each policy whose `deny` does not compile (for `validate`).
+    `cache`: the compiled policies kept between runs, if any."""
     problems: list[Problem] = []
     for policy in policies:
         try:
-            compile_expression(policy.deny)
+            compile_expression(policy.deny, cache=cache)
         except CelError as exc:
             # A block scalar's expression starts on the line after the key.
             line = policy.line + (exc.line if "\n" in policy.deny and exc.line else 0)
@@ -48,9 +58,12 @@ def compile_problems(policies: Sequence[Policy], file: str) -> list[Problem]:
     return problems
 
 
-def compile_policies(policies: Sequence[Policy], file: str) -> Compiled:
-    """Every policy compiled; PolicyCompileError listing each one that is not valid CEL."""
-    problems = compile_problems(policies, file)
+def compile_policies(
+    policies: Sequence[Policy], file: str, *, cache: FormStore | None = None
+) -> Compiled:
+    """Every policy compiled (from `cache` when it holds them); PolicyCompileError listing each
+    one that is not valid CEL."""
+    problems = compile_problems(policies, file, cache=cache)
     if problems:
         raise PolicyCompileError(problems)
     return Compiled(tuple((p, compile_expression(p.deny)) for p in policies))
@@ -85,8 +98,9 @@ def evaluate(compiled: Compiled, plan: Plan) -> tuple[PolicyResult, ...]:
     for change in plan.changes:
         inputs = {"change": change_input(change), "env": plan.environment, "plan": counts}
         as_cel = _Lazy(inputs)
+        plain = native(inputs)
         for policy, program in applying:
-            outcome = program.evaluate(inputs, as_cel)
+            outcome = program.evaluate(inputs, as_cel, native=plain)
             if outcome.value is False:
                 continue
             message = policy.message

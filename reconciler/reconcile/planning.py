@@ -38,6 +38,7 @@ from reconciler.policy import (
 )
 from reconciler.reconcile.workspace import Workspace
 from reconciler.records.loader import desired_digest
+from reconciler.records.policy_cache import kept_policies
 from reconciler.records.settings import SETTINGS_FILE
 from reconciler.render.plan import plan_summary
 from reconciler.render.policy import refusal_text
@@ -57,7 +58,8 @@ class Validation:
 
 def validate(ws: Workspace) -> Validation:
     """Check every record file of the workspace, and compile every policy."""
-    policies = compile_problems(ws.settings.policies, SETTINGS_FILE)
+    with kept_policies(ws.repo, enabled=ws.cache and bool(ws.settings.policies)) as kept:
+        policies = compile_problems(ws.settings.policies, SETTINGS_FILE, cache=kept)
     try:
         records = ws.records
     except LoadError as exc:
@@ -96,7 +98,8 @@ def compiled_policies(ws: Workspace) -> Compiled:
     """The policies of reconciler.yaml, compiled (each expression once per process); a
     SettingsError naming each one that is not valid CEL, at its line."""
     try:
-        return compile_policies(ws.settings.policies, SETTINGS_FILE)
+        with kept_policies(ws.repo, enabled=ws.cache and bool(ws.settings.policies)) as kept:
+            return compile_policies(ws.settings.policies, SETTINGS_FILE, cache=kept)
     except PolicyCompileError as exc:
         listed = "\n".join(f"  - {p}" for p in exc.problems)
         raise SettingsError(f"{SETTINGS_FILE} is invalid:\n{listed}") from None

@@ -1,0 +1,193 @@
+"""The compiled policies kept between runs (`.reconciler/cache/policies.json`, beside the plan
+cache): each expression's intermediate form (policy.lowering) and the input paths it reads, so
+a warm `plan` neither imports celpy nor parses.
+
+The file is salted with everything a form depends on: reconciler.policy's compiler (the
+source of its modules), celpy's parser, grammar and evaluator, and lark's version (all read as
+files: finding them imports neither). A file of another salt is foreign and ignored whole.
+Each entry is keyed by the salt and the expression's text, holds the text, and carries the
+sha256 of its content: an entry that does not check out is absent, never truth, and what
+policy.closures cannot build from it is absent too. The file is written atomically, only
+when a run compiled something new; `--no-cache` bypasses it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib.util
+import json
+import logging
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from functools import cache
+from pathlib import Path
+from typing import Any, Final
+
+from reconciler import policy
+from reconciler.formats.atomic import atomic_write
+from reconciler.policy import Entry
+from reconciler.records.parse_cache import FOLDER
+
+log = logging.getLogger(__name__)
+
+FILE: Final = "policies.json"
+FORMAT: Final = 1
+_COMPILER: Final = ("cel.py", "closures.py", "lowering.py", "operations.py", "values.py")
+_CELPY: Final = (
+    "__init__.py",
+    "adapter.py",
+    "celparser.py",
+    "celtypes.py",
+    "evaluation.py",
+    "cel.lark",
+)
+_KEEP: Final = 4  # entries beyond this many times those a run used are dropped when it writes
+
+
+@cache
+def salt() -> str | None:
+    """sha256 of what a form depends on; None when celpy or lark cannot be found."""
+    h = hashlib.sha256(f"reconciler policies {FORMAT}\n".encode())
+    compiler = Path(policy.__file__).resolve().parent
+    folders: list[tuple[Path, tuple[str, ...]]] = [(compiler, _COMPILER)]
+    theirs: tuple[tuple[str, tuple[str, ...]], ...] = (
+        ("celpy", _CELPY),
+        ("lark", ("__init__.py",)),
+    )
+    for name, named in theirs:
+        spec = importlib.util.find_spec(name)
+        locations = list(spec.submodule_search_locations or []) if spec else []
+        if not locations:
+            return None
+        folders.append((Path(locations[0]), named))
+    try:
+        for folder, files in folders:
+            for file in files:
+                h.update(f"{folder.name}/{file}\n".encode())
+                h.update((folder / file).read_bytes())
+    except OSError:
+        return None
+    return h.hexdigest()
+
+
+def _digest(text: str, form: Any, paths: Any) -> str:
+    content = json.dumps([text, form, paths], separators=(",", ":"), ensure_ascii=True)
+    return hashlib.sha256(content.encode()).hexdigest()
+
+
+@contextmanager
+def kept_policies(repo: Path, *, enabled: bool = True) -> Iterator[PolicyCache | None]:
+    """The compiled policies kept in `repo` for a run that compiles them (None when not
+    `enabled`: --no-cache), written back at its end if it compiled something new."""
+    kept = PolicyCache.open(repo / FOLDER) if enabled else None
+    try:
+        yield kept
+    finally:
+        if kept is not None:
+            kept.save()
+
+
+@dataclass
+class PolicyCache:
+    """The compiled policies of one repository, as read at the start of a run (a FormStore of
+    reconciler.policy)."""
+
+    path: Path
+    salt: str
+    entries: dict[str, Any]
+    added: dict[str, Any] = field(default_factory=dict)
+    used: set[str] = field(default_factory=set)
+
+    @classmethod
+    def open(cls, folder: Path) -> PolicyCache | None:
+        """The cache in `folder` (None when what it depends on cannot be known)."""
+        current = salt()
+        if current is None:
+            return None
+        path = folder / FILE
+        entries: dict[str, Any] = {}
+        try:
+            document = json.loads(path.read_text(encoding="utf-8"))
+        except FileNotFoundError:
+            document = None
+        except (OSError, ValueError) as exc:
+            log.debug("policy cache %s ignored: %s", path, exc)
+            document = None
+        if (
+            isinstance(document, dict)
+            and document.get("salt") == current
+            and isinstance(document.get("entries"), dict)
+        ):
+            entries = document["entries"]
+        return cls(path, current, entries)
+
+    def key(self, text: str) -> str:
+        return hashlib.sha256(f"{self.salt}\n{text}".encode()).hexdigest()
+
+    def get(self, text: str) -> Entry | None:
+        """The entry kept for `text`, if it checks out."""
+        key = self.key(text)
+        found = self.added.get(key) or self.entries.get(key)
+        if not isinstance(found, dict) or found.get("text") != text:
+            return None
+        form, paths = found.get("form"), found.get("paths")
+        if found.get("digest") != _digest(text, form, paths):
+            return None
+        if form is not None and not isinstance(form, list):
+            return None
+        try:
+            shaped = _paths(paths)
+        except ValueError:
+            return None
+        self.used.add(key)
+        return Entry(form, shaped)
+
+    def put(self, text: str, entry: Entry) -> None:
+        """Keep `entry` for `text` (written by `save`)."""
+        paths = None if entry.paths is None else [list(p) for p in entry.paths]
+        key = self.key(text)
+        self.used.add(key)
+        self.added[key] = {
+            "text": text,
+            "form": entry.form,
+            "paths": paths,
+            "digest": _digest(text, entry.form, paths),
+        }
+
+    def save(self) -> None:
+        """Write the file when this run compiled something new; a failure only costs the next
+        run its speed."""
+        if not self.added:
+            return
+        entries = {**self.entries, **self.added}
+        if len(entries) > _KEEP * len(self.used) + 256:
+            entries = {k: v for k, v in entries.items() if k in self.used}
+        document = {"salt": self.salt, "entries": entries}
+        folder = self.path.parent
+        try:
+            folder.mkdir(parents=True, exist_ok=True)
+            ignore = folder / ".gitignore"
+            if not ignore.exists():
+                ignore.write_text(
+                    "# reconciler's plan cache: never committed\n*\n", encoding="utf-8"
+                )
+            atomic_write(self.path, json.dumps(document, separators=(",", ":")) + "\n")
+        except OSError as exc:
+            log.debug("policy cache %s not written: %s", self.path, exc)
+            return
+        self.entries, self.added = entries, {}
+
+
+def _paths(paths: Any) -> tuple[tuple[str, ...], ...] | None:
+    """The paths of an entry as compile_expression has them; ValueError when malformed."""
+    if paths is None:
+        return None
+    if not isinstance(paths, list):
+        raise ValueError("paths")
+    shaped: list[tuple[str, ...]] = []
+    for path in paths:
+        if not isinstance(path, list) or not path or not all(isinstance(p, str) for p in path):
+            raise ValueError("paths")
+        shaped.append(tuple(path))
+    return tuple(shaped)

@@ -85,19 +85,28 @@ class Program:
         """celpy's runner of the expression (parsed once per process, on first use)."""
         return _parsed(self.text)[0]
 
+    @property
+    def slots(self) -> int:
+        """The macro variables of its frame (policy.closures.frame_of)."""
+        return self.compiled.slots if self.compiled is not None else 0
+
     def evaluate(
         self,
         inputs: Mapping[str, Any],
         to_cel: Callable[[], Mapping[str, Any]],
         *,
+        frame: list[Any] | None = None,
         native: bool = True,
     ) -> Outcome:
         """The outcome for `inputs` (plain JSON values): `to_cel()` gives the same inputs as
-        CEL values, asked for only when celpy evaluates this case. `native` false (inputs
-        that are not all CEL values here: see `native`) leaves the case to celpy."""
+        CEL values, asked for only when celpy evaluates this case. `frame`: the inputs' frame
+        with room for at least `slots` variables, shared by the programs of a change.
+        `native` false (inputs not all CEL values here: see `native`) leaves it to celpy."""
         if self.compiled is not None and native:
             try:
-                return outcome(self.compiled(inputs))
+                if frame is None:
+                    return outcome(self.compiled(inputs))
+                return outcome(self.compiled.evaluate(frame))
             except Defer:
                 pass
         key = _case(inputs, self.paths) if self.paths is not None else None

@@ -2,11 +2,14 @@
 expression: evaluating one is a few function calls over the plain JSON of a change, with no
 conversion to celpy's types and no tree walked. No celpy here.
 
-celpy's evaluation is kept exactly (policy.values says how): every operand of `&&`, `||` and
-of a function is evaluated, because an error celpy raises rather than returns (a `map` whose
-expression fails; a macro over a value that is not a list) is not absorbed. Only an operand
-that cannot raise one (`pure`: no macro, no numeric conversion) is skipped once the other
-has decided, which is what keeps a guard like `change.kind == "organization" && ...` cheap.
+celpy's evaluation is kept exactly (policy.values says how). celpy evaluates every operand of
+`&&` and `||`, and an error it raises rather than returns (a `map` whose expression fails, a
+macro over a value that is not a list) is not absorbed by them. So each node has, besides its
+closure, a probe: what raises exactly when the node's evaluation would, at a fraction of the
+cost (None for a pure node, one that cannot raise: no macro, no numeric conversion). Once one
+side of `&&` or `||` has decided, the other is only probed: for `change.kind == "organization"
+&& change.after.Contacts.exists(c, ...)` on a provider's change, that is a look at whether
+`Contacts` is a list, not an evaluation of every contact.
 
 `build` checks the form strictly (`BadForm`): a form read back from the cache that is not one
 this module makes is never run.
@@ -14,7 +17,9 @@ this module makes is never run.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable, Mapping
+from contextlib import suppress
 from dataclasses import dataclass
 from typing import Any, Final
 
@@ -48,6 +53,8 @@ from reconciler.policy.values import (
 )
 
 Closure = Callable[[list[Any]], Any]
+Probe = Closure | None  # None: the node cannot raise
+Node = tuple[Closure, Probe]
 MISSING: Final = object()  # an input the caller did not give: celpy's error, not ours to word
 _RELATIONS: Final = frozenset(
     {"relation_eq", "relation_ne", "relation_lt", "relation_le", "relation_gt", "relation_ge"}
@@ -57,8 +64,6 @@ _ARITHMETIC: Final = frozenset(
     {"addition_add", "addition_sub", "multiplication_mul", "multiplication_div"}
     | {"multiplication_mod"}
 )
-
-
 _FORMS: Final = frozenset(
     {"var", "type", "select", "index", "has", "dyn", "and", "or", "cond", "not", "neg"}
     | {"relation", "arithmetic", "call", "list", "map", "macro"}
@@ -71,25 +76,40 @@ class BadForm(ValueError):
 
 @dataclass(frozen=True)
 class Compiled:
-    """An expression as a closure over a frame: the inputs (change, env, plan), then one slot
-    per macro variable."""
+    """An expression as a closure over a frame (`frame_of`): the inputs (change, env, plan), a
+    memo, then one slot per macro variable."""
 
     run: Closure
     slots: int
 
     def __call__(self, inputs: Mapping[str, Any]) -> Any:
         """The value of the expression (an Err for an error); Defer when celpy must say."""
-        frame = [inputs.get(name, MISSING) for name in ROOTS]
-        frame.extend([None] * self.slots)
+        return self.evaluate(frame_of(inputs, self.slots))
+
+    def evaluate(self, frame: list[Any]) -> Any:
+        """The same over a frame of at least `slots` slots."""
         try:
             return self.run(frame)
         except Fatal as exc:
             return exc.err
 
 
+def frame_of(inputs: Mapping[str, Any], slots: int) -> list[Any]:
+    """The frame of `inputs`: the inputs, the memo of what operands shared by programs gave,
+    and room for `slots` macro variables. The programs of one change share it."""
+    return [*(inputs.get(name, MISSING) for name in ROOTS), {}, *([None] * slots)]
+
+
+_MEMO: Final = len(ROOTS)  # the frame's memo: operand's key -> its value, or what it raised
+_FIRST_SLOT: Final = _MEMO + 1
+_SHARED: dict[str, int] = {}  # an operand's form -> its key, the same in every program
+
+
 def build(form: Any) -> Compiled:
     """The closure of a form; BadForm when `form` is not one policy.lowering makes."""
     builder = _Builder()
+    if type(form) is list and len(form) == 2 and form[0] == "undumpable":
+        builder.undumpable, form = True, form[1]
     try:
         run, _ = builder.node(form)
     except (TypeError, ValueError, KeyError, IndexError) as exc:
@@ -104,56 +124,70 @@ def _check(condition: bool, what: str) -> None:
         raise BadForm(what)
 
 
-def _constant(value: Any) -> tuple[Closure, bool]:
-    return (lambda frame: value), True
+def _constant(value: Any) -> Node:
+    return (lambda frame: value), None
+
+
+def _probes(*probes: Probe) -> Probe:
+    """The probe of a node that raises only through its operands (evaluated in order)."""
+    found = [p for p in probes if p is not None]
+    if not found:
+        return None
+    if len(found) == 1:
+        return found[0]
+
+    def each(frame: list[Any]) -> None:
+        for probe in found:
+            probe(frame)
+
+    return each
 
 
 class _Builder:
     def __init__(self) -> None:
         self.scope: list[tuple[str, int]] = []  # macro variables and their slots, innermost last
         self.slots = 0
+        self.undumpable = False  # an error may have a tree celpy fails to print (lowering)
 
-    def node(self, form: Any) -> tuple[Closure, bool]:
-        """The closure of `form`, and whether it is pure (can raise no error of celpy's)."""
+    def node(self, form: Any) -> Node:
+        """The closure of `form`, and its probe."""
         _check(type(form) is list and len(form) > 0 and type(form[0]) is str, "a form")
         op, args = form[0], form[1:]
         literal = _LITERALS.get(op)
         if literal is not None:
             return _constant(literal(args))
         _check(op in _FORMS, f"the form {op!r}")
-        method: Callable[..., tuple[Closure, bool]] = getattr(self, f"_{op}")
+        method: Callable[..., Node] = getattr(self, f"_{op}")
         return method(*args)
 
-    def nodes(self, forms: Any) -> list[tuple[Closure, bool]]:
+    def nodes(self, forms: Any) -> list[Node]:
         _check(type(forms) is list, "a list of forms")
         return [self.node(f) for f in forms]
 
     # -- names ---------------------------------------------------------------------------------
 
-    def _var(self, name: str) -> tuple[Closure, bool]:
+    def _var(self, name: str) -> Node:
         _check(type(name) is str, "a name")
+        at = self.resolve(name)
+        if at >= _FIRST_SLOT:
+            return (lambda frame: frame[at]), None
+        return _root(at), None
+
+    def resolve(self, name: str) -> int:
+        """The frame index of a variable: its macro's slot, else the input's."""
         slots = [slot for bound, slot in self.scope if bound == name]
         if slots:
-            at = slots[-1]
-            return (lambda frame: frame[at]), True
+            return slots[-1]
         _check(name in ROOTS, f"the input {name!r}")
-        root_at = ROOTS.index(name)
+        return ROOTS.index(name)
 
-        def root(frame: list[Any]) -> Any:
-            value = frame[root_at]
-            if value is MISSING:
-                raise Defer
-            return value
-
-        return root, True
-
-    def _type(self, name: str) -> tuple[Closure, bool]:
+    def _type(self, name: str) -> Node:
         _check(type(name) is str and name in TYPE_NAMES, "a type")
         return _constant(TYPE_NAMES[name])
 
     # -- selection -----------------------------------------------------------------------------
 
-    def _select(self, target: Any, field: str) -> tuple[Closure, bool]:
+    def _select(self, target: Any, field: str) -> Node:
         _check(type(field) is str, "a field")
         names = [field]
         while type(target) is list and len(target) == 3 and target[0] == "select":
@@ -161,17 +195,20 @@ class _Builder:
             names.append(target[2])
             target = target[1]
         names.reverse()
-        base, pure = self.node(target)
-        return _path(base, tuple(names)), pure
+        if type(target) is list and len(target) == 2 and target[0] == "var":
+            _check(type(target[1]) is str, "a name")
+            return _frame_path(self.resolve(target[1]), tuple(names)), None
+        base, probe = self.node(target)
+        return _path(base, tuple(names)), probe
 
-    def _index(self, target: Any, key: Any) -> tuple[Closure, bool]:
+    def _index(self, target: Any, key: Any) -> Node:
         (of, p1), (at, p2) = self.node(target), self.node(key)
-        return (lambda frame: index(of(frame), at(frame))), p1 and p2
+        return (lambda frame: index(of(frame), at(frame))), _probes(p1, p2)
 
-    def _has(self, forms: Any) -> tuple[Closure, bool]:
+    def _has(self, forms: Any) -> Node:
         parts = self.nodes(forms)
         _check(len(parts) > 0, "has() of something")
-        first, rest = parts[0][0], [p for p, _ in parts[1:]]
+        first, rest = parts[0][0], [run for run, _ in parts[1:]]
 
         def has(frame: list[Any]) -> Any:
             found = first(frame)
@@ -179,14 +216,14 @@ class _Builder:
                 part(frame)
             return type(found) is not Err
 
-        return has, all(pure for _, pure in parts)
+        return has, _probes(*(p for _, p in parts))
 
-    def _dyn(self, forms: Any) -> tuple[Closure, bool]:
+    def _dyn(self, forms: Any) -> Node:
         parts = self.nodes(forms)
         _check(len(parts) > 0, "dyn() of something")
         if len(parts) == 1:
             return parts[0]
-        first, rest = parts[0][0], [p for p, _ in parts[1:]]
+        first, rest = parts[0][0], [run for run, _ in parts[1:]]
 
         def dyn(frame: list[Any]) -> Any:
             found = first(frame)
@@ -194,33 +231,38 @@ class _Builder:
                 part(frame)
             return found
 
-        return dyn, all(pure for _, pure in parts)
+        return dyn, _probes(*(p for _, p in parts))
 
     # -- logic ---------------------------------------------------------------------------------
 
-    def _and(self, left: Any, right: Any) -> tuple[Closure, bool]:
-        (a, pa), (b, pb) = self.node(left), self.node(right)
+    def _and(self, left: Any, right: Any) -> Node:
+        return self._logic("and", left, right)
 
-        def both(frame: list[Any]) -> Any:
-            x = a(frame)
-            if x is False and pb:
-                return False
-            return _and(x, b(frame))
+    def _or(self, left: Any, right: Any) -> Node:
+        return self._logic("or", left, right)
 
-        return both, pa and pb
+    def _logic(self, op: str, left: Any, right: Any) -> Node:
+        # a && b && c is ((a && b) && c): its operands, flattened, evaluated left to right.
+        operands = [right]
+        while type(left) is list and len(left) == 3 and left[0] == op:
+            operands.append(left[2])
+            left = left[1]
+        operands.append(left)
+        parts = [self.shared(f) for f in reversed(operands)]
+        return _chain(op == "or", parts, self.undumpable), _probes(*(p for _, p in parts))
 
-    def _or(self, left: Any, right: Any) -> tuple[Closure, bool]:
-        (a, pa), (b, pb) = self.node(left), self.node(right)
+    def shared(self, form: Any) -> Node:
+        """The node of an operand of && or ||: outside macros, where it reads only the inputs,
+        its result is kept in the frame's memo, for every program of the change that has the
+        same operand (guards like `change.kind == "organization"` repeat across policies)."""
+        run, probe = self.node(form)
+        if self.scope or form[0] in _LITERALS or form[0] in ("var", "type"):
+            return run, probe
+        shown = json.dumps([self.undumpable, form], separators=(",", ":"))
+        key = _SHARED.setdefault(shown, len(_SHARED))
+        return _memoized(key, run, probe)
 
-        def either(frame: list[Any]) -> Any:
-            x = a(frame)
-            if x is True and pb:
-                return True
-            return _or(x, b(frame))
-
-        return either, pa and pb
-
-    def _cond(self, test: Any, then: Any, otherwise: Any) -> tuple[Closure, bool]:
+    def _cond(self, test: Any, then: Any, otherwise: Any) -> Node:
         (c, pc), (a, pa), (b, pb) = self.node(test), self.node(then), self.node(otherwise)
 
         def choose(frame: list[Any]) -> Any:
@@ -233,77 +275,139 @@ class _Builder:
                 return left if found else right
             return no_overload("_?_:_", found, left, right)
 
-        return choose, pc and pa and pb
+        if pc is None and pa is None and pb is None:
+            return choose, None
 
-    def _not(self, operand: Any) -> tuple[Closure, bool]:
-        x, pure = self.node(operand)
-        return (lambda frame: logical_not(x(frame))), pure
+        def probe(frame: list[Any]) -> None:
+            branch = pa if truthy(c(frame)) else pb
+            if branch is not None:
+                branch(frame)
 
-    def _neg(self, operand: Any) -> tuple[Closure, bool]:
-        x, pure = self.node(operand)
-        return (lambda frame: negate(x(frame))), pure
+        return choose, probe
+
+    def _not(self, operand: Any) -> Node:
+        x, probe = self.node(operand)
+        return (lambda frame: logical_not(x(frame))), probe
+
+    def _neg(self, operand: Any) -> Node:
+        x, probe = self.node(operand)
+        return (lambda frame: negate(x(frame))), probe
 
     # -- operators -----------------------------------------------------------------------------
 
-    def _relation(self, rule: str, left: Any, right: Any) -> tuple[Closure, bool]:
+    def _relation(self, rule: str, left: Any, right: Any) -> Node:
         _check(rule in _RELATIONS, "a relation")
         (a, pa), (b, pb) = self.node(left), self.node(right)
         apply = relation(rule)
-        fast = _fast_relation(rule, a, right)
-        if fast is not None:
-            return fast, pa and pb
-        return (lambda frame: apply(a(frame), b(frame))), pa and pb
+        run = _fast_relation(rule, a, right) or (lambda frame: apply(a(frame), b(frame)))
+        return run, _probes(pa, pb)
 
-    def _arithmetic(self, rule: str, left: Any, right: Any) -> tuple[Closure, bool]:
+    def _arithmetic(self, rule: str, left: Any, right: Any) -> Node:
         _check(rule in _ARITHMETIC, "an arithmetic operator")
         (a, pa), (b, pb) = self.node(left), self.node(right)
-        apply = arithmetic(rule)
-        # Repetition of a huge string or list raises MemoryError in celpy: never skipped.
-        pure = pa and pb and rule != "multiplication_mul"
-        return (lambda frame: apply(a(frame), b(frame))), pure
+        apply = arithmetic(rule, undumpable=self.undumpable)
 
-    def _call(self, name: str, forms: Any) -> tuple[Closure, bool]:
+        def run(frame: list[Any]) -> Any:
+            return apply(a(frame), b(frame))
+
+        # Repeating a huge string or list raises MemoryError in celpy.
+        return run, run if rule == "multiplication_mul" else _probes(pa, pb)
+
+    def _call(self, name: str, forms: Any) -> Node:
         _check(type(name) is str and name in FUNCTIONS, "a function")
         parts = self.nodes(forms)
-        runs = [p for p, _ in parts]
-        pure = all(p for _, p in parts) and name not in RAISING
-        fast = _fast_call(name, runs, forms)
-        if fast is not None:
-            return fast, pure
-        return (lambda frame: call(name, [r(frame) for r in runs])), pure
+        runs = [run for run, _ in parts]
+        run = _fast_call(name, runs, forms) or (lambda frame: call(name, [r(frame) for r in runs]))
+        # int(), uint() and double() of an infinity or a huge int raise OverflowError in celpy.
+        return run, run if name in RAISING else _probes(*(p for _, p in parts))
 
-    def _list(self, forms: Any) -> tuple[Closure, bool]:
+    def _list(self, forms: Any) -> Node:
         parts = self.nodes(forms)
-        runs = [p for p, _ in parts]
+        runs = [run for run, _ in parts]
         if all(type(f) is list and f[0] in _LITERALS for f in forms):
-            made = list_of([r([]) for r in runs])
-            return _constant(made)
-        return (lambda frame: list_of([r(frame) for r in runs])), all(p for _, p in parts)
+            return _constant(list_of([r([]) for r in runs]))
+        return (lambda frame: list_of([r(frame) for r in runs])), _probes(*(p for _, p in parts))
 
-    def _map(self, forms: Any) -> tuple[Closure, bool]:
+    def _map(self, forms: Any) -> Node:
         parts = self.nodes(forms)
         _check(len(parts) % 2 == 0, "a map of pairs")
-        runs = [p for p, _ in parts]
+        runs = [run for run, _ in parts]
 
         def made(frame: list[Any]) -> Any:
             found = [r(frame) for r in runs]
             return map_of(list(zip(found[0::2], found[1::2], strict=True)))
 
-        return made, all(p for _, p in parts)
+        return made, _probes(*(p for _, p in parts))
 
     # -- macros --------------------------------------------------------------------------------
 
-    def _macro(self, name: str, target: Any, variable: str, body: Any) -> tuple[Closure, bool]:
+    def _macro(self, name: str, target: Any, variable: str, body: Any) -> Node:
         _check(name in MACROS and type(variable) is str, "a macro")
         over, _ = self.node(target)
-        slot = len(ROOTS) + self.slots
+        slot = _FIRST_SLOT + self.slots
         self.slots += 1
         self.scope.append((variable, slot))
         try:
-            expr, _ = self.node(body)
+            expr, probe = self.node(body)
         finally:
             self.scope.pop()
-        return _MACROS[name](over, slot, expr), False
+        if name in ("all", "exists"):
+            fold = _fold(name == "exists", over, slot, expr, self.undumpable)
+            return fold, _fold_probe(over, slot, probe)
+        run = _strict(name, over, slot, expr)
+        return run, run  # an error of the expression raises: only evaluating says
+
+
+def _root(at: int) -> Closure:
+    def root(frame: list[Any]) -> Any:
+        value = frame[at]
+        if value is MISSING:
+            raise Defer
+        return value
+
+    return root
+
+
+class _Raised:
+    """What an operand raised, kept in the memo: raised again for the next program."""
+
+    __slots__ = ("err",)
+
+    def __init__(self, err: Err | None) -> None:
+        self.err = err  # None: Defer
+
+    def again(self) -> BaseException:
+        return Defer() if self.err is None else Fatal(self.err)
+
+
+def _memoized(key: int, run: Closure, probe: Probe) -> Node:
+    def remembered(frame: list[Any]) -> Any:
+        memo = frame[_MEMO]
+        found = memo.get(key, MISSING)
+        if found is MISSING:
+            try:
+                found = memo[key] = run(frame)
+            except Fatal as exc:
+                memo[key] = _Raised(exc.err)
+                raise
+            except Defer:
+                memo[key] = _Raised(None)
+                raise
+        elif type(found) is _Raised:
+            raise found.again()
+        return found
+
+    if probe is None:
+        return remembered, None
+
+    def probed(frame: list[Any]) -> None:
+        found = frame[_MEMO].get(key, MISSING)
+        if found is MISSING:
+            probe(frame)
+        elif type(found) is _Raised:
+            raise found.again()
+
+    return remembered, probed
 
 
 def _members(value: Any) -> list[Any]:
@@ -315,87 +419,151 @@ def _members(value: Any) -> list[Any]:
     raise Defer  # celpy iterates a string's characters, and fails on the rest with TypeError
 
 
-def _fold(deciding: bool) -> Callable[[Closure, int, Closure], Closure]:
+def _fold(deciding: bool, over: Closure, slot: int, expr: Closure, undumpable: bool) -> Closure:
     """all() (deciding False) or exists() (True): celpy folds every result, errors included,
-    with && or ||, an error of its own when neither side is a bool."""
+    with && or || (its own error when neither side is a bool), and absorbs what the expression
+    raises."""
 
-    def make(over: Closure, slot: int, expr: Closure) -> Closure:
-        def fold(frame: list[Any]) -> Any:
-            found = over(frame)
-            if type(found) is Err:
-                return found
-            acc: Any = not deciding
-            for member in _members(found):
-                frame[slot] = member
-                try:
-                    result = expr(frame)
-                except Fatal as exc:
-                    result = exc.err
-                acc = _join(acc, result, deciding, Err(NO_OVERLOAD))
-            return acc
+    def fold(frame: list[Any]) -> Any:
+        found = over(frame)
+        if type(found) is Err:
+            return found
+        acc: Any = not deciding
+        for member in _members(found):
+            frame[slot] = member
+            try:
+                result = expr(frame)
+            except Fatal as exc:
+                result = exc.err
+            if type(result) is bool and type(acc) is bool:
+                acc = (acc or result) if deciding else (acc and result)
+            else:
+                acc = _join(acc, result, deciding, Err(NO_OVERLOAD), undumpable)
+        return acc
 
-        return fold
-
-    return make
+    return fold
 
 
-def _strict(kind: str) -> Callable[[Closure, int, Closure], Closure]:
+def _fold_probe(over: Closure, slot: int, probe: Probe) -> Closure:
+    """What raises when all() or exists() would: its receiver, a receiver that is not a list or
+    a map, or what the expression raises other than an error of CEL's."""
+
+    def fold(frame: list[Any]) -> None:
+        found = over(frame)
+        if type(found) is Err:
+            return
+        members = _members(found)
+        if probe is None:
+            return
+        for member in members:
+            frame[slot] = member
+            with suppress(Fatal):
+                probe(frame)
+
+    return fold
+
+
+def _strict(name: str, over: Closure, slot: int, expr: Closure) -> Closure:
     """map(), filter() and exists_one(): an error of the expression is raised (Fatal)."""
 
-    def make(over: Closure, slot: int, expr: Closure) -> Closure:
-        def each(frame: list[Any]) -> Any:
-            found = over(frame)
-            if type(found) is Err:
-                return found
-            results: list[Any] = []
-            count = 0
-            for member in _members(found):
-                frame[slot] = member
-                result = expr(frame)
-                if type(result) is Err:
-                    raise Fatal(result)
-                if kind == "map":
-                    results.append(result)
-                elif truthy(result):
-                    results.append(member)
-                    count += 1
-            if kind == "exists_one":
-                return count == 1
-            return results
+    def each(frame: list[Any]) -> Any:
+        found = over(frame)
+        if type(found) is Err:
+            return found
+        results: list[Any] = []
+        count = 0
+        for member in _members(found):
+            frame[slot] = member
+            result = expr(frame)
+            if type(result) is Err:
+                raise Fatal(result)
+            if name == "map":
+                results.append(result)
+            elif truthy(result):
+                results.append(member)
+                count += 1
+        if name == "exists_one":
+            return count == 1
+        return results
 
-        return each
-
-    return make
+    return each
 
 
-_MACROS: Final = {
-    "all": _fold(False),
-    "exists": _fold(True),
-    "map": _strict("map"),
-    "filter": _strict("filter"),
-    "exists_one": _strict("exists_one"),
-}
-
-
-def _join(x: Any, y: Any, deciding: bool, neither: Any) -> Any:
+def _join(x: Any, y: Any, deciding: bool, neither: Any, undumpable: bool) -> Any:
     """celpy's logical_and (deciding False) or logical_or (True): a side that is the deciding
-    bool decides, whatever the other is; `neither` when no side is a bool."""
+    bool decides, whatever the other is; `neither` when no side is a bool (celpy then prints
+    both sides in a message it does not show: an error it cannot print raises there)."""
     xb, yb = type(x) is bool, type(y) is bool
     if xb and yb:
         return (x or y) if deciding else (x and y)
     if not xb and not yb:
-        return neither() if callable(neither) else neither
+        if undumpable and (type(x) is Err or type(y) is Err):
+            raise Defer
+        return neither
     if xb:
         return x if x is deciding else y
     return y if y is deciding else x
 
 
-def _and(x: Any, y: Any) -> Any:
-    return _join(x, y, False, lambda: no_overload("_&&_", x, y))
+def _chain(deciding: bool, parts: list[Node], undumpable: bool) -> Closure:
+    """`a && b && ...` (deciding False) or `a || b || ...` (True), left to right: once the
+    result is the deciding bool, the other operands are only probed."""
+    first = parts[0][0]
+    rest = parts[1:]
+    name = "_||_" if deciding else "_&&_"
+
+    def chain(frame: list[Any]) -> Any:
+        acc = first(frame)
+        for run, probe in rest:
+            if acc is deciding:
+                if probe is not None:
+                    probe(frame)
+                continue
+            found = run(frame)
+            if type(acc) is bool and type(found) is bool:
+                acc = found
+            else:
+                acc = _join(acc, found, deciding, no_overload(name, acc, found), undumpable)
+        return acc
+
+    return chain
 
 
-def _or(x: Any, y: Any) -> Any:
-    return _join(x, y, True, lambda: no_overload("_||_", x, y))
+def _frame_path(at: int, names: tuple[str, ...]) -> Closure:
+    """`variable.a.b`: the same as _path, reading the variable from the frame."""
+    if len(names) == 1:
+        (name,) = names
+
+        def field(frame: list[Any]) -> Any:
+            value = frame[at]
+            if type(value) is dict:
+                found = value.get(name, MISSING)
+                return no_member(name) if found is MISSING else found
+            return _walk(value, names)
+
+        return field
+
+    def walk(frame: list[Any]) -> Any:
+        return _walk(frame[at], names)
+
+    return walk
+
+
+def _walk(value: Any, names: tuple[str, ...]) -> Any:
+    if value is MISSING:
+        raise Defer
+    for name in names:
+        if type(value) is dict:
+            found = value.get(name, MISSING)
+            if found is MISSING:
+                return no_member(name)
+            value = found
+        elif type(value) is Err:
+            return value
+        else:
+            tag(value)
+            return not_selectable(value)
+    return value
 
 
 def _path(base: Closure, names: tuple[str, ...]) -> Closure:

@@ -18,6 +18,7 @@ from reconciler.policy.cel import (
     native,
     to_cel,
 )
+from reconciler.policy.closures import frame_of
 from reconciler.policy.model import Policy, PolicyResult, Violation
 
 
@@ -95,12 +96,14 @@ def evaluate(compiled: Compiled, plan: Plan) -> tuple[PolicyResult, ...]:
         return ()
     found: dict[str, list[Violation]] = {p.name: [] for p, _ in applying}
     counts = plan_input(plan)
+    slots = max(program.slots for _, program in applying)
     for change in plan.changes:
         inputs = {"change": change_input(change), "env": plan.environment, "plan": counts}
         as_cel = _Lazy(inputs)
         plain = native(inputs)
+        frame = frame_of(inputs, slots) if plain else None
         for policy, program in applying:
-            outcome = program.evaluate(inputs, as_cel, native=plain)
+            outcome = program.evaluate(inputs, as_cel, frame=frame, native=plain)
             if outcome.value is False:
                 continue
             message = policy.message

@@ -20,6 +20,8 @@ The forms, by their first element:
   ["list", [x, ...]]  ["map", [k, v, k, v, ...]]
   ["call", function, [x, ...]] a function, or a method with its receiver first
   ["macro", name, receiver, variable, body]
+  ["undumpable", form]         the whole expression, when an error it makes cannot be printed
+                               by celpy (see _undumpable): where celpy prints one, it defers
 """
 
 from __future__ import annotations
@@ -47,7 +49,35 @@ class Unsupported(Exception):
 def lower(tree: Any) -> list[Any]:
     """The intermediate form of celpy's parse tree `tree`; Unsupported when it uses a construct
     policy.closures does not implement."""
-    return _Lowering().node(tree)
+    form = _Lowering().node(tree)
+    return ["undumpable", form] if _undumpable(tree) else form
+
+
+# The nodes where celpy makes an error that carries its tree.
+_MAKERS: Final = frozenset(
+    {"expr", "conditionalor", "conditionaland", "relation", "addition", "multiplication"}
+    | {"unary", "member_dot", "member_dot_arg", "member_index", "primary", "literal"}
+)
+
+
+def _undumpable(tree: Any) -> bool:
+    """Whether an error made in `tree` can have a tree celpy fails to print (its tree_dump
+    fails on some subtrees, e.g. `0 == []`): celpy prints an error it combines with `&&` or
+    `||` when neither side is a bool, or divides an int by, and so raises IndexError there."""
+    from celpy.celparser import tree_dump
+
+    nodes = list(tree.iter_subtrees())
+    # tree_dump keeps a stack of one text per node: only an empty [] or {} (which takes the
+    # text before it instead of pushing one) can leave it short.
+    if not any(str(n.data) in ("list_lit", "map_lit") and not n.children for n in nodes):
+        return False
+    for node in nodes:
+        if str(node.data) in _MAKERS:
+            try:
+                tree_dump(node)
+            except Exception:
+                return True
+    return False
 
 
 class _Lowering:

@@ -126,8 +126,10 @@ def _go_mod(a: int, b: int) -> int:
     return (-1 if a < 0 else 1) * (abs(a) % abs(b))
 
 
-def arithmetic(rule: str) -> Callable[[Any, Any], Any]:
-    """The function of `+ - * / %` (`addition_add`, ...) over two values."""
+def arithmetic(rule: str, *, undumpable: bool = False) -> Callable[[Any, Any], Any]:
+    """The function of `+ - * / %` (`addition_add`, ...) over two values. `undumpable`: an
+    error of the expression may have a tree celpy fails to print (policy.lowering), which
+    IntType's division by it does."""
     compute = _ARITHMETIC[rule]
 
     def apply(a: Any, b: Any) -> Any:
@@ -135,6 +137,8 @@ def arithmetic(rule: str) -> Callable[[Any, Any], Any]:
             return a  # CELEvalError's operators return itself
         ta = tag(a)
         if type(b) is Err:
+            if undumpable and ta == I and rule == "multiplication_div":
+                raise Defer
             # IntType's and UintType's own operators fail on it; others leave it to the error.
             if ta in "IU" or (ta == D and rule in ("multiplication_div", "multiplication_mod")):
                 return overload(rule, a, b)

@@ -131,7 +131,7 @@ MACROS = ["all", "exists", "exists_one", "map", "filter"]
 MAP_KEYS = ['"a"', '"b"', "1", "true", "change.kind"]
 
 
-def _wrap(text: str) -> str:
+def wrap(text: str) -> str:
     simple = " " not in text and not text[:1].isdigit() and not text.startswith("-")
     return text if simple else f"({text})"
 
@@ -159,7 +159,7 @@ def expressions(draw: st.DrawFn, depth: int = 0, scope: tuple[str, ...] = ()) ->
         return draw(_path(scope))
 
     def sub(inner: tuple[str, ...] = scope) -> str:
-        return _wrap(draw(expressions(depth + 1, inner)))
+        return wrap(draw(expressions(depth + 1, inner)))
 
     form = draw(
         st.sampled_from(
@@ -197,7 +197,7 @@ def expressions(draw: st.DrawFn, depth: int = 0, scope: tuple[str, ...] = ()) ->
     variable = f"v{len(scope)}"
     receiver = draw(
         st.sampled_from(["change.fields", "change.after.Contacts", "change.after", "[1, 2, 3]"])
-        | expressions(depth + 1, scope).map(_wrap)
+        | expressions(depth + 1, scope).map(wrap)
     )
     body = draw(expressions(depth + 1, (*scope, variable)))
     return f"{receiver}.{draw(st.sampled_from(MACROS))}({variable}, {body})"

@@ -13,11 +13,12 @@ from typing import Any
 
 import pytest
 import yaml
-from cel_strategies import by_celpy, by_compiler, expressions, inputs
+from cel_strategies import by_celpy, by_compiler, expressions, inputs, wrap
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
 from reconciler.policy.cel import _parsed, _run, compile_expression, to_cel
+from reconciler.policy.closures import frame_of
 
 PROJECT = Path(__file__).resolve().parents[2]
 
@@ -54,6 +55,52 @@ def test_compiled_expressions_agree_with_celpy(text: str, values: dict[str, Any]
 @given(text=expressions(), values=inputs)
 def test_many_compiled_expressions_agree_with_celpy(text: str, values: dict[str, Any]) -> None:
     agree(text, values)
+
+
+@settings(max_examples=120, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    operands=st.lists(expressions(depth=1).map(wrap), min_size=2, max_size=4),
+    values=inputs,
+    data=st.data(),
+)
+def test_programs_sharing_a_change_agree_with_celpy(
+    operands: list[str], values: dict[str, Any], data: st.DataObject
+) -> None:
+    sharing_programs_agree(operands, values, data)
+
+
+@pytest.mark.slow
+@settings(max_examples=2000, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    operands=st.lists(expressions(depth=1).map(wrap), min_size=2, max_size=4),
+    values=inputs,
+    data=st.data(),
+)
+def test_many_programs_sharing_a_change_agree_with_celpy(
+    operands: list[str], values: dict[str, Any], data: st.DataObject
+) -> None:
+    sharing_programs_agree(operands, values, data)
+
+
+def sharing_programs_agree(
+    operands: list[str], values: dict[str, Any], data: st.DataObject
+) -> None:
+    # Policies made of the same operands, joined and ordered differently, evaluated over one
+    # frame as a plan does: what one keeps in the frame's memo is what the next would find.
+    texts = [
+        data.draw(st.sampled_from([" && ", " || "])).join(data.draw(st.permutations(operands)))
+        for _ in range(4)
+    ]
+    texts.append(f"{operands[0]} && ({operands[-1]} || {operands[0]})")
+    programs = [compile_expression(text) for text in texts]
+    shared = frame_of(values, max(p.slots for p in programs))
+
+    def as_cel() -> dict[str, Any]:
+        return {name: to_cel(v) for name, v in values.items()}
+
+    for text, program in zip(texts, programs, strict=True):
+        found = program.evaluate(values, as_cel, frame=shared)
+        assert found == _run(_parsed(text)[0], as_cel()), (text, values)
 
 
 # -- every policy the project shows ---------------------------------------------------------------

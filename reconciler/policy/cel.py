@@ -21,9 +21,9 @@ from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import Any, Protocol
 
-from reconciler.policy.closures import BadForm, Compiled, build
+from reconciler.policy.closures import BadForm, Compiled, build, frame_of
 from reconciler.policy.lowering import ROOTS, Unsupported, lower
-from reconciler.policy.values import Defer, Err, Kind, tag
+from reconciler.policy.values import Defer, Err, Fatal, Kind, tag
 
 log = logging.getLogger(__name__)
 
@@ -102,13 +102,16 @@ class Program:
         CEL values, asked for only when celpy evaluates this case. `frame`: the inputs' frame
         with room for at least `slots` variables, shared by the programs of a change.
         `native` false (inputs not all CEL values here: see `native`) leaves it to celpy."""
-        if self.compiled is not None and native:
+        compiled = self.compiled
+        if compiled is not None and native:
             try:
-                if frame is None:
-                    return outcome(self.compiled(inputs))
-                return outcome(self.compiled.evaluate(frame))
+                value = compiled.run(frame_of(inputs, compiled.slots) if frame is None else frame)
+            except Fatal as exc:
+                value = exc.err
             except Defer:
-                pass
+                value = Defer
+            if value is not Defer:
+                return outcome(value)
         key = _case(inputs, self.paths) if self.paths is not None else None
         if key is not None and key in self.memo:
             return self.memo[key]
@@ -125,14 +128,22 @@ class Program:
 def native(value: Any) -> bool:
     """Whether `value` holds only what the compiled closures take as CEL values: JSON's, with
     ints in 64 bits (celpy refuses a larger one) and string keys."""
-    kind = type(value)
-    if kind is dict:
-        return all(type(k) is str and native(v) for k, v in value.items())
-    if kind is list:
-        return all(native(v) for v in value)
-    if kind is int:
-        return bool(-(2**63) <= value < 2**63)
-    return kind is str or kind is bool or kind is float or value is None
+    stack = [value]
+    while stack:
+        item = stack.pop()
+        kind = type(item)
+        if kind is dict:
+            if not all(type(k) is str for k in item):
+                return False
+            stack.extend(item.values())
+        elif kind is list:
+            stack.extend(item)
+        elif kind is int:
+            if not -(2**63) <= item < 2**63:
+                return False
+        elif not (kind is str or kind is bool or kind is float or item is None):
+            return False
+    return True
 
 
 def compile_expression(text: str, *, cache: FormStore | None = None) -> Program:

@@ -18,10 +18,12 @@ this module makes is never run.
 from __future__ import annotations
 
 import json
+import operator
 from collections.abc import Callable, Mapping
 from contextlib import suppress
 from dataclasses import dataclass
 from typing import Any, Final
+from weakref import WeakKeyDictionary
 
 from reconciler.policy.lowering import MACROS, ROOTS
 from reconciler.policy.operations import (
@@ -125,7 +127,26 @@ def _check(condition: bool, what: str) -> None:
 
 
 def _constant(value: Any) -> Node:
-    return (lambda frame: value), None
+    def constant(frame: list[Any]) -> Any:
+        return value
+
+    _CONSTANTS[constant] = value
+    return constant, None
+
+
+# The closures of constants, and their values: a node of constants only is folded into one.
+_CONSTANTS: Final[WeakKeyDictionary[Closure, Any]] = WeakKeyDictionary()
+
+
+def _folded(run: Closure, probe: Probe, *operands: Closure) -> Node:
+    """`run` evaluated once, when its operands are constants and it cannot raise."""
+    if probe is not None or not all(o in _CONSTANTS for o in operands):
+        return run, probe
+    try:
+        value = run([])
+    except Defer:
+        return run, probe
+    return _constant(value)
 
 
 def _probes(*probes: Probe) -> Probe:
@@ -156,9 +177,9 @@ class _Builder:
         literal = _LITERALS.get(op)
         if literal is not None:
             return _constant(literal(args))
-        _check(op in _FORMS, f"the form {op!r}")
-        method: Callable[..., Node] = getattr(self, f"_{op}")
-        return method(*args)
+        method = _METHODS.get(op)
+        _check(method is not None, "a form of policy.lowering")
+        return method(self, *args)  # type: ignore[misc]
 
     def nodes(self, forms: Any) -> list[Node]:
         _check(type(forms) is list, "a list of forms")
@@ -178,7 +199,7 @@ class _Builder:
         slots = [slot for bound, slot in self.scope if bound == name]
         if slots:
             return slots[-1]
-        _check(name in ROOTS, f"the input {name!r}")
+        _check(name in ROOTS, "an input")
         return ROOTS.index(name)
 
     def _type(self, name: str) -> Node:
@@ -258,8 +279,7 @@ class _Builder:
         run, probe = self.node(form)
         if self.scope or form[0] in _LITERALS or form[0] in ("var", "type"):
             return run, probe
-        shown = json.dumps([self.undumpable, form], separators=(",", ":"))
-        key = _SHARED.setdefault(shown, len(_SHARED))
+        key = _SHARED.setdefault(_ENCODE([self.undumpable, form]), len(_SHARED))
         return _memoized(key, run, probe)
 
     def _cond(self, test: Any, then: Any, otherwise: Any) -> Node:
@@ -287,11 +307,11 @@ class _Builder:
 
     def _not(self, operand: Any) -> Node:
         x, probe = self.node(operand)
-        return (lambda frame: logical_not(x(frame))), probe
+        return _folded(lambda frame: logical_not(x(frame)), probe, x)
 
     def _neg(self, operand: Any) -> Node:
         x, probe = self.node(operand)
-        return (lambda frame: negate(x(frame))), probe
+        return _folded(lambda frame: negate(x(frame)), probe, x)
 
     # -- operators -----------------------------------------------------------------------------
 
@@ -299,8 +319,8 @@ class _Builder:
         _check(rule in _RELATIONS, "a relation")
         (a, pa), (b, pb) = self.node(left), self.node(right)
         apply = relation(rule)
-        run = _fast_relation(rule, a, right) or (lambda frame: apply(a(frame), b(frame)))
-        return run, _probes(pa, pb)
+        run = _fast_relation(rule, a, b) or (lambda frame: apply(a(frame), b(frame)))
+        return _folded(run, _probes(pa, pb), a, b)
 
     def _arithmetic(self, rule: str, left: Any, right: Any) -> Node:
         _check(rule in _ARITHMETIC, "an arithmetic operator")
@@ -311,7 +331,7 @@ class _Builder:
             return apply(a(frame), b(frame))
 
         # Repeating a huge string or list raises MemoryError in celpy.
-        return run, run if rule == "multiplication_mul" else _probes(pa, pb)
+        return _folded(run, run if rule == "multiplication_mul" else _probes(pa, pb), a, b)
 
     def _call(self, name: str, forms: Any) -> Node:
         _check(type(name) is str and name in FUNCTIONS, "a function")
@@ -319,14 +339,13 @@ class _Builder:
         runs = [run for run, _ in parts]
         run = _fast_call(name, runs, forms) or (lambda frame: call(name, [r(frame) for r in runs]))
         # int(), uint() and double() of an infinity or a huge int raise OverflowError in celpy.
-        return run, run if name in RAISING else _probes(*(p for _, p in parts))
+        return _folded(run, run if name in RAISING else _probes(*(p for _, p in parts)), *runs)
 
     def _list(self, forms: Any) -> Node:
         parts = self.nodes(forms)
         runs = [run for run, _ in parts]
-        if all(type(f) is list and f[0] in _LITERALS for f in forms):
-            return _constant(list_of([r([]) for r in runs]))
-        return (lambda frame: list_of([r(frame) for r in runs])), _probes(*(p for _, p in parts))
+        run = lambda frame: list_of([r(frame) for r in runs])  # noqa: E731
+        return _folded(run, _probes(*(p for _, p in parts)), *runs)
 
     def _map(self, forms: Any) -> Node:
         parts = self.nodes(forms)
@@ -356,6 +375,10 @@ class _Builder:
             return fold, _fold_probe(over, slot, probe)
         run = _strict(name, over, slot, expr)
         return run, run  # an error of the expression raises: only evaluating says
+
+
+_METHODS: Final[dict[str, Callable[..., Node]]] = {f: getattr(_Builder, f"_{f}") for f in _FORMS}
+_ENCODE: Final = json.JSONEncoder(separators=(",", ":")).encode
 
 
 def _root(at: int) -> Closure:
@@ -450,9 +473,10 @@ def _fold_probe(over: Closure, slot: int, probe: Probe) -> Closure:
 
     def fold(frame: list[Any]) -> None:
         found = over(frame)
-        if type(found) is Err:
+        kind = type(found)
+        if kind is Err:
             return
-        members = _members(found)
+        members = found if kind is list else _members(found)
         if probe is None:
             return
         for member in members:
@@ -509,16 +533,20 @@ def _chain(deciding: bool, parts: list[Node], undumpable: bool) -> Closure:
     """`a && b && ...` (deciding False) or `a || b || ...` (True), left to right: once the
     result is the deciding bool, the other operands are only probed."""
     first = parts[0][0]
-    rest = parts[1:]
+    # Each later operand, with the probes of it and of those after it.
+    rest = [
+        (run, tuple(p for _, p in parts[i:] if p is not None))
+        for i, (run, _) in enumerate(parts[1:], start=1)
+    ]
     name = "_||_" if deciding else "_&&_"
 
     def chain(frame: list[Any]) -> Any:
         acc = first(frame)
-        for run, probe in rest:
+        for run, probes in rest:
             if acc is deciding:
-                if probe is not None:
+                for probe in probes:
                     probe(frame)
-                continue
+                return acc
             found = run(frame)
             if type(acc) is bool and type(found) is bool:
                 acc = found
@@ -587,34 +615,50 @@ def _path(base: Closure, names: tuple[str, ...]) -> Closure:
     return walk
 
 
-def _fast_relation(rule: str, a: Closure, right: Any) -> Closure | None:
-    """`x == "literal"`, `x != "literal"` and `x in ["literal", ...]` for a string x, without
-    the general dispatch (any other x takes it)."""
+_PLAIN: Final = (str, int, float, bool)  # a relation between two of one of these is Python's
+
+
+def _fast_relation(rule: str, a: Closure, b: Closure) -> Closure | None:
+    """`x <op> constant` and `x in [constant, ...]`: Python's own operator when x has the
+    constant's type among str, int, double and bool (where celpy's is the same), the general
+    dispatch otherwise."""
+    if b not in _CONSTANTS:
+        return None
     apply = relation(rule)
-    if rule in ("relation_eq", "relation_ne") and right[0] == "string":
-        text = right[1]
-        equal = rule == "relation_eq"
+    constant = _CONSTANTS[b]
+    kind = type(constant)
+    if rule != "relation_in" and kind in _PLAIN:
+        op = _OPERATORS[rule]
 
         def compare(frame: list[Any]) -> Any:
             x = a(frame)
-            if type(x) is str:
-                return (x == text) is equal
-            return apply(x, text)
+            if type(x) is kind:
+                return op(x, constant)
+            return apply(x, constant)
 
         return compare
-    items = right[1] if right[0] == "list" else None
-    if rule == "relation_in" and items and all(i[0] == "string" for i in items):
-        texts = [i[1] for i in items]
-        members = frozenset(texts)
+    texts = kind is list and constant and all(type(c) is str for c in constant)
+    if rule == "relation_in" and texts:
+        members = frozenset(constant)
 
         def member(frame: list[Any]) -> Any:
             x = a(frame)
             if type(x) is str:
                 return x in members
-            return apply(x, texts)
+            return apply(x, constant)
 
         return member
     return None
+
+
+_OPERATORS: Final[dict[str, Callable[[Any, Any], bool]]] = {
+    "relation_eq": operator.eq,
+    "relation_ne": operator.ne,
+    "relation_lt": operator.lt,
+    "relation_le": operator.le,
+    "relation_gt": operator.gt,
+    "relation_ge": operator.ge,
+}
 
 
 def _fast_call(name: str, runs: list[Closure], forms: list[Any]) -> Closure | None:

@@ -18,8 +18,10 @@ from reconciler.policy.cel import (
     native,
     to_cel,
 )
+from reconciler.policy.cel import outcome as cel_outcome
 from reconciler.policy.closures import frame_of
 from reconciler.policy.model import Policy, PolicyResult, Violation
+from reconciler.policy.values import Defer, Fatal
 
 
 @dataclass(frozen=True)
@@ -97,13 +99,28 @@ def evaluate(compiled: Compiled, plan: Plan) -> tuple[PolicyResult, ...]:
     found: dict[str, list[Violation]] = {p.name: [] for p, _ in applying}
     counts = plan_input(plan)
     slots = max(program.slots for _, program in applying)
+    runs = [(p, prog, prog.compiled.run if prog.compiled else None) for p, prog in applying]
     for change in plan.changes:
         inputs = {"change": change_input(change), "env": plan.environment, "plan": counts}
         as_cel = _Lazy(inputs)
-        plain = native(inputs)
-        frame = frame_of(inputs, slots) if plain else None
-        for policy, program in applying:
-            outcome = program.evaluate(inputs, as_cel, frame=frame, native=plain)
+        frame = frame_of(inputs, slots) if native(inputs) else None
+        for policy, program, run in runs:
+            if run is not None and frame is not None:
+                # The compiled closure, inline: most policies pass most changes.
+                try:
+                    value = run(frame)
+                except Fatal as exc:
+                    value = exc.err
+                except Defer:
+                    value = Defer
+                if value is False:
+                    continue
+                if value is Defer:
+                    outcome = program.evaluate(inputs, as_cel, native=False)
+                else:
+                    outcome = cel_outcome(value)
+            else:
+                outcome = program.evaluate(inputs, as_cel, frame=frame, native=frame is not None)
             if outcome.value is False:
                 continue
             message = policy.message

@@ -2,13 +2,14 @@
 cache): each expression's intermediate form (policy.lowering) and the input paths it reads, so
 a warm `plan` neither imports celpy nor parses.
 
-The file is salted with everything a form depends on: reconciler.policy's compiler (the
-source of its modules), celpy's parser, grammar and evaluator, and lark's version (all read as
-files: finding them imports neither). A file of another salt is foreign and ignored whole.
-Each entry is keyed by the salt and the expression's text, holds the text, and carries the
-sha256 of its content: an entry that does not check out is absent, never truth, and what
-policy.closures cannot build from it is absent too. The file is written atomically, only
-when a run compiled something new; `--no-cache` bypasses it.
+The file is two lines: a header (the format, the salt, the sha256 of the second line) and the
+entries, each keyed by the salt and the expression's text and holding the text. The salt
+covers everything a form depends on: reconciler.policy's compiler (the source of its
+modules), celpy's parser, grammar and evaluator, and lark's version (all read as files:
+finding them imports neither). A file of another salt is foreign, one whose entries do not
+have their sha256 is damaged: either is ignored whole, never truth; an entry of another text,
+or a form policy.closures cannot build, is absent. The file is written atomically, only when a
+run compiled something new; `--no-cache` bypasses it.
 """
 
 from __future__ import annotations
@@ -71,11 +72,6 @@ def salt() -> str | None:
     return h.hexdigest()
 
 
-def _digest(text: str, form: Any, paths: Any) -> str:
-    content = json.dumps([text, form, paths], separators=(",", ":"), ensure_ascii=True)
-    return hashlib.sha256(content.encode()).hexdigest()
-
-
 @contextmanager
 def kept_policies(repo: Path, *, enabled: bool = True) -> Iterator[PolicyCache | None]:
     """The compiled policies kept in `repo` for a run that compiles them (None when not
@@ -106,20 +102,13 @@ class PolicyCache:
         if current is None:
             return None
         path = folder / FILE
-        entries: dict[str, Any] = {}
         try:
-            document = json.loads(path.read_text(encoding="utf-8"))
+            entries = _read(path, current)
         except FileNotFoundError:
-            document = None
+            entries = {}
         except (OSError, ValueError) as exc:
             log.debug("policy cache %s ignored: %s", path, exc)
-            document = None
-        if (
-            isinstance(document, dict)
-            and document.get("salt") == current
-            and isinstance(document.get("entries"), dict)
-        ):
-            entries = document["entries"]
+            entries = {}
         return cls(path, current, entries)
 
     def key(self, text: str) -> str:
@@ -132,8 +121,6 @@ class PolicyCache:
         if not isinstance(found, dict) or found.get("text") != text:
             return None
         form, paths = found.get("form"), found.get("paths")
-        if found.get("digest") != _digest(text, form, paths):
-            return None
         if form is not None and not isinstance(form, list):
             return None
         try:
@@ -148,12 +135,7 @@ class PolicyCache:
         paths = None if entry.paths is None else [list(p) for p in entry.paths]
         key = self.key(text)
         self.used.add(key)
-        self.added[key] = {
-            "text": text,
-            "form": entry.form,
-            "paths": paths,
-            "digest": _digest(text, entry.form, paths),
-        }
+        self.added[key] = {"text": text, "form": entry.form, "paths": paths}
 
     def save(self) -> None:
         """Write the file when this run compiled something new; a failure only costs the next
@@ -163,7 +145,8 @@ class PolicyCache:
         entries = {**self.entries, **self.added}
         if len(entries) > _KEEP * len(self.used) + 256:
             entries = {k: v for k, v in entries.items() if k in self.used}
-        document = {"salt": self.salt, "entries": entries}
+        body = json.dumps(entries, separators=(",", ":"), ensure_ascii=True)
+        header = {"format": FORMAT, "salt": self.salt, "sha256": _sha256(body.encode())}
         folder = self.path.parent
         try:
             folder.mkdir(parents=True, exist_ok=True)
@@ -172,11 +155,30 @@ class PolicyCache:
                 ignore.write_text(
                     "# reconciler's plan cache: never committed\n*\n", encoding="utf-8"
                 )
-            atomic_write(self.path, json.dumps(document, separators=(",", ":")) + "\n")
+            atomic_write(self.path, f"{json.dumps(header)}\n{body}\n")
         except OSError as exc:
             log.debug("policy cache %s not written: %s", self.path, exc)
             return
         self.entries, self.added = entries, {}
+
+
+def _sha256(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+def _read(path: Path, salt: str) -> dict[str, Any]:
+    """The entries of the file at `path`; ValueError when it is foreign or damaged."""
+    header, _, body = path.read_bytes().partition(b"\n")
+    found = json.loads(header)
+    if not isinstance(found, dict) or found.get("format") != FORMAT or found.get("salt") != salt:
+        raise ValueError("made by another compiler, celpy or lark")
+    body = body.rstrip(b"\n")
+    if found.get("sha256") != _sha256(body):
+        raise ValueError("damaged")
+    entries = json.loads(body)
+    if not isinstance(entries, dict):
+        raise ValueError("damaged")
+    return entries
 
 
 def _paths(paths: Any) -> tuple[tuple[str, ...], ...] | None:

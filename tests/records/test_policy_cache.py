@@ -4,6 +4,7 @@ run that compiled nothing new writes nothing."""
 
 from __future__ import annotations
 
+import hashlib
 import json
 import uuid
 from pathlib import Path
@@ -50,28 +51,39 @@ def test_a_run_that_compiled_nothing_new_writes_nothing(tmp_path: Path) -> None:
         assert none is None  # --no-cache: neither read nor written
 
 
-def _tamper(folder: Path, change: Any) -> None:
+def _tamper(folder: Path, change: Any, *, digest: bool = False) -> None:
+    """Change the file's header or entries; `digest`: and give the entries their sha256."""
     path = folder / FILE
-    document = json.loads(path.read_text())
-    change(document)
-    path.write_text(json.dumps(document))
+    header, entries = (json.loads(line) for line in path.read_text().splitlines())
+    change(header, entries)
+    body = json.dumps(entries)
+    if digest:
+        header["sha256"] = hashlib.sha256(body.encode()).hexdigest()
+    path.write_text(f"{json.dumps(header)}\n{body}\n")
+
+
+def _each(entries: dict[str, Any], **values: Any) -> None:
+    for entry in entries.values():
+        entry.update(values)
 
 
 @pytest.mark.parametrize(
-    "damage",
+    ("damage", "digest"),
     [
-        lambda d: [e.update(form=["bool", False]) for e in d["entries"].values()],  # no digest
-        lambda d: [e.update(text="change.kind == 'x'") for e in d["entries"].values()],
-        lambda d: [e.update(paths=[[1, 2]]) for e in d["entries"].values()],
-        lambda d: d.update(salt="another compiler, another celpy"),
-        lambda d: d.update(entries=[]),
+        (lambda h, e: _each(e, form=["bool", False]), False),  # damaged
+        (lambda h, e: _each(e, text="change.kind == 'x'"), True),  # another text's
+        (lambda h, e: _each(e, paths=[[1, 2]]), True),
+        (lambda h, e: _each(e, form="not a form"), True),
+        (lambda h, e: h.update(salt="another compiler, another celpy"), False),
+        (lambda h, e: h.update(format=0), False),
     ],
 )
-def test_a_damaged_or_foreign_entry_is_absent(tmp_path: Path, damage: Any) -> None:
+def test_a_damaged_or_foreign_entry_is_absent(tmp_path: Path, damage: Any, digest: bool) -> None:
     kept = opened(tmp_path)
     kept.put("change.kind == 'provider'", ENTRY)
     kept.save()
-    _tamper(tmp_path, damage)
+    assert opened(tmp_path).get("change.kind == 'provider'") == ENTRY
+    _tamper(tmp_path, damage, digest=digest)
     assert opened(tmp_path).get("change.kind == 'provider'") is None
 
 

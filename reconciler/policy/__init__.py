@@ -8,7 +8,6 @@ reconciler.github's."""
 
 from __future__ import annotations
 
-from reconciler.policy.cel import Entry, FormStore
 from reconciler.policy.evaluate import (
     Compiled,
     PolicyCompileError,
@@ -18,6 +17,7 @@ from reconciler.policy.evaluate import (
     evaluate,
     plan_input,
 )
+from reconciler.policy.form import Entry, FormStore
 from reconciler.policy.model import (
     Level,
     Policy,

@@ -19,9 +19,10 @@ import threading
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from functools import lru_cache
-from typing import Any, Protocol
+from typing import Any
 
 from reconciler.policy.closures import BadForm, Compiled, build, frame_of
+from reconciler.policy.form import Entry, FormStore
 from reconciler.policy.lowering import ROOTS, Unsupported, lower
 from reconciler.policy.values import Defer, Err, Fatal, Kind, tag
 
@@ -49,24 +50,6 @@ class Outcome:
 
 
 TRUE, FALSE = Outcome(True), Outcome(False)
-
-
-@dataclass(frozen=True)
-class Entry:
-    """What compiling an expression gave: its form (policy.lowering; None: celpy evaluates
-    it) and the input paths it reads."""
-
-    form: list[Any] | None
-    paths: tuple[tuple[str, ...], ...] | None
-
-
-class FormStore(Protocol):
-    """Compiled expressions kept between runs (reconciler.records.policy_cache): an entry it
-    gives is checked by building it, never trusted blindly."""
-
-    def get(self, text: str) -> Entry | None: ...
-
-    def put(self, text: str, entry: Entry) -> None: ...
 
 
 @dataclass

@@ -6,22 +6,18 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from reconciler.errors import Problem
 from reconciler.plan import Change, Plan
-from reconciler.policy.cel import (
-    CelError,
-    FormStore,
-    Program,
-    compile_expression,
-    native,
-    to_cel,
-)
-from reconciler.policy.cel import outcome as cel_outcome
-from reconciler.policy.closures import frame_of
+from reconciler.policy.form import FormStore
 from reconciler.policy.model import Policy, PolicyResult, Violation
-from reconciler.policy.values import Defer, Fatal
+
+if TYPE_CHECKING:
+    from reconciler.policy.cel import Program
+
+# The compiler (policy.cel and what it compiles with) is imported by the functions that compile
+# or evaluate: a plan without policies does not load it.
 
 
 @dataclass(frozen=True)
@@ -48,6 +44,8 @@ def compile_problems(
 ) -> list[Problem]:
     """A Problem at its line for each policy whose `deny` does not compile (for `validate`).
     `cache`: the compiled policies kept between runs, if any."""
+    from reconciler.policy.cel import CelError, compile_expression
+
     problems: list[Problem] = []
     for policy in policies:
         try:
@@ -66,6 +64,8 @@ def compile_policies(
 ) -> Compiled:
     """Every policy compiled (from `cache` when it holds them); PolicyCompileError listing each
     one that is not valid CEL."""
+    from reconciler.policy.cel import compile_expression
+
     problems = compile_problems(policies, file, cache=cache)
     if problems:
         raise PolicyCompileError(problems)
@@ -96,6 +96,11 @@ def evaluate(compiled: Compiled, plan: Plan) -> tuple[PolicyResult, ...]:
     applying = [(p, prog) for p, prog in compiled.programs if p.applies_to(plan.environment)]
     if not applying:
         return ()
+    from reconciler.policy.cel import native
+    from reconciler.policy.cel import outcome as cel_outcome
+    from reconciler.policy.closures import frame_of
+    from reconciler.policy.values import Defer, Fatal
+
     found: dict[str, list[Violation]] = {p.name: [] for p, _ in applying}
     counts = plan_input(plan)
     slots = max(program.slots for _, program in applying)
@@ -143,6 +148,8 @@ class _Lazy:
         self._cel: dict[str, Any] | None = None
 
     def __call__(self) -> Mapping[str, Any]:
+        from reconciler.policy.cel import to_cel
+
         if self._cel is None:
             self._cel = {name: to_cel(value) for name, value in self._inputs.items()}
         return self._cel

@@ -34,7 +34,7 @@ log = logging.getLogger(__name__)
 
 FILE: Final = "policies.json"
 FORMAT: Final = 1
-_COMPILER: Final = ("cel.py", "closures.py", "lowering.py", "operations.py", "values.py")
+_COMPILER: Final = ("cel.py", "closures.py", "form.py", "lowering.py", "operations.py", "values.py")
 _CELPY: Final = (
     "__init__.py",
     "adapter.py",

@@ -44,13 +44,13 @@ try:
 except SystemExit as exc:
     code = exc.code
 with open(out, "w") as handle:
-    json.dump({"code": code, "modules": sorted({m.split(".")[0] for m in sys.modules})}, handle)
+    json.dump({"code": code, "modules": sorted(sys.modules)}, handle)
 """
 
 
 def run(tmp_path: Path, repo: Path, *args: str) -> tuple[int, set[str], str]:
     """`reconciler ARGS` in a fresh interpreter: its exit code, the top-level packages it
-    loaded, and what it printed."""
+    loaded (and the modules of reconciler.policy), and what it printed."""
     out = tmp_path / "loaded.json"
     done = subprocess.run(
         [sys.executable, "-c", RUN, str(out), "--repo", str(repo), *args],
@@ -60,7 +60,9 @@ def run(tmp_path: Path, repo: Path, *args: str) -> tuple[int, set[str], str]:
         timeout=180,
     )
     found = json.loads(out.read_text())
-    return found["code"], set(found["modules"]), done.stdout
+    modules = {m.split(".")[0] for m in found["modules"]}
+    modules |= {m for m in found["modules"] if m.startswith("reconciler.policy.")}
+    return found["code"], modules, done.stdout
 
 
 @pytest.fixture
@@ -93,6 +95,16 @@ def test_a_warm_plan_with_policies_imports_no_celpy(tmp_path: Path, repo: Path) 
     code, modules, _ = run(tmp_path, repo, "validate")
     assert code == 0
     assert modules & CEL == set()
+
+
+def test_a_plan_without_policies_loads_no_compiler(tmp_path: Path, repo: Path) -> None:
+    settings = repo / "reconciler.yaml"
+    settings.write_text(settings.read_text().split("\npolicies:")[0] + "\n")
+    code, modules, _ = run(tmp_path, repo, "plan")
+    assert code == 0
+    assert modules & CEL == set()
+    assert {"reconciler.policy.cel", "reconciler.policy.closures"} & modules == set()
+    assert not (repo / ".reconciler" / "cache" / "policies.json").exists()
 
 
 def test_no_cache_compiles_again_and_keeps_nothing(tmp_path: Path, repo: Path) -> None:

@@ -157,25 +157,27 @@ def _known(text: str, cache: FormStore | None) -> _Known:
             return _Known(entry, build(entry.form) if entry.form is not None else None)
         except BadForm as exc:  # a damaged entry: compiled again, and kept anew
             log.debug("policy cache entry for %r ignored: %s", text, exc)
-    entry = _compile(text)
+    entry, compiled = _compile(text)
     if cache is not None:
         cache.put(text, entry)
-    return _Known(entry, build(entry.form) if entry.form is not None else None)
+    return _Known(entry, compiled)
 
 
-def _compile(text: str) -> Entry:
-    """Parse and check `text` with celpy, and lower it for the compiler."""
+def _compile(text: str) -> tuple[Entry, Compiled | None]:
+    """Parse and check `text` with celpy, lower it and build its closure (None: celpy
+    evaluates it)."""
     _, tree = _parsed(text)
     form: list[Any] | None = None
+    compiled = None
     try:
         form = lower(tree)
-        build(form)
+        compiled = build(form)
     except Unsupported as exc:
         log.debug("policy %r is evaluated by celpy: %s", text, exc)
     except BadForm as exc:  # pragma: no cover - lowering makes only forms the compiler builds
         log.warning("policy %r is evaluated by celpy: its form %s", text, exc)
         form = None
-    return Entry(form, _paths(tree))
+    return Entry(form, _paths(tree)), compiled
 
 
 @lru_cache(maxsize=4096)
@@ -305,12 +307,14 @@ def _children(tree: Any) -> list[Any]:
     return list(getattr(tree, "children", ()))
 
 
-def _walk(tree: Any) -> Iterator[Any]:
+def _walk(tree: Any) -> Iterator[tuple[str, Any]]:
+    """Every node of `tree` in document order, with its rule's name as a plain str (lark's
+    Token compares in Python, and a tree has hundreds of nodes)."""
     stack = [tree]
     while stack:
         node = stack.pop()
         if hasattr(node, "data"):
-            yield node
+            yield str(node.data), node
             stack.extend(reversed(_children(node)))
 
 
@@ -319,16 +323,18 @@ def _check_names(tree: Any) -> None:
     typo (`chnage.kind`) is found by `validate`, not by the first plan that reaches it."""
     from celpy.evaluation import base_functions
 
+    nodes = list(_walk(tree))
     bound: set[str] = set()
-    for node in _walk(tree):
-        if node.data == "member_dot_arg" and str(node.children[1]) in MACROS - {"has", "dyn"}:
-            args = [c for c in _children(node) if getattr(c, "data", None) == "exprlist"]
+    variables = MACROS - {"has", "dyn"}
+    for data, node in nodes:
+        if data == "member_dot_arg" and str(node.children[1]) in variables:
+            args = [c for c in _children(node) if str(getattr(c, "data", "")) == "exprlist"]
             first = _ident(args[0].children[0]) if args and args[0].children else None
             if first:
                 bound.add(first)
     functions = set(base_functions) | MACROS
-    for node in _walk(tree):
-        if node.data == "ident":
+    for data, node in nodes:
+        if data == "ident":
             name = str(node.children[0])
             if name not in ROOTS and name not in bound and name not in functions:
                 raise CelError(
@@ -336,13 +342,13 @@ def _check_names(tree: Any) -> None:
                     line=node.meta.line,
                     column=node.meta.column,
                 )
-        elif node.data in ("ident_arg", "member_dot_arg"):
-            name = str(node.children[0] if node.data == "ident_arg" else node.children[1])
+        elif data in ("ident_arg", "member_dot_arg"):
+            name = str(node.children[0] if data == "ident_arg" else node.children[1])
             if name not in functions:
                 raise CelError(
                     f"unknown function `{name}`", line=node.meta.line, column=node.meta.column
                 )
-        elif node.data in ("dot_ident", "dot_ident_arg"):
+        elif data in ("dot_ident", "dot_ident_arg"):
             raise CelError(
                 "a leading `.` (root scope) is not supported in policies",
                 line=node.meta.line,
@@ -350,24 +356,20 @@ def _check_names(tree: Any) -> None:
             )
 
 
+_WRAPPERS = frozenset(
+    {"expr", "conditionalor", "conditionaland", "relation", "addition", "multiplication"}
+    | {"unary", "member", "primary"}
+)
+
+
 def _ident(expr: Any) -> str | None:
     """The name when `expr` is a bare identifier (a macro's variable), else None."""
     node = expr
-    while getattr(node, "data", None) in {
-        "expr",
-        "conditionalor",
-        "conditionaland",
-        "relation",
-        "addition",
-        "multiplication",
-        "unary",
-        "member",
-        "primary",
-    }:
+    while str(getattr(node, "data", "")) in _WRAPPERS:
         if len(node.children) != 1:
             return None
         node = node.children[0]
-    if getattr(node, "data", None) == "ident":
+    if str(getattr(node, "data", "")) == "ident":
         return str(node.children[0])
     return None
 
@@ -377,13 +379,13 @@ def _chain(node: Any) -> tuple[str, ...] | None:
     node that is only field selections from an input; None for anything else."""
     names: list[str] = []
     while True:
-        data = getattr(node, "data", None)
+        data = str(getattr(node, "data", ""))
         if data == "member" and len(node.children) == 1:
             node = node.children[0]
         elif data == "member_dot":
             names.append(str(node.children[1]))
             node = node.children[0]
-        elif data == "primary" and getattr(node.children[0], "data", None) == "ident":
+        elif data == "primary" and str(getattr(node.children[0], "data", "")) == "ident":
             root = str(node.children[0].children[0])
             return (root, *reversed(names)) if root in ROOTS else None
         else:
@@ -401,12 +403,13 @@ def _paths(tree: Any) -> tuple[tuple[str, ...], ...] | None:
         node = stack.pop()
         if not hasattr(node, "data"):
             continue
-        if node.data == "member":
+        data = str(node.data)
+        if data == "member":
             chain = _chain(node)
             if chain is not None:
                 found.add(chain)
                 continue
-        if node.data == "ident" and str(node.children[0]) in ROOTS:
+        if data == "ident" and str(node.children[0]) in ROOTS:
             found.add((str(node.children[0]),))
         stack.extend(_children(node))
     return tuple(sorted(found))

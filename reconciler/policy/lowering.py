@@ -66,12 +66,19 @@ def _undumpable(tree: Any) -> bool:
     `||` when neither side is a bool, or divides an int by, and so raises IndexError there."""
     from celpy.celparser import tree_dump
 
-    nodes = list(tree.iter_subtrees())
     # tree_dump keeps a stack of one text per node: only an empty [] or {} (which takes the
     # text before it instead of pushing one) can leave it short.
-    if not any(str(n.data) in ("list_lit", "map_lit") and not n.children for n in nodes):
+    stack, empty = [tree], False
+    while stack and not empty:
+        node = stack.pop()
+        children = getattr(node, "children", None)
+        if children is None:
+            continue
+        empty = not children and str(node.data) in ("list_lit", "map_lit")
+        stack.extend(children)
+    if not empty:
         return False
-    for node in nodes:
+    for node in tree.iter_subtrees():
         if str(node.data) in _MAKERS:
             try:
                 tree_dump(node)

@@ -17,13 +17,11 @@ this module makes is never run.
 
 from __future__ import annotations
 
-import json
 import operator
 from collections.abc import Callable, Mapping
 from contextlib import suppress
 from dataclasses import dataclass
 from typing import Any, Final
-from weakref import WeakKeyDictionary
 
 from reconciler.policy.lowering import MACROS, ROOTS
 from reconciler.policy.operations import (
@@ -104,7 +102,7 @@ def frame_of(inputs: Mapping[str, Any], slots: int) -> list[Any]:
 
 _MEMO: Final = len(ROOTS)  # the frame's memo: operand's key -> its value, or what it raised
 _FIRST_SLOT: Final = _MEMO + 1
-_SHARED: dict[str, int] = {}  # an operand's form -> its key, the same in every program
+_SHARED: dict[str, int] = {}  # an operand's form (its repr) -> its key, in every program
 
 
 def build(form: Any) -> Compiled:
@@ -124,29 +122,6 @@ def build(form: Any) -> Compiled:
 def _check(condition: bool, what: str) -> None:
     if not condition:
         raise BadForm(what)
-
-
-def _constant(value: Any) -> Node:
-    def constant(frame: list[Any]) -> Any:
-        return value
-
-    _CONSTANTS[constant] = value
-    return constant, None
-
-
-# The closures of constants, and their values: a node of constants only is folded into one.
-_CONSTANTS: Final[WeakKeyDictionary[Closure, Any]] = WeakKeyDictionary()
-
-
-def _folded(run: Closure, probe: Probe, *operands: Closure) -> Node:
-    """`run` evaluated once, when its operands are constants and it cannot raise."""
-    if probe is not None or not all(o in _CONSTANTS for o in operands):
-        return run, probe
-    try:
-        value = run([])
-    except Defer:
-        return run, probe
-    return _constant(value)
 
 
 def _probes(*probes: Probe) -> Probe:
@@ -169,6 +144,25 @@ class _Builder:
         self.scope: list[tuple[str, int]] = []  # macro variables and their slots, innermost last
         self.slots = 0
         self.undumpable = False  # an error may have a tree celpy fails to print (lowering)
+        self.constants: dict[Closure, Any] = {}  # the closures of constants, and their values
+
+    def constant(self, value: Any) -> Node:
+        def constant(frame: list[Any]) -> Any:
+            return value
+
+        self.constants[constant] = value
+        return constant, None
+
+    def folded(self, run: Closure, probe: Probe, *operands: Closure) -> Node:
+        """`run` evaluated once, when its operands are constants and it cannot raise: a node
+        of constants is folded into one."""
+        if probe is not None or not all(o in self.constants for o in operands):
+            return run, probe
+        try:
+            value = run([])
+        except Defer:
+            return run, probe
+        return self.constant(value)
 
     def node(self, form: Any) -> Node:
         """The closure of `form`, and its probe."""
@@ -176,7 +170,7 @@ class _Builder:
         op, args = form[0], form[1:]
         literal = _LITERALS.get(op)
         if literal is not None:
-            return _constant(literal(args))
+            return self.constant(literal(args))
         method = _METHODS.get(op)
         _check(method is not None, "a form of policy.lowering")
         return method(self, *args)  # type: ignore[misc]
@@ -204,7 +198,7 @@ class _Builder:
 
     def _type(self, name: str) -> Node:
         _check(type(name) is str and name in TYPE_NAMES, "a type")
-        return _constant(TYPE_NAMES[name])
+        return self.constant(TYPE_NAMES[name])
 
     # -- selection -----------------------------------------------------------------------------
 
@@ -279,7 +273,7 @@ class _Builder:
         run, probe = self.node(form)
         if self.scope or form[0] in _LITERALS or form[0] in ("var", "type"):
             return run, probe
-        key = _SHARED.setdefault(_ENCODE([self.undumpable, form]), len(_SHARED))
+        key = _SHARED.setdefault(repr((self.undumpable, form)), len(_SHARED))
         return _memoized(key, run, probe)
 
     def _cond(self, test: Any, then: Any, otherwise: Any) -> Node:
@@ -307,11 +301,11 @@ class _Builder:
 
     def _not(self, operand: Any) -> Node:
         x, probe = self.node(operand)
-        return _folded(lambda frame: logical_not(x(frame)), probe, x)
+        return self.folded(lambda frame: logical_not(x(frame)), probe, x)
 
     def _neg(self, operand: Any) -> Node:
         x, probe = self.node(operand)
-        return _folded(lambda frame: negate(x(frame)), probe, x)
+        return self.folded(lambda frame: negate(x(frame)), probe, x)
 
     # -- operators -----------------------------------------------------------------------------
 
@@ -319,8 +313,10 @@ class _Builder:
         _check(rule in _RELATIONS, "a relation")
         (a, pa), (b, pb) = self.node(left), self.node(right)
         apply = relation(rule)
-        run = _fast_relation(rule, a, b) or (lambda frame: apply(a(frame), b(frame)))
-        return _folded(run, _probes(pa, pb), a, b)
+        run = _fast_relation(rule, a, self.constants.get(b, MISSING)) or (
+            lambda frame: apply(a(frame), b(frame))
+        )
+        return self.folded(run, _probes(pa, pb), a, b)
 
     def _arithmetic(self, rule: str, left: Any, right: Any) -> Node:
         _check(rule in _ARITHMETIC, "an arithmetic operator")
@@ -331,7 +327,7 @@ class _Builder:
             return apply(a(frame), b(frame))
 
         # Repeating a huge string or list raises MemoryError in celpy.
-        return _folded(run, run if rule == "multiplication_mul" else _probes(pa, pb), a, b)
+        return self.folded(run, run if rule == "multiplication_mul" else _probes(pa, pb), a, b)
 
     def _call(self, name: str, forms: Any) -> Node:
         _check(type(name) is str and name in FUNCTIONS, "a function")
@@ -339,13 +335,13 @@ class _Builder:
         runs = [run for run, _ in parts]
         run = _fast_call(name, runs, forms) or (lambda frame: call(name, [r(frame) for r in runs]))
         # int(), uint() and double() of an infinity or a huge int raise OverflowError in celpy.
-        return _folded(run, run if name in RAISING else _probes(*(p for _, p in parts)), *runs)
+        return self.folded(run, run if name in RAISING else _probes(*(p for _, p in parts)), *runs)
 
     def _list(self, forms: Any) -> Node:
         parts = self.nodes(forms)
         runs = [run for run, _ in parts]
         run = lambda frame: list_of([r(frame) for r in runs])  # noqa: E731
-        return _folded(run, _probes(*(p for _, p in parts)), *runs)
+        return self.folded(run, _probes(*(p for _, p in parts)), *runs)
 
     def _map(self, forms: Any) -> Node:
         parts = self.nodes(forms)
@@ -378,7 +374,6 @@ class _Builder:
 
 
 _METHODS: Final[dict[str, Callable[..., Node]]] = {f: getattr(_Builder, f"_{f}") for f in _FORMS}
-_ENCODE: Final = json.JSONEncoder(separators=(",", ":")).encode
 
 
 def _root(at: int) -> Closure:
@@ -618,14 +613,13 @@ def _path(base: Closure, names: tuple[str, ...]) -> Closure:
 _PLAIN: Final = (str, int, float, bool)  # a relation between two of one of these is Python's
 
 
-def _fast_relation(rule: str, a: Closure, b: Closure) -> Closure | None:
+def _fast_relation(rule: str, a: Closure, constant: Any) -> Closure | None:
     """`x <op> constant` and `x in [constant, ...]`: Python's own operator when x has the
     constant's type among str, int, double and bool (where celpy's is the same), the general
     dispatch otherwise."""
-    if b not in _CONSTANTS:
+    if constant is MISSING:
         return None
     apply = relation(rule)
-    constant = _CONSTANTS[b]
     kind = type(constant)
     if rule != "relation_in" and kind in _PLAIN:
         op = _OPERATORS[rule]

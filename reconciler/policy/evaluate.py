@@ -104,12 +104,16 @@ def evaluate(compiled: Compiled, plan: Plan) -> tuple[PolicyResult, ...]:
     found: dict[str, list[Violation]] = {p.name: [] for p, _ in applying}
     counts = plan_input(plan)
     slots = max(program.slots for _, program in applying)
-    runs = [(p, prog, prog.compiled.run if prog.compiled else None) for p, prog in applying]
+    runs = [
+        (policy, program, program.compiled.run if program.compiled else None, found[policy.name])
+        for policy, program in applying
+    ]
     for change in plan.changes:
         inputs = {"change": change_input(change), "env": plan.environment, "plan": counts}
         as_cel = _Lazy(inputs)
         frame = frame_of(inputs, slots) if native(inputs) else None
-        for policy, program, run in runs:
+        where: tuple[str, str, str] | None = None
+        for policy, program, run, violations in runs:
             if run is not None and frame is not None:
                 # The compiled closure, inline: most policies pass most changes.
                 try:
@@ -131,9 +135,9 @@ def evaluate(compiled: Compiled, plan: Plan) -> tuple[PolicyResult, ...]:
             message = policy.message
             if outcome.error is not None:
                 message = f"{policy.message} (deny could not be evaluated: {outcome.error})"
-            found[policy.name].append(
-                Violation(change.key, change.identity, change.action.value, message)
-            )
+            if where is None:
+                where = (change.key, change.identity, change.action.value)
+            violations.append(Violation(*where, message))
     return tuple(
         PolicyResult(p.name, p.level, p.approvers, tuple(found[p.name])) for p, _ in applying
     )

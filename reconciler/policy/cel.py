@@ -16,29 +16,21 @@ from __future__ import annotations
 import json
 import logging
 import threading
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import Any
 
-from reconciler.policy.closures import BadForm, Compiled, build, frame_of
+from reconciler.policy.closures import BadForm, Compiled, build
 from reconciler.policy.form import Entry, FormStore
-from reconciler.policy.lowering import ROOTS, Unsupported, lower
+from reconciler.policy.lowering import Unsupported, lower
+from reconciler.policy.runtime import frame_of
+from reconciler.policy.tree import CelError, check_names, paths_read
 from reconciler.policy.values import Defer, Err, Fatal, Kind, tag
 
 log = logging.getLogger(__name__)
 
-MACROS = frozenset({"has", "dyn", "all", "exists", "exists_one", "map", "filter"})
 _GUARD = threading.Lock()  # celpy's parser is one shared lark instance
-
-
-class CelError(ValueError):
-    """An expression that is not valid CEL, or that names what a policy cannot see."""
-
-    def __init__(self, message: str, *, line: int = 0, column: int = 0) -> None:
-        super().__init__(message)
-        self.line = line
-        self.column = column
 
 
 @dataclass(frozen=True)
@@ -177,7 +169,7 @@ def _compile(text: str) -> tuple[Entry, Compiled | None]:
     except BadForm as exc:  # pragma: no cover - lowering makes only forms the compiler builds
         log.warning("policy %r is evaluated by celpy: its form %s", text, exc)
         form = None
-    return Entry(form, _paths(tree)), compiled
+    return Entry(form, paths_read(tree)), compiled
 
 
 @lru_cache(maxsize=4096)
@@ -192,7 +184,7 @@ def _parsed(text: str) -> tuple[Any, Any]:
         except CELParseError as exc:
             line, column = int(exc.line or 0), int(exc.column or 0)
             raise CelError(_syntax(text, line, column), line=line, column=column) from None
-    _check_names(tree)
+    check_names(tree)
     return environment.program(tree), tree
 
 
@@ -298,121 +290,6 @@ def _syntax(text: str, line: int, column: int) -> str:
     near = row[max(column - 16, 0) : column + 15].strip()
     where = f"line {line}, column {column} of the expression" if line > 1 else f"column {column}"
     return f"not valid CEL: it cannot be read at {where} (near `{near}`)"
-
-
-# -- the names an expression uses, and the paths of the inputs it reads -------------------------
-
-
-def _children(tree: Any) -> list[Any]:
-    return list(getattr(tree, "children", ()))
-
-
-def _walk(tree: Any) -> Iterator[tuple[str, Any]]:
-    """Every node of `tree` in document order, with its rule's name as a plain str (lark's
-    Token compares in Python, and a tree has hundreds of nodes)."""
-    stack = [tree]
-    while stack:
-        node = stack.pop()
-        if hasattr(node, "data"):
-            yield str(node.data), node
-            stack.extend(reversed(_children(node)))
-
-
-def _check_names(tree: Any) -> None:
-    """CelError for a variable that is not an input or a macro's, or an unknown function: a
-    typo (`chnage.kind`) is found by `validate`, not by the first plan that reaches it."""
-    from celpy.evaluation import base_functions
-
-    nodes = list(_walk(tree))
-    bound: set[str] = set()
-    variables = MACROS - {"has", "dyn"}
-    for data, node in nodes:
-        if data == "member_dot_arg" and str(node.children[1]) in variables:
-            args = [c for c in _children(node) if str(getattr(c, "data", "")) == "exprlist"]
-            first = _ident(args[0].children[0]) if args and args[0].children else None
-            if first:
-                bound.add(first)
-    functions = set(base_functions) | MACROS
-    for data, node in nodes:
-        if data == "ident":
-            name = str(node.children[0])
-            if name not in ROOTS and name not in bound and name not in functions:
-                raise CelError(
-                    f"unknown variable `{name}`: a policy sees change, env and plan",
-                    line=node.meta.line,
-                    column=node.meta.column,
-                )
-        elif data in ("ident_arg", "member_dot_arg"):
-            name = str(node.children[0] if data == "ident_arg" else node.children[1])
-            if name not in functions:
-                raise CelError(
-                    f"unknown function `{name}`", line=node.meta.line, column=node.meta.column
-                )
-        elif data in ("dot_ident", "dot_ident_arg"):
-            raise CelError(
-                "a leading `.` (root scope) is not supported in policies",
-                line=node.meta.line,
-                column=node.meta.column,
-            )
-
-
-_WRAPPERS = frozenset(
-    {"expr", "conditionalor", "conditionaland", "relation", "addition", "multiplication"}
-    | {"unary", "member", "primary"}
-)
-
-
-def _ident(expr: Any) -> str | None:
-    """The name when `expr` is a bare identifier (a macro's variable), else None."""
-    node = expr
-    while str(getattr(node, "data", "")) in _WRAPPERS:
-        if len(node.children) != 1:
-            return None
-        node = node.children[0]
-    if str(getattr(node, "data", "")) == "ident":
-        return str(node.children[0])
-    return None
-
-
-def _chain(node: Any) -> tuple[str, ...] | None:
-    """`change.after.DestinationID` as ("change", "after", "DestinationID"), for a `member`
-    node that is only field selections from an input; None for anything else."""
-    names: list[str] = []
-    while True:
-        data = str(getattr(node, "data", ""))
-        if data == "member" and len(node.children) == 1:
-            node = node.children[0]
-        elif data == "member_dot":
-            names.append(str(node.children[1]))
-            node = node.children[0]
-        elif data == "primary" and str(getattr(node.children[0], "data", "")) == "ident":
-            root = str(node.children[0].children[0])
-            return (root, *reversed(names)) if root in ROOTS else None
-        else:
-            return None
-
-
-def _paths(tree: Any) -> tuple[tuple[str, ...], ...] | None:
-    """Every longest field path from an input that the expression reads. Any other use of an
-    input (as a whole, through a macro variable of the same name) is covered too: the path is
-    then the input itself, or a path that names more than is read, which only makes fewer
-    cases alike."""
-    found: set[tuple[str, ...]] = set()
-    stack = [tree]
-    while stack:
-        node = stack.pop()
-        if not hasattr(node, "data"):
-            continue
-        data = str(node.data)
-        if data == "member":
-            chain = _chain(node)
-            if chain is not None:
-                found.add(chain)
-                continue
-        if data == "ident" and str(node.children[0]) in ROOTS:
-            found.add((str(node.children[0]),))
-        stack.extend(_children(node))
-    return tuple(sorted(found))
 
 
 def _case(inputs: Mapping[str, Any], paths: tuple[tuple[str, ...], ...]) -> str:

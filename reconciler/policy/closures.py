@@ -17,18 +17,13 @@ this module makes is never run.
 
 from __future__ import annotations
 
-import operator
 from collections.abc import Callable, Mapping
-from contextlib import suppress
 from dataclasses import dataclass
 from typing import Any, Final
 
-from reconciler.policy.lowering import MACROS, ROOTS
+from reconciler.policy.functions import FUNCTIONS, RAISING, call
 from reconciler.policy.operations import (
-    FUNCTIONS,
-    RAISING,
     arithmetic,
-    call,
     index,
     list_of,
     logical_not,
@@ -37,25 +32,37 @@ from reconciler.policy.operations import (
     relation,
     truthy,
 )
+from reconciler.policy.runtime import (
+    FIRST_SLOT,
+    MISSING,
+    SHARED,
+    Closure,
+    Node,
+    Probe,
+    chain,
+    fast_call,
+    fast_relation,
+    fold,
+    fold_probe,
+    frame_of,
+    frame_path,
+    memoized,
+    path,
+    probes,
+    root,
+    strict,
+)
 from reconciler.policy.values import (
-    NO_OVERLOAD,
+    MACROS,
+    ROOTS,
     TYPE_NAMES,
     Defer,
     Err,
     Fatal,
-    L,
-    M,
     Uint,
-    no_member,
     no_overload,
-    not_selectable,
-    tag,
 )
 
-Closure = Callable[[list[Any]], Any]
-Probe = Closure | None  # None: the node cannot raise
-Node = tuple[Closure, Probe]
-MISSING: Final = object()  # an input the caller did not give: celpy's error, not ours to word
 _RELATIONS: Final = frozenset(
     {"relation_eq", "relation_ne", "relation_lt", "relation_le", "relation_gt", "relation_ge"}
     | {"relation_in"}
@@ -94,17 +101,6 @@ class Compiled:
             return exc.err
 
 
-def frame_of(inputs: Mapping[str, Any], slots: int) -> list[Any]:
-    """The frame of `inputs`: the inputs, the memo of what operands shared by programs gave,
-    and room for `slots` macro variables. The programs of one change share it."""
-    return [*(inputs.get(name, MISSING) for name in ROOTS), {}, *([None] * slots)]
-
-
-_MEMO: Final = len(ROOTS)  # the frame's memo: operand's key -> its value, or what it raised
-_FIRST_SLOT: Final = _MEMO + 1
-_SHARED: dict[str, int] = {}  # an operand's form (its repr) -> its key, in every program
-
-
 def build(form: Any) -> Compiled:
     """The closure of a form; BadForm when `form` is not one policy.lowering makes."""
     builder = _Builder()
@@ -122,21 +118,6 @@ def build(form: Any) -> Compiled:
 def _check(condition: bool, what: str) -> None:
     if not condition:
         raise BadForm(what)
-
-
-def _probes(*probes: Probe) -> Probe:
-    """The probe of a node that raises only through its operands (evaluated in order)."""
-    found = [p for p in probes if p is not None]
-    if not found:
-        return None
-    if len(found) == 1:
-        return found[0]
-
-    def each(frame: list[Any]) -> None:
-        for probe in found:
-            probe(frame)
-
-    return each
 
 
 class _Builder:
@@ -184,9 +165,9 @@ class _Builder:
     def _var(self, name: str) -> Node:
         _check(type(name) is str, "a name")
         at = self.resolve(name)
-        if at >= _FIRST_SLOT:
+        if at >= FIRST_SLOT:
             return (lambda frame: frame[at]), None
-        return _root(at), None
+        return root(at), None
 
     def resolve(self, name: str) -> int:
         """The frame index of a variable: its macro's slot, else the input's."""
@@ -212,13 +193,13 @@ class _Builder:
         names.reverse()
         if type(target) is list and len(target) == 2 and target[0] == "var":
             _check(type(target[1]) is str, "a name")
-            return _frame_path(self.resolve(target[1]), tuple(names)), None
+            return frame_path(self.resolve(target[1]), tuple(names)), None
         base, probe = self.node(target)
-        return _path(base, tuple(names)), probe
+        return path(base, tuple(names)), probe
 
     def _index(self, target: Any, key: Any) -> Node:
         (of, p1), (at, p2) = self.node(target), self.node(key)
-        return (lambda frame: index(of(frame), at(frame))), _probes(p1, p2)
+        return (lambda frame: index(of(frame), at(frame))), probes(p1, p2)
 
     def _has(self, forms: Any) -> Node:
         parts = self.nodes(forms)
@@ -231,7 +212,7 @@ class _Builder:
                 part(frame)
             return type(found) is not Err
 
-        return has, _probes(*(p for _, p in parts))
+        return has, probes(*(p for _, p in parts))
 
     def _dyn(self, forms: Any) -> Node:
         parts = self.nodes(forms)
@@ -246,7 +227,7 @@ class _Builder:
                 part(frame)
             return found
 
-        return dyn, _probes(*(p for _, p in parts))
+        return dyn, probes(*(p for _, p in parts))
 
     # -- logic ---------------------------------------------------------------------------------
 
@@ -264,7 +245,7 @@ class _Builder:
             left = left[1]
         operands.append(left)
         parts = [self.shared(f) for f in reversed(operands)]
-        return _chain(op == "or", parts, self.undumpable), _probes(*(p for _, p in parts))
+        return chain(op == "or", parts, self.undumpable), probes(*(p for _, p in parts))
 
     def shared(self, form: Any) -> Node:
         """The node of an operand of && or ||: outside macros, where it reads only the inputs,
@@ -273,8 +254,8 @@ class _Builder:
         run, probe = self.node(form)
         if self.scope or form[0] in _LITERALS or form[0] in ("var", "type"):
             return run, probe
-        key = _SHARED.setdefault(repr((self.undumpable, form)), len(_SHARED))
-        return _memoized(key, run, probe)
+        key = SHARED.setdefault(repr((self.undumpable, form)), len(SHARED))
+        return memoized(key, run, probe)
 
     def _cond(self, test: Any, then: Any, otherwise: Any) -> Node:
         (c, pc), (a, pa), (b, pb) = self.node(test), self.node(then), self.node(otherwise)
@@ -313,10 +294,10 @@ class _Builder:
         _check(rule in _RELATIONS, "a relation")
         (a, pa), (b, pb) = self.node(left), self.node(right)
         apply = relation(rule)
-        run = _fast_relation(rule, a, self.constants.get(b, MISSING)) or (
+        run = fast_relation(rule, a, self.constants.get(b, MISSING)) or (
             lambda frame: apply(a(frame), b(frame))
         )
-        return self.folded(run, _probes(pa, pb), a, b)
+        return self.folded(run, probes(pa, pb), a, b)
 
     def _arithmetic(self, rule: str, left: Any, right: Any) -> Node:
         _check(rule in _ARITHMETIC, "an arithmetic operator")
@@ -327,21 +308,21 @@ class _Builder:
             return apply(a(frame), b(frame))
 
         # Repeating a huge string or list raises MemoryError in celpy.
-        return self.folded(run, run if rule == "multiplication_mul" else _probes(pa, pb), a, b)
+        return self.folded(run, run if rule == "multiplication_mul" else probes(pa, pb), a, b)
 
     def _call(self, name: str, forms: Any) -> Node:
         _check(type(name) is str and name in FUNCTIONS, "a function")
         parts = self.nodes(forms)
         runs = [run for run, _ in parts]
-        run = _fast_call(name, runs, forms) or (lambda frame: call(name, [r(frame) for r in runs]))
+        run = fast_call(name, runs, forms) or (lambda frame: call(name, [r(frame) for r in runs]))
         # int(), uint() and double() of an infinity or a huge int raise OverflowError in celpy.
-        return self.folded(run, run if name in RAISING else _probes(*(p for _, p in parts)), *runs)
+        return self.folded(run, run if name in RAISING else probes(*(p for _, p in parts)), *runs)
 
     def _list(self, forms: Any) -> Node:
         parts = self.nodes(forms)
         runs = [run for run, _ in parts]
         run = lambda frame: list_of([r(frame) for r in runs])  # noqa: E731
-        return self.folded(run, _probes(*(p for _, p in parts)), *runs)
+        return self.folded(run, probes(*(p for _, p in parts)), *runs)
 
     def _map(self, forms: Any) -> Node:
         parts = self.nodes(forms)
@@ -352,14 +333,14 @@ class _Builder:
             found = [r(frame) for r in runs]
             return map_of(list(zip(found[0::2], found[1::2], strict=True)))
 
-        return made, _probes(*(p for _, p in parts))
+        return made, probes(*(p for _, p in parts))
 
     # -- macros --------------------------------------------------------------------------------
 
     def _macro(self, name: str, target: Any, variable: str, body: Any) -> Node:
         _check(name in MACROS and type(variable) is str, "a macro")
         over, _ = self.node(target)
-        slot = _FIRST_SLOT + self.slots
+        slot = FIRST_SLOT + self.slots
         self.slots += 1
         self.scope.append((variable, slot))
         try:
@@ -367,308 +348,13 @@ class _Builder:
         finally:
             self.scope.pop()
         if name in ("all", "exists"):
-            fold = _fold(name == "exists", over, slot, expr, self.undumpable)
-            return fold, _fold_probe(over, slot, probe)
-        run = _strict(name, over, slot, expr)
+            folded = fold(name == "exists", over, slot, expr, self.undumpable)
+            return folded, fold_probe(over, slot, probe)
+        run = strict(name, over, slot, expr)
         return run, run  # an error of the expression raises: only evaluating says
 
 
 _METHODS: Final[dict[str, Callable[..., Node]]] = {f: getattr(_Builder, f"_{f}") for f in _FORMS}
-
-
-def _root(at: int) -> Closure:
-    def root(frame: list[Any]) -> Any:
-        value = frame[at]
-        if value is MISSING:
-            raise Defer
-        return value
-
-    return root
-
-
-class _Raised:
-    """What an operand raised, kept in the memo: raised again for the next program."""
-
-    __slots__ = ("err",)
-
-    def __init__(self, err: Err | None) -> None:
-        self.err = err  # None: Defer
-
-    def again(self) -> BaseException:
-        return Defer() if self.err is None else Fatal(self.err)
-
-
-def _memoized(key: int, run: Closure, probe: Probe) -> Node:
-    def remembered(frame: list[Any]) -> Any:
-        memo = frame[_MEMO]
-        found = memo.get(key, MISSING)
-        if found is MISSING:
-            try:
-                found = memo[key] = run(frame)
-            except Fatal as exc:
-                memo[key] = _Raised(exc.err)
-                raise
-            except Defer:
-                memo[key] = _Raised(None)
-                raise
-        elif type(found) is _Raised:
-            raise found.again()
-        return found
-
-    if probe is None:
-        return remembered, None
-
-    def probed(frame: list[Any]) -> None:
-        found = frame[_MEMO].get(key, MISSING)
-        if found is MISSING:
-            probe(frame)
-        elif type(found) is _Raised:
-            raise found.again()
-
-    return remembered, probed
-
-
-def _members(value: Any) -> list[Any]:
-    kind = tag(value)
-    if kind == L:
-        return value  # type: ignore[no-any-return]
-    if kind == M:
-        return list(value)
-    raise Defer  # celpy iterates a string's characters, and fails on the rest with TypeError
-
-
-def _fold(deciding: bool, over: Closure, slot: int, expr: Closure, undumpable: bool) -> Closure:
-    """all() (deciding False) or exists() (True): celpy folds every result, errors included,
-    with && or || (its own error when neither side is a bool), and absorbs what the expression
-    raises."""
-
-    def fold(frame: list[Any]) -> Any:
-        found = over(frame)
-        if type(found) is Err:
-            return found
-        acc: Any = not deciding
-        for member in _members(found):
-            frame[slot] = member
-            try:
-                result = expr(frame)
-            except Fatal as exc:
-                result = exc.err
-            if type(result) is bool and type(acc) is bool:
-                acc = (acc or result) if deciding else (acc and result)
-            else:
-                acc = _join(acc, result, deciding, Err(NO_OVERLOAD), undumpable)
-        return acc
-
-    return fold
-
-
-def _fold_probe(over: Closure, slot: int, probe: Probe) -> Closure:
-    """What raises when all() or exists() would: its receiver, a receiver that is not a list or
-    a map, or what the expression raises other than an error of CEL's."""
-
-    def fold(frame: list[Any]) -> None:
-        found = over(frame)
-        kind = type(found)
-        if kind is Err:
-            return
-        members = found if kind is list else _members(found)
-        if probe is None:
-            return
-        for member in members:
-            frame[slot] = member
-            with suppress(Fatal):
-                probe(frame)
-
-    return fold
-
-
-def _strict(name: str, over: Closure, slot: int, expr: Closure) -> Closure:
-    """map(), filter() and exists_one(): an error of the expression is raised (Fatal)."""
-
-    def each(frame: list[Any]) -> Any:
-        found = over(frame)
-        if type(found) is Err:
-            return found
-        results: list[Any] = []
-        count = 0
-        for member in _members(found):
-            frame[slot] = member
-            result = expr(frame)
-            if type(result) is Err:
-                raise Fatal(result)
-            if name == "map":
-                results.append(result)
-            elif truthy(result):
-                results.append(member)
-                count += 1
-        if name == "exists_one":
-            return count == 1
-        return results
-
-    return each
-
-
-def _join(x: Any, y: Any, deciding: bool, neither: Any, undumpable: bool) -> Any:
-    """celpy's logical_and (deciding False) or logical_or (True): a side that is the deciding
-    bool decides, whatever the other is; `neither` when no side is a bool (celpy then prints
-    both sides in a message it does not show: an error it cannot print raises there)."""
-    xb, yb = type(x) is bool, type(y) is bool
-    if xb and yb:
-        return (x or y) if deciding else (x and y)
-    if not xb and not yb:
-        if undumpable and (type(x) is Err or type(y) is Err):
-            raise Defer
-        return neither
-    if xb:
-        return x if x is deciding else y
-    return y if y is deciding else x
-
-
-def _chain(deciding: bool, parts: list[Node], undumpable: bool) -> Closure:
-    """`a && b && ...` (deciding False) or `a || b || ...` (True), left to right: once the
-    result is the deciding bool, the other operands are only probed."""
-    first = parts[0][0]
-    # Each later operand, with the probes of it and of those after it.
-    rest = [
-        (run, tuple(p for _, p in parts[i:] if p is not None))
-        for i, (run, _) in enumerate(parts[1:], start=1)
-    ]
-    name = "_||_" if deciding else "_&&_"
-
-    def chain(frame: list[Any]) -> Any:
-        acc = first(frame)
-        for run, probes in rest:
-            if acc is deciding:
-                for probe in probes:
-                    probe(frame)
-                return acc
-            found = run(frame)
-            if type(acc) is bool and type(found) is bool:
-                acc = found
-            else:
-                acc = _join(acc, found, deciding, no_overload(name, acc, found), undumpable)
-        return acc
-
-    return chain
-
-
-def _frame_path(at: int, names: tuple[str, ...]) -> Closure:
-    """`variable.a.b`: the same as _path, reading the variable from the frame."""
-    if len(names) == 1:
-        (name,) = names
-
-        def field(frame: list[Any]) -> Any:
-            value = frame[at]
-            if type(value) is dict:
-                found = value.get(name, MISSING)
-                return no_member(name) if found is MISSING else found
-            return _walk(value, names)
-
-        return field
-
-    def walk(frame: list[Any]) -> Any:
-        return _walk(frame[at], names)
-
-    return walk
-
-
-def _walk(value: Any, names: tuple[str, ...]) -> Any:
-    if value is MISSING:
-        raise Defer
-    for name in names:
-        if type(value) is dict:
-            found = value.get(name, MISSING)
-            if found is MISSING:
-                return no_member(name)
-            value = found
-        elif type(value) is Err:
-            return value
-        else:
-            tag(value)
-            return not_selectable(value)
-    return value
-
-
-def _path(base: Closure, names: tuple[str, ...]) -> Closure:
-    """`base.a.b.c` in one closure: map lookups, the first failure as celpy words it."""
-
-    def walk(frame: list[Any]) -> Any:
-        value = base(frame)
-        for name in names:
-            if type(value) is dict:
-                if name in value:
-                    value = value[name]
-                else:
-                    return no_member(name)
-            elif type(value) is Err:
-                return value
-            else:
-                tag(value)
-                return not_selectable(value)
-        return value
-
-    return walk
-
-
-_PLAIN: Final = (str, int, float, bool)  # a relation between two of one of these is Python's
-
-
-def _fast_relation(rule: str, a: Closure, constant: Any) -> Closure | None:
-    """`x <op> constant` and `x in [constant, ...]`: Python's own operator when x has the
-    constant's type among str, int, double and bool (where celpy's is the same), the general
-    dispatch otherwise."""
-    if constant is MISSING:
-        return None
-    apply = relation(rule)
-    kind = type(constant)
-    if rule != "relation_in" and kind in _PLAIN:
-        op = _OPERATORS[rule]
-
-        def compare(frame: list[Any]) -> Any:
-            x = a(frame)
-            if type(x) is kind:
-                return op(x, constant)
-            return apply(x, constant)
-
-        return compare
-    texts = kind is list and constant and all(type(c) is str for c in constant)
-    if rule == "relation_in" and texts:
-        members = frozenset(constant)
-
-        def member(frame: list[Any]) -> Any:
-            x = a(frame)
-            if type(x) is str:
-                return x in members
-            return apply(x, constant)
-
-        return member
-    return None
-
-
-_OPERATORS: Final[dict[str, Callable[[Any, Any], bool]]] = {
-    "relation_eq": operator.eq,
-    "relation_ne": operator.ne,
-    "relation_lt": operator.lt,
-    "relation_le": operator.le,
-    "relation_gt": operator.gt,
-    "relation_ge": operator.ge,
-}
-
-
-def _fast_call(name: str, runs: list[Closure], forms: list[Any]) -> Closure | None:
-    """`x.startsWith("literal")` and `x.endsWith("literal")` for a string x."""
-    if name not in ("startsWith", "endsWith") or len(forms) != 2 or forms[1][0] != "string":
-        return None
-    receiver, text = runs[0], forms[1][1]
-    method = str.startswith if name == "startsWith" else str.endswith
-
-    def affix(frame: list[Any]) -> Any:
-        x = receiver(frame)
-        if type(x) is str:
-            return method(x, text)
-        return call(name, [x, text])
-
-    return affix
 
 
 def _literal(kind: type, convert: Callable[[Any], Any]) -> Callable[[list[Any]], Any]:

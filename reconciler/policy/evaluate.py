@@ -44,7 +44,8 @@ def compile_problems(
 ) -> list[Problem]:
     """A Problem at its line for each policy whose `deny` does not compile (for `validate`).
     `cache`: the compiled policies kept between runs, if any."""
-    from reconciler.policy.cel import CelError, compile_expression
+    from reconciler.policy.cel import compile_expression
+    from reconciler.policy.tree import CelError
 
     problems: list[Problem] = []
     for policy in policies:
@@ -98,7 +99,7 @@ def evaluate(compiled: Compiled, plan: Plan) -> tuple[PolicyResult, ...]:
         return ()
     from reconciler.policy.cel import native
     from reconciler.policy.cel import outcome as cel_outcome
-    from reconciler.policy.closures import frame_of
+    from reconciler.policy.runtime import frame_of
     from reconciler.policy.values import Defer, Fatal
 
     found: dict[str, list[Violation]] = {p.name: [] for p, _ in applying}

@@ -28,11 +28,9 @@ from __future__ import annotations
 
 from typing import Any, Final
 
-from reconciler.policy.operations import FUNCTIONS
-from reconciler.policy.values import TYPE_NAMES
+from reconciler.policy.functions import FUNCTIONS
+from reconciler.policy.values import MACROS, ROOTS, TYPE_NAMES
 
-ROOTS: Final = ("change", "env", "plan")
-MACROS: Final = frozenset({"all", "exists", "exists_one", "map", "filter"})
 _PASS_THROUGH: Final = frozenset({"member", "primary", "paren_expr"})
 _BINARY: Final = {"conditionalor": "or", "conditionaland": "and"}
 _OPERATORS: Final = {

@@ -1,6 +1,7 @@
-"""CEL's operators and standard functions over policy.values, as celpy evaluates them: each
-takes values (an `Err` among them) and returns a value or an `Err`; `Defer` where celpy's
-answer is not one this domain holds (see policy.values)."""
+"""CEL's operators over policy.values, as celpy evaluates them (its functions are
+policy.functions'): relations and `in`, arithmetic, `!` and `-`, field selection and
+indexing, list and map literals. Each takes values (an `Err` among them) and returns a value
+or an `Err`; `Defer` where celpy's answer is not one this domain holds (see policy.values)."""
 
 from __future__ import annotations
 
@@ -9,13 +10,10 @@ from typing import Any, Final
 
 from reconciler.policy.values import (
     DIVIDE,
-    INT64,
     NO_OVERLOAD,
     NUMERIC,
     ORDER,
-    OVERFLOW,
     STRINGS,
-    UINT64,
     B,
     D,
     Defer,
@@ -25,19 +23,14 @@ from reconciler.policy.values import (
     L,
     M,
     Mismatch,
-    N,
     P,
     PlainStr,
     S,
     T,
     U,
-    Uint,
     Y,
-    cel_str,
     duplicate_key,
-    float_to_int,
-    in_range,
-    kind_of,
+    int_result,
     no_member,
     no_overload,
     not_selectable,
@@ -111,12 +104,6 @@ def is_in(item: Any, container: Any) -> Any:
 _INTEGRAL: Final = frozenset("IUB")
 
 
-def _int_result(value: int, kind: str) -> Any:
-    if kind == I:
-        return value if in_range(value, INT64) else Err(OVERFLOW)
-    return Uint(value) if in_range(value, UINT64) else Err(OVERFLOW)
-
-
 def _go_div(a: int, b: int) -> int:
     sign = (-1 if a < 0 else 1) * (-1 if b < 0 else 1)
     return sign * (abs(a) // abs(b))
@@ -155,7 +142,7 @@ def arithmetic(rule: str, *, undumpable: bool = False) -> Callable[[Any, Any], A
 
 def _add(ta: str, tb: str, a: Any, b: Any) -> Any:
     if ta in "IU" and tb in _INTEGRAL:
-        return _int_result(int(a) + int(b), ta)
+        return int_result(int(a) + int(b), ta)
     if ta in STRINGS and tb in STRINGS:
         return PlainStr(str.__add__(a, b))
     if (ta in "BD" and tb in NUMERIC) or (ta == tb and ta in "LY"):
@@ -165,7 +152,7 @@ def _add(ta: str, tb: str, a: Any, b: Any) -> Any:
 
 def _sub(ta: str, tb: str, a: Any, b: Any) -> Any:
     if ta in "IU" and tb in _INTEGRAL:
-        return _int_result(int(a) - int(b), ta)
+        return int_result(int(a) - int(b), ta)
     if ta in "BD" and tb in NUMERIC:
         raise Defer
     return None
@@ -173,7 +160,7 @@ def _sub(ta: str, tb: str, a: Any, b: Any) -> Any:
 
 def _mul(ta: str, tb: str, a: Any, b: Any) -> Any:
     if ta in "IU" and tb in _INTEGRAL:
-        return _int_result(int(a) * int(b), ta)
+        return int_result(int(a) * int(b), ta)
     if ta in "BD" and tb in NUMERIC:
         raise Defer
     if (ta in "SPLY" and tb in _INTEGRAL) or (ta == B and tb in "SPLY"):
@@ -185,11 +172,11 @@ def _div(ta: str, tb: str, a: Any, b: Any) -> Any:
     if ta == I and tb in _INTEGRAL:
         if b == 0:
             return Err(DIVIDE)
-        return _int_result(_go_div(a, int(b)), I)
+        return int_result(_go_div(a, int(b)), I)
     if ta == U and tb in _INTEGRAL:
         if b == 0:
             return Err(DIVIDE)
-        return _int_result(int(a) // int(b), U)
+        return int_result(int(a) // int(b), U)
     if ta == D and tb == D:
         return float("inf") if b == 0.0 else a / b
     if tb == D and ta not in "IUD":
@@ -205,11 +192,11 @@ def _mod(ta: str, tb: str, a: Any, b: Any) -> Any:
     if ta == I and tb in _INTEGRAL:
         if b == 0:
             return Err(DIVIDE)
-        return _int_result(_go_mod(a, int(b)), I)
+        return int_result(_go_mod(a, int(b)), I)
     if ta == U and tb in _INTEGRAL:
         if b == 0:
             return Err(DIVIDE)
-        return _int_result(int(a) % int(b), U)
+        return int_result(int(a) % int(b), U)
     if ta in "SPY" or (ta == I and tb == D) or (ta == B and tb in "IUB"):
         raise Defer  # Python's string formatting; IntType's float arithmetic; Python's ints
     return None
@@ -230,7 +217,7 @@ def negate(a: Any) -> Any:
         return a
     ta = tag(a)
     if ta == I:
-        return _int_result(-a, I)
+        return int_result(-a, I)
     if ta == D:
         return -a
     return overload("unary_neg", a)
@@ -288,228 +275,6 @@ def _absent(mapping: dict[str, Any], key: Any) -> Any:
     raise KeyError(key)
 
 
-# -- functions ---------------------------------------------------------------------------------
-
-
-def size(*args: Any) -> Any:
-    if len(args) != 1:
-        return Err(NO_OVERLOAD)
-    (value,) = args
-    t = tag(value)
-    if t == N:
-        return 0
-    if t in "SPYLM":
-        return len(value)
-    return Err(NO_OVERLOAD)
-
-
-def contains(*args: Any) -> Any:
-    if len(args) != 2:
-        return Err(NO_OVERLOAD)
-    container, item = args
-    tc, ti = tag(container), tag(item)
-    if tc == S:
-        return item in container if ti in STRINGS else Err(NO_OVERLOAD)
-    if tc == L:
-        try:
-            return any(member is item or py_eq(member, item) for member in container)
-        except Mismatch:
-            return Err(NO_OVERLOAD)
-    if tc == M:
-        string_keys(container)
-        if ti in "LM":
-            return Err(NO_OVERLOAD)  # unhashable
-        return ti in STRINGS and item in container
-    if tc in (Y, T):
-        raise Defer
-    return Err(NO_OVERLOAD)  # PlainStr and the rest have no contains
-
-
-def _affix(method: str) -> Callable[..., Any]:
-    def apply(*args: Any) -> Any:
-        if len(args) != 2:
-            return Err(NO_OVERLOAD)
-        text, part = args
-        tt, tp = tag(text), tag(part)
-        if (tt in STRINGS and tp in STRINGS) or (tt == Y == tp):
-            return bool(getattr(text, method)(part))
-        if tt == T:
-            raise Defer
-        return Err(NO_OVERLOAD)
-
-    return apply
-
-
-starts_with = _affix("startswith")
-ends_with = _affix("endswith")
-
-
-def matches(*args: Any) -> Any:
-    if len(args) != 2 or tag(args[0]) not in STRINGS or tag(args[1]) not in STRINGS:
-        raise Defer
-    import re2  # type: ignore[import-untyped]  # celpy's own regular expressions (RE2), loaded only when a policy matches
-
-    text, pattern = args
-    try:
-        return re2.search(str(pattern), str(text)) is not None
-    except re2.error:
-        return Err("match error")
-
-
-def to_int(*args: Any) -> Any:
-    if len(args) != 1:
-        return Err(NO_OVERLOAD)
-    (value,) = args
-    t = tag(value)
-    if t == D:
-        return float_to_int(value, INT64, int)
-    if t in "NBIU":
-        return _int_result(int(value or 0), I)
-    if t in STRINGS or t == Y:
-        text = value
-        try:
-            if t != Y and text[:2] in ("0x", "0X"):
-                whole = int(text[2:], 16)
-            elif t != Y and text[:3] in ("-0x", "-0X"):
-                whole = -int(text[3:], 16)
-            else:
-                whole = int(text)
-        except ValueError:
-            return Err(OVERFLOW)
-        return _int_result(whole, I)
-    return Err(NO_OVERLOAD)
-
-
-def to_uint(*args: Any) -> Any:
-    if len(args) != 1:
-        return Err(NO_OVERLOAD)
-    (value,) = args
-    t = tag(value)
-    if t == D:
-        return float_to_int(value, UINT64, Uint)
-    if t in "NBIU":
-        return _int_result(int(value or 0), U)
-    if t in STRINGS or t == Y:
-        try:
-            whole = int(value[2:], 16) if t != Y and value[:2] in ("0x", "0X") else int(value)
-        except ValueError:
-            return Err(OVERFLOW)
-        return _int_result(whole, U)
-    return Err(NO_OVERLOAD)
-
-
-def to_double(*args: Any) -> Any:
-    if len(args) != 1:
-        return Err(NO_OVERLOAD)
-    (value,) = args
-    t = tag(value)
-    if t == N:
-        return 0.0
-    if t in NUMERIC or t in STRINGS or t == Y:
-        try:
-            return float(value)
-        except ValueError:
-            return Err(OVERFLOW)
-        except OverflowError:
-            raise Defer from None  # celpy lets Python's OverflowError through
-    return Err(NO_OVERLOAD)
-
-
-def to_string(*args: Any) -> Any:
-    if len(args) != 1:
-        return Err(NO_OVERLOAD)
-    (value,) = args
-    t = tag(value)
-    if t == Y:
-        try:
-            return value.decode("utf-8")
-        except UnicodeDecodeError:
-            return Err(OVERFLOW)
-    if t in STRINGS:
-        return str(value)
-    return cel_str(value)
-
-
-_FALSE: Final = frozenset({"False", "f", "FALSE", "false"})
-_TRUE: Final = frozenset({"True", "t", "TRUE", "true"})
-
-
-def to_bool(*args: Any) -> Any:
-    if len(args) != 1:
-        return Err(NO_OVERLOAD)
-    (value,) = args
-    t = tag(value)
-    if t in (N, B):
-        return bool(value)
-    if t in STRINGS:
-        if value in _FALSE:
-            return False
-        if value in _TRUE:
-            return True
-        try:
-            whole = int(value)
-        except ValueError:
-            return Err(OVERFLOW)
-        if whole in (0, 1):
-            return bool(whole)
-        raise Defer  # a BoolType holding another int
-    if t in "LM":
-        return Err(NO_OVERLOAD)
-    raise Defer
-
-
-def to_bytes(*args: Any) -> Any:
-    if len(args) != 1:
-        return Err(NO_OVERLOAD)
-    (value,) = args
-    t = tag(value)
-    if t == N:
-        return b""
-    if t == Y:
-        return value
-    if t in STRINGS:
-        try:
-            return str(value).encode("utf-8")
-        except UnicodeEncodeError:
-            return Err(OVERFLOW)
-    if t in "LM":
-        raise Defer  # bytes() of an iterable
-    return Err(NO_OVERLOAD)
-
-
-def type_of(*args: Any) -> Any:
-    if len(args) != 1:
-        return Err(NO_OVERLOAD)
-    return kind_of(args[0])
-
-
-FUNCTIONS: Final[dict[str, Callable[..., Any]]] = {
-    "size": size,
-    "contains": contains,
-    "startsWith": starts_with,
-    "endsWith": ends_with,
-    "matches": matches,
-    "int": to_int,
-    "uint": to_uint,
-    "double": to_double,
-    "string": to_string,
-    "bool": to_bool,
-    "bytes": to_bytes,
-    "type": type_of,
-}
-# Those that can raise a Python exception in celpy (OverflowError): never skipped by && or ||.
-RAISING: Final = frozenset({"int", "uint", "double", "matches"})
-
-
-def call(name: str, args: list[Any]) -> Any:
-    """A function or method call: the first error among the arguments, else the function's
-    result (celpy's function_eval and method_eval)."""
-    for arg in args:
-        if type(arg) is Err:
-            return arg
-    return FUNCTIONS[name](*args)
-
-
 # -- literals ----------------------------------------------------------------------------------
 
 
@@ -540,6 +305,3 @@ def truthy(value: Any) -> bool:
     if type(value) is Kind or type(value) is Err:
         return True
     return bool(value)
-
-
-__all__ = ["B", "D", "I", "Kind", "M", "N", "P", "S", "T", "U", "Y"]

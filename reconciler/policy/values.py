@@ -24,6 +24,9 @@ import operator
 from collections.abc import Callable
 from typing import Any, Final
 
+ROOTS: Final = ("change", "env", "plan")  # what a policy sees (SPEC 8)
+MACROS: Final = frozenset({"all", "exists", "exists_one", "map", "filter"})
+
 
 class Uint(int):
     """A CEL uint (celpy's UintType)."""
@@ -448,3 +451,10 @@ def float_to_int(value: float, bounds: tuple[int, int], make: Callable[[int], An
         return Err(OVERFLOW)
     whole = math.trunc(value)
     return make(whole) if in_range(whole, bounds) else Err(OVERFLOW)
+
+
+def int_result(value: int, kind: str) -> Any:
+    """An int of `kind` (I or U) in its range, else celpy's overflow error."""
+    if kind == I:
+        return value if in_range(value, INT64) else Err(OVERFLOW)
+    return Uint(value) if in_range(value, UINT64) else Err(OVERFLOW)

@@ -4,12 +4,12 @@ a warm `plan` neither imports celpy nor parses.
 
 The file is two lines: a header (the format, the salt, the sha256 of the second line) and the
 entries, each keyed by the salt and the expression's text and holding the text. The salt
-covers everything a form depends on: reconciler.policy's compiler (the source of its
-modules), celpy's parser, grammar and evaluator, and lark's version (all read as files:
-finding them imports neither). A file of another salt is foreign, one whose entries do not
-have their sha256 is damaged: either is ignored whole, never truth; an entry of another text,
-or a form policy.closures cannot build, is absent. The file is written atomically, only when a
-run compiled something new; `--no-cache` bypasses it.
+covers everything a form depends on: reconciler.policy's compiler (the source of every module
+of the package), celpy's parser, grammar and evaluator, and lark's version (all read as
+files: finding them imports neither). A file of another salt is foreign, one whose entries
+do not have their sha256 is damaged: either is ignored whole, never truth; an entry of
+another text, or a form policy.closures cannot build, is absent. The file is written
+atomically, only when a run compiled something new; `--no-cache` bypasses it.
 """
 
 from __future__ import annotations
@@ -34,7 +34,6 @@ log = logging.getLogger(__name__)
 
 FILE: Final = "policies.json"
 FORMAT: Final = 1
-_COMPILER: Final = ("cel.py", "closures.py", "form.py", "lowering.py", "operations.py", "values.py")
 _CELPY: Final = (
     "__init__.py",
     "adapter.py",
@@ -51,7 +50,8 @@ def salt() -> str | None:
     """sha256 of what a form depends on; None when celpy or lark cannot be found."""
     h = hashlib.sha256(f"reconciler policies {FORMAT}\n".encode())
     compiler = Path(policy.__file__).resolve().parent
-    folders: list[tuple[Path, tuple[str, ...]]] = [(compiler, _COMPILER)]
+    ours = tuple(sorted(p.name for p in compiler.glob("*.py")))
+    folders: list[tuple[Path, tuple[str, ...]]] = [(compiler, ours)]
     theirs: tuple[tuple[str, tuple[str, ...]], ...] = (
         ("celpy", _CELPY),
         ("lark", ("__init__.py",)),

@@ -18,7 +18,7 @@ from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
 from reconciler.policy.cel import _parsed, _run, compile_expression, to_cel
-from reconciler.policy.closures import frame_of
+from reconciler.policy.runtime import frame_of
 
 PROJECT = Path(__file__).resolve().parents[2]
 

@@ -129,6 +129,12 @@ METHODS = ["startsWith", "endsWith", "contains", "matches"]
 PATTERNS = ['"^A"', '"a+"', '"[0-9]"', '"("', '"example\\\\.org$"']
 MACROS = ["all", "exists", "exists_one", "map", "filter"]
 MAP_KEYS = ['"a"', '"b"', "1", "true", "change.kind"]
+LEFT_TO_CELPY = [
+    'duration("60s") > duration("1s")',
+    'timestamp("2024-01-01T00:00:00Z").getFullYear()',
+    "size",
+    "list(change.fields)",
+]
 
 
 def wrap(text: str) -> str:

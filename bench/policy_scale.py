@@ -5,14 +5,22 @@ Run: `.venv/bin/python bench/policy_scale.py [--sizes 10000] [--repeat 3] [--pol
 For each size N it writes plan_scale.py's N organization files, fills the ledger with them and
 the plan cache, then measures the pull request's case: 1% of the files edited (one field each,
 new text every run, so the edited files are never cached), `reconciler plan --format json
---detailed-exitcode`, in a fresh process each time, alternately without policies and with
---policies of them in reconciler.yaml (the plan cache is kept either way: policies do not key
-it). The policies are a realistic mix, each its own text (none shares a parse): destination IDs
-(advisory, so the plan can show every violation), contact e-mail domains of what changed
-(soft), deactivation and parent moves (soft, with a guard), and a count of deactivations.
+--detailed-exitcode`, in a fresh process each time, in three cases taken in turn:
 
-Printed: the least CPU and wall seconds of --repeat runs of each, the overhead in percent, and
-(in-process, one plan) where the policies' time goes: importing celpy, compiling, evaluating.
+- none: no policies in reconciler.yaml;
+- cold: --policies of them, the compiled policies not kept (`.reconciler/cache/policies.json`
+  removed before the run): celpy is imported and parses every expression;
+- warm: the same with the compiled policies kept by an earlier run: no celpy, no parse.
+
+The record files' plan cache is kept in every case (policies do not key it). The policies are a
+realistic mix, each its own text (none shares a parse): destination IDs (advisory, so the plan
+can show every violation), contact e-mail domains of what changed (soft), deactivation and
+parent moves (soft, with a guard), and a count of deactivations.
+
+Printed: the least CPU and wall seconds of --repeat runs of each, what the policies add (ms and
+percent of the plan without them), and (in-process, one plan each, CPU seconds) where their time
+goes: cold (import celpy, parse and compile, evaluate) and warm (read the kept forms and build
+their closures, evaluate).
 """
 
 from __future__ import annotations
@@ -59,22 +67,27 @@ TEMPLATES = [
 
 IN_PROCESS = """
 import sys, time
-t0 = time.perf_counter()
+from pathlib import Path
 from reconciler import reconcile
 from reconciler.reconcile.workspace import Workspace
-ws = Workspace(repo=__import__("pathlib").Path(sys.argv[1]), env_name="sandbox")
-plan = reconcile.plan(ws)
-t1 = time.perf_counter()
-import celpy
-t2 = time.perf_counter()
-compiled = reconcile.planning.compiled_policies(ws)
-t3 = time.perf_counter()
 from reconciler.policy import evaluate
+ws = Workspace(repo=Path(sys.argv[1]), env_name="sandbox", cache=sys.argv[2] == "warm")
+plan = reconcile.plan(ws)
+ws.settings
+t0 = time.process_time()
+if sys.argv[2] == "cold":
+    import celpy
+t1 = time.process_time()
+compiled = reconcile.planning.compiled_policies(ws)
+t2 = time.process_time()
 results = evaluate(compiled, plan)
-t4 = time.perf_counter()
+t3 = time.process_time()
 count = sum(len(r.violations) for r in results)
-print(f"{len(plan.changes)} {t2 - t1:.3f} {t3 - t2:.3f} {t4 - t3:.3f} {count}")
+print(len(plan.changes), f"{t1 - t0:.3f}", f"{t2 - t1:.3f}", f"{t3 - t2:.3f}", count,
+      "celpy" in sys.modules)
 """
+
+CASES = ("none", "cold", "warm")
 
 
 def policies_yaml(count: int) -> str:
@@ -105,24 +118,32 @@ def run_size(count: int, *, policies: int, repeat: int) -> dict[str, object]:
         changed = [*plan, "--format", "json", "--detailed-exitcode"]
         measure(changed)  # the cache holds every file as it is
         settings = root / "reconciler.yaml"
+        kept = root / ".reconciler" / "cache" / "policies.json"
         rules = policies_yaml(policies)
-        runs: dict[str, list[Run]] = {"none": [], "policies": []}
+        settings.write_text(rules, encoding="utf-8")
+        measure(changed)  # compiles the policies, and keeps them
+        runs: dict[str, list[Run]] = {case: [] for case in CASES}
         for attempt in range(repeat):
-            for case in ("none", "policies") if attempt % 2 == 0 else ("policies", "none"):
-                settings.write_text(rules if case == "policies" else "", encoding="utf-8")
+            order = CASES if attempt % 2 == 0 else tuple(reversed(CASES))
+            for case in order:
+                settings.write_text(rules if case != "none" else "", encoding="utf-8")
+                if case == "cold":
+                    kept.unlink(missing_ok=True)
+                elif case == "warm" and not kept.exists():
+                    measure(changed)
                 edit_share(root, 0.01, city=f"Verona {case} {attempt}")
                 runs[case].append(_run(changed))
         settings.write_text(rules, encoding="utf-8")
-        done = _in_process(root)
+        done = {case: _in_process(root, case) for case in ("cold", "warm")}
     best = {case: min(found, key=lambda r: r.cpu) for case, found in runs.items()}
     return {"n": count, **best, "breakdown": done}
 
 
-def _in_process(root: Path) -> list[str]:
+def _in_process(root: Path, case: str) -> list[str]:
     import subprocess
 
     out = subprocess.run(
-        [sys.executable, "-c", IN_PROCESS, str(root)],
+        [sys.executable, "-c", IN_PROCESS, str(root), case],
         capture_output=True,
         text=True,
         check=True,
@@ -137,34 +158,47 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=3, help="runs of each; the fastest counts")
     args = parser.parse_args()
     print(
-        f"{'N':>7} {'policies':>8} {'CPU s':>7} {'wall s':>7} {'peak MB':>8} {'+CPU':>7}",
+        f"{'N':>7} {'case':>5} {'policies':>8} {'CPU s':>7} {'wall s':>7} {'peak MB':>8} "
+        f"{'+CPU ms':>8} {'+CPU':>7} {'+wall ms':>8}",
         flush=True,
     )
     rows = []
     for count in [int(s) for s in args.sizes.split(",") if s]:
         found = run_size(count, policies=args.policies, repeat=args.repeat)
-        none, some = found["none"], found["policies"]
+        none = found["none"]
         assert isinstance(none, Run)
-        assert isinstance(some, Run)
-        for label, run in (("0", none), (str(args.policies), some)):
-            extra = f"{(run.cpu / none.cpu - 1) * 100:>6.1f}%" if run is some else ""
+        for case in CASES:
+            run = found[case]
+            assert isinstance(run, Run)
+            label = "0" if case == "none" else str(args.policies)
+            extra = ""
+            if case != "none":
+                extra = (
+                    f"{(run.cpu - none.cpu) * 1000:>8.0f} {(run.cpu / none.cpu - 1) * 100:>6.1f}% "
+                    f"{(run.wall - none.wall) * 1000:>8.0f}"
+                )
             print(
-                f"{count:>7} {label:>8} {run.cpu:>7.2f} {run.wall:>7.2f} {run.mb:>8.0f} {extra:>7}",
+                f"{count:>7} {case:>5} {label:>8} {run.cpu:>7.2f} {run.wall:>7.2f} "
+                f"{run.mb:>8.0f} {extra}",
                 flush=True,
             )
-        changes, imported, compiled, evaluated, violations = found["breakdown"]  # type: ignore[misc]
-        print(
-            f"        in process, {changes} changes: import celpy {imported} s, compile "
-            f"{args.policies} policies {compiled} s, evaluate {evaluated} s "
-            f"({violations} violations)",
-            flush=True,
-        )
+        breakdown = found["breakdown"]
+        assert isinstance(breakdown, dict)
+        for case, numbers in breakdown.items():
+            changes, imported, compiled, evaluated, violations, celpy = numbers
+            start = f"import celpy {imported} s, " if case == "cold" else ""
+            what = "parse and compile" if case == "cold" else "read and compile"
+            print(
+                f"        in process (CPU), {case}, {changes} changes: {start}{what} "
+                f"{args.policies} policies {compiled} s, evaluate {evaluated} s "
+                f"({violations} violations; celpy loaded: {celpy})",
+                flush=True,
+            )
         rows.append(
             {
                 "n": count,
-                "none": none.__dict__,
-                "policies": some.__dict__,
-                "breakdown": found["breakdown"],
+                **{case: found[case].__dict__ for case in CASES},  # type: ignore[attr-defined]
+                "breakdown": breakdown,
             }
         )
     print(json.dumps(rows), file=sys.stderr)

@@ -1,37 +1,36 @@
 """CEL for policies, through cel-python (`celpy`): compile an expression once, check the names
-it uses, and evaluate it for many inputs. celpy is imported only here and only when a policy is
-compiled: a repository without policies never pays its start-up (lark, pendulum, re2).
+it uses, and evaluate it for many inputs.
 
-celpy interprets its parse tree, at a fraction of a millisecond to a few per evaluation. Two
-things keep a plan's policies cheap. A policy reads a few paths of its inputs (`change.kind`,
-`change.after.DestinationID`), so its result is a function of the values at those paths:
-`Program.evaluate` keys a memo on them, and a plan whose changes look alike to a policy costs
-it one evaluation, not one per change. And a `deny` that is a chain of `&&` (or of `||`) is
-evaluated one operand at a time, each with its own memo, with CEL's own rules (false && x is
-false, an error included; true || x is true): the guard `change.action == "deactivate"` is
-decided once for a plan of updates, and what it guards is not evaluated at all."""
+An expression is compiled into Python closures (policy.closures) that evaluate the plain JSON
+of a change exactly as celpy would, at a few microseconds each. What they leave to celpy (a
+construct the compiler does not implement, or a value no closure answers for: see
+policy.values) is evaluated by celpy itself, with a memo keyed on the input paths the
+expression reads (a plan whose changes look alike to a policy costs it one evaluation).
+
+celpy is imported only here and only when it is needed: a repository without policies never
+pays its start-up (lark, pendulum, re2), and with the compiled forms kept in
+`.reconciler/cache/` (policy.cache) a warm plan with policies does not either."""
 
 from __future__ import annotations
 
 import json
+import logging
 import threading
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import Any
 
-ROOTS = ("change", "env", "plan")
-MACROS = frozenset({"has", "dyn", "all", "exists", "exists_one", "map", "filter"})
+from reconciler.policy.closures import BadForm, Compiled, build
+from reconciler.policy.form import FormStore, KeptForm
+from reconciler.policy.lowering import Unsupported, lower
+from reconciler.policy.runtime import frame_of
+from reconciler.policy.tree import CelError, check_names, paths_read
+from reconciler.policy.values import Defer, Err, Fatal, Kind, tag
+
+log = logging.getLogger(__name__)
+
 _GUARD = threading.Lock()  # celpy's parser is one shared lark instance
-
-
-class CelError(ValueError):
-    """An expression that is not valid CEL, or that names what a policy cannot see."""
-
-    def __init__(self, message: str, *, line: int = 0, column: int = 0) -> None:
-        super().__init__(message)
-        self.line = line
-        self.column = column
 
 
 @dataclass(frozen=True)
@@ -42,95 +41,140 @@ class Outcome:
     error: str | None = None
 
 
+TRUE, FALSE = Outcome(True), Outcome(False)
+
+
 @dataclass
 class Program:
-    """A compiled expression, with the input paths its result depends on (None: it reads a
-    whole variable in a way that cannot be narrowed, so every input is its own case)."""
+    """A compiled expression: its closure (None: celpy evaluates it), and the input paths its
+    result depends on (None: it reads a whole variable in a way that cannot be narrowed, so
+    every input is its own case), which key the memo of what celpy evaluated."""
 
     text: str
-    runner: Any
+    compiled: Compiled | None
     paths: tuple[tuple[str, ...], ...] | None
     memo: dict[str, Outcome] = field(default_factory=dict)
-    # A chain of && ("and") or || ("or"): its operands, evaluated one by one.
-    join: str = ""
-    parts: tuple[Program, ...] = ()
+
+    @property
+    def runner(self) -> Any:
+        """celpy's runner of the expression (parsed once per process, on first use)."""
+        return _parsed(self.text)[0]
+
+    @property
+    def slots(self) -> int:
+        """The macro variables of its frame (policy.closures.frame_of)."""
+        return self.compiled.slots if self.compiled is not None else 0
 
     def evaluate(
-        self, inputs: Mapping[str, Any], to_cel: Callable[[], Mapping[str, Any]]
+        self,
+        inputs: Mapping[str, Any],
+        to_cel: Callable[[], Mapping[str, Any]],
+        *,
+        frame: list[Any] | None = None,
+        native: bool = True,
     ) -> Outcome:
         """The outcome for `inputs` (plain JSON values): `to_cel()` gives the same inputs as
-        CEL values, asked for only when this case has not been evaluated yet."""
-        if self.parts:
-            return self._chain(inputs, to_cel)
+        CEL values, asked for only when celpy evaluates this case. `frame`: the inputs' frame
+        with room for at least `slots` variables, shared by the programs of a change.
+        `native` false (inputs not all CEL values here: see `native`) leaves it to celpy."""
+        compiled = self.compiled
+        if compiled is not None and native:
+            try:
+                value = compiled.run(frame_of(inputs, compiled.slots) if frame is None else frame)
+            except Fatal as exc:
+                value = exc.err
+            except Defer:
+                value = Defer
+            if value is not Defer:
+                return outcome(value)
         key = _case(inputs, self.paths) if self.paths is not None else None
         if key is not None and key in self.memo:
             return self.memo[key]
-        found = _run(self.runner, to_cel())
+        try:
+            activation = to_cel()
+        except ValueError as exc:  # a value celpy has no type for (an int beyond 64 bits)
+            return Outcome(None, f"{type(exc).__name__}: {exc}")
+        found = _run(self.runner, activation)
         if key is not None:
             self.memo[key] = found
         return found
 
-    def _chain(self, inputs: Mapping[str, Any], to_cel: Callable[[], Mapping[str, Any]]) -> Outcome:
-        # CEL's && and || are commutative over errors: an operand that decides (false for &&,
-        # true for ||) decides whatever the others give, errors included.
-        deciding = self.join == "or"
-        error: Outcome | None = None
-        for part in self.parts:
-            found = part.evaluate(inputs, to_cel)
-            if found.value is deciding:
-                return found
-            if found.error is not None and error is None:
-                error = found
-        return error or Outcome(not deciding)
+
+def native(value: Any) -> bool:
+    """Whether `value` holds only what the compiled closures take as CEL values: JSON's, with
+    ints in 64 bits (celpy refuses a larger one) and string keys."""
+    stack = [value]
+    while stack:
+        item = stack.pop()
+        kind = type(item)
+        if kind is dict:
+            if not all(type(k) is str for k in item):
+                return False
+            stack.extend(item.values())
+        elif kind is list:
+            stack.extend(item)
+        elif kind is int:
+            if not -(2**63) <= item < 2**63:
+                return False
+        elif not (kind is str or kind is bool or kind is float or item is None):
+            return False
+    return True
 
 
-def compile_expression(text: str) -> Program:
-    """Parse and check `text`; CelError (with the line and column in `text`) when it is not
-    valid CEL or uses a name other than change, env, plan, a function or a macro variable."""
-    runner, tree = _compiled(text)
-    join, operands = _operands(tree)
-    parts = tuple(Program(text, runner, _paths(t)) for runner, t in operands)
-    return Program(text, runner, _paths(tree), join=join, parts=parts)
+def compile_expression(text: str, *, cache: FormStore | None = None) -> Program:
+    """Compile `text` (once per process; from `cache` when it holds it); CelError (with the line
+    and column in `text`) when it is not valid CEL or uses a name other than change, env,
+    plan, a function or a macro variable."""
+    known = _KNOWN.get(text)
+    if known is None:
+        known = _KNOWN[text] = _known(text, cache)
+    elif cache is not None and cache.get(text) is None:
+        cache.put(text, known.entry)
+    return Program(text, known.compiled, known.entry.paths)
 
 
-def _operands(tree: Any) -> tuple[str, list[tuple[Any, Any]]]:
-    """A top-level chain of && or || as ("and" | "or", [(runner, tree) per operand]); ("", [])
-    for any other expression."""
-    import lark
-
-    node = tree
-    if node.data != "expr" or len(node.children) != 1:
-        return "", []
-    node = node.children[0]  # conditionalor
-    ors = _flatten(node, "conditionalor")
-    if len(ors) > 1:
-        wrapped = [lark.Tree("expr", [lark.Tree("conditionalor", [o])]) for o in ors]
-        return "or", [(_environment().program(w), w) for w in wrapped]
-    ands = _flatten(ors[0], "conditionaland")
-    if len(ands) > 1:
-        wrapped = [
-            lark.Tree("expr", [lark.Tree("conditionalor", [lark.Tree("conditionaland", [a])])])
-            for a in ands
-        ]
-        return "and", [(_environment().program(w), w) for w in wrapped]
-    return "", []
+@dataclass(frozen=True)
+class _Known:
+    entry: KeptForm
+    compiled: Compiled | None
 
 
-def _flatten(node: Any, name: str) -> list[Any]:
-    """The operands of a left-nested chain of `name` nodes (a || b || c), left to right."""
-    found: list[Any] = []
-    while getattr(node, "data", None) == name and len(node.children) == 2:
-        found.append(node.children[1])
-        node = node.children[0]
-    if getattr(node, "data", None) == name and len(node.children) == 1:
-        node = node.children[0]
-    found.append(node)
-    return list(reversed(found))
+_KNOWN: dict[str, _Known] = {}
+
+
+def _known(text: str, cache: FormStore | None) -> _Known:
+    entry = cache.get(text) if cache is not None else None
+    if entry is not None:
+        try:
+            return _Known(entry, build(entry.form) if entry.form is not None else None)
+        except BadForm as exc:  # a damaged entry: compiled again, and kept anew
+            log.debug("policy cache entry for %r ignored: %s", text, exc)
+    entry, compiled = _compile(text)
+    if cache is not None:
+        cache.put(text, entry)
+    return _Known(entry, compiled)
+
+
+def _compile(text: str) -> tuple[KeptForm, Compiled | None]:
+    """Parse and check `text` with celpy, lower it and build its closure (None: celpy
+    evaluates it)."""
+    _, tree = _parsed(text)
+    form: list[Any] | None = None
+    compiled = None
+    try:
+        form = lower(tree)
+        compiled = build(form)
+    except Unsupported as exc:
+        log.debug("policy %r is evaluated by celpy: %s", text, exc)
+    except BadForm as exc:  # pragma: no cover - lowering makes only forms the compiler builds
+        log.warning("policy %r is evaluated by celpy: its form %s", text, exc)
+        form = None
+    return KeptForm(form, paths_read(tree)), compiled
 
 
 @lru_cache(maxsize=4096)
-def _compiled(text: str) -> tuple[Any, Any]:
-    # Each expression is parsed once per process, whatever the number of environments planned.
+def _parsed(text: str) -> tuple[Any, Any]:
+    # Each expression is parsed at most once per process, whatever the number of environments.
     from celpy.celparser import CELParseError
 
     with _GUARD:
@@ -140,7 +184,7 @@ def _compiled(text: str) -> tuple[Any, Any]:
         except CELParseError as exc:
             line, column = int(exc.line or 0), int(exc.column or 0)
             raise CelError(_syntax(text, line, column), line=line, column=column) from None
-    _check_names(tree)
+    check_names(tree)
     return environment.program(tree), tree
 
 
@@ -149,6 +193,51 @@ def _environment() -> Any:
     import celpy
 
     return celpy.Environment()
+
+
+def outcome(value: Any) -> Outcome:
+    """A compiled expression's value as an outcome, worded as celpy's would be."""
+    if value is True:
+        return TRUE
+    if value is False:
+        return FALSE
+    if type(value) is Err:
+        return Outcome(None, value.message)
+    name = _NAMES[tag(value)]
+    shown = json.dumps(_jsonable(value), ensure_ascii=True)[:80]
+    return Outcome(None, f"deny gave {name} {shown}, not true or false")
+
+
+# type(value).__name__.removesuffix("Type").lower() of celpy's value, as _run words it.
+_NAMES = {
+    "N": "none",
+    "B": "bool",
+    "I": "int",
+    "U": "uint",
+    "D": "double",
+    "S": "string",
+    "P": "str",
+    "Y": "bytes",
+    "L": "list",
+    "M": "map",
+    "T": "type",
+}
+
+
+def _jsonable(value: Any) -> Any:
+    # json.dumps(default=str) of celpy's values: its BoolType is an int, bytes and types their
+    # str().
+    if type(value) is bool:
+        return int(value)
+    if isinstance(value, dict):
+        return {str(k): _jsonable(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_jsonable(v) for v in value]
+    if isinstance(value, bytes):
+        return bytes.__repr__(value)
+    if isinstance(value, Kind):
+        return value.shown
+    return value
 
 
 def to_cel(document: Any) -> Any:
@@ -201,120 +290,6 @@ def _syntax(text: str, line: int, column: int) -> str:
     near = row[max(column - 16, 0) : column + 15].strip()
     where = f"line {line}, column {column} of the expression" if line > 1 else f"column {column}"
     return f"not valid CEL: it cannot be read at {where} (near `{near}`)"
-
-
-# -- the names an expression uses, and the paths of the inputs it reads -------------------------
-
-
-def _children(tree: Any) -> list[Any]:
-    return list(getattr(tree, "children", ()))
-
-
-def _walk(tree: Any) -> Iterator[Any]:
-    stack = [tree]
-    while stack:
-        node = stack.pop()
-        if hasattr(node, "data"):
-            yield node
-            stack.extend(reversed(_children(node)))
-
-
-def _check_names(tree: Any) -> None:
-    """CelError for a variable that is not an input or a macro's, or an unknown function: a
-    typo (`chnage.kind`) is found by `validate`, not by the first plan that reaches it."""
-    from celpy.evaluation import base_functions
-
-    bound: set[str] = set()
-    for node in _walk(tree):
-        if node.data == "member_dot_arg" and str(node.children[1]) in MACROS - {"has", "dyn"}:
-            args = [c for c in _children(node) if getattr(c, "data", None) == "exprlist"]
-            first = _ident(args[0].children[0]) if args and args[0].children else None
-            if first:
-                bound.add(first)
-    functions = set(base_functions) | MACROS
-    for node in _walk(tree):
-        if node.data == "ident":
-            name = str(node.children[0])
-            if name not in ROOTS and name not in bound and name not in functions:
-                raise CelError(
-                    f"unknown variable `{name}`: a policy sees change, env and plan",
-                    line=node.meta.line,
-                    column=node.meta.column,
-                )
-        elif node.data in ("ident_arg", "member_dot_arg"):
-            name = str(node.children[0] if node.data == "ident_arg" else node.children[1])
-            if name not in functions:
-                raise CelError(
-                    f"unknown function `{name}`", line=node.meta.line, column=node.meta.column
-                )
-        elif node.data in ("dot_ident", "dot_ident_arg"):
-            raise CelError(
-                "a leading `.` (root scope) is not supported in policies",
-                line=node.meta.line,
-                column=node.meta.column,
-            )
-
-
-def _ident(expr: Any) -> str | None:
-    """The name when `expr` is a bare identifier (a macro's variable), else None."""
-    node = expr
-    while getattr(node, "data", None) in {
-        "expr",
-        "conditionalor",
-        "conditionaland",
-        "relation",
-        "addition",
-        "multiplication",
-        "unary",
-        "member",
-        "primary",
-    }:
-        if len(node.children) != 1:
-            return None
-        node = node.children[0]
-    if getattr(node, "data", None) == "ident":
-        return str(node.children[0])
-    return None
-
-
-def _chain(node: Any) -> tuple[str, ...] | None:
-    """`change.after.DestinationID` as ("change", "after", "DestinationID"), for a `member`
-    node that is only field selections from an input; None for anything else."""
-    names: list[str] = []
-    while True:
-        data = getattr(node, "data", None)
-        if data == "member" and len(node.children) == 1:
-            node = node.children[0]
-        elif data == "member_dot":
-            names.append(str(node.children[1]))
-            node = node.children[0]
-        elif data == "primary" and getattr(node.children[0], "data", None) == "ident":
-            root = str(node.children[0].children[0])
-            return (root, *reversed(names)) if root in ROOTS else None
-        else:
-            return None
-
-
-def _paths(tree: Any) -> tuple[tuple[str, ...], ...] | None:
-    """Every longest field path from an input that the expression reads. Any other use of an
-    input (as a whole, through a macro variable of the same name) is covered too: the path is
-    then the input itself, or a path that names more than is read, which only makes fewer
-    cases alike."""
-    found: set[tuple[str, ...]] = set()
-    stack = [tree]
-    while stack:
-        node = stack.pop()
-        if not hasattr(node, "data"):
-            continue
-        if node.data == "member":
-            chain = _chain(node)
-            if chain is not None:
-                found.add(chain)
-                continue
-        if node.data == "ident" and str(node.children[0]) in ROOTS:
-            found.add((str(node.children[0]),))
-        stack.extend(_children(node))
-    return tuple(sorted(found))
 
 
 def _case(inputs: Mapping[str, Any], paths: tuple[tuple[str, ...], ...]) -> str:

@@ -9,11 +9,15 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from reconciler.errors import Problem
-from reconciler.policy.cel import CelError, Program, compile_expression, to_cel
+from reconciler.policy.form import FormStore
 from reconciler.policy.model import Policy, PolicyResult, Violation
 
 if TYPE_CHECKING:
     from reconciler.plan import Change, Plan  # the plan's modules: `validate` loads none
+    from reconciler.policy.cel import Program
+
+# The compiler (policy.cel and what it compiles with) is imported by the functions that compile
+# or evaluate: a plan without policies does not load it.
 
 
 @dataclass(frozen=True)
@@ -35,12 +39,18 @@ class PolicyCompileError(ValueError):
         self.problems = problems
 
 
-def compile_problems(policies: Sequence[Policy], file: str) -> list[Problem]:
-    """A Problem at its line for each policy whose `deny` does not compile (for `validate`)."""
+def compile_problems(
+    policies: Sequence[Policy], file: str, *, cache: FormStore | None = None
+) -> list[Problem]:
+    """A Problem at its line for each policy whose `deny` does not compile (for `validate`).
+    `cache`: the compiled policies kept between runs, if any."""
+    from reconciler.policy.cel import compile_expression
+    from reconciler.policy.tree import CelError
+
     problems: list[Problem] = []
     for policy in policies:
         try:
-            compile_expression(policy.deny)
+            compile_expression(policy.deny, cache=cache)
         except CelError as exc:
             # A block scalar's expression starts on the line after the key.
             line = policy.line + (exc.line if "\n" in policy.deny and exc.line else 0)
@@ -50,9 +60,14 @@ def compile_problems(policies: Sequence[Policy], file: str) -> list[Problem]:
     return problems
 
 
-def compile_policies(policies: Sequence[Policy], file: str) -> Compiled:
-    """Every policy compiled; PolicyCompileError listing each one that is not valid CEL."""
-    problems = compile_problems(policies, file)
+def compile_policies(
+    policies: Sequence[Policy], file: str, *, cache: FormStore | None = None
+) -> Compiled:
+    """Every policy compiled (from `cache` when it holds them); PolicyCompileError listing each
+    one that is not valid CEL."""
+    from reconciler.policy.cel import compile_expression
+
+    problems = compile_problems(policies, file, cache=cache)
     if problems:
         raise PolicyCompileError(problems)
     return Compiled(tuple((p, compile_expression(p.deny)) for p in policies))
@@ -82,21 +97,48 @@ def evaluate(compiled: Compiled, plan: Plan) -> tuple[PolicyResult, ...]:
     applying = [(p, prog) for p, prog in compiled.programs if p.applies_to(plan.environment)]
     if not applying:
         return ()
+    from reconciler.policy.cel import native
+    from reconciler.policy.cel import outcome as cel_outcome
+    from reconciler.policy.runtime import frame_of
+    from reconciler.policy.values import Defer, Fatal
+
     found: dict[str, list[Violation]] = {p.name: [] for p, _ in applying}
     counts = plan_input(plan)
+    slots = max(program.slots for _, program in applying)
+    runs = [
+        (policy, program, program.compiled.run if program.compiled else None, found[policy.name])
+        for policy, program in applying
+    ]
     for change in plan.changes:
         inputs = {"change": change_input(change), "env": plan.environment, "plan": counts}
         as_cel = _Lazy(inputs)
-        for policy, program in applying:
-            outcome = program.evaluate(inputs, as_cel)
+        frame = frame_of(inputs, slots) if native(inputs) else None
+        where: tuple[str, str, str] | None = None
+        for policy, program, run, violations in runs:
+            if run is not None and frame is not None:
+                # The compiled closure, inline: most policies pass most changes.
+                try:
+                    value = run(frame)
+                except Fatal as exc:
+                    value = exc.err
+                except Defer:
+                    value = Defer
+                if value is False:
+                    continue
+                if value is Defer:
+                    outcome = program.evaluate(inputs, as_cel, native=False)
+                else:
+                    outcome = cel_outcome(value)
+            else:
+                outcome = program.evaluate(inputs, as_cel, frame=frame, native=frame is not None)
             if outcome.value is False:
                 continue
             message = policy.message
             if outcome.error is not None:
                 message = f"{policy.message} (deny could not be evaluated: {outcome.error})"
-            found[policy.name].append(
-                Violation(change.key, change.identity, change.action.value, message)
-            )
+            if where is None:
+                where = (change.key, change.identity, change.action.value)
+            violations.append(Violation(*where, message))
     return tuple(
         PolicyResult(p.name, p.level, p.approvers, tuple(found[p.name])) for p, _ in applying
     )
@@ -111,6 +153,8 @@ class _Lazy:
         self._cel: dict[str, Any] | None = None
 
     def __call__(self) -> Mapping[str, Any]:
+        from reconciler.policy.cel import to_cel
+
         if self._cel is None:
             self._cel = {name: to_cel(value) for name, value in self._inputs.items()}
         return self._cel

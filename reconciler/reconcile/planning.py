@@ -52,8 +52,10 @@ def validate(ws: Workspace) -> Validation:
     policies: list[Problem] = []
     if ws.settings.policies:
         from reconciler.policy import compile_problems
+        from reconciler.records.policy_cache import kept_policies
 
-        policies = compile_problems(ws.settings.policies, SETTINGS_FILE)
+        with kept_policies(ws.repo, enabled=ws.cache) as kept:
+            policies = compile_problems(ws.settings.policies, SETTINGS_FILE, cache=kept)
     try:
         records = ws.records
     except LoadError as exc:
@@ -120,9 +122,11 @@ def compiled_policies(ws: Workspace) -> Compiled:
     """The policies of reconciler.yaml, compiled (each expression once per process); a
     SettingsError naming each one that is not valid CEL, at its line."""
     from reconciler.policy import PolicyCompileError, compile_policies
+    from reconciler.records.policy_cache import kept_policies
 
     try:
-        return compile_policies(ws.settings.policies, SETTINGS_FILE)
+        with kept_policies(ws.repo, enabled=ws.cache and bool(ws.settings.policies)) as kept:
+            return compile_policies(ws.settings.policies, SETTINGS_FILE, cache=kept)
     except PolicyCompileError as exc:
         listed = "\n".join(f"  - {p}" for p in exc.problems)
         raise SettingsError(f"{SETTINGS_FILE} is invalid:\n{listed}") from None

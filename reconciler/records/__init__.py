@@ -7,5 +7,6 @@
   .reconciler/cache/ (`index_rows` its rows and checksums, `index_payloads` its payload
   table): a warm plan opens only the files that changed;
 - `pool`: a cold read parses the files on every core;
+- `policy_cache`: the policies of reconciler.yaml, compiled, kept there too;
 - `scaffold`: the files `reconciler init` writes, from the package's templates.
 """

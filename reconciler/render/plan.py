@@ -13,8 +13,8 @@ from reconciler.model import Action
 from reconciler.plan import PLAN_FORMAT, Change, FieldChange, Plan
 from reconciler.policy.model import PolicyResult
 from reconciler.render.graph import render_mermaid
-from reconciler.render.policy import policies_document, policy_markdown, policy_text
 from reconciler.render.limits import MARKDOWN_LIMIT as MARKDOWN_LIMIT
+from reconciler.render.policy import policies_document, policy_markdown, policy_text
 from reconciler.views.graph import PLAN_GRAPH_NODES, Graph, plan_view
 
 _SYMBOL = {Action.CREATE: "+", Action.UPDATE: "~", Action.DEACTIVATE: "-", Action.REACTIVATE: "^"}

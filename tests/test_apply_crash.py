@@ -249,10 +249,15 @@ def test_apply_killed_while_rewriting_the_ledger_converges_on_the_next_run(
         # Timed as apply makes it: the ledger loaded for writing (its records keep the file's
         # bytes), then saved. (Loaded for reading, each record would open the file again.)
         path = Workspace(repo=probe, env_name=ENV).ledger_store.path
-        loaded = ledger_file.load(path, ENV)
-        started = time.monotonic()
-        ledger_file.save(path, loaded)
-        rewrite = time.monotonic() - started
+        # The fastest of five: on a loaded machine (tests run on every core) one timing can
+        # be several times the rewrite the kill will meet, and the kill would land after it.
+        timings = []
+        for _ in range(5):
+            loaded = ledger_file.load(path, ENV)
+            started = time.monotonic()
+            ledger_file.save(path, loaded)
+            timings.append(time.monotonic() - started)
+        rewrite = min(timings)
 
         kills: list[Compaction] = []
         for trial in range(1, COMPACTION_TRIALS + 1):
@@ -261,11 +266,11 @@ def test_apply_killed_while_rewriting_the_ledger_converges_on_the_next_run(
             )
             kept = _retired(repo, trial)
             since = served.log_size()
-            kills.append(_kill_while_compacting(served, repo, rng, within=1.25 * rewrite))
+            kills.append(_kill_while_compacting(served, repo, rng, within=rewrite))
             if trial % 2 == 0:
                 # The rerun first writes the journal of the killed run into the ledger file:
                 # kill that rewrite too.
-                kills.append(_kill_while_compacting(served, repo, rng, within=1.25 * rewrite))
+                kills.append(_kill_while_compacting(served, repo, rng, within=rewrite))
             rerun = run_cli(repo, "apply", "--yes", "--env", ENV, environ=served.environ())
             assert rerun.returncode == 0, f"trial {trial}: {rerun.stdout}{rerun.stderr[-3000:]}"
             _assert_settled(served, repo, trial, since, kept=kept)

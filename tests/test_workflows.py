@@ -987,7 +987,10 @@ def test_sync_applies_and_commits_each_ledger_back_to_main(
         assert commit["subject"].startswith(f"ledger: {env} after applying ")
         assert commit["subject"].endswith("[skip ci]")
         assert (commit["author"], commit["email"]) == (BOT, BOT_EMAIL)
-        assert commit["files"] == [f"ledger/{env}.json"]
+        # One commit holds the ledger and the audit line that says who applied it.
+        assert commit["files"] == [f"audit/{env}.jsonl", f"ledger/{env}.json"]
+        [line] = world.origin.show(f"audit/{env}.jsonl").splitlines()
+        assert json.loads(line)["environment"] == env
         ledger = json.loads(world.origin.show(f"ledger/{env}.json"))
         assert set(ledger["records"]) == {f"organization:{oid}" for oid in oids}
     # main had moved on when development pushed: the commit was rebased and pushed again.
@@ -1203,7 +1206,9 @@ def test_a_failed_apply_still_commits_the_ledger_then_fails(
     assert "failed" in development.summary
     [commit] = origin.commits()[:1]
     assert commit["subject"].endswith("(apply failed: exit 1) [skip ci]")
-    assert commit["files"] == ["ledger/development.json"]
+    assert commit["files"] == ["audit/development.jsonl", "ledger/development.json"]
+    [line] = origin.show("audit/development.jsonl").splitlines()
+    assert json.loads(line)["result"] == "partial"
     ledger = json.loads(origin.show("ledger/development.json"))
     assert f"organization:{LAKESIDE_OID}" in ledger["records"]
     assert "provider:1234567893" not in ledger["records"]

@@ -58,7 +58,7 @@ def ledger_check(ws: Workspace) -> int:
             click.echo(
                 f"::error file={path},title=reconciler's local state is never committed::{path} "
                 "is added or changed by this pull request. .reconciler/ holds an apply's "
-                "journal and the plan cache, which plan and apply read: a committed copy would "
+                "journal and the stat index, which plan and apply read: a committed copy would "
                 "change the plan without showing in the records. Remove it from git "
                 f"(git rm -r --cached {LOCAL_DIR}) and commit."
             )

@@ -48,13 +48,7 @@ def recent_activity(
     if not git.in_repository(repo):
         return Activity({}, (f"{repo} is not in a git repository with a commit: no history.",))
     shallow = git.shallow_commits(repo)
-    notes: list[str] = []
-    if shallow:
-        cut = ", ".join(sorted(sha[:10] for sha in shallow))
-        notes.append(
-            f"This is a shallow clone: the history before {cut} is missing "
-            "(`git fetch --unshallow` fetches it)."
-        )
+    notes = git.shallow_note(shallow)
     folders = sorted({kind.folder for kind in KINDS.values()})
     paths = {row.source: row.key for row in rows if row.source}
     changes = file_changes(git.folders_log(repo, folders), paths, limit=limit)

@@ -34,13 +34,7 @@ def record_history(
     kind_name, ident = split_key(key)
     kind = kind_of(kind_name)
     shallow = git.shallow_commits(repo)
-    notes: list[str] = []
-    if shallow:
-        cut = ", ".join(sorted(sha[:10] for sha in shallow))
-        notes.append(
-            f"This is a shallow clone: the history before {cut} is missing "
-            "(`git fetch --unshallow` fetches it)."
-        )
+    notes = git.shallow_note(shallow)
 
     def wire(raw: bytes | None, shown: str) -> tuple[dict[str, Any] | None, str | None]:
         return version_wire(raw, shown, kind, env)

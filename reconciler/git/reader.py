@@ -72,6 +72,17 @@ def shallow_commits(repo: Path) -> frozenset[str]:
         return frozenset()
 
 
+def shallow_note(shallow: frozenset[str]) -> list[str]:
+    """What a view says of a shallow clone's cut history (nothing for a full clone)."""
+    if not shallow:
+        return []
+    cut = ", ".join(sorted(sha[:10] for sha in shallow))
+    return [
+        f"This is a shallow clone: the history before {cut} is missing "
+        "(`git fetch --unshallow` fetches it)."
+    ]
+
+
 _FORMAT = "%x1e%H%x1f%P%x1f%aI%x1f%ct%x1f%an%x1f%s"
 
 

@@ -47,7 +47,7 @@ def ledger_edits(ws: Workspace, actions: Actions) -> list[str]:
     (and the sync commits them); a hand edit to a ledger would make the next apply skip or
     repeat calls, and one to a trail would rewrite who applied what. Everything under
     `audit/` counts, and each environment's audit file wherever it is. Files under
-    `.reconciler/` count too: that local state (an apply's journal, the plan cache) is never
+    `.reconciler/` count too: that local state (an apply's journal, the stat index) is never
     committed, and a committed copy would change what plan and apply read without showing in
     the records' diff. `audit_paths` tells the trails among them."""
     pull = actions.event.get("pull_request") or {}

@@ -1,5 +1,5 @@
-"""The compiled policies kept between runs (`.reconciler/cache/policies.json`, beside the plan
-cache): each expression's intermediate form (policy.lowering) and the input paths it reads, so
+"""The compiled policies kept between runs (`.reconciler/cache/policies.json`, beside the stat
+index): each expression's intermediate form (policy.lowering) and the input paths it reads, so
 a warm `plan` neither imports celpy nor parses.
 
 The file is two lines: a header (the format, the salt, the sha256 of the second line) and the
@@ -28,7 +28,7 @@ from typing import Any, Final
 from reconciler import policy
 from reconciler.formats.atomic import atomic_write
 from reconciler.policy import KeptForm
-from reconciler.records.stat_index import FOLDER
+from reconciler.records.stat_index import FOLDER, make_cache_folder
 
 log = logging.getLogger(__name__)
 
@@ -149,12 +149,7 @@ class PolicyCache:
         header = {"format": FORMAT, "salt": self.salt, "sha256": _sha256(body.encode())}
         folder = self.path.parent
         try:
-            folder.mkdir(parents=True, exist_ok=True)
-            ignore = folder / ".gitignore"
-            if not ignore.exists():
-                ignore.write_text(
-                    "# reconciler's plan cache: never committed\n*\n", encoding="utf-8"
-                )
+            make_cache_folder(folder)
             atomic_write(self.path, f"{json.dumps(header)}\n{body}\n")
         except OSError as exc:
             log.debug("policy cache %s not written: %s", self.path, exc)

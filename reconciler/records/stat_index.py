@@ -62,6 +62,18 @@ FOLDER = ".reconciler/cache"
 DATABASE = "index.sqlite3"
 CLOCK = "clock"  # written at the start of each run: its mtime is the run's clock
 FORMAT = "reconciler stat index 5"
+
+
+def make_cache_folder(folder: Path) -> None:
+    """The cache folder, with a `.gitignore` of its own (OSError when it cannot be made)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    ignore = folder / ".gitignore"
+    if not ignore.exists():
+        ignore.write_text(
+            "# reconciler's stat index and compiled policies: never committed\n*\n", "utf-8"
+        )
+
+
 _OLD = ("records.sqlite3",)  # the plan cache before the stat index: removed on the first write
 _BATCH = 500  # keys per query (SQLite allows at least 999 parameters)
 _KEEP = 4  # unused records are dropped once there are this many times the files read
@@ -163,10 +175,7 @@ class StatIndex:
         """The filesystem's time now (ns), read from the mtime of a file written for it; None
         when the folder cannot be written, and then no stat is trusted."""
         try:
-            self.folder.mkdir(parents=True, exist_ok=True)
-            ignore = self.folder / ".gitignore"
-            if not ignore.exists():
-                ignore.write_text("# reconciler's stat index: never committed\n*\n", "utf-8")
+            make_cache_folder(self.folder)
             fd = os.open(self.folder / CLOCK, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
             try:
                 os.write(fd, b"the mtime of this file is the clock of the last plan\n")

@@ -145,17 +145,7 @@ def _record(
         if len(bucket) >= limit:
             continue
         entry, intent = (_value(part) for part in state)
-        bucket.append(
-            LedgerEvent(
-                environment=environment,
-                commit=commit,
-                applied_commit=(entry or {}).get("commit"),
-                applied_at=(entry or {}).get("applied_at"),
-                status=(entry or {}).get("status"),
-                intent=(intent or {}).get("action"),
-                boundary=boundary,
-            )
-        )
+        bucket.append(LedgerEvent.of(environment, commit, entry, intent, boundary=boundary))
 
 
 def _value(text: bytes | None) -> dict[str, Any] | None:

@@ -51,6 +51,28 @@ class LedgerEvent:
     intent: str | None = None  # the action of a call that was started and not settled
     boundary: bool = False  # already in the ledger at a shallow clone's first commit
 
+    @classmethod
+    def of(
+        cls,
+        environment: str,
+        commit: Commit,
+        entry: dict[str, Any] | None,
+        intent: dict[str, Any] | None,
+        *,
+        boundary: bool,
+    ) -> LedgerEvent:
+        """The event of a ledger version holding this entry and intent (either may be None)."""
+        entry = entry or {}
+        return cls(
+            environment=environment,
+            commit=commit,
+            applied_commit=entry.get("commit"),
+            applied_at=entry.get("applied_at"),
+            status=entry.get("status"),
+            intent=(intent or {}).get("action"),
+            boundary=boundary,
+        )
+
 
 @dataclass(frozen=True)
 class History:
@@ -152,17 +174,8 @@ def ledger_events(
         if entry is None and intent is None:
             continue
         commit = commits[index]
-        events.append(
-            LedgerEvent(
-                environment=environment,
-                commit=commit,
-                applied_commit=(entry or {}).get("commit"),
-                applied_at=(entry or {}).get("applied_at"),
-                status=(entry or {}).get("status"),
-                intent=(intent or {}).get("action"),
-                boundary=index == len(commits) - 1 and commit.sha in shallow,
-            )
-        )
+        boundary = index == len(commits) - 1 and commit.sha in shallow
+        events.append(LedgerEvent.of(environment, commit, entry, intent, boundary=boundary))
     return events
 
 

@@ -182,8 +182,10 @@ class Blobs:
         stdin, stdout = self._pipes()
         stdin.write(f"{commit}:./{path}\n".encode())
         stdin.flush()
-        header = stdout.readline().decode("utf-8", "replace").split()
-        if len(header) != 3:  # "<spec> missing", "<spec> ambiguous"
+        # "<object> <type> <size>", or "<spec> missing" / "<spec> ambiguous", where the spec
+        # holds the path, spaces and all: read from the right.
+        header = stdout.readline().decode("utf-8", "replace").rstrip("\n").rsplit(" ", 2)
+        if len(header) != 3 or not header[2].isdigit():
             return None
         size = int(header[2])
         data = stdout.read(size)

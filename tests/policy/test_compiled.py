@@ -51,7 +51,7 @@ def test_compiled_expressions_agree_with_celpy(text: str, values: dict[str, Any]
 
 
 @pytest.mark.slow
-@settings(max_examples=6000, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=1500, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(text=expressions(), values=inputs)
 def test_many_compiled_expressions_agree_with_celpy(text: str, values: dict[str, Any]) -> None:
     agree(text, values)
@@ -70,7 +70,7 @@ def test_programs_sharing_a_change_agree_with_celpy(
 
 
 @pytest.mark.slow
-@settings(max_examples=2000, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=600, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(
     operands=st.lists(expressions(depth=1).map(wrap), min_size=2, max_size=4),
     values=inputs,
@@ -165,7 +165,7 @@ def test_every_known_policy_agrees_with_celpy_and_is_compiled(
 
 
 @pytest.mark.slow
-@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(values=inputs, data=st.data())
 def test_every_known_policy_agrees_with_celpy_over_many_plans(
     values: dict[str, Any], data: st.DataObject

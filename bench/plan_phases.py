@@ -42,7 +42,7 @@ def mark(name, start):
 
 t = cpu()
 from reconciler.kinds import KINDS
-from reconciler.plan.model import build_plan
+from reconciler.plan.build import build_plan
 from reconciler.reconcile.workspace import Workspace
 from reconciler.records.loader import desired_digest, found_files
 from reconciler.render import render_json_chunks

@@ -12,10 +12,11 @@ is first asked for (`reconcile.validate` loads neither the ledger nor the views)
 
 from __future__ import annotations
 
-import importlib
 import sys
 import types
 from typing import TYPE_CHECKING, Any
+
+from reconciler import lazy_names
 
 if TYPE_CHECKING:
     from reconciler.ledger.adopt import Adoption
@@ -111,13 +112,7 @@ __all__ = [
 ]
 
 
-def __getattr__(name: str) -> Any:
-    module = _WHERE.get(name)
-    if module is None:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    value = getattr(importlib.import_module(module), name)
-    globals()[name] = value
-    return value
+__getattr__ = lazy_names(__name__, _WHERE)
 
 
 class _UseCases(types.ModuleType):

@@ -20,13 +20,6 @@ from reconciler.cli.base import BUG
 MAIN = Path(__file__).resolve().parents[1]
 
 
-def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """The tests marked slow first (in their order, then the others in theirs): started early,
-    they run beside the quick ones on the other workers, instead of alone at the end of a
-    parallel run while every other worker waits."""
-    items.sort(key=lambda item: item.get_closest_marker("slow") is None)
-
-
 @pytest.fixture
 def repo(tmp_path: Path) -> Callable[..., Repo]:
     """Factory of repositories: repo(orgs={"a": mapping_or_text}, settings=mapping_or_text,

@@ -186,7 +186,7 @@ def test_apply_killed_at_random_instants_converges_on_the_next_run(tmp_path: Pat
 
 # -- kills while the ledger file is being rewritten ----------------------------------------
 
-COMPACTION_TRIALS = 6
+COMPACTION_TRIALS = 4
 # Records of retired organizations (inactive, their files long gone) that every compaction
 # rewrites: enough that a rewrite takes a good fraction of a second.
 KEPT = 30_000

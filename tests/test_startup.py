@@ -4,41 +4,23 @@ what is loaded, in a fresh interpreter."""
 
 from __future__ import annotations
 
-import json
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 from factories import example_repository
+from loaded_modules import run_loaded
 
 NOT_AT_START = {"asyncio", "httpx", "httpcore", "uvicorn", "jwt", "cryptography"}
-
-RUN = """
-import json, sys
-from reconciler.cli import main
-out, sys.argv = sys.argv[1], ["reconciler", *sys.argv[2:]]
-try:
-    main()
-except SystemExit as exc:
-    code = exc.code
-with open(out, "w") as handle:
-    json.dump({"code": code, "modules": sorted({m.split(".")[0] for m in sys.modules})}, handle)
-"""
 
 
 def loaded(tmp_path: Path, repo: Path, *args: str) -> tuple[int, set[str]]:
     """The exit code of `reconciler ARGS` run in a fresh interpreter, and the top-level
     packages it loaded."""
-    out = tmp_path / "loaded.json"
-    subprocess.run(
-        [sys.executable, "-c", RUN, str(out), "--repo", str(repo), *args],
-        capture_output=True,
-        check=False,
-        timeout=120,
-    )
-    found = json.loads(out.read_text())
-    return found["code"], set(found["modules"])
+    found = run_loaded(tmp_path, repo, *args, timeout=120)
+    assert isinstance(found.code, int), found.code
+    return found.code, found.packages
 
 
 @pytest.fixture
@@ -117,30 +99,10 @@ def test_notify_set_up_loads_no_apprise_to_validate_or_plan(
     assert "apprise" in modules
 
 
-RUN_MODULES = """
-import json, sys
-from reconciler.cli import main
-out, sys.argv = sys.argv[1], ["reconciler", *sys.argv[2:]]
-try:
-    main()
-except SystemExit:
-    pass
-with open(out, "w") as handle:
-    json.dump(sorted(sys.modules), handle)
-"""
-
-
 def test_validate_loads_only_what_it_uses(tmp_path: Path, example: Path) -> None:
     """Neither the ledger, the plan, the views, their renderers, nor the stat index's SQLite
     and the pool's multiprocessing for a small tree."""
-    out = tmp_path / "modules.json"
-    subprocess.run(
-        [sys.executable, "-c", RUN_MODULES, str(out), "--repo", str(example), "validate"],
-        capture_output=True,
-        check=True,
-        timeout=120,
-    )
-    modules = set(json.loads(out.read_text()))
+    modules = run_loaded(tmp_path, example, "validate", timeout=120).modules
     unused = {
         m
         for m in modules

@@ -7,12 +7,11 @@ from __future__ import annotations
 
 import json
 import shutil
-import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
 import pytest
+from loaded_modules import run_loaded
 
 PROJECT = Path(__file__).resolve().parents[2]
 CEL = {"celpy", "lark", "pendulum", "re2"}
@@ -35,34 +34,14 @@ policies:
     message: Every record needs a city.
 """
 
-RUN = """
-import json, sys
-from reconciler.cli import main
-out, sys.argv = sys.argv[1], ["reconciler", *sys.argv[2:]]
-try:
-    main()
-except SystemExit as exc:
-    code = exc.code
-with open(out, "w") as handle:
-    json.dump({"code": code, "modules": sorted(sys.modules)}, handle)
-"""
-
 
 def run(tmp_path: Path, repo: Path, *args: str) -> tuple[int, set[str], str]:
     """`reconciler ARGS` in a fresh interpreter: its exit code, the top-level packages it
     loaded (and the modules of reconciler.policy), and what it printed."""
-    out = tmp_path / "loaded.json"
-    done = subprocess.run(
-        [sys.executable, "-c", RUN, str(out), "--repo", str(repo), *args],
-        capture_output=True,
-        text=True,
-        check=False,
-        timeout=180,
-    )
-    found = json.loads(out.read_text())
-    modules = {m.split(".")[0] for m in found["modules"]}
-    modules |= {m for m in found["modules"] if m.startswith("reconciler.policy.")}
-    return found["code"], modules, done.stdout
+    found = run_loaded(tmp_path, repo, *args)
+    assert isinstance(found.code, int), found.code
+    policy = {m for m in found.modules if m.startswith("reconciler.policy.")}
+    return found.code, found.packages | policy, found.stdout
 
 
 @pytest.fixture

@@ -5,9 +5,16 @@ both sides' results in one comparable form."""
 
 from __future__ import annotations
 
+import contextlib
 import math
+import os
+import resource
+import signal
+import threading
+from collections.abc import Iterator
 from typing import Any
 
+from hypothesis import event, reject
 from hypothesis import strategies as st
 
 from reconciler.policy.cel import _parsed, to_cel
@@ -214,6 +221,74 @@ def expressions(draw: st.DrawFn, depth: int = 0, scope: tuple[str, ...] = ()) ->
     return f"{receiver}.{draw(st.sampled_from(MACROS))}({variable}, {body})"
 
 
+# -- celpy's budget -------------------------------------------------------------------------------
+
+
+class CelpyTooCostly(BaseException):
+    """celpy, the reference, ran past its budget on one example. A BaseException: celpy's own
+    `except Exception` (and by_celpy's) must not turn it into a value."""
+
+
+# celpy builds its error values inside macros in time and memory that grow faster than
+# exponentially in the length of what a macro iterates: three nested `exists` over a 21-letter
+# string took 10 s and 2.7 GB here, over a list of ten (a concatenation) more than the
+# machine's 24 GB, and the kernel killed the test's worker. The grammar cannot rule every such
+# case out without losing what it tests, so the reference runs within a budget instead: an
+# example it cannot answer within it is rejected (hypothesis draws another), never compared,
+# and it can never take the machine down.
+CELPY_SECONDS = 5.0
+CELPY_MEMORY = 3 << 30  # bytes of address space beyond what the process holds
+
+
+def _raise_too_costly(signum: int, frame: Any) -> None:
+    raise CelpyTooCostly(f"celpy took more than {CELPY_SECONDS} s")
+
+
+@contextlib.contextmanager
+def celpy_budget() -> Iterator[None]:
+    """Run celpy within CELPY_SECONDS (in the main thread) and CELPY_MEMORY more address space;
+    CelpyTooCostly past either."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_AS)
+    with open("/proc/self/statm", encoding="ascii") as statm:
+        held = int(statm.read().split()[0]) * os.sysconf("SC_PAGE_SIZE")
+    limit = held + CELPY_MEMORY
+    if soft != resource.RLIM_INFINITY:
+        limit = min(limit, soft)
+    if hard != resource.RLIM_INFINITY:
+        limit = min(limit, hard)
+    timed = threading.current_thread() is threading.main_thread()
+    previous = signal.signal(signal.SIGALRM, _raise_too_costly) if timed else None
+    resource.setrlimit(resource.RLIMIT_AS, (limit, hard))
+    try:
+        if timed:
+            signal.setitimer(signal.ITIMER_REAL, CELPY_SECONDS)
+        yield
+    except MemoryError:
+        raise CelpyTooCostly("celpy ran out of its memory") from None
+    finally:
+        if timed:
+            signal.setitimer(signal.ITIMER_REAL, 0)
+            signal.signal(signal.SIGALRM, previous)
+        resource.setrlimit(resource.RLIMIT_AS, (soft, hard))
+
+
+def within_memory(*outcomes: Any) -> None:
+    """CelpyTooCostly when one of the policy outcomes (from `reconciler.policy.cel._run`, which
+    fails closed on any fault of celpy's) is celpy's running out of its memory."""
+    if any("MemoryError" in (outcome.error or "") for outcome in outcomes):
+        raise CelpyTooCostly("celpy ran out of its memory")
+
+
+@contextlib.contextmanager
+def unless_celpy_too_costly() -> Iterator[None]:
+    """Around one example: one that celpy cannot answer within its budget is rejected."""
+    try:
+        yield
+    except CelpyTooCostly as exc:
+        event(f"rejected: {exc}")
+        reject()
+
+
 # -- both sides' results in one form --------------------------------------------------------------
 
 
@@ -273,9 +348,14 @@ def by_celpy(text: str, values: dict[str, Any]) -> tuple[Any, ...]:
 
     runner, _ = _parsed(text)
     try:
-        found = runner.evaluate({name: to_cel(v) for name, v in values.items()})
+        with celpy_budget():
+            found = runner.evaluate({name: to_cel(v) for name, v in values.items()})
     except CELEvalError as exc:
+        if "MemoryError" in str(exc.args):  # celpy made a value of running out of memory
+            raise CelpyTooCostly("celpy ran out of its memory") from None
         return ("error", str(exc.args[0]))
+    except MemoryError:
+        raise CelpyTooCostly("celpy ran out of its memory") from None
     except Exception as exc:
         return ("raised", type(exc).__name__)
     return ("value", celpy_value(found))

@@ -13,7 +13,16 @@ from typing import Any
 
 import pytest
 import yaml
-from cel_strategies import by_celpy, by_compiler, expressions, inputs, wrap
+from cel_strategies import (
+    by_celpy,
+    by_compiler,
+    celpy_budget,
+    expressions,
+    inputs,
+    unless_celpy_too_costly,
+    within_memory,
+    wrap,
+)
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
@@ -40,21 +49,26 @@ def agree(text: str, values: dict[str, Any]) -> tuple[Any, ...] | None:
     def as_cel() -> dict[str, Any]:
         return {name: to_cel(v) for name, v in values.items()}
 
-    assert program.evaluate(values, as_cel) == _run(runner, as_cel()), (text, values)
+    with celpy_budget():  # where the closure defers, the program runs celpy too
+        found, whole = program.evaluate(values, as_cel), _run(runner, as_cel())
+    within_memory(found, whole)
+    assert found == whole, (text, values)
     return mine
 
 
 @settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(text=expressions(), values=inputs)
 def test_compiled_expressions_agree_with_celpy(text: str, values: dict[str, Any]) -> None:
-    agree(text, values)
+    with unless_celpy_too_costly():
+        agree(text, values)
 
 
 @pytest.mark.slow
 @settings(max_examples=1500, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(text=expressions(), values=inputs)
 def test_many_compiled_expressions_agree_with_celpy(text: str, values: dict[str, Any]) -> None:
-    agree(text, values)
+    with unless_celpy_too_costly():
+        agree(text, values)
 
 
 @settings(max_examples=120, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -66,7 +80,8 @@ def test_many_compiled_expressions_agree_with_celpy(text: str, values: dict[str,
 def test_programs_sharing_a_change_agree_with_celpy(
     operands: list[str], values: dict[str, Any], data: st.DataObject
 ) -> None:
-    sharing_programs_agree(operands, values, data)
+    with unless_celpy_too_costly():
+        sharing_programs_agree(operands, values, data)
 
 
 @pytest.mark.slow
@@ -79,7 +94,8 @@ def test_programs_sharing_a_change_agree_with_celpy(
 def test_many_programs_sharing_a_change_agree_with_celpy(
     operands: list[str], values: dict[str, Any], data: st.DataObject
 ) -> None:
-    sharing_programs_agree(operands, values, data)
+    with unless_celpy_too_costly():
+        sharing_programs_agree(operands, values, data)
 
 
 def sharing_programs_agree(
@@ -99,8 +115,13 @@ def sharing_programs_agree(
         return {name: to_cel(v) for name, v in values.items()}
 
     for text, program in zip(texts, programs, strict=True):
-        found = program.evaluate(values, as_cel, frame=shared)
-        assert found == _run(_parsed(text)[0], as_cel()), (text, values)
+        with celpy_budget():
+            found, whole = (
+                program.evaluate(values, as_cel, frame=shared),
+                _run(_parsed(text)[0], as_cel()),
+            )
+        within_memory(found, whole)
+        assert found == whole, (text, values)
 
 
 # -- every policy the project shows ---------------------------------------------------------------
@@ -161,7 +182,8 @@ def test_the_known_policies_are_found() -> None:
 def test_every_known_policy_agrees_with_celpy_and_is_compiled(
     values: dict[str, Any], data: st.DataObject
 ) -> None:
-    known_policies_agree(values, data)
+    with unless_celpy_too_costly():
+        known_policies_agree(values, data)
 
 
 @pytest.mark.slow
@@ -170,7 +192,8 @@ def test_every_known_policy_agrees_with_celpy_and_is_compiled(
 def test_every_known_policy_agrees_with_celpy_over_many_plans(
     values: dict[str, Any], data: st.DataObject
 ) -> None:
-    known_policies_agree(values, data)
+    with unless_celpy_too_costly():
+        known_policies_agree(values, data)
 
 
 def known_policies_agree(values: dict[str, Any], data: st.DataObject) -> None:

@@ -27,8 +27,8 @@ from typing import Any, Final
 
 from reconciler import policy
 from reconciler.formats.atomic import atomic_write
+from reconciler.formats.cache import FOLDER, make_cache_folder
 from reconciler.policy import KeptForm
-from reconciler.records.stat_index import FOLDER, make_cache_folder
 
 log = logging.getLogger(__name__)
 

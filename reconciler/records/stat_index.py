@@ -28,14 +28,12 @@ import contextlib
 import hashlib
 import json
 import logging
-import os
-import sys
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
-from functools import cache
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from reconciler.formats.cache import FOLDER, clock, code_digest, home
 from reconciler.formats.jsontext import canonical_json
 from reconciler.model import Desired, Environment, Kind, Loaded, shared, shared_envelope
 from reconciler.records.index_payloads import Payloads, Reread
@@ -58,56 +56,13 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-FOLDER = ".reconciler/cache"
 DATABASE = "index.sqlite3"
-CLOCK = "clock"  # written at the start of each run: its mtime is the run's clock
 FORMAT = "reconciler stat index 5"
-
-
-def make_cache_folder(folder: Path) -> None:
-    """The cache folder, with a `.gitignore` of its own (OSError when it cannot be made)."""
-    folder.mkdir(parents=True, exist_ok=True)
-    ignore = folder / ".gitignore"
-    if not ignore.exists():
-        ignore.write_text(
-            "# reconciler's stat index and compiled policies: never committed\n*\n", "utf-8"
-        )
 
 
 _OLD = ("records.sqlite3",)  # the plan cache before the stat index: removed on the first write
 _BATCH = 500  # keys per query (SQLite allows at least 999 parameters)
 _KEEP = 4  # unused records are dropped once there are this many times the files read
-
-
-def _home(path: Path) -> str | None:
-    """The file the index was written in (device and inode): an index found in another file,
-    copied in by `cp`, a restored cache or a git checkout, is not this machine's and is
-    ignored."""
-    try:
-        st = os.stat(path)
-    except OSError:
-        return None
-    return f"{st.st_dev}:{st.st_ino}"
-
-
-@cache
-def code_digest(kind_modules: tuple[str, ...]) -> str:
-    """sha256 of the package's source and of the modules that define the kinds: a record made
-    by other code (another version, an edited checkout) is never used."""
-    package = Path(__file__).resolve().parents[1]
-    files = set(package.rglob("*.py"))
-    for name in kind_modules:
-        module = sys.modules.get(name)
-        found = getattr(module, "__file__", None)
-        if found:
-            files.add(Path(found).resolve())
-    h = hashlib.sha256(f"{FORMAT}\n".encode())
-    for path in sorted(files):
-        h.update(
-            f"{path.relative_to(package) if path.is_relative_to(package) else path}\n".encode()
-        )
-        h.update(path.read_bytes())
-    return h.hexdigest()
 
 
 def _environment(env: Environment) -> dict[str, Any]:
@@ -137,7 +92,7 @@ class StatIndex:
         modules = tuple(sorted({type(kind).__module__ for kind in kinds}))
         salt = "\n".join(
             [
-                code_digest(modules),
+                code_digest(FORMAT, modules),
                 # What a record file parses to depends on these settings, not on the rules
                 # over plans or approvals: editing a policy keeps the index.
                 hashlib.sha256(settings.model_dump_json(exclude=NOT_PARSING).encode()).hexdigest(),
@@ -172,16 +127,10 @@ class StatIndex:
         return run
 
     def _clock(self) -> int | None:
-        """The filesystem's time now (ns), read from the mtime of a file written for it; None
-        when the folder cannot be written, and then no stat is trusted."""
+        """The run's clock (formats.cache.clock); None when the folder cannot be written, and
+        then no stat is trusted."""
         try:
-            make_cache_folder(self.folder)
-            fd = os.open(self.folder / CLOCK, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
-            try:
-                os.write(fd, b"the mtime of this file is the clock of the last plan\n")
-                return os.fstat(fd).st_mtime_ns
-            finally:
-                os.close(fd)
+            return clock(self.folder)
         except OSError as exc:
             log.debug("stat index %s not used: %s", self.folder, exc)
             return None
@@ -211,7 +160,7 @@ class IndexRun:
 
     def load(self, db: sqlite3.Connection) -> None:
         meta = dict(db.execute("SELECT key, value FROM meta"))
-        if meta.get("format") != FORMAT or meta.get("home") != _home(self.index.path):
+        if meta.get("format") != FORMAT or meta.get("home") != home(self.index.path):
             return  # another format, or copied here (a checkout, a cache): as if empty
         query = (
             "SELECT f.path, f.kind, f.stat, f.trusted, f.raw, f.checksum,"
@@ -384,14 +333,14 @@ class IndexRun:
             meta: dict[str, str] = {}
             with contextlib.suppress(sqlite3.OperationalError):
                 meta = dict(db.execute("SELECT key, value FROM meta"))
-            home = _home(self.index.path)
-            if meta.get("format") != FORMAT or meta.get("home") != home or home is None:
+            written_in = home(self.index.path)
+            if meta.get("format") != FORMAT or meta.get("home") != written_in or not written_in:
                 for table in ("meta", "files", "records", "payloads"):  # another's: none kept
                     db.execute(f"DROP TABLE IF EXISTS {table}")
             for statement in SCHEMA:
                 db.execute(statement)
             db.execute("INSERT OR REPLACE INTO meta VALUES ('format', ?)", (FORMAT,))
-            db.execute("INSERT OR REPLACE INTO meta VALUES ('home', ?)", (home,))
+            db.execute("INSERT OR REPLACE INTO meta VALUES ('home', ?)", (written_in,))
             db.executemany("DELETE FROM files WHERE path = ?", ((g,) for g in gone))
             db.executemany("INSERT OR REPLACE INTO files VALUES (?, ?, ?, ?, ?, ?)", files)
             marks = ", ".join("?" * 11)

@@ -2,7 +2,8 @@
 the apply journal beside it and the lock they share.
 
 - `read()`: the ledger as it stands (the file, plus what an unfinished apply journaled), for
-  commands that only read; its records keep only where their JSON is in the file.
+  commands that only read; its records keep only where their JSON is in the file (and that
+  place is kept in the read cache, read_cache.py, for the next command).
 - `lock(purpose)`: one apply or import at a time; the temporary files a killed write left
   in the ledger's and the journal's folders are removed once it is held.
 - `recover()`: under the lock, what an interrupted apply journaled is written into the file
@@ -41,6 +42,8 @@ class LedgerStore:
     shown: str
     root: Path
     local: Path
+    # Whether read() may answer from the ledger's read cache in local/cache (read_cache.py).
+    cached: bool = False
 
     @property
     def lock_path(self) -> Path:
@@ -58,12 +61,29 @@ class LedgerStore:
         """Who holds the lock now, in the words of a second apply's error."""
         return held_message(self.lock_path)
 
+    @property
+    def read_cache_path(self) -> Path:
+        """What the last read of the ledger file gave (read_cache.py), named as its lock is."""
+        name = lock_name(self.path, self.root).removesuffix(".lock")
+        return self.local / "cache" / f"{name}.read.json"
+
     def read(self) -> Ledger:
         """The ledger as it is on disk now, with what an unfinished apply journaled (read
-        again on every call)."""
-        on_disk = file.load(
-            self.path, self.environment, shown=self.shown, root=self.root, reading=True
-        )
+        again on every call; from the read cache while the file's stat vouches for it)."""
+        if self.cached:
+            from reconciler.ledger import read_cache
+
+            on_disk = read_cache.read(
+                self.path,
+                self.environment,
+                shown=self.shown,
+                root=self.root,
+                cache_file=self.read_cache_path,
+            )
+        else:
+            on_disk = file.load(
+                self.path, self.environment, shown=self.shown, root=self.root, reading=True
+            )
         return journal.replay(
             on_disk, self.journal_path, shown=self._journal_shown(), root=self.root
         ).ledger

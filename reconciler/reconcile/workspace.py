@@ -29,7 +29,8 @@ class Workspace:
 
     repo: Path
     env_name: str
-    cache: bool = True  # use the stat index of record files in .reconciler/cache/
+    # Use the caches in .reconciler/cache/: the stat index of record files, the ledger's read.
+    cache: bool = True
     jobs: int | None = None  # processes that may parse record files (None: every CPU)
 
     @cached_property
@@ -52,6 +53,7 @@ class Workspace:
             shown=self.environment.ledger,
             root=self.repo.resolve(),
             local=self.repo / LOCAL_DIR,
+            cached=self.cache,
         )
 
     @property

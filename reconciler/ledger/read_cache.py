@@ -1,0 +1,188 @@
+"""The ledger's read cache (`.reconciler/cache/<ledger>.read.json`): what a lean reading of the
+ledger file (text.py) gave, kept for the next command while the file's stat is unchanged, as the
+stat index keeps record files. A no-op plan of 10,000 records then reads neither the ledger's
+megabytes nor validates its records again: it reads this file and the records' places in the
+ledger, and opens the ledger only for the records whose payload a plan needs (each checked
+against the CRC-32 of its bytes when first read: text.OnDisk).
+
+The cache is used only when the ledger file's stat (size, mtime_ns, ctime_ns, inode, device)
+equals the one recorded and was *trusted* when recorded: the file's mtime and ctime were older
+than the clock of the run that read it (formats.cache.clock), so any write since shows in the
+stat. A ledger written within the clock's granularity of that run ("racy git") is read again.
+
+Never truth: the cache's body is checked against the sha256 written with it, and a cache of
+another format, of other code or for another environment counts as absent. The stat names the
+file's inode, device and ctime, so a cache copied in from elsewhere (a restored cache, another
+checkout) never matches a ledger file. A ledger that holds intents, or that is not in the tool's
+own layout, is never cached. `--no-cache`
+neither reads nor writes it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import os
+import stat
+from pathlib import Path
+from typing import Any
+
+from reconciler.formats import files
+from reconciler.formats.atomic import atomic_write
+from reconciler.formats.cache import clock, code_digest
+from reconciler.ledger import file
+from reconciler.ledger.model import Entry, Ledger
+from reconciler.ledger.text import OnDisk
+
+log = logging.getLogger(__name__)
+
+FORMAT = "reconciler ledger read cache 1"
+Stat = tuple[int, int, int, int, int]
+
+
+def _stat(path: Path) -> Stat | None:
+    """The ledger file's stat, None when it is not a regular file (file.load decides then)."""
+    try:
+        st = os.stat(path)
+    except OSError:
+        return None
+    if not stat.S_ISREG(st.st_mode):
+        return None
+    return (st.st_size, st.st_mtime_ns, st.st_ctime_ns, st.st_ino, st.st_dev)
+
+
+def read(path: Path, environment: str, *, shown: str, root: Path, cache_file: Path) -> Ledger:
+    """file.load(path, environment, reading=True), from `cache_file` when it vouches for the
+    ledger file as it is, and writing it for the next run when it can."""
+    try:
+        files.inside_or_absent(path, root)
+    except (files.Unreadable, OSError):
+        now = None  # file.load says what is wrong
+    else:
+        now = _stat(path)
+    if now is not None:
+        found = _cached(cache_file, path, environment, now)
+        if found is not None:
+            return found
+    try:
+        started = clock(cache_file.parent)
+    except OSError as exc:
+        log.debug("ledger read cache %s not used: %s", cache_file, exc)
+        started = None
+    before = _stat(path)
+    ledger = file.load(path, environment, shown=shown, root=root, reading=True)
+    if started is not None and before is not None and before == _stat(path):
+        _, mtime, ctime, _, _ = before
+        if mtime < started and ctime < started:  # else "racy": read again next time
+            _write(cache_file, ledger, before)
+    return ledger
+
+
+def _salt(environment: str) -> str:
+    return f"{code_digest(FORMAT)}:{environment}"
+
+
+def _cached(cache_file: Path, path: Path, environment: str, stat: Stat) -> Ledger | None:
+    try:
+        raw = cache_file.read_bytes()
+        head_text, _, body = raw.partition(b"\n")
+        head = json.loads(head_text)
+        if not (
+            isinstance(head, dict)
+            and head.get("format") == FORMAT
+            and head.get("salt") == _salt(environment)
+            and head.get("stat") == list(stat)
+            and head.get("sha256") == hashlib.sha256(body).hexdigest()
+        ):
+            return None
+        return _ledger(json.loads(body), path, environment)
+    except (OSError, ValueError, TypeError, KeyError, IndexError) as exc:
+        log.debug("ledger read cache %s ignored: %s", cache_file, exc)
+        return None
+
+
+def _ledger(body: dict[str, Any], path: Path, environment: str) -> Ledger:
+    envelopes = body["envelopes"]
+    texts = body["texts"]
+    records: dict[str, Entry] = {}
+    for row in body["records"]:
+        key, kind, identity, envelope, digest, source, commit, applied_at, status = row[:9]
+        unverified, start, end, crc, parents = row[9:]
+        records[key] = Entry(
+            kind=texts[kind],
+            identity=identity,
+            envelope=envelopes[envelope],
+            digest=digest,
+            source=source,
+            commit=texts[commit] if commit is not None else None,
+            applied_at=texts[applied_at],
+            status=texts[status],
+            unverified=unverified,
+            in_file=OnDisk(path, start, end, crc),
+            parents=tuple(parents),
+        )
+    return Ledger(
+        environment=environment,
+        lineage=body["lineage"],
+        serial=body["serial"],
+        records=records,
+        intents={},
+    )
+
+
+def _write(cache_file: Path, ledger: Ledger, stat: Stat) -> None:
+    """Keep what the lean reading gave (only then: every record in its place in the file, and
+    no intent, which a plan reads whole)."""
+    if ledger.intents or not ledger.lineage:
+        return
+    envelopes: dict[str, int] = {}
+    texts: dict[str, int] = {}
+
+    def text(value: str) -> int:
+        return texts.setdefault(value, len(texts))
+
+    rows = []
+    for key, entry in ledger.records.items():
+        place = entry._in_file
+        if type(place) is not OnDisk:
+            return  # read whole: not the tool's layout
+        envelope = json.dumps(entry.envelope, sort_keys=True)
+        rows.append(
+            [
+                key,
+                text(entry.kind),
+                entry.identity,
+                envelopes.setdefault(envelope, len(envelopes)),
+                entry.digest,
+                entry.source,
+                None if entry.commit is None else text(entry.commit),
+                text(entry.applied_at),
+                text(entry.status),
+                entry.unverified,
+                place.start,
+                place.end,
+                place.crc,
+                list(entry.parents),
+            ]
+        )
+    body = json.dumps(
+        {
+            "lineage": ledger.lineage,
+            "serial": ledger.serial,
+            "envelopes": [json.loads(e) for e in envelopes],
+            "texts": list(texts),
+            "records": rows,
+        },
+        separators=(",", ":"),
+    )
+    head = {
+        "format": FORMAT,
+        "salt": _salt(ledger.environment),
+        "stat": list(stat),
+        "sha256": hashlib.sha256(body.encode()).hexdigest(),
+    }
+    try:
+        atomic_write(cache_file, [json.dumps(head), "\n", body])
+    except OSError as exc:
+        log.debug("ledger read cache %s not written: %s", cache_file, exc)

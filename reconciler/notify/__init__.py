@@ -2,22 +2,48 @@
 holding an apprise URL (Slack, Teams, email, a JSON webhook, ...), the events it wants and the
 environments they come from. `send` posts one event to every entry that wants it, within five
 seconds, and only ever warns. apprise is an optional extra (`redox-reconciler[notify]`),
-imported only when a message is sent."""
+imported only when a message is sent.
+
+Each module is imported when one of its names is first asked for: reading reconciler.yaml
+(`validate`, `plan`) needs the settings' model alone, not the delivery."""
 
 from __future__ import annotations
 
-from reconciler.notify.context import PULL_REQUEST_VARIABLE, RunContext
-from reconciler.notify.deliver import (
-    INSTALL,
-    TIMEOUT,
-    Delivery,
-    available,
-    register_urls,
-    send,
-    wanted,
-)
-from reconciler.notify.events import Outcome, apply_counts, apply_event
-from reconciler.notify.settings import EVENTS, Event, NotifyEntry
+from typing import TYPE_CHECKING
+
+from reconciler import lazy_names
+
+if TYPE_CHECKING:
+    from reconciler.notify.context import PULL_REQUEST_VARIABLE, RunContext
+    from reconciler.notify.deliver import (
+        INSTALL,
+        TIMEOUT,
+        Delivery,
+        available,
+        register_urls,
+        send,
+        wanted,
+    )
+    from reconciler.notify.events import Outcome, apply_counts, apply_event
+    from reconciler.notify.settings import EVENTS, Event, NotifyEntry
+
+_WHERE = {
+    "EVENTS": "reconciler.notify.settings",
+    "Event": "reconciler.notify.settings",
+    "NotifyEntry": "reconciler.notify.settings",
+    "INSTALL": "reconciler.notify.deliver",
+    "TIMEOUT": "reconciler.notify.deliver",
+    "Delivery": "reconciler.notify.deliver",
+    "available": "reconciler.notify.deliver",
+    "register_urls": "reconciler.notify.deliver",
+    "send": "reconciler.notify.deliver",
+    "wanted": "reconciler.notify.deliver",
+    "Outcome": "reconciler.notify.events",
+    "apply_counts": "reconciler.notify.events",
+    "apply_event": "reconciler.notify.events",
+    "PULL_REQUEST_VARIABLE": "reconciler.notify.context",
+    "RunContext": "reconciler.notify.context",
+}
 
 __all__ = [
     "EVENTS",
@@ -36,3 +62,5 @@ __all__ = [
     "send",
     "wanted",
 ]
+
+__getattr__ = lazy_names(__name__, _WHERE)

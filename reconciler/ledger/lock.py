@@ -12,8 +12,6 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from filelock import FileLock, Timeout
-
 from reconciler.errors import LockHeld
 from reconciler.ledger.model import now
 
@@ -38,6 +36,8 @@ def lock(path: Path, *, purpose: str = "apply") -> Iterator[None]:
     `<path>.holder`: the lock file itself cannot carry them (filelock truncates it on every
     attempt, and Windows locks its bytes). A holder record left with the lock free is a holder
     that was killed: recognised as stale, and taken over."""
+    from filelock import FileLock, Timeout  # here: commands that only read take no lock
+
     path.parent.mkdir(parents=True, exist_ok=True)
     holder_path = holder_file(path)
     file_lock = FileLock(path, blocking=False)

@@ -3,7 +3,7 @@ with what each must wait for and in the order they are sent. Pure: no I/O."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import replace
 from typing import Any
 
@@ -200,3 +200,27 @@ def _retired_note(retired: list[Entry]) -> tuple[str, ...]:
     return (
         f"{count} no file; the ledger keeps {'them' if len(retired) != 1 else 'it'}: {listed}.",
     )
+
+
+def dependency_cycle(waits: Mapping[Key, Iterable[Key]]) -> list[Key] | None:
+    """A cycle among `waits` (key -> the keys it waits for, only those in `waits` count), as
+    the keys around it, or None. Iterative: a chain of 100,000 records is no recursion."""
+    state: dict[Key, int] = {}  # 1: on the current path, 2: done
+    for start in waits:
+        if start in state:
+            continue
+        path: list[Key] = [start]
+        pending: list[Iterable[Key]] = [iter(waits[start])]
+        state[start] = 1
+        while path:
+            step = next((k for k in pending[-1] if k in waits and state.get(k) != 2), None)
+            if step is None:
+                state[path.pop()] = 2
+                pending.pop()
+            elif state.get(step) == 1:
+                return [*path[path.index(step) :], step]
+            else:
+                state[step] = 1
+                path.append(step)
+                pending.append(iter(waits[step]))
+    return None

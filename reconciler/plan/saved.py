@@ -5,7 +5,7 @@ payloads that carry their identity, one change per record, and dependencies with
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Sequence
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
@@ -15,6 +15,7 @@ from reconciler.formats import jsonfile
 from reconciler.formats.jsontext import pack
 from reconciler.kinds import kind_of
 from reconciler.model import Action, Key, make_key
+from reconciler.plan.build import dependency_cycle
 from reconciler.plan.model import PLAN_FORMAT, Change, FieldChange, Plan
 
 
@@ -157,27 +158,3 @@ def check_dependencies(changes: Sequence[Change]) -> None:
             "changes wait for each other in a cycle: " + " -> ".join(quoted(k) for k in cycle),
             f"changes[{position[cycle[0]]}].depends_on",
         )
-
-
-def dependency_cycle(waits: Mapping[Key, Iterable[Key]]) -> list[Key] | None:
-    """A cycle among `waits` (key -> the keys it waits for, only those in `waits` count), as
-    the keys around it, or None. Iterative: a chain of 100,000 records is no recursion."""
-    state: dict[Key, int] = {}  # 1: on the current path, 2: done
-    for start in waits:
-        if start in state:
-            continue
-        path: list[Key] = [start]
-        pending: list[Iterable[Key]] = [iter(waits[start])]
-        state[start] = 1
-        while path:
-            step = next((k for k in pending[-1] if k in waits and state.get(k) != 2), None)
-            if step is None:
-                state[path.pop()] = 2
-                pending.pop()
-            elif state.get(step) == 1:
-                return [*path[path.index(step) :], step]
-            else:
-                state[step] = 1
-                path.append(step)
-                pending.append(iter(waits[step]))
-    return None

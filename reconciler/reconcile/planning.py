@@ -90,8 +90,7 @@ def _settings_warnings(ws: Workspace) -> list[Problem]:
 
 def plan(ws: Workspace, ledger: Ledger | None = None, *, refreshed: bool = False) -> Plan:
     """A fresh plan of the files against `ledger` (default: the ledger on disk)."""
-    from reconciler.plan import build_plan
-    from reconciler.plan.saved import dependency_cycle
+    from reconciler.plan.build import build_plan, dependency_cycle
 
     file = ws.settings.file
     # The ledger first: reading it holds its file's bytes for a while, which are let go before

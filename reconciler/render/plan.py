@@ -5,17 +5,18 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from reconciler.formats.jsontext import Streamed, iter_pretty_json, pretty_json, without_gc
 from reconciler.kinds import kind_of
 from reconciler.model import Action
 from reconciler.plan import PLAN_FORMAT, Change, FieldChange, Plan
 from reconciler.policy.model import PolicyResult
-from reconciler.render.graph import render_mermaid
 from reconciler.render.limits import MARKDOWN_LIMIT as MARKDOWN_LIMIT
 from reconciler.render.policy import policies_document, policy_markdown, policy_text
-from reconciler.views.graph import PLAN_GRAPH_NODES, Graph, plan_view
+
+if TYPE_CHECKING:
+    from reconciler.views.graph import Graph
 
 _SYMBOL = {Action.CREATE: "+", Action.UPDATE: "~", Action.DEACTIVATE: "-", Action.REACTIVATE: "^"}
 _COLOR = {
@@ -200,6 +201,10 @@ def _graph_section(plan: Plan, graph: Graph | None) -> list[str]:
         n.action is not None and not n.attached for n in graph.nodes.values()
     ):
         return []
+    # Here: only markdown draws the graph, and a terminal plan need not load it.
+    from reconciler.render.graph import render_mermaid
+    from reconciler.views.graph import PLAN_GRAPH_NODES, plan_view
+
     view = plan_view(graph)
     if view is None:
         return [

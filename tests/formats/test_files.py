@@ -16,7 +16,8 @@ from reconciler.cli.base import BUG, ReconcilerGroup
 from reconciler.errors import LedgerError, PlanError, Problem, ReconcilerError, quoted
 from reconciler.formats import jsonfile, yamlfile
 from reconciler.ledger import file as ledger_file
-from reconciler.plan.saved import dependency_cycle, plan_from_document
+from reconciler.plan.build import dependency_cycle
+from reconciler.plan.saved import plan_from_document
 from reconciler.sandbox.store import Store
 
 

@@ -50,7 +50,7 @@ pytestmark = pytest.mark.posix  # SIGKILL
 
 ENV = "development"
 CHILDREN = 199
-TRIALS = 20
+TRIALS = 12
 SEED = 20260611
 # Every fourth trial also kills the first rerun: a crash while resolving a crash's intents.
 TWICE_EVERY = 4

@@ -37,7 +37,7 @@ def assert_converged(served: ServedSandbox, repo: Path, records: int) -> None:
 def test_one_apply_and_a_drift_converge_against_a_server_at_a_fifth_of_the_rate(
     tmp_path: Path,
 ) -> None:
-    records = 150
+    records = 100
     repo = generated_repo(
         tmp_path / "repo",
         children=records - 1,

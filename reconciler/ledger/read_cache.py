@@ -25,6 +25,7 @@ import json
 import logging
 import os
 import stat
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -83,52 +84,66 @@ def _salt(environment: str) -> str:
     return f"{code_digest(FORMAT)}:{environment}"
 
 
+# The file, a line each, read and written a line at a time (a ledger of 100,000 records never
+# has its cache held whole): the head (format, salt, the ledger file's stat, its lineage and
+# serial), the envelopes and the texts that many records share (referred to by index), one line
+# per record, and last the sha256 of every line before it.
+
+
 def _cached(cache_file: Path, path: Path, environment: str, stat: Stat) -> Ledger | None:
     try:
-        raw = cache_file.read_bytes()
-        head_text, _, body = raw.partition(b"\n")
-        head = json.loads(head_text)
-        if not (
-            isinstance(head, dict)
-            and head.get("format") == FORMAT
-            and head.get("salt") == _salt(environment)
-            and head.get("stat") == list(stat)
-            and head.get("sha256") == hashlib.sha256(body).hexdigest()
-        ):
-            return None
-        return _ledger(json.loads(body), path, environment)
+        with cache_file.open("rb") as handle:
+            check = hashlib.sha256()
+            line = handle.readline()
+            check.update(line)
+            head = json.loads(line)
+            if not (
+                isinstance(head, dict)
+                and head.get("format") == FORMAT
+                and head.get("salt") == _salt(environment)
+                and head.get("stat") == list(stat)
+            ):
+                return None
+            shared = []
+            for _ in range(2):
+                line = handle.readline()
+                check.update(line)
+                shared.append(json.loads(line))
+            envelopes, texts = shared
+            records: dict[str, Entry] = {}
+            for line in handle:
+                if line.startswith(b'{"sha256":'):
+                    if json.loads(line)["sha256"] != check.hexdigest():
+                        return None
+                    return Ledger(
+                        environment=environment,
+                        lineage=head["lineage"],
+                        serial=head["serial"],
+                        records=records,
+                        intents={},
+                    )
+                check.update(line)
+                key, kind, identity, envelope, digest, source, commit, applied, status, *at = (
+                    json.loads(line)
+                )
+                unverified, start, end, crc, parents = at
+                records[key] = Entry(
+                    kind=texts[kind],
+                    identity=identity,
+                    envelope=envelopes[envelope],
+                    digest=digest,
+                    source=source,
+                    commit=texts[commit] if commit is not None else None,
+                    applied_at=texts[applied],
+                    status=texts[status],
+                    unverified=unverified,
+                    in_file=OnDisk(path, start, end, crc),
+                    parents=tuple(parents),
+                )
+        return None  # torn: no checksum at the end
     except (OSError, ValueError, TypeError, KeyError, IndexError) as exc:
         log.debug("ledger read cache %s ignored: %s", cache_file, exc)
         return None
-
-
-def _ledger(body: dict[str, Any], path: Path, environment: str) -> Ledger:
-    envelopes = body["envelopes"]
-    texts = body["texts"]
-    records: dict[str, Entry] = {}
-    for row in body["records"]:
-        key, kind, identity, envelope, digest, source, commit, applied_at, status = row[:9]
-        unverified, start, end, crc, parents = row[9:]
-        records[key] = Entry(
-            kind=texts[kind],
-            identity=identity,
-            envelope=envelopes[envelope],
-            digest=digest,
-            source=source,
-            commit=texts[commit] if commit is not None else None,
-            applied_at=texts[applied_at],
-            status=texts[status],
-            unverified=unverified,
-            in_file=OnDisk(path, start, end, crc),
-            parents=tuple(parents),
-        )
-    return Ledger(
-        environment=environment,
-        lineage=body["lineage"],
-        serial=body["serial"],
-        records=records,
-        intents={},
-    )
 
 
 def _write(cache_file: Path, ledger: Ledger, stat: Stat) -> None:
@@ -136,53 +151,54 @@ def _write(cache_file: Path, ledger: Ledger, stat: Stat) -> None:
     no intent, which a plan reads whole)."""
     if ledger.intents or not ledger.lineage:
         return
+    if any(type(entry._in_file) is not OnDisk for entry in ledger.records.values()):
+        return  # read whole: not the tool's layout
     envelopes: dict[str, int] = {}
     texts: dict[str, int] = {}
+    for entry in ledger.records.values():
+        envelopes.setdefault(json.dumps(entry.envelope, sort_keys=True), len(envelopes))
+        for value in (entry.kind, entry.commit, entry.applied_at, entry.status):
+            if value is not None:
+                texts.setdefault(value, len(texts))
 
-    def text(value: str) -> int:
-        return texts.setdefault(value, len(texts))
+    def lines() -> Iterator[str]:
+        check = hashlib.sha256()
 
-    rows = []
-    for key, entry in ledger.records.items():
-        place = entry._in_file
-        if type(place) is not OnDisk:
-            return  # read whole: not the tool's layout
-        envelope = json.dumps(entry.envelope, sort_keys=True)
-        rows.append(
-            [
-                key,
-                text(entry.kind),
-                entry.identity,
-                envelopes.setdefault(envelope, len(envelopes)),
-                entry.digest,
-                entry.source,
-                None if entry.commit is None else text(entry.commit),
-                text(entry.applied_at),
-                text(entry.status),
-                entry.unverified,
-                place.start,
-                place.end,
-                place.crc,
-                list(entry.parents),
-            ]
-        )
-    body = json.dumps(
-        {
-            "lineage": ledger.lineage,
-            "serial": ledger.serial,
-            "envelopes": [json.loads(e) for e in envelopes],
-            "texts": list(texts),
-            "records": rows,
-        },
-        separators=(",", ":"),
-    )
-    head = {
-        "format": FORMAT,
-        "salt": _salt(ledger.environment),
-        "stat": list(stat),
-        "sha256": hashlib.sha256(body.encode()).hexdigest(),
-    }
+        def line(value: Any) -> str:
+            text = json.dumps(value, separators=(",", ":")) + "\n"
+            check.update(text.encode())
+            return text
+
+        head = {"format": FORMAT, "salt": _salt(ledger.environment), "stat": list(stat)}
+        yield line({**head, "lineage": ledger.lineage, "serial": ledger.serial})
+        yield line([json.loads(e) for e in envelopes])
+        yield line(list(texts))
+        for key, entry in ledger.records.items():
+            place = entry._in_file
+            assert type(place) is OnDisk
+            envelope = envelopes[json.dumps(entry.envelope, sort_keys=True)]
+            commit = None if entry.commit is None else texts[entry.commit]
+            yield line(
+                [
+                    key,
+                    texts[entry.kind],
+                    entry.identity,
+                    envelope,
+                    entry.digest,
+                    entry.source,
+                    commit,
+                    texts[entry.applied_at],
+                    texts[entry.status],
+                    entry.unverified,
+                    place.start,
+                    place.end,
+                    place.crc,
+                    list(entry.parents),
+                ]
+            )
+        yield json.dumps({"sha256": check.hexdigest()}) + "\n"
+
     try:
-        atomic_write(cache_file, [json.dumps(head), "\n", body])
+        atomic_write(cache_file, lines())
     except OSError as exc:
         log.debug("ledger read cache %s not written: %s", cache_file, exc)

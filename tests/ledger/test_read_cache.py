@@ -4,6 +4,7 @@ truth."""
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import time
@@ -73,16 +74,17 @@ def test_a_read_from_the_cache_equals_a_read_of_the_file(tmp_path: Path) -> None
     assert [e.parents for e in second.records.values()] == [("organization:1.2",)] * 12
 
 
-def _rewrite_body(cache_file: Path, change: str, *, vouch: bool) -> None:
-    head_text, body = cache_file.read_text(encoding="utf-8").split("\n", 1)
-    head = json.loads(head_text)
-    changed = body.replace(change, change.upper())
+def _rewrite(cache_file: Path, change: str, *, vouch: bool, into: str | None = None) -> None:
+    """Replace `change` in the cache (by `into`, or upper case); with `vouch`, the checksum
+    made to match."""
+    lines = cache_file.read_text(encoding="utf-8").splitlines(keepends=True)
+    body = "".join(lines[:-1])
+    changed = body.replace(change, into if into is not None else change.upper())
     assert changed != body
+    last = lines[-1]
     if vouch:
-        import hashlib
-
-        head["sha256"] = hashlib.sha256(changed.encode()).hexdigest()
-    cache_file.write_text(json.dumps(head) + "\n" + changed, encoding="utf-8")
+        last = json.dumps({"sha256": hashlib.sha256(changed.encode()).hexdigest()}) + "\n"
+    cache_file.write_text(changed + last, encoding="utf-8")
 
 
 def test_the_cache_is_what_answers_while_it_vouches_and_nothing_once_damaged(
@@ -93,10 +95,10 @@ def test_the_cache_is_what_answers_while_it_vouches_and_nothing_once_damaged(
     read(path, cache_file)
     # A body changed with its checksum made to match is what the next read gives: the file is
     # not read (which is the point of the cache).
-    _rewrite_body(cache_file, "orgs/1.yaml", vouch=True)
+    _rewrite(cache_file, "orgs/1.yaml", vouch=True)
     assert read(path, cache_file).records["organization:1.2.1"].source == "ORGS/1.YAML"
     # A body that does not match its checksum is ignored, and the file read again.
-    _rewrite_body(cache_file, "orgs/2.yaml", vouch=False)
+    _rewrite(cache_file, "orgs/2.yaml", vouch=False)
     assert read(path, cache_file) == from_file(path)
     cache_file.write_bytes(b"\x00garbage")
     assert read(path, cache_file) == from_file(path)
@@ -128,20 +130,21 @@ def test_a_cache_of_another_environment_or_a_copied_ledger_is_not_used(tmp_path:
     path, cache_file = tmp_path / "ledger.json", tmp_path / "ledger.read.json"
     saved(path, 3)
     read(path, cache_file)
-    head_text, body = cache_file.read_text(encoding="utf-8").split("\n", 1)
-    head = json.loads(head_text)
-    head["salt"] = head["salt"].replace(":sandbox", ":production")
-    cache_file.write_text(json.dumps(head) + "\n" + body, encoding="utf-8")
-    _rewrite_body(cache_file, "orgs/1.yaml", vouch=True)
+    _rewrite(cache_file, ":sandbox", into=":production", vouch=True)
+    _rewrite(cache_file, "orgs/1.yaml", vouch=True)
     assert read(path, cache_file) == from_file(path)
     # A copy of the ledger (another inode and ctime) does not match a cache of the original.
     copy = tmp_path / "copy" / "ledger.json"
     copy.parent.mkdir()
     copy.write_bytes(path.read_bytes())
     read(path, cache_file)
-    _rewrite_body(cache_file, "orgs/1.yaml", vouch=True)
+    _rewrite(cache_file, "orgs/1.yaml", vouch=True)
     head = json.loads(cache_file.read_text(encoding="utf-8").split("\n", 1)[0])
     assert read_cache._stat(copy) != tuple(head["stat"])
+    # A cache cut short (a full disk, a kill while it was written in place) is not used.
+    whole = cache_file.read_bytes()
+    cache_file.write_bytes(whole[: len(whole) // 2])
+    assert read(path, cache_file) == from_file(path)
 
 
 def test_a_ledger_with_intents_or_in_another_layout_is_never_cached(tmp_path: Path) -> None:

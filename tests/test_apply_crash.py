@@ -189,7 +189,7 @@ def test_apply_killed_at_random_instants_converges_on_the_next_run(tmp_path: Pat
 COMPACTION_TRIALS = 4
 # Records of retired organizations (inactive, their files long gone) that every compaction
 # rewrites: enough that a rewrite takes a good fraction of a second.
-KEPT = 30_000
+KEPT = 20_000
 
 
 def _retired(repo: Path, trial: int) -> frozenset[str]:

@@ -25,7 +25,9 @@ def make_cache_folder(folder: Path) -> None:
     ignore = folder / ".gitignore"
     if not ignore.exists():
         ignore.write_text(
-            "# reconciler's stat index and compiled policies: never committed\n*\n", "utf-8"
+            "# reconciler's caches (stat index, compiled policies, ledger reads): never "
+            "committed\n*\n",
+            "utf-8",
         )
 
 

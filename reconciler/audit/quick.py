@@ -23,7 +23,8 @@ from reconciler.audit.entry import RESULTS, ActionName, CallStatus, Via
 _TEXT = r'"[^"\\\x00-\x1f]{{{low},{high}}}"'
 _TEXT_1000 = _TEXT.format(low=0, high=1000)
 _HASH = r'"sha256:[0-9a-f]{64}"'
-_INT = r"[1-9][0-9]{0,17}"  # 1 to below 2**63
+_INT = r"[1-9][0-9]{0,18}"  # 1 to 19 digits: below 2**63 is checked after the match
+_BOUND = 2**63
 _TEXTS = rf"\[(?:{_TEXT_1000}(?:,{_TEXT_1000})*)?\]"
 _STATUSES = "|".join(get_args(CallStatus))
 _ACTIONS = "|".join(get_args(ActionName))
@@ -44,7 +45,7 @@ _LINE = re.compile(
         rf'"plan_digest":(?:null|{_HASH}),'
         rf'"policy_overrides":{_TEXTS},'
         r'"prev":"(?P<prev>sha256:[0-9a-f]{64})",'
-        rf'"pull_request":(?:null|{_INT}),'
+        rf'"pull_request":(?:null|(?P<pull_request>{_INT})),'
         rf'"result":"(?:{"|".join(RESULTS)})",'
         rf'"seq":(?P<seq>{_INT}),'
         r'"time":"[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}Z",'
@@ -77,6 +78,8 @@ def quick_read(raw: bytes) -> Quick | None:
             raw.decode("utf-8")
         except UnicodeDecodeError:
             return None
+    if int(found["seq"]) >= _BOUND or int(found["pull_request"] or 0) >= _BOUND:
+        return None  # beyond the model's bound: the slow way refuses it
     start, end = found.span("hash_member")
     digest = found["hash"].decode("ascii")
     if hashlib.sha256(raw[:start] + raw[end:]).hexdigest() != digest:

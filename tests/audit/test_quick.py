@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import random
 
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -28,6 +29,10 @@ calls = st.lists(
 )
 
 
+# Where the digits' count changes, and the model's bound (2**63 - 1).
+EDGES = [10**17 - 1, 10**17, 10**18 - 1, 10**18, 2**63 - 1]
+
+
 @st.composite
 def lines(draw: st.DrawFn) -> bytes:
     draft = entry_for(
@@ -36,13 +41,15 @@ def lines(draw: st.DrawFn) -> bytes:
         via=draw(st.sampled_from(["github", "local"])),
         result=draw(st.sampled_from(RESULTS)),
         commit=draw(st.none() | st.just("ab" * 20)),
-        pull_request=draw(st.none() | st.integers(1, 2**62)),
+        # Up to the model's bound: 19 digits are as plain as 1.
+        pull_request=draw(st.none() | st.integers(1, 2**63 - 1) | st.sampled_from(EDGES)),
         approved_by=draw(st.lists(texts, max_size=3)),
         plan_digest=draw(st.none() | st.just("sha256:" + "e" * 64)),
         policy_overrides=draw(st.lists(texts, max_size=2)),
         calls=draw(calls),
     )
-    entry = seal(draft, seq=draw(st.integers(1, 2**40)), prev=GENESIS)
+    seq = draw(st.integers(1, 2**40) | st.sampled_from(EDGES))
+    entry = seal(draft, seq=seq, prev=GENESIS)
     return line_text(entry).encode("utf-8")[:-1]
 
 
@@ -131,3 +138,35 @@ def test_the_writers_lines_mostly_take_the_fast_way() -> None:
     assert quick_read(line_text(plain).encode()[:-1]) is not None
     assert quick_read(line_text(escaped).encode()[:-1]) is None  # the slow way decides
     assert slow(line_text(escaped).encode()[:-1]) is not None
+
+
+@pytest.mark.parametrize("field", ["seq", "pull_request"])
+@pytest.mark.parametrize("value", [2**63, 10**19])
+def test_a_number_beyond_the_bound_is_refused_both_ways(field: str, value: int) -> None:
+    draft = entry_for(
+        environment="production",
+        actor="ci",
+        via="github",
+        result="applied",
+        commit=None,
+        pull_request=7,
+        approved_by=[],
+        plan_digest=None,
+        policy_overrides=[],
+        calls=[],
+    )
+    raw = line_text(seal(draft, seq=3, prev=GENESIS)).encode("utf-8")[:-1]
+    document = json.loads(raw)
+    document[field] = value
+    document["hash"] = line_hash(document)  # the hash made again: only the bound refuses it
+    changed = json.dumps(
+        document, sort_keys=True, separators=(",", ":"), ensure_ascii=False
+    ).encode()
+    assert slow(changed) is None
+    assert fast(changed) is None
+    document[field] = value - 2**62 if value == 2**63 else 10**18  # in bounds: both accept
+    document["hash"] = line_hash(document)
+    within = json.dumps(
+        document, sort_keys=True, separators=(",", ":"), ensure_ascii=False
+    ).encode()
+    assert fast(within) == slow(within) is not None

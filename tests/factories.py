@@ -280,6 +280,31 @@ def facility_payload(
     )
 
 
+def ledger_entry(
+    n: int,
+    *,
+    name: str = "Clinic",
+    payload: dict[str, Any] | None = None,
+    active: bool = True,
+    commit: str | None = None,
+    unverified: bool = False,
+) -> ledgers.Entry:
+    """The ledger entry of organization 1.2.<n>, a child of 1.2 (`payload` replaces its
+    payload whole)."""
+    return ledgers.make_entry(
+        kind="organization",
+        identity=f"1.2.{n}",
+        envelope={"Directory": "Carequality"},
+        payload=payload
+        if payload is not None
+        else {"Name": f"{name} {n}", "PartOf": {"Identifier": {"Value": "1.2"}}},
+        active=active,
+        source=f"orgs/{n}.yaml",
+        commit=commit,
+        unverified=unverified,
+    )
+
+
 def big_create_plan(count: int) -> Plan:
     """A plan of `count` creates of facility_payload() records, for renderers' limits."""
     changes = tuple(

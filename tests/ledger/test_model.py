@@ -8,6 +8,8 @@ import json
 from dataclasses import replace
 from pathlib import Path
 
+from factories import ledger_entry
+
 from reconciler.ledger import file as ledger_file
 from reconciler.ledger import journal
 from reconciler.ledger import model as ledgers
@@ -17,17 +19,7 @@ ENV = "development"
 
 
 def entry(n: int, *, unverified: bool = False) -> ledgers.Entry:
-    oid = f"1.2.{n}"
-    return ledgers.make_entry(
-        kind="organization",
-        identity=oid,
-        envelope={"Directory": "Carequality"},
-        payload={"Name": f"Clinic {n}", "PartOf": {"Identifier": {"Value": "1.2"}}},
-        active=True,
-        source=f"orgs/{n}.yaml",
-        commit=None,
-        unverified=unverified,
-    )
+    return ledger_entry(n, unverified=unverified)
 
 
 def ledger(*entries: ledgers.Entry) -> ledgers.Ledger:

@@ -11,7 +11,7 @@ import time
 from dataclasses import replace
 from pathlib import Path
 
-from factories import example_repository
+from factories import example_repository, ledger_entry
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from sandbox_server import run_cli
@@ -26,16 +26,9 @@ ENV = "sandbox"
 
 
 def entry(n: int, name: str = "Clinic") -> ledgers.Entry:
-    oid = f"1.2.{n}"
-    return ledgers.make_entry(
-        kind="organization",
-        identity=oid,
-        envelope={"Directory": "Carequality"},
-        payload={"Name": f"{name} {n}", "PartOf": {"Identifier": {"Value": "1.2"}}},
-        active=n % 3 != 0,
-        source=f"orgs/{n}.yaml",
-        commit="abc" if n % 2 else None,
-        unverified=n % 5 == 0,
+    """Varied: some inactive, some with a commit, some unverified."""
+    return ledger_entry(
+        n, name=name, active=n % 3 != 0, commit="abc" if n % 2 else None, unverified=n % 5 == 0
     )
 
 

@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from factories import ledger_entry
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -33,18 +34,7 @@ PAYLOAD_VALUES = st.recursive(
 
 
 def entry(n: int, payload: dict[str, Any] | None = None) -> ledgers.Entry:
-    oid = f"1.2.{n}"
-    return ledgers.make_entry(
-        kind="organization",
-        identity=oid,
-        envelope={"Directory": "Carequality"},
-        payload=payload
-        if payload is not None
-        else {"Name": f"Clinic {n}", "PartOf": {"Identifier": {"Value": "1.2"}}},
-        active=True,
-        source=f"orgs/{n}.yaml",
-        commit=None,
-    )
+    return ledger_entry(n, payload=payload)
 
 
 def saved(path: Path, entries: dict[str, ledgers.Entry]) -> ledgers.Ledger:

@@ -1,5 +1,6 @@
 """JSON text: the canonical form and digest that equality rests on, compact packing, and a
-fast writer of the indented form (the standard library drops to pure Python to indent)."""
+fast writer of the indented form (the standard library drops to pure Python to indent; orjson
+indents in native code, and is used wherever its text is provably the standard library's)."""
 
 from __future__ import annotations
 
@@ -150,6 +151,59 @@ def _float(value: float) -> str:
 
 
 def _pretty(value: Any, out: Callable[[str], None], newline: str) -> None:
+    """Append the indented text of `value`, `newline` starting each of its lines after the
+    first: orjson's text where it is the standard library's, else the text written here."""
+    fast = _native(value)
+    if fast is None:
+        _written(value, out, newline)
+    else:
+        out(fast if newline == "\n" else fast.replace("\n", newline))
+
+
+class _Float(Exception):
+    """A float was read: orjson's text of it may differ from the standard library's."""
+
+
+def _no_float(text: str) -> float:
+    raise _Float(text)
+
+
+# Reads JSON back and raises _Float at the first float: the C scanner calls parse_float for
+# each float it meets, and only for floats.
+_READ_BACK = json.JSONDecoder(parse_float=_no_float)
+_orjson: Any = None  # the module once imported; False when it is not installed
+
+
+def _native(value: Any) -> str | None:
+    """`value` indented by orjson, or None where its text could differ from the standard
+    library's. Its compact text is read back: a float there (orjson writes 1e-05 as 0.00001)
+    sends `value` the slow way, and so does text that does not read back as `value` (orjson
+    writes NaN and the infinities as null, a tuple as a list). orjson refuses an integer beyond
+    64 bits, a key that is not a string and a lone surrogate."""
+    global _orjson
+    if _orjson is None:
+        try:
+            import orjson  # here, not above: validate never indents, and starts without it
+
+            _orjson = orjson
+        except ImportError:  # pragma: no cover - a dependency; only a broken install lacks it
+            _orjson = False
+    if _orjson is False or not isinstance(value, dict | list) or not value:
+        return None
+    try:
+        compact = _orjson.dumps(value, option=_orjson.OPT_SORT_KEYS)
+    except TypeError:  # orjson.JSONEncodeError is a TypeError
+        return None
+    try:
+        if _READ_BACK.decode(compact.decode()) != value:
+            return None
+    except _Float:
+        return None
+    indented: bytes = _orjson.dumps(value, option=_orjson.OPT_INDENT_2 | _orjson.OPT_SORT_KEYS)
+    return indented.decode()
+
+
+def _written(value: Any, out: Callable[[str], None], newline: str) -> None:
     kind = type(value)
     if kind is dict or kind is list or kind is tuple or isinstance(value, dict | list | tuple):
         if not value:
@@ -177,7 +231,7 @@ def _pretty(value: Any, out: Callable[[str], None], newline: str) -> None:
                 out(prefix + "null")
             else:
                 out(prefix)
-                _pretty(item, out, inner)
+                _written(item, out, inner)
         out(newline + ("}" if is_dict else "]"))
     elif kind is str:
         out(_encode(value))

@@ -67,6 +67,15 @@ class LedgerStore:
         name = lock_name(self.path, self.root).removesuffix(".lock")
         return self.local / "cache" / f"{name}.read.json"
 
+    def read_is_light(self) -> bool:
+        """Whether read() will most likely answer from the read cache: a few bytes a record,
+        not the ledger file's megabytes (a plan then reads the files' records first)."""
+        if not self.cached:
+            return False
+        from reconciler.ledger import read_cache
+
+        return read_cache.vouches(self.path, self.environment, cache_file=self.read_cache_path)
+
     def read(self) -> Ledger:
         """The ledger as it is on disk now, with what an unfinished apply journaled (read
         again on every call; from the read cache while the file's stat vouches for it)."""

@@ -97,6 +97,29 @@ def test_the_cache_is_what_answers_while_it_vouches_and_nothing_once_damaged(
     assert read(path, cache_file) == from_file(path)
 
 
+def test_vouches_says_whether_the_next_read_comes_from_the_cache(tmp_path: Path) -> None:
+    """plan reads the records first when it does (the ledger is then light), so a wrong yes
+    only costs memory; still it must follow the same head as the read."""
+    path, cache_file = tmp_path / "ledger.json", tmp_path / "ledger.read.json"
+
+    def vouches(environment: str = ENV) -> bool:
+        return read_cache.vouches(path, environment, cache_file=cache_file)
+
+    assert not vouches()  # no ledger, no cache
+    saved(path, 3)
+    assert not vouches()  # no cache yet
+    read(path, cache_file)
+    assert vouches()
+    assert not vouches("production")
+    kept = cache_file.read_bytes()
+    cache_file.write_bytes(b"\x00garbage")
+    assert not vouches()
+    cache_file.write_bytes(kept)
+    assert vouches()
+    saved(path, 4)  # rewritten: another stat
+    assert not vouches()
+
+
 def test_a_rewritten_ledger_is_read_again(tmp_path: Path) -> None:
     path, cache_file = tmp_path / "ledger.json", tmp_path / "ledger.read.json"
     saved(path, 4)

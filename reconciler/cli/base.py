@@ -14,7 +14,7 @@ import click
 
 from reconciler.errors import LoadError, ReconcilerError, cut
 from reconciler.formats import redact
-from reconciler.reconcile.workspace import Workspace, settle
+from reconciler.reconcile.workspace import Workspace
 from reconciler.records.settings import SANDBOX
 from reconciler.render import render_problems
 
@@ -76,10 +76,6 @@ class ReconcilerGroup(click.Group):
             argv = kwargs.get("args", args[0] if args else None)
             click.echo(bug_report(exc, sys.argv[1:] if argv is None else list(argv)), err=True)
             code = 1
-        try:
-            settle()  # the stat index, written while the command went on (Workspace.save_later)
-        except KeyboardInterrupt:  # the index is a cache: left as it was, only slower next time
-            code = 130
         sys.exit(code if isinstance(code, int) else 0)
 
 
@@ -126,7 +122,6 @@ def common(func: F) -> F:
             env_name=env_name or parent.get("env") or os.environ.get("REDOX_ENV") or SANDBOX,
             cache=not (no_cache or parent.get("no_cache")),
             jobs=jobs or parent.get("jobs"),
-            save_later=True,  # settled in ReconcilerGroup._main, before the process exits
         )
         return ctx.invoke(func, workspace, *args, **kwargs)
 

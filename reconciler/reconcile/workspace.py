@@ -9,7 +9,6 @@ from typing import TYPE_CHECKING
 
 from reconciler.kinds import KINDS
 from reconciler.model import Desired, Environment, Key
-from reconciler.records import stat_index
 from reconciler.records.loader import Records, load_records
 from reconciler.records.settings import SANDBOX_DIR, Settings, load_settings
 from reconciler.records.stat_index import StatIndex
@@ -24,12 +23,6 @@ if TYPE_CHECKING:
 LOCAL_DIR = ".reconciler"
 
 
-def settle() -> None:
-    """Wait for what this process's workspaces still write in the background: the stat index
-    (`Workspace.save_later`)."""
-    stat_index.settle()
-
-
 @dataclass
 class Workspace:
     """What every command needs: read once, in the order the command asks for it."""
@@ -39,9 +32,6 @@ class Workspace:
     # Use the caches in .reconciler/cache/: the stat index of record files, the ledger's read.
     cache: bool = True
     jobs: int | None = None  # processes that may parse record files (None: every CPU)
-    # Write the stat index in a thread while the command goes on (the CLI, which waits for it
-    # before it exits: stat_index.settle()).
-    save_later: bool = False
 
     @cached_property
     def settings(self) -> Settings:
@@ -114,7 +104,6 @@ class Workspace:
             max_file_bytes=self.settings.file.max_file_bytes,
             index=index,
             jobs=self.jobs,
-            save_later=self.save_later,
         )
 
     @property

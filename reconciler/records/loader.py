@@ -210,12 +210,10 @@ def load_records(
     max_file_bytes: int | None = files.MAX_FILE_BYTES,
     index: StatIndex | None = None,
     jobs: int | None = None,
-    save_later: bool = False,
 ) -> Records:
     """Every record of every kind in `repo`, or LoadError with every problem found. With
     `index`, a file the index vouches for is not opened; `jobs` caps the processes that parse
-    (None: every available CPU, for a large tree); `save_later`: the index is written in a
-    thread (stat_index.settle() waits for it)."""
+    (None: every available CPU, for a large tree)."""
     problems: list[Problem] = []
     root = repo.resolve()
     started = index.clock() if index else None  # before any file is looked at
@@ -229,7 +227,7 @@ def load_records(
     reading = _Reading(os.fspath(repo), env, root, max_file_bytes, run, jobs)
     loaded = {name: reading.kind(KINDS[name], found) for name, found in walked.items()}
     if run is not None:
-        run.save(later=save_later)
+        run.save()
     log.debug("%d record files opened, %d parsed", reading.opened, reading.parsed)
     problems.extend(reading.problems)
     known: set[Key] = {

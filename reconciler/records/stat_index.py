@@ -20,10 +20,6 @@ Never truth: a value is checked against the checksum written with it, a payload 
 digest its record carries (else the file is read again), a database that cannot be read or is
 of another format counts as empty. The folder holds a `.gitignore` of `*`, and the pull request
 check refuses a committed `.reconciler/`; `--no-cache` neither reads nor writes the index.
-
-The CLI writes the index in a thread (`save(later=True)`) while it plans and prints: a cold
-plan of 10,000 files spends 0.6 s writing it. `settle()` waits for that write; the CLI calls it
-before it exits, and the next index run of the process before it reads.
 """
 
 from __future__ import annotations
@@ -32,7 +28,6 @@ import contextlib
 import hashlib
 import json
 import logging
-import threading
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -68,13 +63,6 @@ FORMAT = "reconciler stat index 5"
 _OLD = ("records.sqlite3",)  # the plan cache before the stat index: removed on the first write
 _BATCH = 500  # keys per query (SQLite allows at least 999 parameters)
 _KEEP = 4  # unused records are dropped once there are this many times the files read
-_WRITING: list[threading.Thread] = []  # the index writes under way in this process
-
-
-def settle() -> None:
-    """Wait for the index writes this process started in the background (`save(later=True)`)."""
-    while _WRITING:
-        _WRITING.pop().join()
 
 
 def _environment(env: Environment) -> dict[str, Any]:
@@ -127,7 +115,6 @@ class StatIndex:
         record) when a payload the index should hold is missing or damaged."""
         import sqlite3  # here, not above: a small tree is read without the index
 
-        settle()  # what this process wrote last is what this run reads
         run = IndexRun(self, Payloads(self._connect, self.salt, reread), started=started)
         if started is not None and self.path.exists():
             try:
@@ -285,24 +272,8 @@ class IndexRun:
 
     # -- writing --------------------------------------------------------------------------
 
-    def save(self, *, later: bool = False) -> None:
-        """Write what changed: the rows of files read, the records made, the files gone. With
-        `later`, in a thread of its own, which `settle()` waits for; nothing else of this run
-        is written to once it is saved."""
-        if later:
-            writing = threading.Thread(target=self._save_quietly, name="stat index", daemon=True)
-            _WRITING.append(writing)
-            writing.start()
-            return
-        self._save()
-
-    def _save_quietly(self) -> None:
-        try:
-            self._save()
-        except Exception as exc:  # a thread has no caller to tell: only slower next time
-            log.debug("stat index %s not written", self.index.path, exc_info=exc)
-
-    def _save(self) -> None:
+    def save(self) -> None:
+        """Write what changed: the rows of files read, the records made, the files gone."""
         import sqlite3
 
         if self.started is None:

@@ -9,10 +9,7 @@ import os
 import random
 import shutil
 import sqlite3
-import subprocess
-import sys
 import tempfile
-import threading
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -44,9 +41,6 @@ def outcome(root: Path, env: str, *, cache: bool) -> str:
         return "\n".join(str(p) for p in exc.problems)
     except ReconcilerError as exc:
         return str(exc)
-
-
-INDEX_FROM = loader.INDEX_FROM  # as a real process sees it (the tests here index from 0)
 
 
 def records(root: Path, env: str = "sandbox") -> Records:
@@ -519,55 +513,3 @@ def test_a_small_tree_is_read_without_the_index(
     made.org("clinic-5", organization(5))
     assert records(made.root).opened == 5
     assert (made.root / FOLDER / DATABASE).exists()
-
-
-def test_a_write_in_the_background_is_waited_for_before_the_next_read(
-    indexed: Repo, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    """The CLI writes the index in a thread (Workspace.save_later): the next index run of the
-    process reads what that write leaves, not what was there before it."""
-    indexed.org("clinic-2", organization(2, name="Changed"))
-    time.sleep(0.03)  # the clock moves on: the changed file's row will be trusted
-    gate = threading.Event()
-    real = stat_index.IndexRun._save
-
-    def held(self: stat_index.IndexRun) -> None:
-        gate.wait(10)
-        real(self)
-
-    monkeypatch.setattr(stat_index.IndexRun, "_save", held)
-    first = Workspace(repo=indexed.root, env_name="sandbox", save_later=True).records
-    assert (first.opened, first.parsed) == (1, 1)
-    threading.Timer(0.3, gate.set).start()  # the write goes on only after the next run starts
-    again = records(indexed.root)
-    assert (again.opened, again.parsed) == (0, 0)
-
-
-def test_a_write_in_the_background_that_fails_says_nothing(
-    indexed: Repo, monkeypatch: pytest.MonkeyPatch, capfd: pytest.CaptureFixture[str]
-) -> None:
-    def broken(self: stat_index.IndexRun) -> None:
-        raise RuntimeError("disk on fire")
-
-    indexed.org("clinic-2", organization(2, name="Changed"))
-    real = stat_index.IndexRun._save
-    monkeypatch.setattr(stat_index.IndexRun, "_save", broken)
-    assert Workspace(repo=indexed.root, env_name="sandbox", save_later=True).records.opened == 1
-    stat_index.settle()
-    assert capfd.readouterr() == ("", "")  # no traceback from the thread: only slower next time
-    monkeypatch.setattr(stat_index.IndexRun, "_save", real)
-    assert records(indexed.root).opened == 1  # the change was never written: read again
-
-
-def test_the_cli_leaves_its_index_written_when_it_exits(repo: Callable[..., Repo]) -> None:
-    """A real process: the index written in the background is whole once `plan` has exited,
-    so the next plan opens nothing (a tree above loader.INDEX_FROM, as the CLI sees it)."""
-    made = repo(orgs={f"clinic-{n}": organization(n) for n in range(1, INDEX_FROM + 6)})
-    command = [sys.executable, "-m", "reconciler", "--verbose", "--repo", str(made.root), "plan"]
-    first = subprocess.run(command, capture_output=True, text=True, check=False)
-    assert first.returncode == 0, first.stderr
-    time.sleep(0.03)
-    second = subprocess.run(command, capture_output=True, text=True, check=False)
-    assert second.returncode == 0, second.stderr
-    assert "0 record files opened, 0 parsed" in second.stderr
-    assert second.stdout == first.stdout

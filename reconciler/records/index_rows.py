@@ -113,17 +113,25 @@ def record_checksum(salt: str, kind: str, raw: str, record: Record | tuple[Any, 
 _COMPACT = json.JSONEncoder(ensure_ascii=False, allow_nan=False, separators=(",", ":")).encode
 
 
-def record_of(salt: str, kind: str, raw: str, loaded: Loaded) -> Record | None:
+def record_of(
+    salt: str, kind: str, raw: str, loaded: Loaded, shared: dict[int, str] | None = None
+) -> Record | None:
     """The columns a record is kept as; None for one JSON cannot hold as it is (a payload goes
-    with it only when it has a record: see _payloads)."""
+    with it only when it has a record: see _payloads). `shared`: the JSON of the envelopes and
+    line maps encoded so far, by id (many records share one object of each); the caller keeps
+    those objects alive while it uses it."""
     desired = loaded.desired
     if desired is None:
         return None
+    memo = {} if shared is None else shared
     try:
-        envelope, depends_on, cross, lines = (
-            _COMPACT(value)
-            for value in (desired.envelope, desired.depends_on, loaded.cross_values, loaded.lines)
-        )
+        envelope = memo.get(id(desired.envelope))
+        if envelope is None:
+            envelope = memo[id(desired.envelope)] = _COMPACT(desired.envelope)
+        lines = memo.get(id(loaded.lines))
+        if lines is None:
+            lines = memo[id(loaded.lines)] = _COMPACT(loaded.lines)
+        depends_on, cross = _COMPACT(desired.depends_on), _COMPACT(loaded.cross_values)
     except (TypeError, ValueError):  # a value JSON cannot hold: the file is read each time
         return None
     identity, active, digest = desired.identity, int(desired.active), desired.wire_digest

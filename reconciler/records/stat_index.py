@@ -311,8 +311,9 @@ class IndexRun:
     def _records(self) -> Iterator[tuple[Any, ...]]:
         """The rows of the records made this run, each made as it is written."""
         salt = self.index.salt
+        shared: dict[int, str] = {}  # the objects it names are held by self.fresh meanwhile
         for (kind, raw), loaded in self.fresh.items():
-            record = record_of(salt, kind, raw, loaded)
+            record = record_of(salt, kind, raw, loaded, shared)
             if record is not None:
                 yield (salt, kind, raw, *record)
             else:

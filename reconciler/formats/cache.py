@@ -56,22 +56,31 @@ def home(path: Path) -> str | None:
     return f"{st.st_dev}:{st.st_ino}"
 
 
-@cache
 def code_digest(form: str, modules: tuple[str, ...] = ()) -> str:
     """sha256 of a cache's format `form`, the package's source and the imported `modules`
     (those that define kinds outside the package): a value made by other code (another
     version, an edited checkout) is never used."""
+    return hashlib.sha256(f"{form}\n{_source_digest(modules)}".encode()).hexdigest()
+
+
+@cache
+def _source_digest(modules: tuple[str, ...]) -> str:
+    """sha256 of the package's source and of `modules` outside it; the package is read once
+    per process, however many caches a command uses."""
     package = Path(__file__).resolve().parents[1]
-    files = set(package.rglob("*.py"))
+    h = hashlib.sha256(_package_digest(package).encode())
     for name in modules:
-        module = sys.modules.get(name)
-        found = getattr(module, "__file__", None)
-        if found:
-            files.add(Path(found).resolve())
-    h = hashlib.sha256(f"{form}\n".encode())
-    for path in sorted(files):
-        h.update(
-            f"{path.relative_to(package) if path.is_relative_to(package) else path}\n".encode()
-        )
+        found = getattr(sys.modules.get(name), "__file__", None)
+        if found and not Path(found).resolve().is_relative_to(package):
+            h.update(f"{Path(found).resolve()}\n".encode())
+            h.update(Path(found).read_bytes())
+    return h.hexdigest()
+
+
+@cache
+def _package_digest(package: Path) -> str:
+    h = hashlib.sha256()
+    for path in sorted(package.rglob("*.py")):
+        h.update(f"{path.relative_to(package)}\n".encode())
         h.update(path.read_bytes())
     return h.hexdigest()

@@ -176,9 +176,11 @@ def _write(cache_file: Path, ledger: Ledger, stat: Stat) -> None:
     if any(type(entry._in_file) is not OnDisk for entry in ledger.records.values()):
         return  # read whole: not the tool's layout
     envelopes: dict[str, int] = {}
+    envelope_of: list[int] = []  # each record's envelope, numbered, in the records' order
     texts: dict[str, int] = {}
     for entry in ledger.records.values():
-        envelopes.setdefault(json.dumps(entry.envelope, sort_keys=True), len(envelopes))
+        text = json.dumps(entry.envelope, sort_keys=True)
+        envelope_of.append(envelopes.setdefault(text, len(envelopes)))
         for value in (entry.kind, entry.commit, entry.applied_at, entry.status):
             if value is not None:
                 texts.setdefault(value, len(texts))
@@ -195,10 +197,9 @@ def _write(cache_file: Path, ledger: Ledger, stat: Stat) -> None:
         yield line({**head, "lineage": ledger.lineage, "serial": ledger.serial})
         yield line([json.loads(e) for e in envelopes])
         yield line(list(texts))
-        for key, entry in ledger.records.items():
+        for (key, entry), envelope in zip(ledger.records.items(), envelope_of, strict=True):
             place = entry._in_file
             assert type(place) is OnDisk
-            envelope = envelopes[json.dumps(entry.envelope, sort_keys=True)]
             commit = None if entry.commit is None else texts[entry.commit]
             yield line(
                 [

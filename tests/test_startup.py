@@ -101,7 +101,8 @@ def test_notify_set_up_loads_no_apprise_to_validate_or_plan(
 
 def test_validate_loads_only_what_it_uses(tmp_path: Path, example: Path) -> None:
     """Neither the ledger, the plan, the views, their renderers, the notifications' delivery,
-    nor the stat index's SQLite and the pool's multiprocessing for a small tree."""
+    orjson (only indented JSON needs it), nor the stat index's SQLite and the pool's
+    multiprocessing for a small tree."""
     modules = run_loaded(tmp_path, example, "validate", timeout=120).modules
     unused = {
         m
@@ -109,7 +110,7 @@ def test_validate_loads_only_what_it_uses(tmp_path: Path, example: Path) -> None
         if m.startswith(("reconciler.ledger", "reconciler.plan", "reconciler.views"))
         or m in {"reconciler.render.plan", "reconciler.render.graph", "reconciler.reconcile.apply"}
         or m in {"reconciler.notify.deliver", "reconciler.notify.events"}
-        or m in {"filelock", "sqlite3", "multiprocessing", "concurrent.futures"}
+        or m in {"filelock", "sqlite3", "multiprocessing", "concurrent.futures", "orjson"}
     }
     assert unused == set()
     assert "reconciler.records.loader" in modules

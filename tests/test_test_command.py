@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import os
 import re
 from pathlib import Path
+
+import pytest
 
 PROJECT = Path(__file__).resolve().parents[1]
 
@@ -24,3 +27,31 @@ def test_the_suite_runs_on_every_core() -> None:
     assert "-n auto" in _readme_command()
     fast = (PROJECT / "README.md").read_text(encoding="utf-8")
     assert '.venv/bin/pytest -q -n auto --dist loadgroup -m "not slow"' in fast
+
+
+def test_auto_starts_two_workers_per_core_unless_told_otherwise(
+    monkeypatch: pytest.MonkeyPatch, pytestconfig: pytest.Config
+) -> None:
+    import conftest
+
+    monkeypatch.delenv("PYTEST_XDIST_AUTO_NUM_WORKERS", raising=False)
+    cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    assert conftest.pytest_xdist_auto_num_workers(pytestconfig) == 2 * (cpus or 1)
+    # The variable is xdist's: its own hook answers, so ours must stand aside.
+    monkeypatch.setenv("PYTEST_XDIST_AUTO_NUM_WORKERS", "3")
+    assert conftest.pytest_xdist_auto_num_workers(pytestconfig) is None
+
+
+def test_the_slow_tests_are_handed_out_first(pytestconfig: pytest.Config) -> None:
+    import conftest
+
+    class Item:
+        def __init__(self, name: str, slow: bool) -> None:
+            self.name, self.slow = name, slow
+
+        def get_closest_marker(self, name: str) -> object | None:
+            return object() if name == "slow" and self.slow else None
+
+    items = [Item("a", False), Item("b", True), Item("c", False), Item("d", True)]
+    conftest.pytest_collection_modifyitems(items)  # type: ignore[arg-type]
+    assert [i.name for i in items] == ["b", "d", "a", "c"]

@@ -18,12 +18,13 @@ from reconciler.cli import cli
 from reconciler.cli.base import BUG
 
 MAIN = Path(__file__).resolve().parents[1]
-# Workers per available CPU for `-n auto`: half of the suite's time is spent waiting (on the
-# CLI's subprocesses, servers answering with latency, a rate limit, a kill's instant), so one
-# worker per core leaves the cores idle that long (README, "Tests").
+# Workers per available CPU for `-n auto`: about 40% of the suite's time is spent waiting (on
+# the CLI's subprocesses, servers answering with latency, a rate limit, a kill's instant), so
+# one worker per core leaves the cores idle that long (README, "Tests").
 WORKERS_PER_CPU = 2
 
 
+@pytest.hookimpl(optionalhook=True)  # xdist's hook: pytest -p no:xdist still runs
 def pytest_xdist_auto_num_workers(config: pytest.Config) -> int | None:
     """`-n auto`: WORKERS_PER_CPU workers per CPU this process may run on
     ($PYTEST_XDIST_AUTO_NUM_WORKERS, as for xdist itself, sets the number)."""

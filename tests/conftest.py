@@ -16,6 +16,7 @@ from factories import Repo, organization, repository
 
 from reconciler.cli import cli
 from reconciler.cli.base import BUG
+from reconciler.records.pool import available_cpus
 
 MAIN = Path(__file__).resolve().parents[1]
 # Workers per available CPU for `-n auto`: about 40% of the suite's time is spent waiting (on
@@ -31,8 +32,7 @@ def pytest_xdist_auto_num_workers(config: pytest.Config) -> int | None:
     chosen = os.environ.get("PYTEST_XDIST_AUTO_NUM_WORKERS")
     if chosen:
         return None  # xdist's own hook reads it
-    cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
-    return WORKERS_PER_CPU * (cpus or 1)
+    return WORKERS_PER_CPU * available_cpus()
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-import os
 import re
 from pathlib import Path
 
 import pytest
+
+from reconciler.records.pool import available_cpus
 
 PROJECT = Path(__file__).resolve().parents[1]
 
@@ -35,14 +36,13 @@ def test_auto_starts_two_workers_per_core_unless_told_otherwise(
     import conftest
 
     monkeypatch.delenv("PYTEST_XDIST_AUTO_NUM_WORKERS", raising=False)
-    cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
-    assert conftest.pytest_xdist_auto_num_workers(pytestconfig) == 2 * (cpus or 1)
+    assert conftest.pytest_xdist_auto_num_workers(pytestconfig) == 2 * available_cpus()
     # The variable is xdist's: its own hook answers, so ours must stand aside.
     monkeypatch.setenv("PYTEST_XDIST_AUTO_NUM_WORKERS", "3")
     assert conftest.pytest_xdist_auto_num_workers(pytestconfig) is None
 
 
-def test_the_slow_tests_are_handed_out_first(pytestconfig: pytest.Config) -> None:
+def test_the_slow_tests_are_handed_out_first() -> None:
     import conftest
 
     class Item:

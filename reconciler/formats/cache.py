@@ -71,9 +71,10 @@ def _source_digest(modules: tuple[str, ...]) -> str:
     h = hashlib.sha256(_package_digest(package).encode())
     for name in modules:
         found = getattr(sys.modules.get(name), "__file__", None)
-        if found and not Path(found).resolve().is_relative_to(package):
-            h.update(f"{Path(found).resolve()}\n".encode())
-            h.update(Path(found).read_bytes())
+        path = Path(found).resolve() if found else None
+        if path is not None and not path.is_relative_to(package):
+            h.update(f"{path}\n".encode())
+            h.update(path.read_bytes())
     return h.hexdigest()
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -55,3 +56,57 @@ def test_the_slow_tests_are_handed_out_first() -> None:
     items = [Item("a", False), Item("b", True), Item("c", False), Item("d", True)]
     conftest.pytest_collection_modifyitems(items)  # type: ignore[arg-type]
     assert [i.name for i in items] == ["b", "d", "a", "c"]
+
+
+def test_bytecode_is_kept_for_the_session_without_writing_into_the_tree(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import importlib.util
+    import os
+    import subprocess
+    import sys
+
+    import conftest
+
+    class Config:  # what the hook reads of pytest's: the controller has no workerinput
+        def __init__(self) -> None:
+            self.cleanups: list[Callable[[], None]] = []
+
+        def add_cleanup(self, func: Callable[[], None]) -> None:
+            self.cleanups.append(func)
+
+    monkeypatch.setenv("PYTHONDONTWRITEBYTECODE", "1")
+    monkeypatch.delenv("PYTHONPYCACHEPREFIX", raising=False)
+    monkeypatch.setattr(sys, "pycache_prefix", None)
+    monkeypatch.setattr(sys, "dont_write_bytecode", True)
+    config = Config()
+    conftest.pytest_configure(config)  # type: ignore[arg-type]
+    prefix = os.environ["PYTHONPYCACHEPREFIX"]
+    assert "PYTHONDONTWRITEBYTECODE" not in os.environ
+    assert sys.pycache_prefix == prefix
+    assert not sys.dont_write_bytecode
+
+    # The project's modules are compiled ahead; a subprocess writes what else it imports.
+    planning = PROJECT / "reconciler" / "cli" / "planning.py"
+    assert Path(importlib.util.cache_from_source(str(planning))).is_file()
+    source = Path(sys.modules["json"].__file__ or "").with_name("tool.py")  # not loaded here
+    cached = Path(importlib.util.cache_from_source(str(source)))
+    assert cached.is_relative_to(prefix)
+    assert not cached.exists()
+    subprocess.run([sys.executable, "-c", "import json.tool"], check=True)
+    assert cached.is_file()
+
+    for cleanup in config.cleanups:
+        cleanup()
+    assert not Path(prefix).exists()
+
+
+def test_bytecode_is_left_alone_where_it_may_be_written(monkeypatch: pytest.MonkeyPatch) -> None:
+    import os
+
+    import conftest
+
+    monkeypatch.delenv("PYTHONDONTWRITEBYTECODE", raising=False)
+    monkeypatch.delenv("PYTHONPYCACHEPREFIX", raising=False)
+    conftest.pytest_configure(object())  # type: ignore[arg-type]
+    assert "PYTHONPYCACHEPREFIX" not in os.environ

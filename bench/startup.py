@@ -4,14 +4,19 @@ Run: `.venv/bin/python bench/startup.py [--runs 15] [--top 12]`
 
 Each command runs --runs times in a fresh process (`python -m reconciler`): the wall time and
 CPU time (user + system, via wait4) are the fastest of the runs, as other load only ever adds
-time. Then one `python -X importtime` run of each lists the modules whose own import took
-longest, and whether asyncio, httpx or uvicorn were loaded at all.
+time. Each command is timed twice: in this environment as it is, and with its bytecode kept
+between runs (PYTHONPYCACHEPREFIX in the bench's temporary folder). They differ where
+PYTHONDONTWRITEBYTECODE is set and the package is installed editable: every process then
+compiles the package from source, which an installed wheel or a machine without the variable
+never does. Then one `python -X importtime` run of each (as it is) lists the modules whose own
+import took longest, and whether asyncio, httpx or uvicorn were loaded at all.
 Target (issue 16): validate <= 0.15 s.
 """
 
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import os
 import re
 import shutil
@@ -27,12 +32,12 @@ COMMANDS = (("validate",), ("plan",), ("plan", "--format", "json"))
 LINE = re.compile(r"import time:\s+(\d+) \|\s+(\d+) \|( *)(\S+)")
 
 
-def timed(argv: list[str], runs: int) -> tuple[float, float]:
+def timed(argv: list[str], runs: int, env: dict[str, str] | None = None) -> tuple[float, float]:
     """The fastest wall and CPU seconds of `runs` fresh processes."""
     walls, cpus = [], []
     for _ in range(runs):
         start = time.perf_counter()
-        proc = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        proc = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env)
         _pid, status, usage = os.wait4(proc.pid, 0)
         walls.append(time.perf_counter() - start)
         cpus.append(usage.ru_utime + usage.ru_stime)
@@ -49,6 +54,25 @@ def imports(argv: list[str]) -> list[tuple[int, str]]:
     return [(int(m[1]), m[4]) for line in err.splitlines() if (m := LINE.match(line))]
 
 
+def kept_bytecode(folder: Path) -> dict[str, str]:
+    """The environment of a process whose bytecode is kept in `folder` (PYTHONPYCACHEPREFIX),
+    as on a machine without PYTHONDONTWRITEBYTECODE: a first run there writes it."""
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
+    env["PYTHONPYCACHEPREFIX"] = str(folder)
+    return env
+
+
+def bytecode_here() -> str:
+    """Whether the package's modules are compiled from source in each process of this
+    environment (PYTHONDONTWRITEBYTECODE and no bytecode beside them or in a prefix)."""
+    if not sys.dont_write_bytecode:
+        return "written and kept (__pycache__)"
+    source = PROJECT / "reconciler" / "cli" / "__init__.py"
+    if Path(importlib.util.cache_from_source(str(source))).exists():
+        return "PYTHONDONTWRITEBYTECODE is set; the package's bytecode exists already"
+    return "PYTHONDONTWRITEBYTECODE is set: each process compiles the package from source"
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=15)
@@ -61,19 +85,26 @@ def main() -> None:
         shutil.copy(PROJECT / "reconciler.yaml", repo / "reconciler.yaml")
         bare, bare_cpu = timed([sys.executable, "-c", "pass"], args.runs)
         print(f"python -c pass: {bare:.3f} s wall, {bare_cpu:.3f} s CPU")
+        print(f"bytecode here: {bytecode_here()}")
+        print("kept: the same with the bytecode kept between runs (PYTHONPYCACHEPREFIX)")
         print(
-            f"{'command':<22} {'wall s':>7} {'CPU s':>7} {'imports ms':>10}  heavy modules loaded"
+            f"{'command':<22} {'wall s':>7} {'CPU s':>7} {'imports ms':>10} "
+            f"{'kept wall':>9} {'kept CPU':>8}  heavy modules loaded"
         )
+        kept = kept_bytecode(Path(tmp) / "bytecode")
         tops = {}
         for command in COMMANDS:
             argv = [sys.executable, "-m", "reconciler", "--repo", str(repo), *command]
             wall, cpu = timed(argv, args.runs)
+            timed(argv, 1, kept)  # writes the bytecode
+            kept_wall, kept_cpu = timed(argv, args.runs, kept)
             found = imports(argv)
             heavy = sorted({name for _, name in found if name.split(".")[0] in HEAVY})
             total = sum(us for us, _ in found) / 1000
             name = " ".join(command)
             print(
-                f"{name:<22} {wall:>7.3f} {cpu:>7.3f} {total:>10.0f}  {', '.join(heavy) or 'none'}"
+                f"{name:<22} {wall:>7.3f} {cpu:>7.3f} {total:>10.0f} {kept_wall:>9.3f} "
+                f"{kept_cpu:>8.3f}  {', '.join(heavy) or 'none'}"
             )
             tops[name] = sorted(found, reverse=True)[: args.top]
         for name, top in tops.items():

@@ -3,17 +3,15 @@ in-process, and where rendered diagrams are kept."""
 
 from __future__ import annotations
 
-import contextlib
 import itertools
 import os
 import shutil
-import sys
-import tempfile
 from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
 import pytest
+import session_bytecode
 from click.testing import CliRunner, Result
 from factories import Repo, organization, repository
 
@@ -39,39 +37,9 @@ def pytest_xdist_auto_num_workers(config: pytest.Config) -> int | None:
 
 
 def pytest_configure(config: pytest.Config) -> None:
-    """Under PYTHONDONTWRITEBYTECODE, the suite's Python processes (the workers, the 800-odd
-    CLI subprocesses, the sandbox servers) share compiled bytecode in a folder of the session's
-    own (PYTHONPYCACHEPREFIX) instead of each compiling everything it imports from source
-    again: nothing is written into the source tree, as the variable asks, and the folder is
-    removed when the session ends. A prefix chosen already is kept; without the variable
-    nothing changes (__pycache__ is written as usual)."""
-    if hasattr(config, "workerinput") or not os.environ.get("PYTHONDONTWRITEBYTECODE"):
-        return  # a worker inherits the controller's environment
-    if os.environ.get("PYTHONPYCACHEPREFIX"):
-        return
-    prefix = tempfile.mkdtemp(prefix="reconciler-bytecode-")
-    config.add_cleanup(lambda: shutil.rmtree(prefix, ignore_errors=True))
-    os.environ["PYTHONPYCACHEPREFIX"] = prefix
-    del os.environ["PYTHONDONTWRITEBYTECODE"]
-    sys.pycache_prefix = prefix
-    sys.dont_write_bytecode = False
-    _compile_ahead()
-
-
-def _compile_ahead() -> None:
-    """Compile into the prefix what every worker imports first (the modules loaded by now:
-    pytest, the CLI and its libraries) and the project's own modules, before the workers
-    start: otherwise each of them compiles it all at once (4 s of CPU each, measured)."""
-    import compileall
-    import py_compile
-
-    for module in list(sys.modules.values()):
-        source = getattr(module, "__file__", None)
-        if source and source.endswith(".py"):
-            with contextlib.suppress(OSError):  # then the first import compiles it
-                py_compile.compile(source, quiet=2)
-    for folder in ("reconciler", "tests"):
-        compileall.compile_dir(MAIN / folder, quiet=2)
+    """Under PYTHONDONTWRITEBYTECODE, the session's processes share one bytecode folder
+    (tests/session_bytecode.py)."""
+    session_bytecode.share(config)
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:

@@ -66,7 +66,7 @@ def test_bytecode_is_kept_for_the_session_without_writing_into_the_tree(
     import subprocess
     import sys
 
-    import conftest
+    import session_bytecode
 
     class Config:  # what the hook reads of pytest's: the controller has no workerinput
         def __init__(self) -> None:
@@ -80,7 +80,7 @@ def test_bytecode_is_kept_for_the_session_without_writing_into_the_tree(
     monkeypatch.setattr(sys, "pycache_prefix", None)
     monkeypatch.setattr(sys, "dont_write_bytecode", True)
     config = Config()
-    conftest.pytest_configure(config)  # type: ignore[arg-type]
+    session_bytecode.share(config)  # type: ignore[arg-type]
     prefix = os.environ["PYTHONPYCACHEPREFIX"]
     assert "PYTHONDONTWRITEBYTECODE" not in os.environ
     assert sys.pycache_prefix == prefix
@@ -104,9 +104,10 @@ def test_bytecode_is_kept_for_the_session_without_writing_into_the_tree(
 def test_bytecode_is_left_alone_where_it_may_be_written(monkeypatch: pytest.MonkeyPatch) -> None:
     import os
 
-    import conftest
+    import session_bytecode
 
     monkeypatch.delenv("PYTHONDONTWRITEBYTECODE", raising=False)
     monkeypatch.delenv("PYTHONPYCACHEPREFIX", raising=False)
-    conftest.pytest_configure(object())  # type: ignore[arg-type]
+    session_bytecode.share(object())  # type: ignore[arg-type]
+    assert session_bytecode.passed_on() == {}
     assert "PYTHONPYCACHEPREFIX" not in os.environ

@@ -26,6 +26,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import session_bytecode
 import yaml
 
 STEP_TIMEOUT = 120.0  # a guard against a hung step, not a measurement
@@ -814,6 +815,7 @@ class Runner:
             "HOME": str(home),
             "GIT_CONFIG_NOSYSTEM": "1",
             "LANG": "C.UTF-8",
+            **session_bytecode.passed_on(),
         }
 
     def _run(

@@ -9,6 +9,7 @@ import sys
 from pathlib import Path
 
 import pytest
+import session_bytecode
 
 from reconciler import version
 from reconciler.records.scaffold import FILES, project_workflows, scaffold
@@ -21,7 +22,12 @@ def reconciler(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
         capture_output=True,
         text=True,
         timeout=120,
-        env={"PATH": "/usr/bin:/bin", "NO_COLOR": "1", "HOME": str(cwd)},
+        env={
+            "PATH": "/usr/bin:/bin",
+            "NO_COLOR": "1",
+            "HOME": str(cwd),
+            **session_bytecode.passed_on(),
+        },
     )
 
 

@@ -82,22 +82,23 @@ def test_bytecode_is_kept_for_the_session_without_writing_into_the_tree(
     config = Config()
     session_bytecode.share(config)  # type: ignore[arg-type]
     prefix = os.environ["PYTHONPYCACHEPREFIX"]
-    assert "PYTHONDONTWRITEBYTECODE" not in os.environ
-    assert sys.pycache_prefix == prefix
-    assert not sys.dont_write_bytecode
+    try:
+        assert "PYTHONDONTWRITEBYTECODE" not in os.environ
+        assert sys.pycache_prefix == prefix
+        assert not sys.dont_write_bytecode
 
-    # The project's modules are compiled ahead; a subprocess writes what else it imports.
-    planning = PROJECT / "reconciler" / "cli" / "planning.py"
-    assert Path(importlib.util.cache_from_source(str(planning))).is_file()
-    source = Path(sys.modules["json"].__file__ or "").with_name("tool.py")  # not loaded here
-    cached = Path(importlib.util.cache_from_source(str(source)))
-    assert cached.is_relative_to(prefix)
-    assert not cached.exists()
-    subprocess.run([sys.executable, "-c", "import json.tool"], check=True)
-    assert cached.is_file()
-
-    for cleanup in config.cleanups:
-        cleanup()
+        # The project's modules are compiled ahead; a subprocess writes what else it imports.
+        planning = PROJECT / "reconciler" / "cli" / "planning.py"
+        assert Path(importlib.util.cache_from_source(str(planning))).is_file()
+        source = Path(sys.modules["json"].__file__ or "").with_name("tool.py")  # not loaded
+        cached = Path(importlib.util.cache_from_source(str(source)))
+        assert cached.is_relative_to(prefix)
+        assert not cached.exists()
+        subprocess.run([sys.executable, "-c", "import json.tool"], check=True)
+        assert cached.is_file()
+    finally:
+        for cleanup in config.cleanups:
+            cleanup()
     assert not Path(prefix).exists()
 
 

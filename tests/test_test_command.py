@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import importlib.util
+import os
 import re
+import subprocess
+import sys
 from collections.abc import Callable
 from pathlib import Path
 
@@ -61,11 +65,6 @@ def test_the_slow_tests_are_handed_out_first() -> None:
 def test_bytecode_is_kept_for_the_session_without_writing_into_the_tree(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    import importlib.util
-    import os
-    import subprocess
-    import sys
-
     import session_bytecode
 
     class Config:  # what the hook reads of pytest's: the controller has no workerinput
@@ -103,8 +102,6 @@ def test_bytecode_is_kept_for_the_session_without_writing_into_the_tree(
 
 
 def test_bytecode_is_left_alone_where_it_may_be_written(monkeypatch: pytest.MonkeyPatch) -> None:
-    import os
-
     import session_bytecode
 
     monkeypatch.delenv("PYTHONDONTWRITEBYTECODE", raising=False)
@@ -112,3 +109,20 @@ def test_bytecode_is_left_alone_where_it_may_be_written(monkeypatch: pytest.Monk
     session_bytecode.share(object())  # type: ignore[arg-type]
     assert session_bytecode.passed_on() == {}
     assert "PYTHONPYCACHEPREFIX" not in os.environ
+
+
+def test_the_suite_is_collected_without_xdist() -> None:
+    """`-p no:xdist` (a debugger's run) must not stop at `xdist_group`, which only xdist knows
+    unless pyproject.toml names it too (filterwarnings = error)."""
+    done = subprocess.run(
+        [
+            *(sys.executable, "-m", "pytest", "-p", "no:xdist", "-p", "no:cacheprovider"),
+            *("--collect-only", "-q", "tests/test_packaging.py"),
+        ],
+        cwd=PROJECT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "xdist_group" not in done.stdout

@@ -44,14 +44,15 @@ t = cpu()
 from reconciler.kinds import KINDS
 from reconciler.plan.build import build_plan
 from reconciler.reconcile.workspace import Workspace
-from reconciler.records.loader import desired_digest, found_files
+from reconciler.records.loader import desired_digest
+from reconciler.records.walk import found_files
 from reconciler.render import render_json_chunks
 t = mark("imports", t)
 repo, jobs, cache = Path(sys.argv[1]), int(sys.argv[2]), sys.argv[3] == "1"
 ws = Workspace(repo, "sandbox", cache=cache, jobs=jobs or None)
 ws.settings
 t = mark("settings", t)
-found_files(repo, KINDS["organization"])
+found_files(repo, KINDS["organization"].folder)
 t = mark("walk (alone)", t)
 ledger = ws.ledger()
 t = mark("ledger", t)

@@ -2,6 +2,8 @@
 
 - `settings`: reconciler.yaml and the built-in environments;
 - `loader`: the record files, validated, as the exact Redox wire form per environment;
+- `walk`: which record files there are, with their stat, and the fingerprint of a walk
+  (standard library only: the kept answers walk before anything else is imported);
 - `validation`: pydantic's errors as problems with file, line and fix;
 - `stat_index`: each record file's stat and what it parsed to, in SQLite under
   .reconciler/cache/ (`index_rows` its rows and checksums, `index_payloads` its payload

@@ -6,12 +6,11 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
-import struct
 import zlib
 from typing import Any, NamedTuple
 
 from reconciler.model import Loaded
+from reconciler.records.walk import Stat
 
 SCHEMA = (
     "CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)",
@@ -29,32 +28,6 @@ SCHEMA = (
     " raw TEXT NOT NULL, payload TEXT NOT NULL, PRIMARY KEY (salt, kind, raw))",
 )
 RECORD = "identity, active, wire_digest, envelope, depends_on, cross, lines, checksum"
-
-
-# What of a file's stat tells whether its bytes changed: size, mtime_ns, ctime_ns, inode,
-# packed in 32 bytes (100,000 of them held as ints would weigh 20 MB) and compared whole.
-Stat = bytes
-_STAT = struct.Struct("<QqqQ")
-
-
-def stat_of(st: os.stat_result) -> Stat | None:
-    """The Stat of a file (None for one out of the ranges the index holds)."""
-    try:
-        return _STAT.pack(st.st_size, st.st_mtime_ns, st.st_ctime_ns, st.st_ino)
-    except struct.error:
-        return None
-
-
-def stat_from(size: int, mtime_ns: int, ctime_ns: int, ino: int) -> Stat:
-    """The Stat of these fields."""
-    stat: Stat = _STAT.pack(size, mtime_ns, ctime_ns, ino)
-    return stat
-
-
-def stat_fields(stat: Stat) -> tuple[int, int, int, int]:
-    """size, mtime_ns, ctime_ns and inode of a Stat."""
-    fields: tuple[int, int, int, int] = _STAT.unpack(stat)
-    return fields
 
 
 class Record(NamedTuple):

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import logging
 import os
-import stat as stat_module
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -22,73 +21,22 @@ from reconciler.formats import files, yamlfile
 from reconciler.formats.jsontext import digest, without_gc
 from reconciler.kinds import KINDS
 from reconciler.model import Desired, Environment, Key, Kind, Loaded, make_key
-from reconciler.records import index_rows, pool
-from reconciler.records.index_rows import Stat, raw_hash, shared_lines
+from reconciler.records import pool
+from reconciler.records.index_rows import raw_hash, shared_lines
 from reconciler.records.stat_index import IndexRun, StatIndex
 from reconciler.records.validation import problems_from
+from reconciler.records.walk import Fingerprint, Found, found_files, walk_fingerprint
 
 log = logging.getLogger(__name__)
 
-SUFFIXES = (".yaml", ".yml")
 # Files in a repository from which the stat index is used: below, opening the index (SQLite,
 # the code's digest) costs more than reading the files.
 INDEX_FROM = 64
 
 
-class Found(NamedTuple):
-    """A record file the walk found: its name as shown (relative to the repository, with /),
-    and its stat when it is a regular file (None for a symlink or anything else). Its path is
-    the repository's joined with the name (not held: 100,000 of them weigh)."""
-
-    shown: str
-    stat: Stat | None
-
-
-def found_files(repo: Path, kind: Kind) -> list[Found]:
-    """The record files of one kind, sorted part by part; hidden files and folders are
-    skipped. A folder named like a record file (`x.yaml/`) is listed, not entered, so that
-    reading it is an error that names it; symlinked folders are not entered."""
-    folder = repo / kind.folder
-    prefix = Path(kind.folder).as_posix()
-    found: list[tuple[tuple[str, ...], Found]] = []
-    pending: list[tuple[str, tuple[str, ...]]] = [(os.fspath(folder), ())]
-    # scandir, not Path.rglob: a repository of 100,000 records is read in a fraction of the
-    # time, and each entry's stat costs one lstat (none at all on Windows).
-    while pending:
-        directory, parts = pending.pop()
-        try:
-            entries = list(os.scandir(directory))
-        except OSError:
-            continue  # as os.walk: a folder that cannot be listed is skipped
-        for entry in entries:
-            name = entry.name
-            if name.startswith("."):
-                continue
-            try:
-                is_dir = entry.is_dir()
-                symlink = entry.is_symlink()
-            except OSError:
-                is_dir = symlink = False
-            if name.endswith(SUFFIXES):
-                info = None
-                if not symlink and not is_dir:
-                    try:
-                        st = entry.stat(follow_symlinks=False)
-                        regular = stat_module.S_ISREG(st.st_mode)
-                        info = index_rows.stat_of(st) if regular else None
-                    except OSError:
-                        info = None
-                shown = "/".join((prefix, *parts, name))
-                found.append(((*parts, name), Found(shown, info)))
-            elif is_dir and not symlink:
-                pending.append((entry.path, (*parts, name)))
-    found.sort(key=lambda pair: pair[0])  # the order of sorted(paths): part by part
-    return [item for _parts, item in found]
-
-
 def record_files(repo: Path, kind: Kind) -> list[Path]:
     """The paths of `found_files`."""
-    return [repo / item.shown for item in found_files(repo, kind)]
+    return [repo / item.shown for item in found_files(repo, kind.folder)]
 
 
 def load_file(
@@ -210,17 +158,22 @@ def load_records(
     max_file_bytes: int | None = files.MAX_FILE_BYTES,
     index: StatIndex | None = None,
     jobs: int | None = None,
+    on_walk: Callable[[Fingerprint], None] | None = None,
 ) -> Records:
     """Every record of every kind in `repo`, or LoadError with every problem found. With
     `index`, a file the index vouches for is not opened; `jobs` caps the processes that parse
-    (None: every available CPU, for a large tree)."""
+    (None: every available CPU, for a large tree). `on_walk` is told what the walk found (the
+    files and their stats, before any is read: reconcile/answers.py keeps answers by it)."""
     problems: list[Problem] = []
     root = repo.resolve()
     started = index.clock() if index else None  # before any file is looked at
     walked: dict[str, list[Found]] = {}
     for kind in KINDS.values():
         if _folder_inside(repo / kind.folder, root, problems):
-            walked[kind.name] = found_files(repo, kind)
+            walked[kind.name] = found_files(repo, kind.folder)
+    if on_walk is not None:
+        folders = [(kind.folder, walked.get(kind.name)) for kind in KINDS.values()]
+        on_walk(walk_fingerprint(os.fspath(repo), folders))
     run = None
     if index is not None and sum(map(len, walked.values())) >= INDEX_FROM:
         run = index.start(started, _rereader(repo, root, env, max_file_bytes))

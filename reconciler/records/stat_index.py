@@ -42,14 +42,13 @@ from reconciler.records.index_rows import (
     SCHEMA,
     Record,
     Row,
-    Stat,
     file_checksum,
     record_checksum,
     record_of,
     same,
     shared_lines,
-    stat_fields,
 )
+from reconciler.records.walk import Stat, stat_fields
 
 if TYPE_CHECKING:
     import sqlite3

@@ -25,7 +25,7 @@ from hypothesis import strategies as st
 from reconciler import reconcile
 from reconciler.errors import LoadError, ReconcilerError
 from reconciler.reconcile.workspace import Workspace
-from reconciler.records import index_rows, loader, stat_index
+from reconciler.records import loader, stat_index, walk
 from reconciler.records.loader import Records
 from reconciler.records.stat_index import DATABASE, FOLDER
 from reconciler.render import render_json, render_text
@@ -57,20 +57,20 @@ def _tick_once_a_second(monkeypatch: pytest.MonkeyPatch) -> None:
     """A filesystem whose timestamps tick once a second (HFS+, many network filesystems): a
     test's edits land in the tick of the plan that read the file before them."""
     grain = 1_000_000_000
-    real_of, real_clock = index_rows.stat_of, stat_index.StatIndex._clock
+    real_of, real_clock = walk.stat_of, stat_index.StatIndex._clock
 
-    def of(st: os.stat_result) -> index_rows.Stat | None:
+    def of(st: os.stat_result) -> walk.Stat | None:
         found = real_of(st)
         if found is None:
             return None
-        size, mtime, ctime, ino = index_rows.stat_fields(found)
-        return index_rows.stat_from(size, mtime // grain * grain, ctime // grain * grain, ino)
+        size, mtime, ctime, ino = walk.stat_fields(found)
+        return walk.stat_from(size, mtime // grain * grain, ctime // grain * grain, ino)
 
     def clock(self: stat_index.StatIndex) -> int | None:
         now = real_clock(self)
         return None if now is None else now // grain * grain
 
-    monkeypatch.setattr(index_rows, "stat_of", of)
+    monkeypatch.setattr(walk, "stat_of", of)
     monkeypatch.setattr(stat_index.StatIndex, "_clock", clock)
 
 
@@ -360,7 +360,7 @@ def test_a_file_written_in_the_tick_of_the_plan_is_read_again(
         edited = f"Test Facility {(attempt + 1) % 10}"
         path.write_text(path.read_text(encoding="utf-8").replace(name, edited), encoding="utf-8")
         os.utime(path, ns=(before.st_atime_ns, before.st_mtime_ns))
-        if index_rows.stat_of(path.stat()) == index_rows.stat_of(before):
+        if walk.stat_of(path.stat()) == walk.stat_of(before):
             break
     else:
         pytest.fail("every attempt crossed a tick of the clock")

@@ -2,7 +2,8 @@
 YAML alone and against octoDNS.
 
 Run: `.venv/bin/python bench/plan_scale.py [--sizes 1000,10000,100000] [--repeat 3]
-[--cases cold,serial,warm,noop,noop-cold,changed,octodns] [--octodns-sizes 10000]`
+[--cases cold,serial,warm,warm-index,noop,noop-index,noop-cold,changed,octodns]
+[--octodns-sizes 10000]`
 
 For each size N it writes N realistic organization files (a few parents, many children with
 contacts, addresses and identifiers, about 25 lines each) into a temporary repository and
@@ -14,10 +15,13 @@ tests/peak_rss.py):
 - cold: `reconciler plan --format json` with no stat index (no .reconciler/cache) against an
   empty ledger (N creates), through the real console script: the files are parsed in a pool
   of one process per available CPU; serial: the same with `--jobs 1`;
-- warm: the same plan again, nothing changed since the last one (the index vouches for every
-  file);
-- noop: against a ledger that already holds every record (no changes), the index warm: what a
-  plan costs when nothing changed; noop-cold: the same with `--no-cache` (every file parsed);
+- warm: the same plan again, nothing changed since the last one: answered from the answer the
+  last run kept (reconcile/answers.py: a walk and a few stats); warm-index: the same with the
+  kept answers removed before each run (the stat index vouches for every file, none is opened:
+  what a plan costs when it is asked a new question, `--format text` after JSON);
+- noop: against a ledger that already holds every record (no changes), answered as warm is;
+  noop-index: the same with no kept answer, the index warm; noop-cold: the same with
+  `--no-cache` (every file parsed);
 - changed: 1% of the files edited (one field each) against the full ledger, the index filled
   by the plan before the edit: what a pull request's plan costs;
 - octodns: `octodns-sync` (a dry run: its plan) of a zone of N records kept one file per record
@@ -252,7 +256,17 @@ def edit_share(root: Path, share: float, *, city: str) -> int:
     return len(changed)
 
 
-CASES = ("cold", "serial", "warm", "noop", "noop-cold", "changed", "octodns")
+CASES = (
+    "cold",
+    "serial",
+    "warm",
+    "warm-index",
+    "noop",
+    "noop-index",
+    "noop-cold",
+    "changed",
+    "octodns",
+)
 
 
 def run_size(count: int, *, cases: set[str], repeat: int, octodns: bool) -> dict[str, Run]:
@@ -260,6 +274,7 @@ def run_size(count: int, *, cases: set[str], repeat: int, octodns: bool) -> dict
         root = Path(tmp)
         write_repo(root, count)
         index = str(root / ".reconciler" / "cache")
+        answers = str(root / ".reconciler" / "cache" / "answers")
         plan = [*reconciler_command(), "--repo", tmp, "plan"]
         found = {"floor": measure([sys.executable, "-c", FLOOR, str(root / "orgs")], repeat=repeat)}
         if "cold" in cases:
@@ -270,6 +285,10 @@ def run_size(count: int, *, cases: set[str], repeat: int, octodns: bool) -> dict
         if "warm" in cases:
             measure([*plan, "--format", "json"])  # fills the index
             found["warm"] = measure([*plan, "--format", "json"], repeat=repeat)
+        if "warm-index" in cases:
+            warm = [*plan, "--format", "json"]
+            measure(warm)  # fills the index
+            found["warm-index"] = measure(warm, repeat=repeat, before=[answers])
         if cases & {"noop", "noop-cold", "changed"}:
             out = root / "plan.json"
             measure([*plan, "--out", str(out)])
@@ -280,6 +299,9 @@ def run_size(count: int, *, cases: set[str], repeat: int, octodns: bool) -> dict
             if "noop" in cases:
                 measure(noop)
                 found["noop"] = measure(noop, repeat=repeat)
+            if "noop-index" in cases:
+                measure(noop)
+                found["noop-index"] = measure(noop, repeat=repeat, before=[answers])
             if "noop-cold" in cases:
                 found["noop-cold"] = measure([*noop, "--no-cache"], repeat=repeat)
             if "changed" in cases:

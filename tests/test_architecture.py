@@ -139,6 +139,7 @@ CLI_MAY_IMPORT = {
     "reconciler.github",  # `github ...`: the workflow steps
     "reconciler.formats.redact",  # masking the run's secrets in everything it prints
     "reconciler.notify",  # sending the run's notifications
+    "reconciler.reconcile.answers",  # kept answers: read before click is imported (cli/kept.py)
 }
 
 

@@ -12,6 +12,7 @@ from typing import Any, TypeVar
 
 import click
 
+from reconciler.cli import kept
 from reconciler.errors import LoadError, ReconcilerError, cut
 from reconciler.formats import redact
 from reconciler.reconcile.workspace import Workspace
@@ -40,6 +41,12 @@ class ReconcilerGroup(click.Group):
             return self._main(*args, **kwargs)
         finally:
             sys.stdout, sys.stderr = stdout, stderr
+
+    def invoke(self, ctx: click.Context) -> Any:
+        result = super().invoke(ctx)
+        # The command returned: what it read makes the answer the entry point may keep.
+        kept.completed(ctx.obj.get("workspace") if isinstance(ctx.obj, dict) else None)
+        return result
 
     def _main(self, *args: Any, **kwargs: Any) -> Any:
         kwargs["standalone_mode"] = False
@@ -116,13 +123,16 @@ def common(func: F) -> F:
         *args: Any,
         **kwargs: Any,
     ) -> Any:
-        parent = ctx.find_object(dict) or {}
+        parent = ctx.find_object(dict)
+        shared = parent if parent is not None else {}
         workspace = Workspace(
-            repo=(repo or parent.get("repo") or Path.cwd()).resolve(),
-            env_name=env_name or parent.get("env") or os.environ.get("REDOX_ENV") or SANDBOX,
-            cache=not (no_cache or parent.get("no_cache")),
-            jobs=jobs or parent.get("jobs"),
+            repo=(repo or shared.get("repo") or Path.cwd()).resolve(),
+            env_name=env_name or shared.get("env") or os.environ.get("REDOX_ENV") or SANDBOX,
+            cache=not (no_cache or shared.get("no_cache")),
+            jobs=jobs or shared.get("jobs"),
         )
+        if parent is not None:
+            parent["workspace"] = workspace  # what the command read, for its kept answer
         return ctx.invoke(func, workspace, *args, **kwargs)
 
     return wrapper  # type: ignore[return-value]

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import os
+from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -10,13 +11,15 @@ from typing import TYPE_CHECKING
 from reconciler.kinds import KINDS
 from reconciler.model import Desired, Environment, Key
 from reconciler.records.loader import Records, load_records
-from reconciler.records.settings import SANDBOX_DIR, Settings, load_settings
+from reconciler.records.settings import SANDBOX_DIR, SETTINGS_FILE, Settings, load_settings
 from reconciler.records.stat_index import StatIndex
+from reconciler.records.walk import Fingerprint
 
 if TYPE_CHECKING:
     from reconciler.audit.trail import AuditTrail
     from reconciler.ledger.model import Ledger
     from reconciler.ledger.store import LedgerStore
+    from reconciler.reconcile.answers import Inputs
 
 # The ledger's modules are imported where the ledger is read: `validate` reads no ledger.
 
@@ -32,6 +35,8 @@ class Workspace:
     # Use the caches in .reconciler/cache/: the stat index of record files, the ledger's read.
     cache: bool = True
     jobs: int | None = None  # processes that may parse record files (None: every CPU)
+    # What the walk of the record folders found, once the records were read (answers.py).
+    walked: Fingerprint | None = field(default=None, init=False, repr=False)
 
     @cached_property
     def settings(self) -> Settings:
@@ -104,7 +109,27 @@ class Workspace:
             max_file_bytes=self.settings.file.max_file_bytes,
             index=index,
             jobs=self.jobs,
+            on_walk=self._saw_walk,
         )
+
+    def _saw_walk(self, walked: Fingerprint) -> None:
+        self.walked = walked
+
+    def read_inputs(self) -> Inputs:
+        """The files the command read so far (its settings, its ledger and journal when it
+        read the ledger, and the record folders when it read the records): what a kept answer
+        of it rests on (reconcile/answers.py)."""
+        from reconciler.kinds import KINDS
+        from reconciler.reconcile.answers import Inputs
+
+        read = [SETTINGS_FILE]
+        if "ledger_store" in self.__dict__:
+            store = self.ledger_store
+            read += [os.path.relpath(p, self.repo) for p in (store.path, store.journal_path)]
+        if self.walked is None:
+            return Inputs(tuple(read))
+        folders = tuple(kind.folder for kind in KINDS.values())
+        return Inputs(tuple(read), folders, self.walked)
 
     @property
     def desired(self) -> dict[Key, Desired]:

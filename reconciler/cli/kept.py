@@ -193,10 +193,16 @@ def answer() -> None:
     valid one; else start recording the run when its answer may be kept."""
     global _recording
     streams = (sys.stdout, sys.stderr)
-    asked = question(sys.argv[1:], dict(os.environ), streams)
+    try:
+        asked = question(sys.argv[1:], dict(os.environ), streams)
+        found = answers.kept(asked.repo, asked.key) if asked is not None else None
+    except KeyboardInterrupt:
+        os.write(2, b"Interrupted.\n")  # as the command group says it (cli/base.py)
+        raise SystemExit(130) from None
+    except Exception:  # a kept answer is only ever a shortcut
+        asked = found = None  # the command runs in full, as if none were kept
     if asked is None:
         return
-    found = answers.kept(asked.repo, asked.key)
     if found is not None:
         _replay(found)
     try:
@@ -224,10 +230,15 @@ def _replay(found: answers.Kept) -> None:
             view = memoryview(data)
             while view:
                 view = view[os.write(stream, view) :]
+    except BrokenPipeError:
+        raise SystemExit(1) from None  # as click ends a command whose reader went away
     except OSError as exc:
-        # As the command itself reports a stream it cannot write (cli/base.py).
+        # As the command group reports a file it cannot write (cli/base.py).
         os.write(2, f"Error: {exc.strerror or exc}: \n".encode())
         raise SystemExit(1) from None
+    except KeyboardInterrupt:
+        os.write(2, b"Interrupted.\n")
+        raise SystemExit(130) from None
     raise SystemExit(found.code)
 
 

@@ -37,7 +37,7 @@ import time
 import zlib
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, BinaryIO
 
 from reconciler.records.walk import UNTRUSTED, Fingerprint, walk_again
 
@@ -62,21 +62,23 @@ class Inputs:
 
 @dataclass(frozen=True)
 class Kept:
-    """An answer found valid: its file, and the parts of its bytes in the order they were
+    """An answer found valid: its file, open (the bytes checked are the bytes printed, even if
+    another run replaces the file meanwhile), and the parts of its bytes in the order they were
     written (1: stdout, 2: stderr, each with its length)."""
 
-    path: str
+    handle: BinaryIO
     parts: tuple[tuple[int, int], ...]
     code: int
 
     def chunks(self, size: int = 1 << 20) -> Iterator[tuple[int, bytes]]:
         """(stream, bytes) in the order the run wrote them, at most `size` bytes each."""
-        with open(self.path, "rb") as handle:
+        with self.handle as handle:
+            handle.seek(0)
             for stream, length in self.parts:
                 while length > 0:
                     data = handle.read(min(size, length))
                     if not data:
-                        raise OSError(f"{self.path} ended early")
+                        raise OSError(f"{handle.name} ended early")
                     length -= len(data)
                     yield stream, data
 
@@ -168,27 +170,28 @@ def inputs_fingerprint(repo: str, inputs: Inputs) -> Fingerprint:
 
 def kept(repo: str, question: str) -> Kept | None:
     """The answer kept for `question` in `repo`, when everything it was made of is unchanged."""
-    path = answer_path(repo, question)
     try:
-        with open(path, "rb") as handle:
-            header, body = _header(handle)
-            if header.get("format") != FORMAT or header.get("question") != question:
-                return None
-            if header.get("code_print") != code_fingerprint().digest:
-                return None
-            inputs = Inputs(
-                files=tuple(header["files"]),
-                folders=tuple(header["folders"]),
-            )
-            if header.get("inputs") != inputs_fingerprint(repo, inputs).digest:
-                return None
-            parts = tuple((int(s), int(n)) for s, n in header["parts"])
-            if sum(n for _s, n in parts) != body or header.get("crc") != _crc(handle, body):
-                return None
-            code = int(header["exit"])
-    except (OSError, ValueError, KeyError, TypeError):
+        handle = open(answer_path(repo, question), "rb")  # noqa: SIM115 -- Kept closes it
+    except OSError:
         return None
-    return Kept(path, parts, code)
+    try:
+        header, body = _header(handle)
+        if header.get("format") != FORMAT or header.get("question") != question:
+            raise ValueError("another question's")
+        if header.get("code_print") != code_fingerprint().digest:
+            raise ValueError("other code's")
+        inputs = Inputs(files=tuple(header["files"]), folders=tuple(header["folders"]))
+        if header.get("inputs") != inputs_fingerprint(repo, inputs).digest:
+            raise ValueError("made of other files")
+        parts = tuple((int(s), int(n)) for s, n in header["parts"])
+        if any(s not in (1, 2) or n < 0 for s, n in parts) or sum(n for _s, n in parts) != body:
+            raise ValueError("damaged")
+        if header.get("crc") != _crc(handle, body):
+            raise ValueError("damaged")
+        return Kept(handle, parts, int(header["exit"]))
+    except (OSError, ValueError, KeyError, TypeError):
+        handle.close()
+        return None
 
 
 def header_of(path: str) -> dict[str, Any]:

@@ -18,7 +18,13 @@ from pathlib import Path
 
 import pytest
 import yaml
-from factories import example_repository, organization, write_settings
+from factories import (
+    GATEWAY,
+    example_repository,
+    generated_repository,
+    organization,
+    write_settings,
+)
 
 from reconciler.cli import kept
 from reconciler.reconcile import answers
@@ -190,6 +196,30 @@ def test_both_streams_in_one_pipe_come_in_the_same_order(example: Path) -> None:
     assert b"odd.yaml" in full.out
 
 
+def _closed_early(repo: Path, *args: str) -> tuple[int, bytes]:
+    """Run with a reader that goes away after 10 bytes: the exit code and stderr."""
+    with subprocess.Popen(
+        [*COMMAND, *args], cwd=repo, env=_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE
+    ) as process:
+        assert process.stdout is not None
+        assert process.stderr is not None
+        process.stdout.read(10)
+        process.stdout.close()
+        err = process.stderr.read()
+        return process.wait(timeout=120), err
+
+
+def test_a_reader_that_goes_away_ends_both_alike(tmp_path: Path) -> None:
+    repo = generated_repository(tmp_path / "repo", children=300, root=f"{GATEWAY}.77")
+    _older(repo)
+    full = _closed_early(repo, "--no-cache", "plan", "--format", "json")
+    reconciler(repo, "plan", "--format", "json")
+    assert reconciler(repo, "plan", "--format", "json").answered  # its output is > 64 KiB
+    answered = _closed_early(repo, "plan", "--format", "json")
+    assert answered == full
+    assert full[0] == 1
+
+
 def test_a_failed_plan_is_not_kept_and_a_failed_validate_is(example: Path) -> None:
     example.joinpath("orgs", "odd.yaml").write_text("oid: [\n", encoding="utf-8")
     _older(example)
@@ -256,15 +286,14 @@ def settings_changed(repo: Path) -> None:
     write_settings(repo, policies=[policy])
 
 
-def applied(repo: Path) -> None:
-    done = subprocess.run(
-        [sys.executable, "-m", "reconciler", "apply", "--yes"],
-        cwd=repo,
-        env=_env(),
-        capture_output=True,
-        timeout=120,
-        check=False,
+def _run(repo: Path, argv: list[str], **env: str) -> subprocess.CompletedProcess[bytes]:
+    return subprocess.run(
+        argv, cwd=repo, env=_env(**env), capture_output=True, timeout=180, check=False
     )
+
+
+def applied(repo: Path) -> None:
+    done = _run(repo, [*COMMAND, "apply", "--yes"])
     assert done.returncode == 0, done.stderr
 
 
@@ -383,7 +412,7 @@ def test_a_symlinked_record_keeps_no_answer(example: Path) -> None:
 # -- what the commands read ----------------------------------------------------------------------
 
 _WATCH_ENVIRON = """
-import json, os, sys
+import atexit, json, os, sys
 
 seen = set()
 OWN = {"os", "_collections_abc", "__main__"}
@@ -429,16 +458,16 @@ class Watched(dict):
         return dict.copy(self)
 
 
+def dump(out=sys.argv[1]):
+    with open(out, "w") as handle:
+        json.dump(sorted(seen), handle)
+
+
 os.environ = Watched(os.environ)
-out, sys.argv = sys.argv[1], ["reconciler", *sys.argv[2:]]
+atexit.register(dump)
+sys.argv = ["reconciler", *sys.argv[2:]]
 from reconciler.cli.group import main
-code = 0
-try:
-    main()
-except SystemExit as exc:
-    code = exc.code
-with open(out, "w") as handle:
-    json.dump({"code": code, "seen": sorted(seen)}, handle)
+main()
 """
 
 
@@ -449,17 +478,12 @@ def test_the_commands_read_no_variable_the_question_does_not_hold(
     example: Path, tmp_path: Path, args: tuple[str, ...]
 ) -> None:
     out = tmp_path / "seen.json"
-    done = subprocess.run(
-        [sys.executable, "-c", _WATCH_ENVIRON, str(out), *args],
-        cwd=example,
-        env=_env(REDOX_ENV="sandbox"),
-        capture_output=True,
-        timeout=120,
-        check=False,
+    done = _run(
+        example, [sys.executable, "-c", _WATCH_ENVIRON, str(out), *args], REDOX_ENV="sandbox"
     )
-    found = json.loads(out.read_text(encoding="utf-8"))
-    assert found["code"] == 0, done.stderr
-    ours = {name for module, name in found["seen"] if module.startswith("reconciler")}
+    assert done.returncode == 0, done.stderr
+    seen = json.loads(out.read_text(encoding="utf-8"))
+    ours = {name for module, name in seen if module.startswith("reconciler")}
     assert "REDOX_ENV" in ours  # the watch sees the package's reads
     assert ours <= set(kept.READ)
 
@@ -499,26 +523,8 @@ def test_every_file_the_commands_touch_is_an_input_of_their_answer(
     example.joinpath(".reconciler", "journal").mkdir(parents=True, exist_ok=True)
     _older(example)
     log = tmp_path / "strace.log"
-    done = subprocess.run(
-        [
-            "strace",
-            "-f",
-            "-qq",
-            "-e",
-            "trace=%file",
-            "-o",
-            str(log),
-            sys.executable,
-            "-m",
-            "reconciler",
-            *args,
-        ],
-        cwd=example,
-        env=_env(),
-        capture_output=True,
-        timeout=180,
-        check=False,
-    )
+    trace = ["strace", "-f", "-qq", "-e", "trace=%file", "-o", str(log)]
+    done = _run(example, [*trace, *COMMAND, *args])
     assert done.returncode == 0, done.stderr
     (answer,) = kept_answers(example)
     header = answers.header_of(str(answer))

@@ -88,7 +88,9 @@ def test_an_answer_is_kept_only_when_its_inputs_are_older_than_the_runs_clock(
 def test_an_answer_is_not_read_once_an_input_changed(repo: Path) -> None:
     inputs = _inputs(repo)
     assert _keep(repo, inputs, clock=time.time_ns() + 1)
-    assert answers.kept(str(repo), QUESTION) is not None
+    found = answers.kept(str(repo), QUESTION)
+    assert found is not None
+    found.handle.close()
     (repo / "reconciler.yaml").write_text("missing: deactivate\n", encoding="utf-8")
     assert answers.kept(str(repo), QUESTION) is None
 

@@ -167,17 +167,19 @@ class _Tee(io.RawIOBase):
 
 
 def _recorded(original: TextIO, stream: int, recording: Recording) -> TextIO:
-    """A text stream as `original` is (encoding, errors, buffering), whose bytes are
-    recorded as they are written to its file descriptor."""
+    """A text stream as `original` is (encoding, errors, buffering: PYTHONUNBUFFERED leaves
+    no buffer under the text layer), whose bytes are recorded as they are written to its file
+    descriptor, so that the two streams interleave as they would have."""
     fd = original.fileno()
-    try:
-        size = os.fstat(fd).st_blksize
-    except OSError:
-        size = 0
-    raw = _Tee(fd, stream, recording)
-    buffered = io.BufferedWriter(raw, buffer_size=size if size > 1 else io.DEFAULT_BUFFER_SIZE)
+    binary: Any = _Tee(fd, stream, recording)
+    if isinstance(original.buffer, io.BufferedWriter):
+        try:
+            size = os.fstat(fd).st_blksize
+        except OSError:
+            size = 0
+        binary = io.BufferedWriter(binary, buffer_size=size if size > 1 else io.DEFAULT_BUFFER_SIZE)
     return io.TextIOWrapper(
-        buffered,
+        binary,
         encoding=original.encoding,
         errors=original.errors,
         line_buffering=bool(original.line_buffering),

@@ -196,6 +196,39 @@ def test_both_streams_in_one_pipe_come_in_the_same_order(example: Path) -> None:
     assert b"odd.yaml" in full.out
 
 
+@pytest.mark.parametrize("unbuffered", ["", "1"])
+def test_a_plan_and_its_error_in_one_pipe_come_in_the_same_order(
+    example: Path, unbuffered: str
+) -> None:
+    """An unsafe plan prints the plan on stdout, then its error on stderr: merged, the order
+    depends on the streams' buffering (PYTHONUNBUFFERED leaves the text layer alone), and an
+    answer must give the order the command gives."""
+    write_settings(example, safety={"max_deactivate_fraction": 0.05, "min_records_for_fraction": 1})
+    applied(example)
+    clinic = example / "orgs" / "madison-east-clinic.yaml"
+    text = clinic.read_text(encoding="utf-8")
+    clinic.write_text(text.replace("\nactive: true", "\nactive: false"), encoding="utf-8")
+    _older(example)
+    env = {"PYTHONUNBUFFERED": unbuffered} if unbuffered else {}
+    base = {k: v for k, v in _env().items() if k != "PYTHONUNBUFFERED"}
+    runs = []
+    for args in (("--no-cache", "plan"), ("plan",), ("plan",)):
+        done = subprocess.run(
+            [*COMMAND, *args],
+            cwd=example,
+            env={**base, **env},
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            timeout=120,
+            check=False,
+        )
+        runs.append((done.returncode, done.stdout))
+    assert runs[0][0] == 1
+    assert b"Error:" in runs[0][1]
+    assert runs[0] == runs[1] == runs[2]
+    assert kept_answers(example)
+
+
 def _closed_early(repo: Path, *args: str) -> tuple[int, bytes]:
     """Run with a reader that goes away after 10 bytes: the exit code and stderr."""
     with subprocess.Popen(

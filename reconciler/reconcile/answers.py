@@ -141,7 +141,8 @@ def code_fingerprint() -> Fingerprint:
             if stat_module.S_ISDIR(st.st_mode):
                 pending.append(entry.path)
                 continue
-            h.update(f"{entry.path}\0{st.st_size}\0{st.st_mtime_ns}\0{st.st_ino}\n".encode())
+            fields = (st.st_size, st.st_mtime_ns, st.st_ctime_ns, st.st_ino)
+            h.update(f"{entry.path}\0{fields}\n".encode())
             newest = max(newest, st.st_mtime_ns, st.st_ctime_ns)
     h.update(f"{sys.executable}\0{sys.version}\n".encode())
     for place in sys.path:

@@ -183,6 +183,29 @@ def test_an_unchanged_question_is_answered_with_the_same_bytes(
     assert (again.code, again.out, again.err) == (made.code, made.out, made.err)
 
 
+_LOADED = """
+import json, sys
+out, sys.argv = sys.argv[1], ["reconciler", *sys.argv[2:]]
+from reconciler.__main__ import main
+try:
+    main()
+finally:
+    with open(out, "w") as handle:
+        json.dump(sorted(sys.modules), handle)
+"""
+
+
+def test_an_answer_is_printed_without_click_or_pydantic(example: Path, tmp_path: Path) -> None:
+    out = tmp_path / "modules.json"
+    made = _run(example, [sys.executable, "-c", _LOADED, str(out), "plan"])
+    assert "click" in json.loads(out.read_text(encoding="utf-8"))  # the run that made it
+    again = _run(example, [sys.executable, "-c", _LOADED, str(out), "plan"])
+    assert (again.returncode, again.stdout) == (made.returncode, made.stdout)
+    loaded = {name.split(".")[0] for name in json.loads(out.read_text(encoding="utf-8"))}
+    assert loaded.isdisjoint({"click", "pydantic", "yaml", "sqlite3"})
+    assert "reconciler" in loaded
+
+
 def test_both_streams_in_one_pipe_come_in_the_same_order(example: Path) -> None:
     example.joinpath("orgs", "odd.yaml").write_text("oid: [\n", encoding="utf-8")
     _older(example)

@@ -60,7 +60,8 @@ def reconciler(repo: Path, *args: str, merged: bool = False, **env: str) -> Ran:
         check=False,
     )
     after = clock.stat().st_mtime_ns if clock.exists() else None
-    return Ran(done.returncode, done.stdout, done.stderr or b"", before == after is not None)
+    answered = after is not None and after == before
+    return Ran(done.returncode, done.stdout, done.stderr or b"", answered)
 
 
 def kept_answers(repo: Path) -> list[Path]:
@@ -70,11 +71,11 @@ def kept_answers(repo: Path) -> list[Path]:
 @pytest.fixture
 def example(tmp_path: Path) -> Path:
     repo = example_repository(tmp_path / "repo", providers=True)
-    _older(repo)
+    _older()
     return repo
 
 
-def _older(repo: Path) -> None:
+def _older() -> None:
     """Let the filesystem's clock move past the files just written: a run's clock must be
     later than a file for its answer to be kept (a test writes faster than a person)."""
     time.sleep(0.02)
@@ -208,7 +209,7 @@ def test_an_answer_is_printed_without_click_or_pydantic(example: Path, tmp_path:
 
 def test_both_streams_in_one_pipe_come_in_the_same_order(example: Path) -> None:
     example.joinpath("orgs", "odd.yaml").write_text("oid: [\n", encoding="utf-8")
-    _older(example)
+    _older()
     full = reconciler(example, "--no-cache", "validate", "--format", "github", merged=True)
     made = reconciler(example, "validate", "--format", "github", merged=True)
     again = reconciler(example, "validate", "--format", "github", merged=True)
@@ -231,7 +232,7 @@ def test_a_plan_and_its_error_in_one_pipe_come_in_the_same_order(
     clinic = example / "orgs" / "madison-east-clinic.yaml"
     text = clinic.read_text(encoding="utf-8")
     clinic.write_text(text.replace("\nactive: true", "\nactive: false"), encoding="utf-8")
-    _older(example)
+    _older()
     env = {"PYTHONUNBUFFERED": unbuffered} if unbuffered else {}
     base = {k: v for k, v in _env().items() if k != "PYTHONUNBUFFERED"}
     runs = []
@@ -267,7 +268,7 @@ def _closed_early(repo: Path, *args: str) -> tuple[int, bytes]:
 
 def test_a_reader_that_goes_away_ends_both_alike(tmp_path: Path) -> None:
     repo = generated_repository(tmp_path / "repo", children=300, root=f"{GATEWAY}.77")
-    _older(repo)
+    _older()
     full = _closed_early(repo, "--no-cache", "plan", "--format", "json")
     reconciler(repo, "plan", "--format", "json")
     assert reconciler(repo, "plan", "--format", "json").answered  # its output is > 64 KiB
@@ -278,7 +279,7 @@ def test_a_reader_that_goes_away_ends_both_alike(tmp_path: Path) -> None:
 
 def test_a_failed_plan_is_not_kept_and_a_failed_validate_is(example: Path) -> None:
     example.joinpath("orgs", "odd.yaml").write_text("oid: [\n", encoding="utf-8")
-    _older(example)
+    _older()
     failed = reconciler(example, "plan")
     assert failed.code == 1
     assert b"odd.yaml" in failed.err
@@ -390,7 +391,7 @@ def test_each_input_changed_gives_what_a_run_without_caches_gives(
     before = reconciler(example, *args)
     assert reconciler(example, *args).answered  # the answer that the edit must not outlive
     edit(example)
-    _older(example)
+    _older()
     fresh = reconciler(example, "--no-cache", *args)
     after = reconciler(example, *args)
     again = reconciler(example, *args)
@@ -458,7 +459,7 @@ def test_a_symlinked_record_keeps_no_answer(example: Path) -> None:
     target = example / "elsewhere.yaml"
     shutil.move(example / "orgs" / "dubuque-urgent-care.yaml", target)
     (example / "orgs" / "dubuque-urgent-care.yaml").symlink_to(target)
-    _older(example)
+    _older()
     first = reconciler(example, "validate")
     assert not reconciler(example, "validate").answered
     assert kept_answers(example) == []
@@ -577,7 +578,7 @@ def test_every_file_the_commands_touch_is_an_input_of_their_answer(
     read by a later change of the code fails here until the answer holds it."""
     applied(example)  # a ledger to read
     example.joinpath(".reconciler", "journal").mkdir(parents=True, exist_ok=True)
-    _older(example)
+    _older()
     log = tmp_path / "strace.log"
     trace = ["strace", "-f", "-qq", "-e", "trace=%file", "-o", str(log)]
     done = _run(example, [*trace, *COMMAND, *args])

@@ -13,6 +13,7 @@ command returned (`completed`), and the entry point keeps the answer when the pr
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import io
 import json
@@ -135,7 +136,7 @@ class Recording:
             return
         try:
             self.sink.write(data)
-        except OSError:
+        except (OSError, ValueError):  # a full disk; a closed sink
             self.spoiled = True
             return
         if self.parts and self.parts[-1][0] == stream:
@@ -213,16 +214,19 @@ def answer() -> None:
         sink = open(path, "wb")  # noqa: SIM115 -- closed by finish()
     except OSError:
         return  # a repository that cannot be written: nothing is kept
+    recording = Recording(asked, started, path, sink, originals=streams)
     try:
         sys.stdout.flush()
         sys.stderr.flush()
-        _recording = Recording(asked, started, path, sink, originals=streams)
-        sys.stdout = _recorded(sys.stdout, 1, _recording)
-        sys.stderr = _recorded(sys.stderr, 2, _recording)
+        out, err = _recorded(sys.stdout, 1, recording), _recorded(sys.stderr, 2, recording)
     except (OSError, ValueError, AttributeError):
+        # A stream with no file descriptor (an embedding host): the run is not recorded.
         sink.close()
-        os.unlink(path)
-        _recording = None  # a stream with no file descriptor (an embedding host): not kept
+        with contextlib.suppress(OSError):
+            os.unlink(path)
+        return
+    _recording = recording
+    sys.stdout, sys.stderr = out, err
 
 
 def _replay(found: answers.Kept) -> None:
@@ -267,9 +271,13 @@ def finish(code: object) -> None:
     if recording.originals is not None:
         # What runs after (atexit, logging's last flush) writes to the streams themselves.
         sys.stdout, sys.stderr = recording.originals
-    recording.sink.close()
+    try:
+        recording.sink.close()
+    except OSError:
+        recording.spoiled = True  # its last bytes may be missing: not kept
     if recording.spoiled or recording.inputs is None or not isinstance(code, int):
-        os.unlink(recording.path)
+        with contextlib.suppress(OSError):  # another run may have removed it (answers._prune)
+            os.unlink(recording.path)
         return
     answers.keep(
         recording.question.repo,

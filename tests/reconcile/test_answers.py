@@ -4,6 +4,7 @@ entry point in new processes, is tests/cli/test_kept.py's."""
 
 from __future__ import annotations
 
+import io
 import os
 import sys
 import time
@@ -142,3 +143,20 @@ def test_a_recording_larger_than_the_limit_is_not_kept(
         assert not recording.spoiled
         recording.add(1, b"9abc")
         assert recording.spoiled
+
+
+def test_a_run_whose_streams_have_no_descriptor_is_not_recorded(
+    repo: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An embedding host's streams (no file descriptor): the command runs unrecorded, and no
+    recording is left behind."""
+    out, err = io.StringIO(), io.StringIO()
+    monkeypatch.chdir(repo)
+    monkeypatch.setattr(sys, "argv", ["reconciler", "validate"])
+    monkeypatch.setattr(sys, "stdout", out)
+    monkeypatch.setattr(sys, "stderr", err)
+    cli_kept.answer()
+    assert sys.stdout is out
+    assert sys.stderr is err
+    assert cli_kept._recording is None
+    assert list(Path(answers.folder(str(repo))).glob("*.tmp")) == []

@@ -60,22 +60,14 @@ def timed(
     return min(walls), min(cpus)
 
 
-def imports(argv: list[str]) -> list[tuple[int, str]]:
-    """(self microseconds, module) of every module one run imports."""
+def imports(argv: list[str], forget: Callable[[], None]) -> list[tuple[int, str]]:
+    """(self microseconds, module) of every module one run imports, in full (`forget` removes
+    the kept answers first)."""
     forget()
     err = subprocess.run(
         [sys.executable, "-X", "importtime", *argv[1:]], capture_output=True, text=True
     ).stderr
     return [(int(m[1]), m[4]) for line in err.splitlines() if (m := LINE.match(line))]
-
-
-ANSWERS: Path | None = None  # the kept answers of the bench's repository
-
-
-def forget() -> None:
-    """Remove the kept answers: the next run is made in full."""
-    if ANSWERS is not None:
-        shutil.rmtree(ANSWERS, ignore_errors=True)
 
 
 def kept_bytecode(folder: Path) -> dict[str, str]:
@@ -102,10 +94,14 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=15)
     parser.add_argument("--top", type=int, default=12)
     args = parser.parse_args()
-    global ANSWERS
     with tempfile.TemporaryDirectory(prefix="startup-") as tmp:
         repo = Path(tmp)
-        ANSWERS = repo / ".reconciler" / "cache" / "answers"
+        answers = repo / ".reconciler" / "cache" / "answers"
+
+        def forget() -> None:
+            """Remove the kept answers: the next run is made in full."""
+            shutil.rmtree(answers, ignore_errors=True)
+
         for folder in ("orgs", "providers"):
             shutil.copytree(PROJECT / folder, repo / folder)
         shutil.copy(PROJECT / "reconciler.yaml", repo / "reconciler.yaml")
@@ -128,7 +124,7 @@ def main() -> None:
             wall, cpu = timed(argv, args.runs, before=forget)
             timed(argv, 1, kept)  # writes the bytecode
             kept_wall, kept_cpu = timed(argv, args.runs, kept, before=forget)
-            found = imports(argv)
+            found = imports(argv, forget)
             heavy = sorted({name for _, name in found if name.split(".")[0] in HEAVY})
             total = sum(us for us, _ in found) / 1000
             name = " ".join(command)

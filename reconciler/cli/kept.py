@@ -120,11 +120,11 @@ class Recording:
     clock: int
     path: str
     sink: BinaryIO
+    originals: tuple[TextIO, TextIO]  # the streams before the recording, given back at the end
     parts: list[list[int]] = field(default_factory=list)  # [stream, length], in order
     size: int = 0
     spoiled: bool = False  # too large, or a write that failed: not kept
     inputs: answers.Inputs | None = None  # what the run read, once the command returned
-    originals: tuple[TextIO, TextIO] | None = None  # the streams before the recording
     finished: bool = False  # what is written after the answer was kept is not part of it
 
     def add(self, stream: int, data: bytes) -> None:
@@ -214,7 +214,7 @@ def answer() -> None:
         sink = open(path, "wb")  # noqa: SIM115 -- closed by finish()
     except OSError:
         return  # a repository that cannot be written: nothing is kept
-    recording = Recording(asked, started, path, sink, originals=streams)
+    recording = Recording(asked, started, path, sink, streams)
     try:
         sys.stdout.flush()
         sys.stderr.flush()
@@ -268,9 +268,8 @@ def finish(code: object) -> None:
     except (OSError, ValueError):
         recording.spoiled = True
     recording.finished = True
-    if recording.originals is not None:
-        # What runs after (atexit, logging's last flush) writes to the streams themselves.
-        sys.stdout, sys.stderr = recording.originals
+    # What runs after (atexit, logging's last flush) writes to the streams themselves.
+    sys.stdout, sys.stderr = recording.originals
     try:
         recording.sink.close()
     except OSError:

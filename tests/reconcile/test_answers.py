@@ -136,7 +136,8 @@ def test_a_recording_larger_than_the_limit_is_not_kept(
     monkeypatch.setattr(answers, "MAX_BYTES", 10)
     path = answers.recording_path(str(repo))
     with open(path, "wb") as sink:
-        recording = cli_kept.Recording(cli_kept.Question(str(repo), QUESTION), 0, path, sink)
+        asked = cli_kept.Question(str(repo), QUESTION)
+        recording = cli_kept.Recording(asked, 0, path, sink, (sys.stdout, sys.stderr))
         recording.add(1, b"12345")
         recording.add(2, b"678")
         assert recording.parts == [[1, 5], [2, 3]]
